@@ -1,0 +1,1 @@
+"""Core: the message bus, clocks and timers, and the error hierarchy. Imports nothing else of propdesk."""

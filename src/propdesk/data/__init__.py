@@ -1,0 +1,1 @@
+"""Market data: loaders, bar aggregation, the order book and indicators."""

@@ -1,0 +1,1 @@
+"""Model: the value types everything else speaks (contracts, ids, prices, money, ticks, bars, depth)."""
