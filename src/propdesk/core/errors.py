@@ -35,7 +35,7 @@ class DataError(PropdeskError):
 
     Attributes:
         path: the file concerned, or ``None`` for in-memory data.
-        row: the 1-based data row (the header is row 0 for CSV files), or ``None`` when the error is not tied to one row.
+        row: the 1-based data row (the header is row 0 for CSV files), or ``None`` if not tied to a row.
         reason: what was wrong, without the location.
     """
 
