@@ -1,0 +1,64 @@
+"""Tests for propdesk.config: file, environment and override precedence, and clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from propdesk.config import load_settings
+from propdesk.core.errors import ConfigError
+
+
+def test_defaults_without_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("PROPDESK_CONFIG", raising=False)
+    monkeypatch.setattr("propdesk.config.DEFAULT_CONFIG_PATH", tmp_path / "absent.toml")
+    settings = load_settings()
+    assert settings.logging.level == "INFO"
+    assert settings.data.catalog_path == settings.data.data_dir / "catalog"
+
+
+def test_precedence_file_env_overrides(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    cfg = tmp_path / "propdesk.toml"
+    cfg.write_text('[logging]\nlevel = "WARNING"\njson_lines = true\n[data]\ndata_dir = "/tmp/pd"\n')
+    assert load_settings(cfg).logging.level == "WARNING"
+    monkeypatch.setenv("PROPDESK_LOGGING__LEVEL", "ERROR")
+    settings = load_settings(cfg)
+    assert settings.logging.level == "ERROR"
+    assert settings.logging.json_lines is True
+    assert settings.data.data_dir == Path("/tmp/pd")
+    assert load_settings(cfg, logging={"level": "DEBUG"}).logging.level == "DEBUG"
+
+
+def test_settings_are_frozen(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("")
+    settings = load_settings(cfg)
+    with pytest.raises(Exception, match="frozen"):
+        settings.logging = settings.logging  # type: ignore[misc]
+
+
+def test_malformed_toml_names_the_file(tmp_path: Path) -> None:
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text("[logging\nlevel = 1\n")
+    with pytest.raises(ConfigError, match=r"bad\.toml.*not valid TOML"):
+        load_settings(cfg)
+
+
+def test_invalid_value_names_the_key(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[logging]\nlevel = "LOUD"\n')
+    with pytest.raises(ConfigError, match=r"logging\.level"):
+        load_settings(cfg)
+
+
+def test_unknown_key_is_rejected(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[data]\ncatalogue = 'x'\n")
+    with pytest.raises(ConfigError, match=r"data\.catalogue"):
+        load_settings(cfg)
+
+
+def test_missing_explicit_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(tmp_path / "nope.toml")
