@@ -6,6 +6,10 @@ aggregation and every time rule use); ``ts_recv_ns`` is when propdesk (or the ve
 Prices in market-data records are ``float`` points, for speed on the hot path; loaders check that every price is on
 the contract's tick grid before a record is built, and money is computed from whole ticks (see
 :mod:`propdesk.model.price`), never from these floats directly. Sizes are whole contracts (``int``).
+
+The per-event records (:class:`QuoteTick`, :class:`TradeTick`, :class:`Bar`, :class:`DepthUpdate`) are slotted but not
+frozen dataclasses: a frozen one costs about 1.9 us to build on these machines against 0.36 us, and millions are built
+per backtest. Treat them as immutable: nothing in propdesk changes a record after it is built.
 """
 
 from __future__ import annotations
@@ -67,7 +71,7 @@ class Timeframe:
         return f"{self.step}{self.unit}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class QuoteTick:
     """Top of book: best bid and ask (points) with their sizes (contracts)."""
 
@@ -80,7 +84,7 @@ class QuoteTick:
     ts_recv_ns: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TradeTick:
     """One trade print: price (points), size (contracts) and aggressor side."""
 
@@ -93,7 +97,7 @@ class TradeTick:
     trade_id: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Bar:
     """An OHLCV bar over ``[ts_open_ns, ts_close_ns)`` (UTC ns); prices in points, volume in contracts.
 
@@ -111,7 +115,7 @@ class Bar:
     ts_close_ns: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class DepthUpdate:
     """One change to an order book.
 
