@@ -59,7 +59,8 @@ HANDLER_ERROR_TOPIC: Final = "events.error.handler"
 _ONE: Final = "*"
 _MANY: Final = "**"
 
-Handler = Callable[[Any], None]
+Handler = Callable[[Any], object]
+"""A message handler: called with the message; any return value is ignored."""
 
 
 class BusError(PropdeskError):

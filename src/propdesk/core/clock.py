@@ -175,9 +175,9 @@ class Clock(ABC):
         if not callable(callback):
             raise TimerError(f"callback of timer {name!r} is not callable: {callback!r}")
         timer = _Timer(name, callback, schedule, self._order)
+        self._arm(timer)  # may raise (LiveClock without a loop): register only once armed
         self._order += 1
         self._timers[name] = timer
-        self._arm(timer)
 
     def _retire(self, timer: _Timer) -> None:
         timer.active = False

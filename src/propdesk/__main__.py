@@ -1,0 +1,5 @@
+"""``python -m propdesk`` runs the CLI."""
+
+from propdesk.cli import main
+
+main()
