@@ -1,0 +1,1 @@
+"""Strategies: the :class:`~propdesk.strategies.base.Strategy` base class and the bundled strategies."""

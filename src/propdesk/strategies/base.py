@@ -1,0 +1,256 @@
+"""The strategy base class and the context a strategy trades through.
+
+A strategy knows nothing of the broker, the clock's kind, or whether it runs in a backtest, a replay or live
+(ARCHITECTURE.md, "Parity"). It receives market data and events through its ``on_*`` methods and acts through a
+:class:`StrategyContext`, which the trading node implements over its order manager, portfolio and clock. The
+context is a Protocol defined here because ``strategies/`` may import only ``core``, ``model`` and ``data``.
+
+Life cycle (called by the node): ``on_start`` once before the first data, then ``on_bar`` / ``on_quote`` /
+``on_trade`` for each market-data record of the strategy's symbol, ``on_order_event`` for each event of an order it
+placed, ``on_position_changed`` after each change of its position, and ``on_stop`` once at the end. Registered
+indicators are updated with each closed bar *before* ``on_bar`` runs, so ``on_bar`` sees them current.
+
+Configuration is a frozen pydantic model (:class:`StrategyConfig` subclass), built from ``--param k=v`` pairs by
+:meth:`Strategy.from_params`; a bad parameter raises :class:`~propdesk.core.errors.ConfigError` naming it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, ClassVar, Protocol
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from propdesk.core.errors import ConfigError
+from propdesk.data.indicators.base import Indicator
+from propdesk.model.data import Bar, QuoteTick, TradeTick
+from propdesk.model.enums import Side
+from propdesk.model.events import OrderEvent
+from propdesk.model.orders import Order
+from propdesk.model.price import Money, Price
+
+
+class StrategyConfig(BaseModel):
+    """Base configuration every strategy shares.
+
+    Attributes:
+        symbol: the contract it trades (``ESZ5``) or a root (``ES``) the node resolves.
+        qty: contracts per entry (> 0).
+        tag: the attribution tag on its orders; empty means the strategy's ``name``.
+        timeframe: the bar timeframe it trades on (``1m``, ``5m`` ...).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    symbol: str = "ES"
+    qty: int = 1
+    tag: str = ""
+    timeframe: str = "1m"
+
+
+class StrategyContext(Protocol):
+    """What a strategy may do and see. The node implements it; tests use a stub.
+
+    Prices are :class:`Price` on the contract's tick; quantities are contracts; timestamps UTC ns. Order methods
+    return the created :class:`Order` (already submitted, or DENIED with a reason by the risk gate).
+    """
+
+    def now_ns(self) -> int:
+        """The clock's time (UTC ns)."""
+        ...
+
+    def tick_size(self, symbol: str) -> Price:
+        """The contract's tick size (points)."""
+        ...
+
+    def position_qty(self, symbol: str, tag: str) -> int:
+        """The signed position (contracts) attributed to ``tag`` in ``symbol``."""
+        ...
+
+    def market(self, symbol: str, side: Side, qty: int, tag: str) -> Order:
+        """Submit a market order."""
+        ...
+
+    def limit(self, symbol: str, side: Side, qty: int, price: Price, tag: str) -> Order:
+        """Submit a limit order."""
+        ...
+
+    def stop(self, symbol: str, side: Side, qty: int, price: Price, tag: str) -> Order:
+        """Submit a stop-market order."""
+        ...
+
+    def bracket(
+        self,
+        symbol: str,
+        side: Side,
+        qty: int,
+        tag: str,
+        *,
+        stop_loss_ticks: int | None,
+        take_profit_ticks: int | None,
+        entry_price: Price | None = None,
+    ) -> Order:
+        """Submit an entry (market, or limit at ``entry_price``) with stop-loss/take-profit children in ticks."""
+        ...
+
+    def modify(self, order: Order, *, qty: int | None = None, price: Price | None = None) -> None:
+        """Change a working order's quantity or price (its limit price, or its stop price for a stop)."""
+        ...
+
+    def cancel(self, order: Order) -> None:
+        """Cancel a working order."""
+        ...
+
+    def close_position(self, symbol: str, tag: str) -> None:
+        """Close the position attributed to ``tag`` in ``symbol`` at market and cancel its working orders."""
+        ...
+
+    def realized_pnl(self, tag: str) -> Money:
+        """Realized PnL (USD, net of fees) attributed to ``tag``."""
+        ...
+
+
+class Strategy:
+    """Base class of every strategy. Subclasses set ``name`` and ``config_cls`` and override ``on_*`` methods.
+
+    The node calls :meth:`bind` before :meth:`on_start`; the helpers (``buy``, ``sell``, ``close`` ...) then act
+    through the bound :class:`StrategyContext` with the strategy's symbol, quantity and tag.
+
+    Raises:
+        RuntimeError: from the helpers when the strategy is not bound to a context.
+    """
+
+    name: ClassVar[str] = "strategy"
+    config_cls: ClassVar[type[StrategyConfig]] = StrategyConfig
+
+    def __init__(self, config: StrategyConfig | None = None) -> None:
+        self.config = config if config is not None else self.config_cls()
+        self.symbol = self.config.symbol
+        self.tag = self.config.tag or self.name
+        self.log = logging.getLogger(f"propdesk.strategy.{self.name}")
+        self._ctx: StrategyContext | None = None
+        self._indicators: list[Indicator] = []
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> Strategy:
+        """Build the strategy from ``--param`` pairs (strings are coerced by pydantic).
+
+        Raises:
+            ConfigError: a parameter is unknown or invalid; the message names it.
+        """
+        try:
+            config = cls.config_cls.model_validate(params)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or '<params>'}: {err['msg']}" for err in exc.errors()
+            )
+            raise ConfigError(f"strategy {cls.name}: {problems}") from None
+        return cls(config)
+
+    # --- wiring ---------------------------------------------------------------------------------------------
+
+    def bind(self, ctx: StrategyContext, symbol: str | None = None) -> None:
+        """Attach the context (and the resolved contract symbol, when the config named a root)."""
+        self._ctx = ctx
+        if symbol is not None:
+            self.symbol = symbol
+
+    @property
+    def ctx(self) -> StrategyContext:
+        """The bound context."""
+        if self._ctx is None:
+            raise RuntimeError(f"strategy {self.name} is not bound to a trading node")
+        return self._ctx
+
+    def register_indicator(self, indicator: Indicator) -> Indicator:
+        """Have ``indicator`` updated with each closed bar before :meth:`on_bar`; returns it for chaining."""
+        self._indicators.append(indicator)
+        return indicator
+
+    def handle_bar(self, bar: Bar) -> None:
+        """Called by the node for each closed bar: update the indicators, then :meth:`on_bar`."""
+        for ind in self._indicators:
+            ind.handle_bar(bar)
+        self.on_bar(bar)
+
+    # --- life cycle (override) ------------------------------------------------------------------------------
+
+    def on_start(self) -> None:
+        """Once, before the first market data."""
+
+    def on_bar(self, bar: Bar) -> None:
+        """Each closed bar of the strategy's symbol and timeframe."""
+
+    def on_quote(self, quote: QuoteTick) -> None:
+        """Each quote of the strategy's symbol (when the node streams quotes)."""
+
+    def on_trade(self, trade: TradeTick) -> None:
+        """Each trade print of the strategy's symbol (when the node streams trades)."""
+
+    def on_order_event(self, event: OrderEvent) -> None:
+        """Each event of an order this strategy placed."""
+
+    def on_position_changed(self, signed_qty: int) -> None:
+        """After each change of this strategy's position; ``signed_qty`` is the new position (contracts)."""
+
+    def on_stop(self) -> None:
+        """Once, after the last market data (or on shutdown)."""
+
+    # --- helpers --------------------------------------------------------------------------------------------
+
+    @property
+    def position(self) -> int:
+        """This strategy's signed position in its symbol (contracts)."""
+        return self.ctx.position_qty(self.symbol, self.tag)
+
+    def buy(self, qty: int | None = None) -> Order:
+        """Market buy ``qty`` (default: the configured quantity)."""
+        return self.ctx.market(self.symbol, Side.BUY, qty or self.config.qty, self.tag)
+
+    def sell(self, qty: int | None = None) -> Order:
+        """Market sell ``qty`` (default: the configured quantity)."""
+        return self.ctx.market(self.symbol, Side.SELL, qty or self.config.qty, self.tag)
+
+    def buy_limit(self, price: Price, qty: int | None = None) -> Order:
+        """Limit buy at ``price``."""
+        return self.ctx.limit(self.symbol, Side.BUY, qty or self.config.qty, price, self.tag)
+
+    def sell_limit(self, price: Price, qty: int | None = None) -> Order:
+        """Limit sell at ``price``."""
+        return self.ctx.limit(self.symbol, Side.SELL, qty or self.config.qty, price, self.tag)
+
+    def buy_stop(self, price: Price, qty: int | None = None) -> Order:
+        """Stop-market buy at ``price``."""
+        return self.ctx.stop(self.symbol, Side.BUY, qty or self.config.qty, price, self.tag)
+
+    def sell_stop(self, price: Price, qty: int | None = None) -> Order:
+        """Stop-market sell at ``price``."""
+        return self.ctx.stop(self.symbol, Side.SELL, qty or self.config.qty, price, self.tag)
+
+    def bracket(
+        self,
+        side: Side,
+        *,
+        stop_loss_ticks: int | None,
+        take_profit_ticks: int | None,
+        qty: int | None = None,
+        entry_price: Price | None = None,
+    ) -> Order:
+        """Enter on ``side`` with stop-loss and take-profit children ``*_ticks`` away from the fill."""
+        return self.ctx.bracket(
+            self.symbol,
+            side,
+            qty or self.config.qty,
+            self.tag,
+            stop_loss_ticks=stop_loss_ticks,
+            take_profit_ticks=take_profit_ticks,
+            entry_price=entry_price,
+        )
+
+    def close(self) -> None:
+        """Close this strategy's position at market and cancel its working orders."""
+        self.ctx.close_position(self.symbol, self.tag)
+
+    def price_on_tick(self, price: float) -> Price:
+        """``price`` (points) rounded to the nearest tick of the strategy's contract."""
+        return Price.of(price).round_to_tick(self.ctx.tick_size(self.symbol))
