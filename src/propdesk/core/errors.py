@@ -26,6 +26,10 @@ class InvalidPriceError(PropdeskError, ValueError):
     """A price that is not a finite number on the contract's tick grid."""
 
 
+class InvalidAmountError(PropdeskError, ValueError):
+    """A money amount that is not a finite, whole number of cents."""
+
+
 class InvalidQuantityError(PropdeskError, ValueError):
     """A quantity that is not a positive whole number of contracts."""
 

@@ -12,23 +12,37 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation, localcontext
 from typing import Final
 
-from propdesk.core.errors import InvalidPriceError, InvalidQuantityError
+from propdesk.core.errors import InvalidAmountError, InvalidPriceError, InvalidQuantityError
 
 PRICE_SCALE: Final[int] = 10**9
 """Fixed-point scale of :class:`Price` (9 decimal places)."""
 
 
+_EXACT_PREC: Final[int] = 80
+"""Decimal precision for parsing: large enough that no price or amount is rounded by the context."""
+
+
 def _decimal_to_raw(value: Decimal) -> int:
     if not value.is_finite():
         raise InvalidPriceError(f"price {value} is not a finite number")
-    scaled = value * PRICE_SCALE
-    raw = int(scaled.to_integral_value(rounding=ROUND_HALF_EVEN))
-    if scaled != raw:
-        raise InvalidPriceError(f"price {value} has more than 9 decimal places")
+    with localcontext(prec=_EXACT_PREC):
+        scaled = value.scaleb(9)
+        raw = int(scaled.to_integral_value(rounding=ROUND_HALF_EVEN))
+        if scaled != raw:
+            raise InvalidPriceError(f"price {value} has more than 9 decimal places")
     return raw
+
+
+def _raw_to_decimal(raw: int, places: int) -> Decimal:
+    """``raw`` x 10**-places as a Decimal in plain notation (no exponent), trailing zeros removed."""
+    with localcontext(prec=_EXACT_PREC):
+        dec = Decimal(raw).scaleb(-places).normalize()
+        if dec.as_tuple().exponent > 0:  # type: ignore[operator]
+            dec = dec.quantize(Decimal(1))
+    return dec
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -47,10 +61,13 @@ class Price:
     @classmethod
     def of(cls, value: str | int | float | Decimal) -> Price:
         """Parse ``value`` (points). Floats are rounded half-even to 9 decimals, which is exact for tick prices."""
+        if isinstance(value, bool):
+            raise InvalidPriceError(f"price {value!r} is a boolean, not a number")
         if isinstance(value, float):
-            if not math.isfinite(value):
-                raise InvalidPriceError(f"price {value!r} is not a finite number")
-            return cls(round(value * PRICE_SCALE))
+            scaled = value * PRICE_SCALE
+            if not math.isfinite(scaled):
+                raise InvalidPriceError(f"price {value!r} is not a finite number within range")
+            return cls(round(scaled))
         if isinstance(value, int):
             return cls(value * PRICE_SCALE)
         try:
@@ -88,8 +105,8 @@ class Price:
         return Price(q * tick_size.raw)
 
     def as_decimal(self) -> Decimal:
-        """The exact price as a Decimal (normalized: ``Decimal('6543.25')``)."""
-        return (Decimal(self.raw) / PRICE_SCALE).normalize() if self.raw else Decimal(0)
+        """The exact price as a Decimal in plain notation: ``Decimal('6543.25')``, ``Decimal('6500')``."""
+        return _raw_to_decimal(self.raw, 9)
 
     def __float__(self) -> float:
         return self.raw / PRICE_SCALE
@@ -122,16 +139,21 @@ class Money:
         """Parse a USD amount.
 
         Raises:
-            ValueError: for a malformed amount or fractions of a cent.
+            InvalidAmountError: (a ``ValueError``) for a malformed or non-finite amount, or fractions of a cent.
         """
+        if isinstance(usd, bool):
+            raise InvalidAmountError(f"amount {usd!r} is a boolean, not a number")
         try:
             dec = usd if isinstance(usd, Decimal) else Decimal(str(usd).strip())
         except InvalidOperation:
-            raise ValueError(f"amount {usd!r} is not a number") from None
-        cents = dec * 100
-        if not cents.is_finite() or cents != cents.to_integral_value():
-            raise ValueError(f"amount {usd!r} is not a whole number of cents")
-        return cls(int(cents))
+            raise InvalidAmountError(f"amount {usd!r} is not a number") from None
+        if not dec.is_finite():
+            raise InvalidAmountError(f"amount {usd!r} is not a finite number")
+        with localcontext(prec=_EXACT_PREC):
+            cents = dec.scaleb(2)
+            if cents != cents.to_integral_value():
+                raise InvalidAmountError(f"amount {usd!r} is not a whole number of cents")
+            return cls(int(cents))
 
     @classmethod
     def zero(cls) -> Money:
