@@ -7,6 +7,7 @@ exit code 2; anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -73,7 +74,11 @@ def data_inspect(
     tick_size: Annotated[
         str | None, typer.Option(help="Tick size to check prices against (default: inferred).")
     ] = None,
+    input_format: Annotated[
+        str | None, typer.Option("--input-format", help="Input format: csv or firstrate (default: the preset).")
+    ] = None,
     top_gaps: Annotated[int, typer.Option(help="How many of the largest gaps to list.")] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as one JSON object.")] = False,
 ) -> None:
     """Report rows, span, gaps, sessions, tick alignment and volume per day of a market-data file."""
     from propdesk.data.inspect import inspect_file, render_report
@@ -85,11 +90,15 @@ def data_inspect(
         ("clock_offset", clock_offset),
         ("stamp", stamp),
         ("tick_size", tick_size),
+        ("format", input_format),
     ):
         if value is not None:
             options[key] = value
-    report = inspect_file(path, top_gaps=top_gaps, **options)
-    render_report(report, console)
+    report = inspect_file(path, top_gaps=top_gaps, **options)  # type: ignore[arg-type]
+    if as_json:
+        typer.echo(json.dumps(report.to_dict(), default=str))
+    else:
+        render_report(report, console)
 
 
 def main() -> None:

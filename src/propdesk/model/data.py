@@ -147,7 +147,7 @@ def _as_f64(a: npt.ArrayLike) -> npt.NDArray[np.float64]:
     return np.ascontiguousarray(a, dtype=np.float64)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class BarSeries:
     """Columnar OHLCV bars of one symbol and timeframe, sorted by ``ts_open_ns``; the form history and files use.
 
@@ -197,6 +197,17 @@ class BarSeries:
     def __len__(self) -> int:
         return len(self.ts_open_ns)
 
+    def equals(self, other: BarSeries) -> bool:
+        """True when ``other`` has the same symbol, timeframe and bars, field for field (``==`` is identity)."""
+        return (
+            self.symbol == other.symbol
+            and self.timeframe == other.timeframe
+            and all(
+                np.array_equal(getattr(self, name), getattr(other, name))
+                for name in ("ts_open_ns", "ts_close_ns", "open", "high", "low", "close", "volume")
+            )
+        )
+
     def __iter__(self) -> Iterator[Bar]:
         sym, tf = self.symbol, self.timeframe
         for to, tc, o, h, lo, c, v in zip(
@@ -243,7 +254,7 @@ class BarSeries:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class TradeSeries:
     """Columnar trade prints of one symbol, sorted by ``ts_event_ns`` (ties keep file order).
 
@@ -282,6 +293,13 @@ class TradeSeries:
 
     def __len__(self) -> int:
         return len(self.ts_event_ns)
+
+    def equals(self, other: TradeSeries) -> bool:
+        """True when ``other`` has the same symbol and prints, field for field (``==`` is identity)."""
+        return self.symbol == other.symbol and all(
+            np.array_equal(getattr(self, name), getattr(other, name))
+            for name in ("ts_event_ns", "price", "size", "aggressor")
+        )
 
     def __iter__(self) -> Iterator[TradeTick]:
         sym = self.symbol

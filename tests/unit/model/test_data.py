@@ -80,3 +80,12 @@ def test_trade_series_iterates_ticks() -> None:
 def test_side_sign_and_opposite() -> None:
     assert int(Side.BUY) == 1 and int(Side.SELL) == -1
     assert Side.BUY.opposite is Side.SELL and Side.SELL.opposite is Side.BUY
+
+
+def test_series_equality_is_explicit() -> None:
+    t0 = 1_700_000_000 * 10**9
+    a = _series([t0], [1], [2], [0.5], [1.5])
+    b = _series([t0], [1], [2], [0.5], [1.5])
+    c = _series([t0], [1], [2], [0.5], [1.25])
+    assert a.equals(b) and not a.equals(c)
+    assert a != b  # identity: arrays are not compared implicitly
