@@ -28,6 +28,7 @@ from propdesk.model.identifiers import AccountId
 from propdesk.model.price import Money, Price
 
 __all__ = [
+    "POSITION_TOPICS",
     "Position",
     "PositionChanged",
     "PositionClosed",
@@ -327,7 +328,7 @@ class PositionEvent:
     @property
     def topic(self) -> str:
         """The bus topic: ``events.position.<opened|changed|closed>``."""
-        return _TOPICS[type(self)]
+        return POSITION_TOPICS[type(self)]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -345,8 +346,9 @@ class PositionClosed(PositionEvent):
     """A position went flat (also the first half of a reversal through zero)."""
 
 
-_TOPICS: dict[type[PositionEvent], str] = {
+POSITION_TOPICS: dict[type[PositionEvent], str] = {
     PositionOpened: "events.position.opened",
     PositionChanged: "events.position.changed",
     PositionClosed: "events.position.closed",
 }
+"""The bus topic of each position event class."""

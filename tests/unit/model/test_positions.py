@@ -96,17 +96,7 @@ def test_fifo_partial_closes() -> None:
     # sell 2: the rest of the 100.00 lot, then the 101.00 lot
     assert p.apply_fill(-2, Price.of("100.50"), Money(0), 4) == _usd("0.50", "50", 1) + _usd("-0.50", "50", 1)
     assert p.is_flat
-    # total equals average cost: bought 2@100 + 1@101, sold 1@102 + 2@100.50
-    assert p.realized_pnl == _usd("102 + 201 - 301".replace(" ", "") and "2.00", "50", 1)
-
-
-def test_fifo_total_equals_average_cost() -> None:
-    p = es()
-    p.apply_fill(2, Price.of("100.00"), Money(0), 1)
-    p.apply_fill(1, Price.of("101.00"), Money(0), 2)
-    p.apply_fill(-1, Price.of("102.00"), Money(0), 3)
-    p.apply_fill(-2, Price.of("100.50"), Money(0), 4)
-    # average-cost: cost 301.00, proceeds 102.00 + 201.00 = 303.00 -> 2.00 points x $50
+    # the total equals average-cost accounting: cost 2 x 100 + 101 = 301.00, proceeds 102 + 2 x 100.50 = 303.00
     assert p.realized_pnl == _usd("2.00", "50", 1) == Money.of("100.00")
 
 

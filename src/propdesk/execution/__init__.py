@@ -1,0 +1,1 @@
+"""Execution: the order manager, the position manager and the portfolio (positions, PnL, exposure)."""
