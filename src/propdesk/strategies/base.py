@@ -17,7 +17,7 @@ Configuration is a frozen pydantic model (:class:`StrategyConfig` subclass), bui
 from __future__ import annotations
 
 import logging
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -28,6 +28,8 @@ from propdesk.model.enums import Side
 from propdesk.model.events import OrderEvent
 from propdesk.model.orders import Order
 from propdesk.model.price import Money, Price
+
+IndicatorT = TypeVar("IndicatorT", bound=Indicator)
 
 
 class StrategyConfig(BaseModel):
@@ -162,7 +164,7 @@ class Strategy:
             raise RuntimeError(f"strategy {self.name} is not bound to a trading node")
         return self._ctx
 
-    def register_indicator(self, indicator: Indicator) -> Indicator:
+    def register_indicator(self, indicator: IndicatorT) -> IndicatorT:
         """Have ``indicator`` updated with each closed bar before :meth:`on_bar`; returns it for chaining."""
         self._indicators.append(indicator)
         return indicator

@@ -1,0 +1,122 @@
+"""``mean_reversion``: fade a stretched close back toward the session VWAP, with an ATR stop.
+
+Indicators (updated with each closed bar before the rules run): Bollinger bands of the close (``bb_period``,
+``bb_std`` population standard deviations, TA-Lib's BBANDS), Wilder's RSI of the close (``rsi_period``), Wilder's
+ATR (``atr_period``) and the session VWAP of the typical price, anchored at 17:00 America/Chicago
+(:class:`~propdesk.data.indicators.vwap.SessionVWAP`). The band-and-oscillator fade is the classic use of both
+(John Bollinger, *Bollinger on Bollinger Bands*, 2001, ch. 21; J. Welles Wilder, *New Concepts in Technical Trading
+Systems*, 1978, for RSI and ATR).
+
+Rules, on each closed bar once every indicator is defined, when flat and with no entry order still open:
+
+* **Short** when ``close > upper band`` and ``RSI >= rsi_overbought`` and the VWAP is below the close;
+  **long** when ``close < lower band`` and ``RSI <= rsi_oversold`` and the VWAP is above the close.
+* **Stop-loss** ``ceil(atr_stop_mult x ATR / tick size)`` ticks from the fill (at least 1).
+* **Take-profit**: with ``target="vwap"``, ``floor(|close - VWAP| / tick size)`` ticks (the distance to the VWAP at
+  the signal, rounded toward the entry so the target is not beyond the VWAP); with ``target="ticks"``,
+  ``take_profit_ticks``. A VWAP target nearer than ``min_target_ticks`` skips the trade (not worth the costs).
+* The entry is a market bracket (:meth:`~propdesk.strategies.base.StrategyContext.bracket`); the exits are its
+  children. Tick distances are measured from the fill, which in a backtest is the next bar's open.
+
+The strategy has no clock rule of its own: the risk engine flattens before the firm's flat time.
+
+Parameters (``--param k=v``; plus :class:`~propdesk.strategies.base.StrategyConfig`'s), defaults for ES 1-minute:
+``bb_period`` (int >= 2, 20), ``bb_std`` (> 0, 2.0), ``rsi_period`` (int >= 1, 14), ``rsi_overbought`` (0-100, 70),
+``rsi_oversold`` (0-100, 30, below ``rsi_overbought``), ``atr_period`` (int >= 1, 14), ``atr_stop_mult`` (> 0, 2.0),
+``target`` (``vwap`` | ``ticks``, ``vwap``), ``take_profit_ticks`` (int >= 1, 16), ``min_target_ticks`` (int >= 1, 4).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import ClassVar, Literal
+
+from pydantic import Field, model_validator
+
+from propdesk.data.indicators.momentum import RSI
+from propdesk.data.indicators.volatility import ATR, Bollinger
+from propdesk.data.indicators.vwap import SessionVWAP
+from propdesk.model.data import Bar
+from propdesk.model.enums import Side
+from propdesk.model.orders import Order
+from propdesk.strategies.base import Strategy, StrategyConfig
+
+
+class MeanReversionConfig(StrategyConfig):
+    """Parameters of :class:`MeanReversion` (see the module docstring).
+
+    Raises:
+        pydantic.ValidationError (a ConfigError naming the field through ``from_params``): a value out of range, or
+            ``rsi_oversold >= rsi_overbought``.
+    """
+
+    bb_period: int = Field(default=20, ge=2)
+    bb_std: float = Field(default=2.0, gt=0, allow_inf_nan=False)
+    rsi_period: int = Field(default=14, ge=1)
+    rsi_overbought: float = Field(default=70.0, ge=0, le=100)
+    rsi_oversold: float = Field(default=30.0, ge=0, le=100)
+    atr_period: int = Field(default=14, ge=1)
+    atr_stop_mult: float = Field(default=2.0, gt=0, allow_inf_nan=False)
+    target: Literal["vwap", "ticks"] = "vwap"
+    take_profit_ticks: int = Field(default=16, ge=1)
+    min_target_ticks: int = Field(default=4, ge=1)
+
+    @model_validator(mode="after")
+    def _levels(self) -> MeanReversionConfig:
+        if self.rsi_oversold >= self.rsi_overbought:
+            raise ValueError(f"rsi_oversold ({self.rsi_oversold}) must be below rsi_overbought ({self.rsi_overbought})")
+        return self
+
+
+class MeanReversion(Strategy):
+    """Bollinger/RSI fade toward the session VWAP with an ATR stop (see the module docstring).
+
+    Attributes:
+        bands, rsi, atr, vwap: the indicators.
+        last_signal: ``(side, stop_loss_ticks, take_profit_ticks)`` of the last entry sent, or ``None``.
+    """
+
+    name: ClassVar[str] = "mean_reversion"
+    config_cls: ClassVar[type[StrategyConfig]] = MeanReversionConfig
+
+    def __init__(self, config: StrategyConfig | None = None) -> None:
+        super().__init__(config)
+        cfg = self.config
+        assert isinstance(cfg, MeanReversionConfig)
+        self.cfg = cfg
+        self.bands = Bollinger(cfg.bb_period, cfg.bb_std, cfg.bb_std)
+        self.rsi = RSI(cfg.rsi_period)
+        self.atr = ATR(cfg.atr_period)
+        self.vwap = SessionVWAP()
+        for ind in (self.bands, self.rsi, self.atr, self.vwap):
+            self.register_indicator(ind)
+        self.last_signal: tuple[Side, int, int] | None = None
+        self._entry: Order | None = None
+
+    def on_bar(self, bar: Bar) -> None:
+        """Enter a fade when the close is beyond a band with RSI confirming and the VWAP on the other side."""
+        bands, rsi, atr, vwap = self.bands, self.rsi, self.atr, self.vwap
+        if not (bands.ready and rsi.ready and atr.ready and vwap.ready):
+            return
+        cfg = self.cfg
+        close = bar.close
+        if close > bands.upper and rsi.value >= cfg.rsi_overbought and vwap.value < close:
+            side = Side.SELL
+        elif close < bands.lower and rsi.value <= cfg.rsi_oversold and vwap.value > close:
+            side = Side.BUY
+        else:
+            return
+        if self._entry is not None and self._entry.is_open:
+            return
+        if self.position != 0:
+            return
+        tick = float(self.ctx.tick_size(self.symbol))
+        stop_ticks = max(1, math.ceil(cfg.atr_stop_mult * atr.value / tick - 1e-9))
+        if cfg.target == "vwap":
+            target_ticks = math.floor(abs(close - vwap.value) / tick + 1e-9)
+            if target_ticks < cfg.min_target_ticks:
+                return
+        else:
+            target_ticks = cfg.take_profit_ticks
+        self.last_signal = (side, stop_ticks, target_ticks)
+        self._entry = self.bracket(side, stop_loss_ticks=stop_ticks, take_profit_ticks=target_ticks)

@@ -1,0 +1,257 @@
+"""``trend_following``: EMA-crossover or Donchian-breakout entries, long and short, with an ATR trailing stop.
+
+Entry signals (``entry`` parameter), on each closed bar once the indicators are defined:
+
+* ``ema``: the trend is the sign of ``EMA(fast) - EMA(slow)`` of the close (TA-Lib's EMA); a signal is a change of
+  that sign from the previous bar (equal EMAs keep the previous trend). Up: long; down: short.
+* ``donchian``: a close above the highest high of the ``donchian_period`` bars *before* this one is a long signal, a
+  close below their lowest low a short signal (Richard Donchian's channel breakout; the "Turtle" rule,
+  Curtis Faith, *Way of the Turtle*, 2007, ch. 5).
+
+Position rules:
+
+* Flat, no entry order open, and a signal: enter ``qty`` at market (a short only if ``allow_short``).
+* In a position and a signal against it: cancel the stop and reverse with one market order of ``|position| + qty``
+  contracts (one order, so the position never passes through a state with a stop for the wrong side). With
+  ``allow_short`` false a down signal only closes a long (``close``). A signal in the position's direction is
+  ignored.
+* **Trailing stop (chandelier exit, Chuck LeBeau):** when the entry fills, a stop-market order is placed
+  ``atr_mult x ATR`` from the average fill price (on the tick, rounded away from the market, i.e. down for a long's
+  sell stop and up for a short's buy stop). On each later bar the extreme since entry (highest high for a long,
+  lowest low for a short) is updated and the stop candidate is ``extreme - atr_mult x ATR`` (long) or
+  ``extreme + atr_mult x ATR`` (short), rounded the same way. The stop only ratchets toward the market: it is
+  modified (:meth:`~propdesk.strategies.base.StrategyContext.modify`) when the candidate is at least one tick better,
+  never loosened.
+* When the position returns to flat (the stop filled, or anything else closed it) the stop state is cleared; a stop
+  still working is canceled.
+
+The strategy keeps its stop as a plain stop order (not the broker's trailing type) so the trail is the same in a
+backtest and live. It has no clock rule: the risk engine flattens before the firm's flat time.
+
+Parameters (``--param k=v``; plus :class:`~propdesk.strategies.base.StrategyConfig`'s), defaults for ES 1-minute:
+``entry`` (``ema`` | ``donchian``, ``ema``), ``fast`` (int >= 1, 20) and ``slow`` (int > ``fast``, 50) EMA periods,
+``donchian_period`` (int >= 1, 20), ``atr_period`` (int >= 1, 14), ``atr_mult`` (> 0, 3.0),
+``allow_short`` (bool, true).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import ClassVar, Literal
+
+from pydantic import Field, model_validator
+
+from propdesk.data.indicators.moving_averages import EMA
+from propdesk.data.indicators.volatility import ATR, Donchian
+from propdesk.model.data import Bar
+from propdesk.model.events import OrderCanceled, OrderDenied, OrderEvent, OrderExpired, OrderFilled, OrderRejected
+from propdesk.model.orders import Order
+from propdesk.model.price import PRICE_SCALE, Price
+from propdesk.strategies.base import Strategy, StrategyConfig
+
+_EPS = 1e-9  # tolerance (in ticks) when rounding float distances onto the tick grid
+
+
+class TrendFollowingConfig(StrategyConfig):
+    """Parameters of :class:`TrendFollowing` (see the module docstring).
+
+    Raises:
+        pydantic.ValidationError (a ConfigError naming the field through ``from_params``): a value out of range, an
+            unknown ``entry``, or ``slow <= fast``.
+    """
+
+    entry: Literal["ema", "donchian"] = "ema"
+    fast: int = Field(default=20, ge=1)
+    slow: int = Field(default=50, ge=2)
+    donchian_period: int = Field(default=20, ge=1)
+    atr_period: int = Field(default=14, ge=1)
+    atr_mult: float = Field(default=3.0, gt=0, allow_inf_nan=False)
+    allow_short: bool = True
+
+    @model_validator(mode="after")
+    def _fast_below_slow(self) -> TrendFollowingConfig:
+        if self.slow <= self.fast:
+            raise ValueError(f"slow ({self.slow}) must be greater than fast ({self.fast})")
+        return self
+
+
+class TrendFollowing(Strategy):
+    """Trend entries (EMA cross or Donchian breakout) with a ratcheting ATR stop (see the module docstring).
+
+    Attributes:
+        direction: the side of the position the strategy manages: +1 long, -1 short, 0 none.
+        stop_order: the working stop-market order, or ``None``.
+        stop_price: its price (``None`` with no stop).
+        extreme: the highest high (long) or lowest low (short) since entry (points).
+    """
+
+    name: ClassVar[str] = "trend_following"
+    config_cls: ClassVar[type[StrategyConfig]] = TrendFollowingConfig
+
+    def __init__(self, config: StrategyConfig | None = None) -> None:
+        super().__init__(config)
+        cfg = self.config
+        assert isinstance(cfg, TrendFollowingConfig)
+        self.cfg = cfg
+        self.atr = ATR(cfg.atr_period)
+        self.register_indicator(self.atr)
+        self.fast_ema: EMA | None = None
+        self.slow_ema: EMA | None = None
+        self.channel: Donchian | None = None
+        if cfg.entry == "ema":
+            self.fast_ema = EMA(cfg.fast)
+            self.slow_ema = EMA(cfg.slow)
+            self.register_indicator(self.fast_ema)
+            self.register_indicator(self.slow_ema)
+        else:
+            self.channel = Donchian(cfg.donchian_period)  # updated by handle_bar, after reading the previous channel
+        self._trend = 0  # EMA mode: sign of fast - slow on the previous bar (0 before the first)
+        self._prev_upper = math.nan  # Donchian mode: the channel of the bars before the current one
+        self._prev_lower = math.nan
+        self.direction = 0
+        self.stop_order: Order | None = None
+        self.stop_price: Price | None = None
+        self.extreme = math.nan
+        self._entry: Order | None = None
+        self._entry_filled = 0
+        self._entry_notional_raw = 0
+        self._reversing = 0
+
+    def handle_bar(self, bar: Bar) -> None:
+        """Update the indicators, then :meth:`on_bar`; in Donchian mode the channel is read before this bar enters."""
+        ch = self.channel
+        if ch is not None:
+            self._prev_upper = ch.upper
+            self._prev_lower = ch.lower
+            ch.handle_bar(bar)
+        super().handle_bar(bar)
+
+    # --- signals --------------------------------------------------------------------------------------------------
+
+    def _signal(self, bar: Bar) -> int:
+        if self.fast_ema is not None and self.slow_ema is not None:
+            if not self.slow_ema.ready:
+                return 0
+            f, s = self.fast_ema.value, self.slow_ema.value
+            trend = 1 if f > s else (-1 if f < s else self._trend)
+            prev = self._trend
+            self._trend = trend
+            return trend if prev not in (0, trend) else 0
+        up, lo = self._prev_upper, self._prev_lower
+        if math.isnan(up):
+            return 0
+        if bar.close > up:
+            return 1
+        if bar.close < lo:
+            return -1
+        return 0
+
+    def on_bar(self, bar: Bar) -> None:
+        """Ratchet the stop of an open position, then act on the entry signal."""
+        if self.stop_order is not None:
+            self._trail(bar)
+        sig = self._signal(bar)
+        if sig == 0 or not self.atr.ready:
+            return
+        if self._entry is not None and self._entry.is_open:
+            return
+        pos = self.position
+        if pos * sig > 0:
+            return
+        if sig < 0 and not self.cfg.allow_short:
+            if pos > 0:
+                self.close()  # exit the long (cancels its stop); no short
+                self._clear_stop()
+                self.direction = 0
+            return
+        stop = self.stop_order
+        if stop is not None and stop.is_open:
+            self.ctx.cancel(stop)
+        self._clear_stop()
+        self.direction = sig
+        self._reversing = abs(pos)  # a reversal is one order: close |pos| and open qty
+        self._entry_filled = 0
+        self._entry_notional_raw = 0
+        qty = abs(pos) + self.cfg.qty
+        self._entry = self.buy(qty) if sig > 0 else self.sell(qty)
+
+    # --- the trailing stop ----------------------------------------------------------------------------------------
+
+    def _stop_for(self, anchor: float) -> Price:
+        tick = self.ctx.tick_size(self.symbol)
+        t = float(tick)
+        dist = self.cfg.atr_mult * self.atr.value
+        n = math.floor((anchor - dist) / t + _EPS) if self.direction > 0 else math.ceil((anchor + dist) / t - _EPS)
+        return Price.from_ticks(n, tick)
+
+    def _trail(self, bar: Bar) -> None:
+        stop = self.stop_order
+        if stop is None or self.stop_price is None:
+            return
+        if stop.is_done:
+            self._clear_stop()
+            return
+        if self.direction > 0:
+            if bar.high > self.extreme:
+                self.extreme = bar.high
+            new = self._stop_for(self.extreme)
+            better = new > self.stop_price
+        else:
+            if bar.low < self.extreme:
+                self.extreme = bar.low
+            new = self._stop_for(self.extreme)
+            better = new < self.stop_price
+        if better:
+            self.stop_price = new
+            self.ctx.modify(stop, price=new)
+
+    def _place_stop(self) -> None:
+        """Stop the contracts the entry opened, from their average fill (the part that closed a reversal excluded)."""
+        filled = self._entry_filled
+        qty = filled - self._reversing
+        if qty <= 0:
+            self.direction = 0
+            return
+        avg = self._entry_notional_raw / PRICE_SCALE / filled
+        self.extreme = avg
+        price = self._stop_for(avg)
+        self.stop_price = price
+        self.stop_order = self.sell_stop(price, qty) if self.direction > 0 else self.buy_stop(price, qty)
+
+    def _clear_stop(self) -> None:
+        self.stop_order = None
+        self.stop_price = None
+        self.extreme = math.nan
+
+    # --- events ---------------------------------------------------------------------------------------------------
+
+    def on_order_event(self, event: OrderEvent) -> None:
+        """Place the stop when the entry has filled; forget orders that ended."""
+        entry = self._entry
+        cid = event.client_order_id
+        if entry is not None and cid == entry.client_order_id:
+            if isinstance(event, OrderFilled):
+                self._entry_filled += event.qty
+                self._entry_notional_raw += event.price.raw * event.qty
+                if self._entry_filled >= entry.qty:
+                    self._entry = None
+                    self._place_stop()
+            elif isinstance(event, OrderCanceled | OrderRejected | OrderDenied | OrderExpired):
+                self._entry = None
+                self._place_stop()  # protect what filled, if anything
+        elif (
+            self.stop_order is not None
+            and cid == self.stop_order.client_order_id
+            and isinstance(event, OrderCanceled | OrderRejected | OrderExpired)
+        ):
+            self._clear_stop()
+
+    def on_position_changed(self, signed_qty: int) -> None:
+        """When flat, cancel a stop still working and clear the stop state."""
+        if signed_qty == 0:
+            stop = self.stop_order
+            if stop is not None and stop.is_open:
+                self.ctx.cancel(stop)
+            self._clear_stop()
+            if self._entry is None:
+                self.direction = 0
