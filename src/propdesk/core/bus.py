@@ -253,7 +253,7 @@ class MessageBus:
         sub = Subscription(topic_pattern, segments, handler, int(priority), self._seq)
         self._seq += 1
         self._subs.append(sub)
-        self._cache.clear()
+        self._invalidate(segments)
         return sub
 
     def unsubscribe(self, subscription: Subscription) -> bool:
@@ -261,9 +261,16 @@ class MessageBus:
         for i, sub in enumerate(self._subs):
             if sub is subscription:
                 del self._subs[i]
-                self._cache.clear()
+                self._invalidate(sub._segments)
                 return True
         return False
+
+    def _invalidate(self, segments: tuple[str, ...]) -> None:
+        """Forget the resolved handler lists of the cached topics ``segments`` (a pattern) matches: only those can
+        change, so the hot topics of a backtest keep their lists while positions subscribe and unsubscribe."""
+        stale = [t for t in self._cache if _match(segments, tuple(t.split(".")))]
+        for topic in stale:
+            del self._cache[topic]
 
     def unsubscribe_handler(self, topic_pattern: str, handler: Handler) -> bool:
         """Remove the subscription of ``handler`` (compared with ``==``) to exactly ``topic_pattern``.

@@ -651,6 +651,10 @@ class OrderManager:
                 return
         elif isinstance(event, OrderFilled) and cid in self._foreign and event.qty > order.qty - order.filled_qty:
             order = self._regrow_foreign(order, event.qty)
+        elif type(event) is OrderSubmitted and order.status is not OrderStatus.INITIALIZED:
+            # The manager marks an order SUBMITTED when it hands it to the broker; a broker that reports the
+            # submission too (the sim, ProjectX's first order update) confirms it: not a new transition.
+            return
         try:
             order.apply(event)
         except PropdeskError as exc:  # IllegalOrderTransitionError, InvalidQuantityError

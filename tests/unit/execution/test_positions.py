@@ -237,7 +237,7 @@ def test_no_market_data_subscription_by_default(bus: MessageBus, pm: PositionMan
     assert not bus.has_subscribers("data.quotes.ESZ5")
 
 
-def test_subscribe_marks_only_while_a_position_is_open(bus: MessageBus) -> None:
+def test_subscribe_marks_from_the_first_position_on(bus: MessageBus) -> None:
     pm = PositionManager(bus, subscribe_marks=True)
     assert not bus.has_subscribers("data.bars.ESZ5.1m")
     pm.on_fill(fill("ESZ5", 1, "5000.00", ts=1))
@@ -249,13 +249,13 @@ def test_subscribe_marks_only_while_a_position_is_open(bus: MessageBus) -> None:
     assert pm.unrealized_cents(ACC) == usd("3.00", "50").cents
     bus.publish("data.quotes.ESZ5", QuoteTick("ESZ5", 5001.0, 5001.25, 5, 5, 62))
     assert pm.unrealized_cents(ACC) == usd("1.00", "50").cents
-    # a second account in the same symbol keeps the subscription alive after the first closes
-    pm.on_fill(fill("ESZ5", -1, "5001.00", ts=63, account=OTHER))
+    # flat again: the subscription stays, and the marks keep following the market
     pm.on_fill(fill("ESZ5", -1, "5001.00", ts=64))
     assert pm.subscribed_symbols() == ["ESZ5"]
-    pm.on_fill(fill("ESZ5", 1, "5001.00", ts=65, account=OTHER))
-    assert pm.subscribed_symbols() == []
-    assert not bus.has_subscribers("data.bars.ESZ5.1m")
+    bus.publish("data.trades.ESZ5", TradeTick("ESZ5", 5010.0, 1, AggressorSide.BUYER, 66))
+    pm.on_fill(fill("ESZ5", 1, "5009.00", ts=67))
+    bus.publish("data.quotes.ESZ5", QuoteTick("ESZ5", 5011.0, 5011.25, 5, 5, 68))
+    assert pm.unrealized_cents(ACC) == usd("2.00", "50").cents
     pm.close()
     assert bus.subscriptions() == []
 

@@ -19,11 +19,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Final
+from typing import TYPE_CHECKING, Final
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
+
+if TYPE_CHECKING:
+    from propdesk.model.calendar import TradingCalendar
 
 CHICAGO: Final[ZoneInfo] = ZoneInfo("America/Chicago")
 SESSION_OPEN_CT: Final[time] = time(17, 0)
@@ -70,6 +73,24 @@ class CmeSessions:
 
     def __init__(self, holidays: Iterable[date] = ()) -> None:
         self._holidays: frozenset[date] = frozenset(holidays)
+
+    @classmethod
+    def from_calendar(cls, calendar: TradingCalendar | None = None) -> CmeSessions:
+        """Sessions whose holidays are those of a :class:`~propdesk.model.calendar.TradingCalendar`.
+
+        ``calendar`` defaults to :func:`propdesk.model.calendar.default_calendar` (CMES plus propdesk's calendar
+        data). Its holidays are the weekdays that are not trading dates: full closures (Christmas, Good Friday) and
+        holiday sessions whose trades carry the next trade date (Thanksgiving, MLK day), the same folding rule as
+        here. Dates outside the calendar's coverage fall back to weekends only.
+
+        Raises:
+            propdesk.model.calendar.CalendarError: the shipped calendar data cannot be loaded.
+        """
+        if calendar is None:
+            from propdesk.model.calendar import default_calendar  # noqa: PLC0415 - loads exchange_calendars (~1 s)
+
+            calendar = default_calendar()
+        return cls(calendar.holidays)
 
     @property
     def holidays(self) -> frozenset[date]:

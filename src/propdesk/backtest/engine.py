@@ -1,0 +1,274 @@
+"""The backtest runner: one :class:`~propdesk.node.TradingNode` over historical bars on a ``SimClock`` and the
+simulated exchange, as fast as the CPU allows (ARCHITECTURE.md, "Parity": the same node as a replay or live run).
+
+Per bar, in this order: the clock moves to the bar's close (timers due by then fire), the simulated exchange
+matches the bar against working orders (so a market order sent on the previous bar's close fills at this bar's open
+under the ``next-open`` fill model), then the bar is published to the strategies. The mark-to-market equity curve
+is computed after the run from the fills and the bar closes, in integer cents (exact).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import numpy as np
+import numpy.typing as npt
+
+from propdesk.backtest.metrics import EquityCurve, Metrics, compute_metrics
+from propdesk.backtest.trades import RoundTrip, RoundTripBuilder
+from propdesk.brokers.sim.broker import SimBroker
+from propdesk.brokers.sim.config import SimConfig
+from propdesk.core.bus import MessageBus
+from propdesk.core.clock import SimClock
+from propdesk.core.errors import ConfigError, DataError
+from propdesk.data.indicators.vwap import session_ids
+from propdesk.execution.positions import spec_for_symbol
+from propdesk.model.contract_ids import front_month
+from propdesk.model.contracts import ContractSpec, known_roots
+from propdesk.model.data import Bar, BarSeries
+from propdesk.model.events import OrderFilled
+from propdesk.model.price import Money, Price
+from propdesk.node import NodeConfig, TradingNode, bar_topic
+from propdesk.strategies.base import Strategy
+
+ProgressFn = Callable[[int, int], None]
+"""Called as ``progress(bars_done, bars_total)`` every few thousand bars."""
+
+PROGRESS_EVERY = 8192
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BacktestConfig:
+    """How to run a backtest.
+
+    Attributes:
+        starting_balance_usd: the account's starting balance (USD).
+        sim: the simulated exchange's options (fill model, slippage, fees ...).
+        account_id: the simulated account's id.
+    """
+
+    starting_balance_usd: Decimal = Decimal("50000")
+    sim: SimConfig = field(default_factory=SimConfig)
+    account_id: int = 1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BacktestResult:
+    """Everything a backtest produced.
+
+    Attributes:
+        symbol: the contract traded; bars: the bars replayed; fills: every fill, in order; trips: closed round trips.
+        metrics: headline figures over closed trips and the equity curve (see :mod:`propdesk.backtest.metrics`).
+        equity: the mark-to-market equity curve, one point per bar (cents).
+        open_qty: the position still open at the end (contracts, signed); unrealized: its PnL at the last close
+            (USD, exact, gross of fees); open_fees: fees already paid on it (USD).
+        run_s: wall time of the replay loop (seconds); bars_per_s: bars / run_s.
+    """
+
+    symbol: str
+    strategy: str
+    params: dict[str, object]
+    bars: BarSeries
+    fills: list[OrderFilled]
+    trips: list[RoundTrip]
+    metrics: Metrics
+    equity: EquityCurve
+    open_qty: int
+    unrealized: Money
+    open_fees: Money
+    starting_balance: Money
+    run_s: float
+    bars_per_s: float
+
+    def to_json_dict(self) -> dict[str, object]:
+        """The JSON object ``propdesk backtest --json`` prints (money as strings of USD with two decimals)."""
+        m = self.metrics
+        return {
+            "symbol": self.symbol,
+            "strategy": self.strategy,
+            "params": self.params,
+            "bars": len(self.bars),
+            "first_bar_ns": int(self.bars.ts_open_ns[0]) if len(self.bars) else None,
+            "last_bar_ns": int(self.bars.ts_open_ns[-1]) if len(self.bars) else None,
+            "fills": len(self.fills),
+            "trades": m.trades,
+            "wins": m.wins,
+            "losses": m.losses,
+            "net_pnl_usd": str(m.net_pnl.as_decimal()),
+            "gross_pnl_usd": str(m.gross_pnl.as_decimal()),
+            "fees_usd": str(m.fees.as_decimal()),
+            "win_rate": m.win_rate,
+            "profit_factor": m.profit_factor,
+            "avg_trade_usd": None if m.avg_trade is None else str(m.avg_trade.as_decimal()),
+            "max_drawdown_usd": str(m.max_drawdown.as_decimal()),
+            "sharpe": m.sharpe,
+            "open_qty": self.open_qty,
+            "unrealized_pnl_usd": str(self.unrealized.as_decimal()),
+            "open_fees_usd": str(self.open_fees.as_decimal()),
+            "starting_balance_usd": str(self.starting_balance.as_decimal()),
+            "run_s": round(self.run_s, 6),
+            "bars_per_s": round(self.bars_per_s, 1),
+        }
+
+
+def resolve_contract(symbol: str, bars: BarSeries) -> str:
+    """The contract symbol to trade: ``symbol`` itself, or for a bare root (``ES``) the contract that is front at
+    the last bar (a single-contract export that spans a roll is the later contract; a continuous series is the
+    front month at its end).
+
+    Raises:
+        ConfigError: ``symbol`` is neither a known contract nor a known root.
+    """
+    if symbol in known_roots():
+        if not len(bars):
+            raise ConfigError(f"cannot resolve the contract of root {symbol} without bars")
+        return front_month(symbol, int(bars.ts_open_ns[-1])).symbol
+    try:
+        spec_for_symbol(symbol)
+    except Exception as exc:
+        raise ConfigError(f"unknown contract {symbol!r}: {exc}") from None
+    return symbol
+
+
+def run_backtest(
+    bars: BarSeries,
+    strategy: Strategy,
+    config: BacktestConfig | None = None,
+    *,
+    progress: ProgressFn | None = None,
+) -> BacktestResult:
+    """Run ``strategy`` over ``bars`` through a full trading node on the simulated exchange.
+
+    The strategy's symbol is replaced by the contract of the bars (:func:`resolve_contract`); its timeframe must be
+    the bars' timeframe.
+
+    Raises:
+        ConfigError: the strategy's timeframe differs from the bars', or the contract is unknown.
+        DataError: no bars.
+    """
+    cfg = config or BacktestConfig()
+    if not len(bars):
+        raise DataError("no bars to backtest (check --start/--end against the data's span)")
+    symbol = resolve_contract(bars.symbol, bars)
+    if str(strategy.config.timeframe) != str(bars.timeframe):
+        raise ConfigError(
+            f"strategy {strategy.name} trades {strategy.config.timeframe} bars but the data is {bars.timeframe}; "
+            f"pass --param timeframe={bars.timeframe} or aggregate the data"
+        )
+    spec = spec_for_symbol(symbol)
+    clock = SimClock(int(bars.ts_open_ns[0]))
+    bus = MessageBus(timing=False)
+    start = Money.of(cfg.starting_balance_usd)
+    sim = SimBroker(clock, account_id=cfg.account_id, config=cfg.sim, starting_balance=start)  # type: ignore[arg-type]
+    node = TradingNode(
+        clock=clock,
+        broker=sim,
+        config=NodeConfig(account_id=cfg.account_id, starting_balance_usd=cfg.starting_balance_usd, bus_timing=False),
+        bus=bus,
+    )
+    node.add_strategy(strategy, symbol)
+    fills: list[OrderFilled] = []
+    bus.subscribe("events.order.filled", fills.append, priority=-100)
+
+    n = len(bars)
+    tf = bars.timeframe
+    topic = bar_topic(symbol, tf)
+    publish = bus.publish
+    process = sim.process_bar
+    advance = clock.advance_to
+    cols = (
+        bars.ts_open_ns.tolist(),
+        bars.ts_close_ns.tolist(),
+        bars.open.tolist(),
+        bars.high.tolist(),
+        bars.low.tolist(),
+        bars.close.tolist(),
+        bars.volume.tolist(),
+    )
+    node.start()
+    t0 = time.perf_counter()
+    done = 0
+    for lo in range(0, n, PROGRESS_EVERY):
+        hi = min(n, lo + PROGRESS_EVERY)
+        for to, tc, o, h, low, c, v in zip(*(col[lo:hi] for col in cols), strict=True):
+            bar = Bar(symbol, tf, o, h, low, c, v, to, tc)
+            advance(tc)
+            process(bar)
+            publish(topic, bar)
+        done = hi
+        if progress is not None:
+            progress(done, n)
+    run_s = time.perf_counter() - t0
+    node.stop()
+
+    builder = RoundTripBuilder(lambda _s: spec)
+    for f in fills:
+        builder.add(f)
+    curve = equity_curve(bars, fills, spec, start.cents)
+    metrics = compute_metrics(builder.closed, curve, start.cents)
+    open_qty = node.positions.net_qty(node.account_id, symbol)
+    unrealized, open_fees = _open_position(builder, fills, spec, open_qty, float(bars.close[-1]))
+    return BacktestResult(
+        symbol=symbol,
+        strategy=strategy.name,
+        params=strategy.config.model_dump(),
+        bars=bars,
+        fills=fills,
+        trips=builder.closed,
+        metrics=metrics,
+        equity=curve,
+        open_qty=open_qty,
+        unrealized=unrealized,
+        open_fees=open_fees,
+        starting_balance=start,
+        run_s=run_s,
+        bars_per_s=n / run_s if run_s > 0 else float("inf"),
+    )
+
+
+def _open_position(
+    builder: RoundTripBuilder, fills: list[OrderFilled], spec: ContractSpec, open_qty: int, last_close: float
+) -> tuple[Money, Money]:
+    """Unrealized PnL at the last close (gross) and the fees paid on the fills of the still-open round trip."""
+    if not open_qty:
+        return Money(0), Money(0)
+    closed_fill_fees = sum(t.fees.cents for t in builder.closed)
+    all_fees = sum(f.fee.cents for f in fills)
+    cash_ticks = sum(-f.signed_qty * f.price.ticks(spec.tick_size) for f in fills)
+    closed_gross = sum(t.gross_pnl.cents for t in builder.closed)
+    mark_ticks = Price.of(last_close).round_to_tick(spec.tick_size).ticks(spec.tick_size)
+    total_gross_cents = (cash_ticks + open_qty * mark_ticks) * spec.tick_value.cents
+    return Money(total_gross_cents - closed_gross), Money(all_fees - closed_fill_fees)
+
+
+def equity_curve(bars: BarSeries, fills: list[OrderFilled], spec: ContractSpec, start_cents: int) -> EquityCurve:
+    """Mark-to-market equity (cents) at each bar's close: start + cash flow + position x close - fees, exact.
+
+    A fill counts from the first bar whose close is at or after the fill time. Bars are marked at their close
+    (bars carry no bid/ask), rounded to the tick.
+    """
+    n = len(bars)
+    ts_close = bars.ts_close_ns
+    tick = float(spec.tick_size)
+    close_ticks: npt.NDArray[np.int64] = np.rint(bars.close / tick).astype(np.int64)
+    pos = np.zeros(n, dtype=np.int64)
+    cash = np.zeros(n, dtype=np.int64)
+    fees = np.zeros(n, dtype=np.int64)
+    if fills:
+        f_ts = np.fromiter((f.ts_event_ns for f in fills), dtype=np.int64, count=len(fills))
+        f_q = np.fromiter((f.signed_qty for f in fills), dtype=np.int64, count=len(fills))
+        f_px = np.fromiter((f.price.ticks(spec.tick_size) for f in fills), dtype=np.int64, count=len(fills))
+        f_fee = np.fromiter((f.fee.cents for f in fills), dtype=np.int64, count=len(fills))
+        idx = np.searchsorted(ts_close, f_ts, side="left").clip(max=n - 1)
+        np.add.at(pos, idx, f_q)
+        np.add.at(cash, idx, -f_q * f_px)
+        np.add.at(fees, idx, f_fee)
+        pos = np.cumsum(pos)
+        cash = np.cumsum(cash)
+        fees = np.cumsum(fees)
+    equity = start_cents + (cash + pos * close_ticks) * spec.tick_value.cents - fees
+    days = session_ids(bars.ts_open_ns)
+    return EquityCurve(ts_close.tolist(), equity.tolist(), days.tolist())

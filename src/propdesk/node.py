@@ -1,0 +1,268 @@
+"""``TradingNode``: the one object that wires clock, bus, broker, order and position managers, portfolio, risk and
+strategies. Every command (``run``, ``backtest``, ``risk``) builds one; a backtest is the same node driven by a
+simulated clock as fast as the CPU allows (ARCHITECTURE.md, "Parity"). Learned from project-x-py's ``TradingSuite``
+(one object that wires the managers) and NautilusTrader's kernel; written for propdesk.
+
+Flows the node owns:
+
+* Broker events (:meth:`TradingNode.on_broker_event`): order events go to the order manager, which applies them and
+  publishes them on ``events.order.*``; market data goes on ``data.quotes.<symbol>``, ``data.trades.<symbol>``,
+  ``data.bars.<symbol>.<timeframe>``, ``data.depth.<symbol>``; connection events on ``events.broker.*``.
+* Strategies: each is bound to a :class:`NodeContext` (its only way to act) and subscribed to the data of its symbol;
+  events of its own orders (by tag) reach ``on_order_event``, changes of its own position ``on_position_changed``.
+* Fills reach the position manager through the bus (priority 100, before risk and strategies).
+
+The node never awaits the network: commands go to the broker, which answers with events.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from propdesk.brokers.base import Broker, BrokerConnected, BrokerDisconnected
+from propdesk.core.bus import MessageBus
+from propdesk.core.clock import Clock
+from propdesk.execution.order_manager import OrderManager, PreTradeGate
+from propdesk.execution.portfolio import Portfolio
+from propdesk.execution.positions import PositionManager, spec_for_symbol
+from propdesk.model.contracts import ContractSpec
+from propdesk.model.data import Bar, DepthUpdate, QuoteTick, TradeTick
+from propdesk.model.enums import Side
+from propdesk.model.events import OrderEvent, OrderFilled
+from propdesk.model.identifiers import AccountId, ClientOrderId
+from propdesk.model.orders import Order, OrderType
+from propdesk.model.positions import PositionEvent
+from propdesk.model.price import Money, Price
+from propdesk.strategies.base import Strategy
+
+log = logging.getLogger("propdesk.node")
+
+
+@dataclass(frozen=True, slots=True)
+class NodeConfig:
+    """How a node is set up.
+
+    Attributes:
+        account_id: the broker account it trades.
+        starting_balance_usd: the account balance at the start (USD), for equity and risk.
+        bus_timing: measure per-handler time on the bus (off for backtests: it costs ~300 ns a call).
+        id_prefix: prefix of client order ids (``pd`` -> ``pd-<run token>-<n>``).
+    """
+
+    account_id: int = 1
+    starting_balance_usd: Decimal = Decimal("50000")
+    bus_timing: bool = True
+    id_prefix: str = "pd"
+
+
+def bar_topic(symbol: str, timeframe: object) -> str:
+    """The bus topic of ``symbol``'s bars of ``timeframe``: ``data.bars.ESZ5.1m``."""
+    return f"data.bars.{symbol}.{timeframe}"
+
+
+class TradingNode:
+    """Clock + bus + broker + order manager + position manager + portfolio + strategies (+ the risk gate).
+
+    Args:
+        clock: a ``SimClock`` (backtest, replay) or ``LiveClock``.
+        broker: any :class:`~propdesk.brokers.base.Broker`.
+        strategies: strategies to run; each is bound to its own :class:`NodeContext`.
+        config: see :class:`NodeConfig`.
+        bus: an existing bus (default: a new one with ``config.bus_timing``).
+        gate: the pre-trade risk gate (issue 4), or ``None``.
+        contracts: symbol -> contract spec (default: the shipped contract table).
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        broker: Broker,
+        strategies: Sequence[Strategy] = (),
+        config: NodeConfig | None = None,
+        bus: MessageBus | None = None,
+        gate: PreTradeGate | None = None,
+        contracts: Callable[[str], ContractSpec] = spec_for_symbol,
+    ) -> None:
+        self.config = config or NodeConfig()
+        self.clock = clock
+        self.bus = bus if bus is not None else MessageBus(timing=self.config.bus_timing)
+        self.broker = broker
+        self.account_id = AccountId(self.config.account_id)
+        self.positions = PositionManager(self.bus, contracts, subscribe_marks=True)
+        self.portfolio = Portfolio(self.positions, self.account_id, Money.of(self.config.starting_balance_usd))
+        self.orders = OrderManager(
+            self.bus, broker, clock, account_id=self.account_id, gate=gate, id_prefix=self.config.id_prefix
+        )
+        self.strategies: list[Strategy] = []
+        self._by_tag: dict[str, Strategy] = {}
+        self._topics: dict[tuple[str, object], str] = {}
+        self.started = False
+        broker.set_event_handler(self.on_broker_event)
+        self.bus.subscribe("events.order.**", self._route_order_event)
+        self.bus.subscribe("events.position.**", self._route_position_event)
+        for strategy in strategies:
+            self.add_strategy(strategy)
+
+    # --- strategies ---------------------------------------------------------------------------------------------
+
+    def add_strategy(self, strategy: Strategy, symbol: str | None = None) -> None:
+        """Bind ``strategy`` to this node and subscribe it to its symbol's data.
+
+        Raises:
+            ValueError: another strategy already uses the same tag (attribution would be ambiguous).
+        """
+        if strategy.tag in self._by_tag:
+            raise ValueError(f"two strategies share the tag {strategy.tag!r}; give one a different tag")
+        strategy.bind(NodeContext(self, strategy), symbol)
+        self.strategies.append(strategy)
+        self._by_tag[strategy.tag] = strategy
+        sym = strategy.symbol
+        self.bus.subscribe(bar_topic(sym, strategy.config.timeframe), strategy.handle_bar)
+        self.bus.subscribe(f"data.quotes.{sym}", strategy.on_quote)
+        self.bus.subscribe(f"data.trades.{sym}", strategy.on_trade)
+        if self.started:
+            strategy.on_start()
+
+    def start(self) -> None:
+        """Call every strategy's ``on_start`` (once)."""
+        if self.started:
+            return
+        self.started = True
+        for strategy in self.strategies:
+            strategy.on_start()
+
+    def stop(self) -> None:
+        """Call every strategy's ``on_stop`` (once)."""
+        if not self.started:
+            return
+        self.started = False
+        for strategy in self.strategies:
+            strategy.on_stop()
+
+    # --- events -------------------------------------------------------------------------------------------------
+
+    def on_broker_event(self, event: object) -> None:
+        """Route one broker event (see the module docstring)."""
+        if isinstance(event, OrderEvent):
+            self.orders.on_broker_event(event)
+        elif isinstance(event, Bar):
+            self.publish_bar(event)
+        elif isinstance(event, QuoteTick):
+            self.bus.publish(f"data.quotes.{event.symbol}", event)
+        elif isinstance(event, TradeTick):
+            self.bus.publish(f"data.trades.{event.symbol}", event)
+        elif isinstance(event, DepthUpdate):
+            self.bus.publish(f"data.depth.{event.symbol}", event)
+        elif isinstance(event, BrokerConnected):
+            self.bus.publish("events.broker.connected", event)
+        elif isinstance(event, BrokerDisconnected):
+            self.bus.publish("events.broker.disconnected", event)
+        else:
+            self.bus.publish(f"events.broker.{type(event).__name__}", event)
+
+    def publish_bar(self, bar: Bar) -> None:
+        """Publish a closed bar on ``data.bars.<symbol>.<timeframe>``."""
+        key = (bar.symbol, bar.timeframe)
+        topic = self._topics.get(key)
+        if topic is None:
+            topic = self._topics[key] = bar_topic(bar.symbol, bar.timeframe)
+        self.bus.publish(topic, bar)
+
+    def _route_order_event(self, event: object) -> None:
+        if not isinstance(event, OrderEvent):
+            return
+        tag = event.tag if isinstance(event, OrderFilled) else ""
+        if not tag:
+            order = self.orders.order(event.client_order_id)
+            tag = order.tag if order is not None else ""
+        strategy = self._by_tag.get(tag)
+        if strategy is not None:
+            strategy.on_order_event(event)
+
+    def _route_position_event(self, event: object) -> None:
+        if not isinstance(event, PositionEvent):
+            return
+        strategy = self._by_tag.get(event.tag)
+        if strategy is not None:
+            strategy.on_position_changed(self.strategy_qty(event.position.symbol, event.tag))
+
+    def strategy_qty(self, symbol: str, tag: str) -> int:
+        """The signed position (contracts) attributed to ``tag`` in ``symbol``."""
+        pos = self.positions.strategy_position(self.account_id, tag, symbol)
+        return 0 if pos is None else pos.signed_qty
+
+
+class NodeContext:
+    """The :class:`~propdesk.strategies.base.StrategyContext` a node gives one strategy (see that protocol)."""
+
+    def __init__(self, node: TradingNode, strategy: Strategy) -> None:
+        self._node = node
+        self._om = node.orders
+        self._strategy = strategy
+
+    def now_ns(self) -> int:
+        return self._node.clock.timestamp_ns()
+
+    def tick_size(self, symbol: str) -> Price:
+        return self._node.positions.spec_of(symbol).tick_size
+
+    def position_qty(self, symbol: str, tag: str) -> int:
+        return self._node.strategy_qty(symbol, tag)
+
+    def market(self, symbol: str, side: Side, qty: int, tag: str) -> Order:
+        return self._om.submit(self._om.market(symbol, side, qty, tag))
+
+    def limit(self, symbol: str, side: Side, qty: int, price: Price, tag: str) -> Order:
+        return self._om.submit(self._om.limit(symbol, side, qty, tag, price))
+
+    def stop(self, symbol: str, side: Side, qty: int, price: Price, tag: str) -> Order:
+        return self._om.submit(self._om.stop(symbol, side, qty, tag, price))
+
+    def bracket(
+        self,
+        symbol: str,
+        side: Side,
+        qty: int,
+        tag: str,
+        *,
+        stop_loss_ticks: int | None,
+        take_profit_ticks: int | None,
+        entry_price: Price | None = None,
+    ) -> Order:
+        entry = (
+            self._om.market(symbol, side, qty, tag)
+            if entry_price is None
+            else self._om.limit(symbol, side, qty, tag, entry_price)
+        )
+        self._om.submit_bracket(entry, stop_loss_ticks=stop_loss_ticks, take_profit_ticks=take_profit_ticks, tag=tag)
+        return entry
+
+    def modify(self, order: Order, *, qty: int | None = None, price: Price | None = None) -> None:
+        stop_types = (OrderType.STOP, OrderType.TRAILING_STOP)
+        if price is not None and order.order_type in stop_types:
+            self._om.modify(order.client_order_id, qty=qty, stop_price=price)
+        else:
+            self._om.modify(order.client_order_id, qty=qty, limit_price=price)
+
+    def cancel(self, order: Order) -> None:
+        self._om.cancel(ClientOrderId(order.client_order_id))
+
+    def close_position(self, symbol: str, tag: str) -> None:
+        """Cancel ``tag``'s working orders in ``symbol`` and close its attributed position with a market order."""
+        for order in self._om.orders_for_tag(tag, open_only=True):
+            if order.symbol == symbol:
+                self._om.cancel(order.client_order_id)
+        qty = self._node.strategy_qty(symbol, tag)
+        if qty:
+            side = Side.SELL if qty > 0 else Side.BUY
+            self._om.submit(self._om.market(symbol, side, abs(qty), tag, reduce_only=False))
+
+    def realized_pnl(self, tag: str) -> Money:
+        total = Money(0)
+        for pos in self._node.positions.strategy_positions(self._node.account_id, tag):
+            total = total + pos.realized_net
+        return total
