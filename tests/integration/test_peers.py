@@ -13,10 +13,10 @@ from decimal import Decimal
 import numpy as np
 import numpy.typing as npt
 import pytest
+
 from benchmarks.peers.backtrader_sma import run_backtrader_sma
 from benchmarks.peers.common import PeerResult, PeerTrade, net_pnl_usd
 from benchmarks.peers.nautilus_sma import run_nautilus_sma
-
 from propdesk.data.loaders import load_bars
 from propdesk.model.data import BarSeries, Timeframe
 from tests.conftest import ES_1MIN, resolve_shared
