@@ -101,6 +101,196 @@ def data_inspect(
         render_report(report, console)
 
 
+@app.command()
+@_clear_errors
+def backtest(
+    data: Annotated[Path, typer.Option("--data", help="The bar file to replay (CSV; presets fix known clocks).")],
+    strategy: Annotated[str, typer.Option("--strategy", help="The strategy's name, e.g. sma_cross.")],
+    param: Annotated[
+        list[str] | None, typer.Option("--param", help="A strategy parameter as key=value (repeatable).")
+    ] = None,
+    start: Annotated[
+        str | None,
+        typer.Option(help="First bar (inclusive, by open time): ISO 8601; naive = UTC; a date = 00:00 UTC."),
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option(help="End of the window (exclusive, by bar open time), as --start.")
+    ] = None,
+    symbol: Annotated[
+        str | None, typer.Option(help="The contract (ESZ5) or root (ES) of the data (default: the file's preset).")
+    ] = None,
+    fill_model: Annotated[
+        str, typer.Option("--fill-model", help="next-open (fill at the next bar's open) or bar-close.")
+    ] = "next-open",
+    commission: Annotated[str, typer.Option(help="Commission plus fees per contract per side, USD (e.g. 2.00).")] = "0",
+    slippage_ticks: Annotated[
+        int, typer.Option("--slippage-ticks", help="Ticks of slippage on every market fill.", min=0)
+    ] = 0,
+    balance: Annotated[str, typer.Option(help="Starting balance, USD.")] = "50000",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object on stdout.")] = False,
+    trades_csv: Annotated[
+        Path | None, typer.Option("--trades-csv", help="Write the closed round trips to this CSV file.")
+    ] = None,
+    report: Annotated[Path | None, typer.Option("--report", help="Write an HTML report (plotly) to this file.")] = None,
+    report_js: Annotated[
+        str, typer.Option("--report-js", help="plotly.js in the report: inline (works offline) or cdn.")
+    ] = "inline",
+) -> None:
+    """Replay a bar file through a strategy on the simulated exchange and report the result.
+
+    Net PnL counts closed round trips only; a position still open at the end of the data is reported as open_qty
+    and unrealized_pnl_usd. Progress goes to stderr, so --json output on stdout stays clean.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.table import Table
+
+    from propdesk.backtest.cli_support import (
+        build_sim_config,
+        parse_params,
+        parse_usd,
+        parse_window,
+        summary_rows,
+        write_trades_csv,
+    )
+    from propdesk.backtest.engine import BacktestConfig, run_backtest
+    from propdesk.core.errors import ConfigError
+    from propdesk.data.loaders.presets import load_bars
+    from propdesk.strategies.registry import build_strategy
+
+    # every option is checked before the (slow) load
+    params = parse_params(param)
+    start_ns, end_ns = parse_window(start, end)
+    sim = build_sim_config(fill_model, commission, slippage_ticks)
+    starting = parse_usd(balance, "--balance")
+    if report_js not in ("inline", "cdn"):
+        raise ConfigError(f"--report-js {report_js!r} is not one of: inline, cdn")
+    strat = build_strategy(strategy, params)
+
+    with err_console.status(f"loading {data.name}"):
+        bars = load_bars(data, symbol=symbol)
+    if start_ns is not None or end_ns is not None:
+        bars = bars.between(start_ns, end_ns)
+    config = BacktestConfig(starting_balance_usd=starting, sim=sim)
+    with Progress(
+        TextColumn("[bold]backtest[/] {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(f"{strat.name} on {bars.symbol}", total=len(bars))
+        result = run_backtest(
+            bars, strat, config, progress=lambda done, total: bar.update(task, completed=done, total=total)
+        )
+
+    out = result.to_json_dict()
+    if trades_csv is not None:
+        out["trades_csv"] = str(write_trades_csv(result.trips, trades_csv))
+    if report is not None:
+        from propdesk.backtest.report import write_report
+
+        with err_console.status("writing the report"):
+            out["report"] = str(write_report(result, report, plotly_js="cdn" if report_js == "cdn" else "inline"))
+    if as_json:
+        typer.echo(json.dumps(out, default=str))
+        return
+    table = Table(title=f"backtest: {result.strategy} on {result.symbol}", show_header=False, title_justify="left")
+    table.add_column("metric", style="bold")
+    table.add_column("value", justify="right")
+    for label, value in summary_rows(result):
+        table.add_row(label, value)
+    console.print(table)
+    for key in ("trades_csv", "report"):
+        if key in out:
+            console.print(f"{key.replace('_', ' ')}: {out[key]}", highlight=False)
+
+
+@app.command()
+@_clear_errors
+def run(
+    replay: Annotated[
+        Path, typer.Option("--replay", help="The bar file to replay in paced time (CSV; presets fix known clocks).")
+    ],
+    strategy: Annotated[str, typer.Option("--strategy", help="The strategy's name, e.g. sma_cross.")],
+    param: Annotated[
+        list[str] | None, typer.Option("--param", help="A strategy parameter as key=value (repeatable).")
+    ] = None,
+    speed: Annotated[
+        str,
+        typer.Option(
+            help="Replay speed as a multiple of real time (1 = real time, 3600 = an hour of data per second); "
+            "0 or 'max' = as fast as possible."
+        ),
+    ] = "3600",
+    start: Annotated[
+        str | None,
+        typer.Option(help="First bar (inclusive, by open time): ISO 8601; naive = UTC; a date = 00:00 UTC."),
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option(help="End of the window (exclusive, by bar open time), as --start.")
+    ] = None,
+    symbol: Annotated[
+        str | None, typer.Option(help="The contract (ESZ5) or root (ES) of the data (default: the file's preset).")
+    ] = None,
+    balance: Annotated[str, typer.Option(help="Starting balance, USD.")] = "50000",
+    fill_model: Annotated[
+        str, typer.Option("--fill-model", help="next-open (fill at the next bar's open) or bar-close.")
+    ] = "next-open",
+    commission: Annotated[str, typer.Option(help="Commission plus fees per contract per side, USD (e.g. 2.00).")] = "0",
+    slippage_ticks: Annotated[
+        int, typer.Option("--slippage-ticks", help="Ticks of slippage on every market fill.", min=0)
+    ] = 0,
+    no_console: Annotated[
+        bool, typer.Option("--no-console", help="Plain log lines instead of the live console (CI, pipes).")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object on stdout.")] = False,
+) -> None:
+    """Run the trading node on a paced replay of real bars, with a live console; stop with Ctrl-C.
+
+    The node, strategy and simulated exchange are the backtest's, so the fills equal a backtest over the same bars.
+    The run ends at the end of the data (exit code 0) or on Ctrl-C (the summary is still printed; exit code 130).
+    An open position is left open and reported with its unrealized PnL. Without a terminal, or with --no-console,
+    events are printed as plain lines (on stderr with --json, so stdout holds only the JSON).
+    """
+    import asyncio
+
+    from propdesk.backtest.cli_support import build_sim_config, parse_params, parse_usd, parse_window
+    from propdesk.brokers.sim.replay import parse_speed
+    from propdesk.console import render_summary, run_plain, run_with_console
+    from propdesk.runner import EXIT_INTERRUPTED, RunOptions, RunSession
+
+    start_ns, end_ns = parse_window(start, end)
+    options = RunOptions(
+        replay=replay,
+        strategy=strategy,
+        params=parse_params(param),
+        speed=parse_speed(speed),
+        start_ns=start_ns,
+        end_ns=end_ns,
+        symbol=symbol,
+        balance_usd=parse_usd(balance, "--balance"),
+        sim=build_sim_config(fill_model, commission, slippage_ticks),
+    )
+    out = err_console if as_json else console
+    with err_console.status(f"loading {replay.name}"):
+        session = RunSession(options)
+    if no_console or not out.is_terminal:
+
+        def write(line: str) -> None:
+            out.print(line, highlight=False, markup=False, soft_wrap=True)
+
+        summary = asyncio.run(run_plain(session, write))
+    else:
+        summary = asyncio.run(run_with_console(session, out))
+    if as_json:
+        typer.echo(json.dumps(summary.to_json_dict(), default=str))
+    else:
+        console.print(render_summary(summary))
+    if summary.interrupted:
+        raise typer.Exit(code=EXIT_INTERRUPTED)
+
+
 def main() -> None:
     """Entry point for ``python -m propdesk``."""
     app()

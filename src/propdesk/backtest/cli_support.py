@@ -1,0 +1,259 @@
+"""Helpers of the ``propdesk backtest`` command: option parsing, the simulator's config and the trades CSV.
+
+Kept apart from :mod:`propdesk.cli` so each piece is a plain function that can be tested without a terminal.
+
+Times on the command line (``--start`` / ``--end``) are ISO 8601 (:func:`parse_time`):
+
+* with an offset (``2025-09-15T08:30:00-05:00``, ``2025-09-15T13:30Z``): that instant;
+* a naive date and time (``2025-09-15T13:30`` or ``2025-09-15 13:30:00``): **UTC**, like every time inside
+  propdesk (ARCHITECTURE.md, principle 6);
+* a bare date (``2025-09-15``): 00:00 UTC of that date.
+
+``--start`` is inclusive and ``--end`` exclusive, both on the bar's *open* time
+(:meth:`propdesk.model.data.BarSeries.between`), so ``--start 2025-09-15 --end 2025-09-16`` is the bars that open
+on 15 September (UTC).
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import TYPE_CHECKING, Final, get_args
+
+from pydantic import ValidationError
+
+if TYPE_CHECKING:
+    from propdesk.backtest.engine import BacktestResult
+
+from propdesk.backtest.trades import RoundTrip
+from propdesk.brokers.sim.config import FillModel, SimConfig
+from propdesk.core.errors import ConfigError
+from propdesk.model.price import Money
+
+_KEY_RE: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_NS_PER_S: Final = 1_000_000_000
+
+TRADES_CSV_COLUMNS: Final[tuple[str, ...]] = (
+    "symbol",
+    "tag",
+    "direction",
+    "qty",
+    "entry_time_utc",
+    "entry_price",
+    "exit_time_utc",
+    "exit_price",
+    "gross_pnl_usd",
+    "fees_usd",
+    "net_pnl_usd",
+)
+"""Header of the trades CSV written by :func:`write_trades_csv`."""
+
+
+def parse_params(pairs: Sequence[str] | None, option: str = "--param") -> dict[str, str]:
+    """Parse ``--param k=v`` pairs into ``{k: v}`` (values stay strings; the strategy's config coerces them).
+
+    The key is a Python identifier; the value is everything after the first ``=`` (it may contain ``=``, may be
+    empty only if written explicitly as ``k=``). Surrounding whitespace of the key is ignored.
+
+    Raises:
+        ConfigError: a pair without ``=``, an empty or malformed key, or the same key twice; the message quotes the
+            offending pair and names ``option``.
+    """
+    out: dict[str, str] = {}
+    for pair in pairs or ():
+        key, sep, value = pair.partition("=")
+        key = key.strip()
+        if not sep:
+            raise ConfigError(f"{option} {pair!r} is not of the form key=value")
+        if not _KEY_RE.match(key):
+            raise ConfigError(f"{option} {pair!r}: {key!r} is not a valid parameter name")
+        if key in out:
+            raise ConfigError(f"{option} {pair!r}: parameter {key!r} is given twice")
+        out[key] = value
+    return out
+
+
+def parse_time(text: str, option: str = "--start") -> int:
+    """Parse an ISO 8601 date or date-time into UTC nanoseconds (see the module docstring for the rules).
+
+    Accepted: ``YYYY-MM-DD``, ``YYYY-MM-DDTHH:MM[:SS[.ffffff]]`` with ``T`` or a space, optionally followed by
+    ``Z`` or ``+HH:MM``/``-HH:MM``. Precision is the microsecond (Python's ``datetime``).
+
+    Raises:
+        ConfigError: the text is not such a date or time; the message names ``option`` and quotes the text.
+    """
+    s = text.strip()
+    try:
+        dt = datetime.fromisoformat(s)  # a bare date is its midnight
+    except ValueError:
+        raise ConfigError(
+            f"{option} {text!r} is not an ISO 8601 date or time (e.g. 2025-09-15, 2025-09-15T13:30, "
+            "2025-09-15T08:30-05:00)"
+        ) from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return ((dt - _EPOCH) // timedelta(microseconds=1)) * 1_000
+
+
+def parse_window(start: str | None, end: str | None) -> tuple[int | None, int | None]:
+    """``--start``/``--end`` as UTC ns (``None`` when not given); start inclusive, end exclusive.
+
+    Raises:
+        ConfigError: either is malformed (:func:`parse_time`), or start is not before end.
+    """
+    start_ns = None if start is None else parse_time(start, "--start")
+    end_ns = None if end is None else parse_time(end, "--end")
+    if start_ns is not None and end_ns is not None and start_ns >= end_ns:
+        raise ConfigError(f"--start {start!r} must be before --end {end!r}")
+    return start_ns, end_ns
+
+
+def parse_usd(text: str, option: str) -> Decimal:
+    """A non-negative USD amount in whole cents (e.g. ``0.62``), exact.
+
+    Raises:
+        ConfigError: not a number, negative, or fractions of a cent; the message names ``option``.
+    """
+    try:
+        value = Decimal(text.strip())
+    except InvalidOperation:
+        raise ConfigError(f"{option} {text!r} is not a number of USD") from None
+    if not value.is_finite() or value < 0:
+        raise ConfigError(f"{option} {text!r} must be a non-negative amount of USD")
+    if value * 100 != (value * 100).to_integral_value():
+        raise ConfigError(f"{option} {text!r} is not a whole number of cents")
+    return value
+
+
+def build_sim_config(fill_model: str = "next-open", commission: str = "0", slippage_ticks: int = 0) -> SimConfig:
+    """The simulated exchange's config from the command line.
+
+    Args:
+        fill_model: ``next-open`` (a market order sent on a bar's close fills at the next bar's open) or
+            ``bar-close`` (fills at once at the bar's close); see :class:`~propdesk.brokers.sim.config.SimConfig`.
+        commission: USD per contract per side (commission plus fees, whole cents), charged on every fill, so a
+            one-contract round trip pays it twice.
+        slippage_ticks: ticks (>= 0) against the order on every market-type fill.
+
+    Raises:
+        ConfigError: an unknown fill model, a bad amount or negative ticks; the message names the option.
+    """
+    models = get_args(FillModel)
+    if fill_model not in models:
+        raise ConfigError(f"--fill-model {fill_model!r} is not one of: {', '.join(models)}")
+    fee = parse_usd(commission, "--commission")
+    if slippage_ticks < 0:
+        raise ConfigError(f"--slippage-ticks {slippage_ticks} must be >= 0")
+    try:
+        return SimConfig.model_validate(
+            {"fill_model": fill_model, "commission_per_side_usd": fee, "slippage_ticks": slippage_ticks}
+        )
+    except ValidationError as exc:  # pragma: no cover - the checks above cover SimConfig's rules
+        raise ConfigError(f"invalid simulator options: {exc}") from None
+
+
+def iso_utc(ts_ns: int) -> str:
+    """UTC nanoseconds as ISO 8601 with ``Z``, exact: ``2025-09-15T13:30:00Z``, ``...:00.000000250Z``."""
+    sec, frac = divmod(int(ts_ns), _NS_PER_S)
+    text = (_EPOCH + timedelta(seconds=sec)).strftime("%Y-%m-%dT%H:%M:%S")
+    if frac:
+        text += "." + f"{frac:09d}".rstrip("0")
+    return text + "Z"
+
+
+def trade_rows(trips: Iterable[RoundTrip]) -> list[dict[str, str]]:
+    """One row per closed round trip (keys :data:`TRADES_CSV_COLUMNS`), every number as an exact decimal string.
+
+    ``direction`` is ``long`` or ``short``; prices are points (exact, quantity-weighted averages may lie between
+    ticks); money is USD with two decimals; times are ISO 8601 UTC (:func:`iso_utc`).
+    """
+    return [
+        {
+            "symbol": t.symbol,
+            "tag": t.tag,
+            "direction": "long" if t.direction > 0 else "short",
+            "qty": str(t.qty),
+            "entry_time_utc": iso_utc(t.entry_ts_ns),
+            "entry_price": str(t.entry_price),
+            "exit_time_utc": iso_utc(t.exit_ts_ns),
+            "exit_price": str(t.exit_price),
+            "gross_pnl_usd": str(t.gross_pnl.as_decimal()),
+            "fees_usd": str(t.fees.as_decimal()),
+            "net_pnl_usd": str(t.net_pnl.as_decimal()),
+        }
+        for t in trips
+    ]
+
+
+def write_trades_csv(trips: Iterable[RoundTrip], path: str | Path) -> Path:
+    """Write the closed round trips to ``path`` as CSV (header :data:`TRADES_CSV_COLUMNS`; see :func:`trade_rows`).
+
+    A position still open at the end of the data is not a round trip and is not written. Parent directories are
+    created. Returns the path written.
+
+    Raises:
+        ConfigError: the file cannot be written (the message names it).
+    """
+    p = Path(path)
+    rows = trade_rows(trips)
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        with p.open("w", newline="", encoding="utf-8") as fh:
+            writer = csv.DictWriter(fh, fieldnames=TRADES_CSV_COLUMNS, lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(rows)
+    except OSError as exc:
+        raise ConfigError(f"cannot write the trades CSV {p}: {exc.strerror or exc}") from None
+    return p
+
+
+def _usd(m: Money | None) -> str:
+    return "-" if m is None else f"{m.as_decimal():,} USD"
+
+
+def _ratio(x: float | None, fmt: str = ".2f") -> str:
+    return "-" if x is None else format(x, fmt)
+
+
+def summary_rows(result: BacktestResult) -> list[tuple[str, str]]:
+    """The backtest's headline figures as (label, value) text rows, for the terminal table and the HTML report.
+
+    Money is exact USD with two decimals; the win rate is a percentage; times are ISO 8601 UTC.
+    """
+    m = result.metrics
+    bars = result.bars
+    params = " ".join(f"{k}={v}" for k, v in result.params.items() if k not in ("symbol", "tag") and v != "")
+    equity = result.equity.equity_cents
+    final = Money(int(equity[-1])) if len(equity) else result.starting_balance
+    rows: list[tuple[str, str]] = [
+        ("contract", result.symbol),
+        ("strategy", f"{result.strategy} {params}".strip()),
+    ]
+    if len(bars):
+        rows.append(("period (UTC)", f"{iso_utc(int(bars.ts_open_ns[0]))} to {iso_utc(int(bars.ts_close_ns[-1]))}"))
+    rows += [
+        ("bars", f"{len(bars):,}"),
+        ("trades (closed round trips)", f"{m.trades:,}"),
+        ("wins / losses", f"{m.wins:,} / {m.losses:,}"),
+        ("win rate", "-" if m.win_rate is None else f"{m.win_rate * 100:.1f} %"),
+        ("net PnL", _usd(m.net_pnl)),
+        ("gross PnL", _usd(m.gross_pnl)),
+        ("fees", _usd(m.fees)),
+        ("profit factor", _ratio(m.profit_factor, ".3f")),
+        ("average trade (net)", _usd(m.avg_trade)),
+        ("largest win", _usd(m.largest_win)),
+        ("largest loss", _usd(m.largest_loss)),
+        ("max drawdown", _usd(m.max_drawdown)),
+        ("Sharpe (daily, annualized)", _ratio(m.sharpe)),
+        ("open position (contracts)", f"{result.open_qty:+d}" if result.open_qty else "0"),
+        ("unrealized PnL (not in net)", _usd(result.unrealized)),
+        ("starting balance", _usd(result.starting_balance)),
+        ("final equity (marked)", _usd(final)),
+        ("run time", f"{result.run_s:.3f} s ({result.bars_per_s:,.0f} bars/s)"),
+    ]
+    return rows

@@ -1,0 +1,421 @@
+"""The run session behind ``propdesk run --replay``: a :class:`~propdesk.node.TradingNode` on a paced replay of real
+bars through the simulated exchange, with a summary at the end.
+
+:class:`RunSession` builds a ``SimClock``, a ``SimBroker``, the node and the strategy from :class:`RunOptions`, and
+plays the bars with a :class:`~propdesk.brokers.sim.replay.ReplayFeed` at the chosen speed. The node, the strategy,
+the fill rules and the order of play are those of the backtest runner (:func:`propdesk.backtest.engine.run_backtest`),
+so a replay over the same bars gives the same fills and round trips at any speed (ARCHITECTURE.md, "Parity").
+
+Stopping. :meth:`RunSession.interrupt` (installed as the SIGINT handler of the event loop while the session runs, so
+Ctrl-C lands there) and :meth:`RunSession.stop` stop the feed after the record being played; the node is then
+stopped (strategies' ``on_stop``) and the summary built. Working orders stay as they are and an open position stays
+open (it is reported with its unrealized PnL at the last price): the run ends, it does not trade out.
+
+The trading day: a daily timer at 17:00 America/Chicago (CME's session roll) resets the portfolio's day PnL, so the
+console's day PnL restarts each session as the risk engine's would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import time as dt_time
+from decimal import Decimal
+from pathlib import Path
+
+from propdesk.backtest.cli_support import iso_utc
+from propdesk.backtest.engine import resolve_contract
+from propdesk.backtest.trades import RoundTrip, RoundTripBuilder
+from propdesk.brokers.sim.broker import SimBroker
+from propdesk.brokers.sim.config import SimConfig
+from propdesk.brokers.sim.replay import (
+    DEFAULT_MAX_WAIT_S,
+    ReplayFeed,
+    ReplayProgress,
+    ReplayRecord,
+    SleepFn,
+)
+from propdesk.core.bus import MessageBus
+from propdesk.core.clock import SimClock, TimeEvent
+from propdesk.core.errors import ConfigError, DataError
+from propdesk.data.loaders.presets import load_bars
+from propdesk.execution.positions import spec_for_symbol
+from propdesk.model.data import BarSeries
+from propdesk.model.events import OrderEvent, OrderFilled
+from propdesk.model.identifiers import AccountId
+from propdesk.model.positions import PositionEvent
+from propdesk.model.price import Money, Price
+from propdesk.node import NodeConfig, TradingNode
+from propdesk.strategies.base import Strategy
+from propdesk.strategies.registry import build_strategy
+
+__all__ = [
+    "DEFAULT_SPEED",
+    "EXIT_INTERRUPTED",
+    "RECENT_EVENTS",
+    "RunOptions",
+    "RunSession",
+    "RunSummary",
+    "load_replay_bars",
+    "run_replay",
+]
+
+DEFAULT_SPEED = 3600.0
+"""Default replay speed: one hour of data per wall second (a 23-hour ES session plays in about 23 s)."""
+
+EXIT_INTERRUPTED = 130
+"""Exit code of ``propdesk run`` stopped by Ctrl-C (128 + SIGINT, the shell convention); 0 at the end of the data."""
+
+RECENT_EVENTS = 12
+"""How many recent order and position events the session keeps for the console."""
+
+SESSION_ROLL = dt_time(17, 0)
+"""CME Globex equity futures roll the trading day at 17:00 America/Chicago (CME Group trading hours)."""
+
+EventListener = Callable[[object], None]
+"""Called with each order or position event as it is published."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunOptions:
+    """What ``propdesk run`` plays and trades.
+
+    Attributes:
+        replay: a bar file; loaded with its preset (:func:`propdesk.data.loaders.load_bars`).
+        strategy: a bundled strategy's name (``sma_cross``); params: its ``--param`` values (strings).
+        speed: a multiple of real time, or ``None`` for as fast as possible.
+        start_ns / end_ns: play only the bars opening in ``[start_ns, end_ns)`` (UTC ns; ``None`` = unbounded).
+        symbol: the contract (``ESZ5``) or root (``ES``: the front month at the last bar); default: the file's.
+        balance_usd: the simulated account's starting balance (USD).
+        sim: the simulated exchange's options.
+        account_id: the simulated account's id.
+        max_wait_s: the longest wall wait between two bars (seconds; halts and weekends are shortened to it).
+    """
+
+    replay: Path
+    strategy: str
+    params: dict[str, str] = field(default_factory=dict)
+    speed: float | None = DEFAULT_SPEED
+    start_ns: int | None = None
+    end_ns: int | None = None
+    symbol: str | None = None
+    balance_usd: Decimal = Decimal("50000")
+    sim: SimConfig = field(default_factory=SimConfig)
+    account_id: int = 1
+    max_wait_s: float | None = DEFAULT_MAX_WAIT_S
+
+
+def load_replay_bars(options: RunOptions) -> BarSeries:
+    """The bars a run plays: the file loaded by its preset (``symbol`` overriding the file's), cut to the window.
+
+    Raises:
+        DataError: the file cannot be loaded, or no bar falls in the window.
+    """
+    bars = load_bars(options.replay, symbol=options.symbol)
+    if options.start_ns is not None or options.end_ns is not None:
+        bars = bars.between(options.start_ns, options.end_ns)
+    if not len(bars):
+        raise DataError("no bars to replay (check --start/--end against the data's span)", path=options.replay)
+    return bars
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunSummary:
+    """What a run did.
+
+    Attributes:
+        symbol / strategy / params: what was traded and how.
+        speed: the replay speed (``None`` = as fast as possible).
+        records / bars / total: records and bars played, and the records there were to play.
+        first_ts_ns / last_ts_ns: event time (bar close, UTC ns) of the first and last bar played.
+        fills: every fill, in order; trips: the closed round trips.
+        realized_pnl / fees: the account's realized PnL (gross) and fees (USD, exact); realized_net = difference.
+        unrealized_pnl: the open position's PnL at the last price (USD); open_qty: its signed size (contracts);
+            avg_price: its average price (points) or ``None`` when flat.
+        balance / equity: the account's balance and equity at the end (USD).
+        starting_balance: USD.
+        completed: every bar was played; interrupted: stopped by Ctrl-C (SIGINT).
+        wall_s: wall seconds the replay took; slept_s: of which spent pacing.
+    """
+
+    symbol: str
+    strategy: str
+    params: dict[str, object]
+    speed: float | None
+    records: int
+    bars: int
+    total: int | None
+    first_ts_ns: int | None
+    last_ts_ns: int | None
+    fills: list[OrderFilled]
+    trips: list[RoundTrip]
+    realized_pnl: Money
+    fees: Money
+    unrealized_pnl: Money
+    open_qty: int
+    avg_price: Price | None
+    balance: Money
+    equity: Money
+    starting_balance: Money
+    completed: bool
+    interrupted: bool
+    wall_s: float
+    slept_s: float
+
+    @property
+    def realized_net(self) -> Money:
+        """Realized PnL net of fees (USD)."""
+        return self.realized_pnl - self.fees
+
+    @property
+    def wins(self) -> int:
+        """Closed round trips with a positive net PnL."""
+        return sum(1 for t in self.trips if t.net_pnl.cents > 0)
+
+    @property
+    def losses(self) -> int:
+        """Closed round trips with a negative net PnL."""
+        return sum(1 for t in self.trips if t.net_pnl.cents < 0)
+
+    def to_json_dict(self) -> dict[str, object]:
+        """The JSON object ``propdesk run --json`` prints (money as USD strings with two decimals, times as UTC ns
+        and ISO 8601)."""
+        trips_net = sum(t.net_pnl.cents for t in self.trips)
+        return {
+            "symbol": self.symbol,
+            "strategy": self.strategy,
+            "params": self.params,
+            "speed": "max" if self.speed is None else self.speed,
+            "records": self.records,
+            "bars": self.bars,
+            "total": self.total,
+            "first_ts_ns": self.first_ts_ns,
+            "last_ts_ns": self.last_ts_ns,
+            "first_time_utc": None if self.first_ts_ns is None else iso_utc(self.first_ts_ns),
+            "last_time_utc": None if self.last_ts_ns is None else iso_utc(self.last_ts_ns),
+            "fills": len(self.fills),
+            "trades": len(self.trips),
+            "wins": self.wins,
+            "losses": self.losses,
+            "trades_net_pnl_usd": str(Money(trips_net).as_decimal()),
+            "realized_pnl_usd": str(self.realized_pnl.as_decimal()),
+            "fees_usd": str(self.fees.as_decimal()),
+            "realized_net_usd": str(self.realized_net.as_decimal()),
+            "unrealized_pnl_usd": str(self.unrealized_pnl.as_decimal()),
+            "open_qty": self.open_qty,
+            "avg_price": None if self.avg_price is None else str(self.avg_price),
+            "starting_balance_usd": str(self.starting_balance.as_decimal()),
+            "balance_usd": str(self.balance.as_decimal()),
+            "equity_usd": str(self.equity.as_decimal()),
+            "completed": self.completed,
+            "interrupted": self.interrupted,
+            "wall_s": round(self.wall_s, 3),
+            "slept_s": round(self.slept_s, 3),
+        }
+
+
+class RunSession:
+    """One replay run: the node, the simulated exchange, the strategy and the feed (see the module docstring).
+
+    Args:
+        options: what to play and trade.
+        bars: the bars to play (default: :func:`load_replay_bars`); the window in ``options`` is not re-applied.
+        strategy: a ready strategy (default: built from ``options.strategy`` and ``options.params``).
+        sleep / monotonic: the feed's sleep and wall clock (inject fakes in tests).
+        on_record: called after each record is played (see :class:`ReplayFeed`).
+
+    Attributes:
+        node, broker (the ``SimBroker``), clock, bus, feed, strategy, bars, symbol (the contract traded).
+        recent: the last :data:`RECENT_EVENTS` order and position events, oldest first.
+        fills: every fill so far.
+
+    Raises:
+        ConfigError: unknown strategy or parameter, unknown contract, or the strategy's timeframe is not the bars'.
+        DataError: the file cannot be loaded or the window holds no bar.
+    """
+
+    def __init__(
+        self,
+        options: RunOptions,
+        *,
+        bars: BarSeries | None = None,
+        strategy: Strategy | None = None,
+        sleep: SleepFn = asyncio.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+        on_record: Callable[[ReplayRecord], None] | None = None,
+    ) -> None:
+        self.options = options
+        self.bars = bars if bars is not None else load_replay_bars(options)
+        if not len(self.bars):
+            raise DataError("no bars to replay", path=options.replay)
+        self.strategy = strategy if strategy is not None else build_strategy(options.strategy, options.params)
+        self.symbol = resolve_contract(self.bars.symbol, self.bars)
+        if str(self.strategy.config.timeframe) != str(self.bars.timeframe):
+            raise ConfigError(
+                f"strategy {self.strategy.name} trades {self.strategy.config.timeframe} bars but the data is "
+                f"{self.bars.timeframe}; pass --param timeframe={self.bars.timeframe}"
+            )
+        if self.bars.symbol != self.symbol:
+            b = self.bars
+            self.bars = BarSeries(
+                self.symbol, b.timeframe, b.ts_open_ns, b.ts_close_ns, b.open, b.high, b.low, b.close, b.volume
+            )
+        self.clock = SimClock(int(self.bars.ts_open_ns[0]))
+        self.bus = MessageBus(timing=False)
+        self.starting_balance = Money.of(options.balance_usd)
+        self.broker = SimBroker(
+            self.clock,
+            account_id=AccountId(options.account_id),
+            config=options.sim,
+            starting_balance=self.starting_balance,
+        )
+        self.node = TradingNode(
+            clock=self.clock,
+            broker=self.broker,
+            config=NodeConfig(
+                account_id=options.account_id, starting_balance_usd=options.balance_usd, bus_timing=False
+            ),
+            bus=self.bus,
+        )
+        self.node.add_strategy(self.strategy, self.symbol)
+        self.fills: list[OrderFilled] = []
+        self.recent: deque[object] = deque(maxlen=RECENT_EVENTS)
+        self._listeners: list[EventListener] = []
+        self.bus.subscribe("events.order.filled", self.fills.append, priority=-100)
+        # order events before the position manager (priority 100) publishes the position events a fill causes
+        self.bus.subscribe("events.order.**", self._on_event, priority=200)
+        self.bus.subscribe("events.position.**", self._on_event, priority=200)
+        self.clock.set_daily_timer("propdesk.run.session-roll", SESSION_ROLL, "America/Chicago", self._roll_day)
+        self.feed = ReplayFeed(
+            self.clock,
+            self.broker,
+            self.node,
+            [self.bars],
+            speed=options.speed,
+            max_wait_s=options.max_wait_s,
+            sleep=sleep,
+            monotonic=monotonic,
+            on_record=on_record,
+        )
+        self.interrupted = False
+        self.wall_s = 0.0
+        self._t0: float | None = None
+
+    # ------------------------------------------------------------------ events
+
+    def add_event_listener(self, listener: EventListener) -> None:
+        """Call ``listener(event)`` for each order and position event from now on (e.g. plain log lines)."""
+        self._listeners.append(listener)
+
+    def _on_event(self, event: object) -> None:
+        if isinstance(event, OrderEvent | PositionEvent):
+            self.recent.append(event)
+            for listener in self._listeners:
+                listener(event)
+
+    def _roll_day(self, event: TimeEvent) -> None:
+        self.node.portfolio.reset_day(event.ts_event_ns)
+
+    # ------------------------------------------------------------------ control
+
+    def stop(self) -> None:
+        """Stop the replay after the bar being played (the summary reports ``completed=False``)."""
+        self.feed.stop()
+
+    def interrupt(self) -> None:
+        """What Ctrl-C does: stop like :meth:`stop` and mark the run interrupted."""
+        self.interrupted = True
+        self.feed.stop()
+
+    @property
+    def elapsed_s(self) -> float:
+        """Wall seconds since the replay started (the final figure once it ended)."""
+        if self._t0 is None or not self.feed.running:
+            return self.wall_s
+        return time.perf_counter() - self._t0
+
+    async def run(self, *, handle_sigint: bool = True) -> RunSummary:
+        """Start the node, play the bars, stop the node; return the summary.
+
+        With ``handle_sigint`` the loop's SIGINT handler is :meth:`interrupt` while playing (where the platform
+        allows it); a ``KeyboardInterrupt`` raised inside the replay is treated the same way.
+
+        Raises:
+            Exception: whatever the node, the strategy or the simulated exchange raises (the node is stopped first).
+        """
+        loop = asyncio.get_running_loop()
+        installed = False
+        if handle_sigint:
+            try:
+                loop.add_signal_handler(signal.SIGINT, self.interrupt)
+                installed = True
+            except (NotImplementedError, RuntimeError, ValueError):  # Windows, or not the main thread
+                installed = False
+        self.node.start()
+        self._t0 = time.perf_counter()
+        try:
+            await self.feed.run()
+        except KeyboardInterrupt:
+            self.interrupt()
+        finally:
+            self.wall_s = time.perf_counter() - self._t0
+            if installed:
+                loop.remove_signal_handler(signal.SIGINT)
+            self.node.stop()
+        return self.summary()
+
+    # ------------------------------------------------------------------ results
+
+    def progress(self) -> ReplayProgress:
+        """The feed's counters now."""
+        return self.feed.progress()
+
+    def summary(self) -> RunSummary:
+        """The summary as of now (final once :meth:`run` returned)."""
+        spec = spec_for_symbol(self.symbol)
+        builder = RoundTripBuilder(lambda _s: spec)
+        for f in self.fills:
+            builder.add(f)
+        node = self.node
+        portfolio = node.portfolio
+        pos = node.positions.position(node.account_id, self.symbol)
+        prog = self.feed.progress()
+        return RunSummary(
+            symbol=self.symbol,
+            strategy=self.strategy.name,
+            params=self.strategy.config.model_dump(),
+            speed=self.feed.speed,
+            records=prog.records,
+            bars=prog.bars,
+            total=prog.total,
+            first_ts_ns=prog.first_ts_ns,
+            last_ts_ns=prog.last_ts_ns,
+            fills=list(self.fills),
+            trips=list(builder.closed),
+            realized_pnl=portfolio.realized_pnl(),
+            fees=portfolio.fees(),
+            unrealized_pnl=portfolio.unrealized_pnl(),
+            open_qty=0 if pos is None else pos.signed_qty,
+            avg_price=None if pos is None or not pos.signed_qty else pos.avg_price,
+            balance=portfolio.balance(),
+            equity=portfolio.equity(),
+            starting_balance=self.starting_balance,
+            completed=self.feed.finished,
+            interrupted=self.interrupted,
+            wall_s=self.elapsed_s,
+            slept_s=prog.slept_s,
+        )
+
+
+def run_replay(options: RunOptions, *, bars: BarSeries | None = None) -> RunSummary:
+    """Build a :class:`RunSession` and run it to the end of the data or Ctrl-C in a new event loop (no console).
+
+    Raises:
+        ConfigError, DataError: see :class:`RunSession`.
+    """
+    session = RunSession(options, bars=bars)
+    return asyncio.run(session.run())
