@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 
 from propdesk import __version__
-from propdesk.core.errors import PropdeskError
+from propdesk.core.errors import ConfigError, PropdeskError
 
 app = typer.Typer(
     name="propdesk",
@@ -29,6 +29,8 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Inspect and convert market data.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+db_app = typer.Typer(help="The journal database: migrate, inspect, export.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -150,6 +152,7 @@ def backtest(
         parse_usd,
         parse_window,
         summary_rows,
+        with_contract,
         write_trades_csv,
     )
     from propdesk.backtest.engine import BacktestConfig, run_backtest
@@ -167,7 +170,7 @@ def backtest(
     strat = build_strategy(strategy, params)
 
     with err_console.status(f"loading {data.name}"):
-        bars = load_bars(data, symbol=symbol)
+        bars = with_contract(load_bars(data, symbol=symbol))
     if start_ns is not None or end_ns is not None:
         bars = bars.between(start_ns, end_ns)
     config = BacktestConfig(starting_balance_usd=starting, sim=sim)
@@ -289,6 +292,96 @@ def run(
         console.print(render_summary(summary))
     if summary.interrupted:
         raise typer.Exit(code=EXIT_INTERRUPTED)
+
+
+_DB_URL_HELP = "Database URL (default: $PROPDESK_DATABASE_URL, the config file's database.url, or the SQLite file)."
+
+
+@db_app.command("upgrade")
+@_clear_errors
+def db_upgrade(
+    url: Annotated[str | None, typer.Option(help=_DB_URL_HELP)] = None,
+    config: Annotated[Path | None, typer.Option(help="Config file (default: $PROPDESK_CONFIG).")] = None,
+) -> None:
+    """Create or migrate the journal's tables to the newest revision."""
+    import asyncio
+
+    from propdesk.storage.db import redact_url, resolve_url
+    from propdesk.storage.migrate import head_revision, upgrade_async
+
+    resolved = resolve_url(url, config_path=config)
+    asyncio.run(upgrade_async(resolved))
+    console.print(f"database {redact_url(resolved)} is at revision {head_revision()}", highlight=False)
+
+
+@db_app.command("info")
+@_clear_errors
+def db_info(
+    url: Annotated[str | None, typer.Option(help=_DB_URL_HELP)] = None,
+    config: Annotated[Path | None, typer.Option(help="Config file (default: $PROPDESK_CONFIG).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Show the database URL (password hidden), its revision and the row count of every table."""
+    import asyncio
+
+    from propdesk.storage.db import create_engine_for, redact_url, resolve_url
+    from propdesk.storage.migrate import current_revision, head_revision
+    from propdesk.storage.repositories import Repository
+
+    resolved = resolve_url(url, config_path=config)
+
+    async def _info() -> tuple[str | None, dict[str, int]]:
+        engine = create_engine_for(resolved)
+        try:
+            rev = await current_revision(engine)
+            counts = await Repository(engine).counts() if rev is not None else {}
+            return rev, counts
+        finally:
+            await engine.dispose()
+
+    rev, counts = asyncio.run(_info())
+    info = {"url": redact_url(resolved), "revision": rev, "head": head_revision(), "rows": counts}
+    if as_json:
+        typer.echo(json.dumps(info))
+        return
+    console.print(f"url:      {info['url']}", highlight=False)
+    state = "not migrated (run propdesk db upgrade)" if rev is None else rev
+    if rev is not None and rev != info["head"]:
+        state += f" (newest is {info['head']}: run propdesk db upgrade)"
+    console.print(f"revision: {state}", highlight=False)
+    for name, n in counts.items():
+        console.print(f"  {name:<20} {n:>10}", highlight=False)
+
+
+@db_app.command("export")
+@_clear_errors
+def db_export(
+    out: Annotated[Path, typer.Argument(help="Directory to write fills.csv and trades.csv into.")],
+    url: Annotated[str | None, typer.Option(help=_DB_URL_HELP)] = None,
+    config: Annotated[Path | None, typer.Option(help="Config file (default: $PROPDESK_CONFIG).")] = None,
+    account: Annotated[int | None, typer.Option(help="Only this account id.")] = None,
+) -> None:
+    """Export journaled fills and closed round trips (trades) to CSV."""
+    import asyncio
+
+    from propdesk.storage.db import create_engine_for, resolve_url
+    from propdesk.storage.export import ExportResult, export_csv
+    from propdesk.storage.migrate import current_revision
+
+    resolved = resolve_url(url, config_path=config)
+
+    async def _export() -> ExportResult:
+        engine = create_engine_for(resolved)
+        try:
+            if await current_revision(engine) is None:
+                raise ConfigError("the database has no journal tables yet: run propdesk db upgrade")
+            return await export_csv(engine, out, account_id=account)
+        finally:
+            await engine.dispose()
+
+    res = asyncio.run(_export())
+    console.print(f"{res.fills} fills -> {res.fills_path}", highlight=False)
+    console.print(f"{res.trades} trades -> {res.trades_path}", highlight=False)
 
 
 def main() -> None:

@@ -27,7 +27,7 @@ from datetime import time as dt_time
 from decimal import Decimal
 from pathlib import Path
 
-from propdesk.backtest.cli_support import iso_utc
+from propdesk.backtest.cli_support import iso_utc, with_contract
 from propdesk.backtest.engine import resolve_contract
 from propdesk.backtest.trades import RoundTrip, RoundTripBuilder
 from propdesk.brokers.sim.broker import SimBroker
@@ -115,7 +115,7 @@ def load_replay_bars(options: RunOptions) -> BarSeries:
     Raises:
         DataError: the file cannot be loaded, or no bar falls in the window.
     """
-    bars = load_bars(options.replay, symbol=options.symbol)
+    bars = with_contract(load_bars(options.replay, symbol=options.symbol))
     if options.start_ns is not None or options.end_ns is not None:
         bars = bars.between(options.start_ns, options.end_ns)
     if not len(bars):

@@ -17,6 +17,7 @@ on 15 September (UTC).
 from __future__ import annotations
 
 import csv
+import dataclasses
 import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 from propdesk.backtest.trades import RoundTrip
 from propdesk.brokers.sim.config import FillModel, SimConfig
 from propdesk.core.errors import ConfigError
+from propdesk.model.data import BarSeries
 from propdesk.model.price import Money
 
 _KEY_RE: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -257,3 +259,17 @@ def summary_rows(result: BacktestResult) -> list[tuple[str, str]]:
         ("run time", f"{result.run_s:.3f} s ({result.bars_per_s:,.0f} bars/s)"),
     ]
     return rows
+
+
+def with_contract(bars: BarSeries) -> BarSeries:
+    """``bars`` labelled with the contract they are: a bare root (``ES``) resolves against the WHOLE file (the
+    contract front at its last bar, see :func:`~propdesk.backtest.engine.resolve_contract`), so a slice taken
+    afterwards keeps the file's contract (a September slice of the ESZ5 export stays ESZ5, not ESU5).
+
+    Raises:
+        ConfigError: the symbol is neither a known contract nor a known root.
+    """
+    from propdesk.backtest.engine import resolve_contract  # noqa: PLC0415 (engine imports the sim; keep this light)
+
+    symbol = resolve_contract(bars.symbol, bars)
+    return bars if symbol == bars.symbol else dataclasses.replace(bars, symbol=symbol)

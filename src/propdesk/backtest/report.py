@@ -1,0 +1,437 @@
+"""The HTML report of a backtest (plotly): one self-contained file.
+
+The page holds a summary table of the metrics (:func:`propdesk.backtest.cli_support.summary_rows`) and one plotly
+figure with four panels sharing the time axis (UTC):
+
+1. **price**: candlesticks when the run has at most ``candles_max`` bars; otherwise a line through the high/low
+   envelope, downsampled to at most ``max_points`` points (each bucket of bars contributes its highest high and its
+   lowest low, in time order, so every extreme of the series stays visible). **Every** closed round trip's entry and
+   exit is marked (entries ▲ long / ▼ short, exits ✕ green for a win, red for a loss, hover for the details), and the
+   entry fills of a position still open at the end are marked ◆.
+2. **equity**: mark-to-market account equity (USD) at every bar close, downsampled keeping each bucket's minimum and
+   maximum (so the drawdown's trough and the peaks are exact).
+3. **drawdown**: equity minus its running peak (USD, <= 0), downsampled the same way.
+4. **daily PnL**: the change of equity over each CME trading day (17:00 America/Chicago boundaries, as in
+   :mod:`propdesk.backtest.metrics`), one bar per day labelled with the day's date (Chicago).
+
+plotly.js is written into the file (``plotly_js="inline"``, the default: the file works offline) or loaded from the
+plotly CDN (``plotly_js="cdn"``, a much smaller file that needs the network to display).
+"""
+
+from __future__ import annotations
+
+import html
+import itertools
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final, Literal
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import numpy.typing as npt
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from propdesk.backtest.cli_support import summary_rows
+from propdesk.backtest.engine import BacktestResult
+from propdesk.core.errors import ConfigError
+
+PlotlyJs = Literal["inline", "cdn"]
+
+MAX_POINTS: Final[int] = 5_000
+"""Default upper bound of points per line (price, equity, drawdown)."""
+
+CANDLES_MAX: Final[int] = 2_000
+"""Default: runs with at most this many bars are drawn as candlesticks; longer runs as an envelope line."""
+
+FIGURE_DIV_ID: Final[str] = "propdesk-backtest-figure"
+"""The ``id`` of the plotly figure's ``<div>`` in the report."""
+
+_CHICAGO: Final = ZoneInfo("America/Chicago")
+_GREEN: Final = "#1a9850"
+_RED: Final = "#d73027"
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+
+
+def _bucket_edges(n: int, buckets: int) -> IntArray:
+    edges: IntArray = np.linspace(0, n, buckets + 1).astype(np.int64)
+    return edges
+
+
+def minmax_indices(values: npt.ArrayLike, max_points: int = MAX_POINTS) -> IntArray:
+    """Indices (sorted, unique) of at most ``max_points`` points of ``values`` that keep its shape: the first and
+    last point and, in each of ``(max_points - 2) // 2`` equal buckets, the minimum and the maximum.
+
+    With ``len(values) <= max_points`` every index is returned.
+
+    Raises:
+        ConfigError: ``max_points`` < 4.
+    """
+    if max_points < 4:
+        raise ConfigError(f"max_points must be at least 4, not {max_points}")
+    y = np.asarray(values, dtype=np.float64)
+    n = len(y)
+    if n <= max_points:
+        return np.arange(n, dtype=np.int64)
+    edges = _bucket_edges(n, (max_points - 2) // 2)
+    picks = [0, n - 1]
+    for a, b in itertools.pairwise(edges.tolist()):
+        seg = y[a:b]
+        picks.append(a + int(np.argmin(seg)))
+        picks.append(a + int(np.argmax(seg)))
+    out: IntArray = np.unique(np.asarray(picks, dtype=np.int64))
+    return out
+
+
+def envelope_line(high: npt.ArrayLike, low: npt.ArrayLike, max_points: int = MAX_POINTS) -> tuple[IntArray, FloatArray]:
+    """A line through the high/low envelope of bars with at most ``max_points`` points: ``(bar_index, price)``.
+
+    The bars are cut into ``max_points // 2`` equal buckets; each contributes the bar of its highest high (at the
+    high) and the bar of its lowest low (at the low), in time order (high first when one bar is both). So the
+    series' highest high and lowest low are always among the points. With ``2 * len(high) <= max_points`` every bar
+    contributes its high and its low.
+
+    Raises:
+        ConfigError: ``max_points`` < 2, or ``high`` and ``low`` differ in length.
+    """
+    if max_points < 2:
+        raise ConfigError(f"max_points must be at least 2, not {max_points}")
+    hi = np.asarray(high, dtype=np.float64)
+    lo = np.asarray(low, dtype=np.float64)
+    if hi.shape != lo.shape:
+        raise ConfigError(f"high and low differ in length ({len(hi)} vs {len(lo)})")
+    n = len(hi)
+    buckets = min(n, max_points // 2)
+    idx: list[int] = []
+    px: list[float] = []
+    if n == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
+    edges = _bucket_edges(n, buckets)
+    for a, b in itertools.pairwise(edges.tolist()):
+        i_hi = a + int(np.argmax(hi[a:b]))
+        i_lo = a + int(np.argmin(lo[a:b]))
+        for i, p in sorted(((i_hi, float(hi[i_hi])), (i_lo, float(lo[i_lo]))), key=lambda ip: ip[0]):
+            idx.append(i)
+            px.append(p)
+    return np.asarray(idx, dtype=np.int64), np.asarray(px, dtype=np.float64)
+
+
+def _times(ts_ns: npt.ArrayLike) -> npt.NDArray[np.datetime64]:
+    """UTC ns as naive ``datetime64[ns]`` (plotly draws them as UTC wall-clock times)."""
+    out: npt.NDArray[np.datetime64] = np.asarray(ts_ns, dtype=np.int64).astype("datetime64[ns]")
+    return out
+
+
+def _usd(cents: int | float) -> float:
+    return float(cents) / 100.0
+
+
+def _chicago_date(ts_ns: int) -> str:
+    return datetime.fromtimestamp(ts_ns // 1_000_000_000, tz=UTC).astimezone(_CHICAGO).date().isoformat()
+
+
+def _daily(result: BacktestResult) -> tuple[list[int], list[float], list[str], list[float]]:
+    """Per trading day: the x of its bar (mid time of the day's bars, UTC ns), the bar's width (ms, spanning the
+    day's bars), the day's Chicago date (of its last bar) and its PnL (USD)."""
+    curve = result.equity
+    days = np.asarray(curve.trading_day, dtype=np.int64)
+    ts = np.asarray(curve.ts_ns, dtype=np.int64)
+    if len(days) == 0:
+        return [], [], [], []
+    bar_ns = result.bars.timeframe.ns
+    starts = np.flatnonzero(np.r_[True, days[1:] != days[:-1]])
+    ends = np.r_[starts[1:] - 1, len(days) - 1]
+    span = {
+        int(days[s]): (int(ts[s]) - bar_ns, int(ts[e])) for s, e in zip(starts.tolist(), ends.tolist(), strict=True)
+    }
+    xs: list[int] = []
+    widths: list[float] = []
+    labels: list[str] = []
+    pnl: list[float] = []
+    for day, money in result.metrics.daily_pnl:
+        first, last = span.get(int(day), (int(day), int(day) + bar_ns))
+        xs.append((first + last) // 2)
+        widths.append(0.9 * (last - first) / 1e6)
+        labels.append(_chicago_date(last - 1))
+        pnl.append(_usd(money.cents))
+    return xs, widths, labels, pnl
+
+
+def build_figure(
+    result: BacktestResult, *, max_points: int = MAX_POINTS, candles_max: int = CANDLES_MAX, title: str | None = None
+) -> Any:
+    """The report's plotly figure (a ``plotly.graph_objects.Figure``; see the module docstring for the panels).
+
+    Traces, by ``name``: ``price`` (candlestick or envelope line), ``entry long``, ``entry short``, ``exit``,
+    ``open entry`` (only with an open position), ``equity``, ``drawdown``, ``daily PnL``. The marker traces hold one
+    point per round trip (entries split by direction), in trip order.
+
+    Raises:
+        ConfigError: ``max_points`` < 4.
+    """
+    if max_points < 4:
+        raise ConfigError(f"max_points must be at least 4, not {max_points}")
+    bars = result.bars
+    n = len(bars)
+    fig = make_subplots(
+        rows=4,
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=0.035,
+        row_heights=[0.46, 0.2, 0.14, 0.2],
+        subplot_titles=(
+            f"{result.symbol} {bars.timeframe}: price and trades",
+            "equity (USD)",
+            "drawdown from peak (USD)",
+            "daily PnL (USD, CME trading day)",
+        ),
+    )
+
+    # 1. price
+    if n <= candles_max:
+        fig.add_trace(
+            go.Candlestick(
+                x=_times(bars.ts_open_ns),
+                open=bars.open,
+                high=bars.high,
+                low=bars.low,
+                close=bars.close,
+                name="price",
+                increasing_line_color="#4d4d4d",
+                decreasing_line_color="#999999",
+                showlegend=False,
+            ),
+            row=1,
+            col=1,
+        )
+    else:
+        idx, px = envelope_line(bars.high, bars.low, max_points)
+        fig.add_trace(
+            go.Scatter(
+                x=_times(bars.ts_open_ns[idx]),
+                y=px,
+                mode="lines",
+                name="price",
+                line={"color": "#4d4d4d", "width": 1},
+                hovertemplate="%{x}<br>%{y}<extra>high/low</extra>",
+                showlegend=False,
+            ),
+            row=1,
+            col=1,
+        )
+    trips = result.trips
+    size = 9 if len(trips) <= 300 else 6
+    for direction, name, symbol, color in (
+        (1, "entry long", "triangle-up", _GREEN),
+        (-1, "entry short", "triangle-down", _RED),
+    ):
+        picked = [(k, t) for k, t in enumerate(trips, 1) if t.direction == direction]
+        fig.add_trace(
+            go.Scatter(
+                x=_times([t.entry_ts_ns for _, t in picked]),
+                y=[float(t.entry_price) for _, t in picked],
+                mode="markers",
+                name=name,
+                marker={"symbol": symbol, "size": size, "color": color, "line": {"width": 0.5, "color": "#222"}},
+                text=[f"#{k} {name} {t.qty} @ {t.entry_price}" for k, t in picked],
+                hovertemplate="%{x}<br>%{text}<extra></extra>",
+            ),
+            row=1,
+            col=1,
+        )
+    fig.add_trace(
+        go.Scatter(
+            x=_times([t.exit_ts_ns for t in trips]),
+            y=[float(t.exit_price) for t in trips],
+            mode="markers",
+            name="exit",
+            marker={
+                "symbol": "x",
+                "size": size - 1,
+                "color": [_GREEN if t.net_pnl.cents > 0 else _RED for t in trips],
+                "line": {"width": 0.5, "color": "#222"},
+            },
+            text=[
+                f"#{k} exit {t.qty} @ {t.exit_price}<br>net {t.net_pnl.as_decimal()} USD "
+                f"(gross {t.gross_pnl.as_decimal()}, fees {t.fees.as_decimal()})"
+                for k, t in enumerate(trips, 1)
+            ],
+            hovertemplate="%{x}<br>%{text}<extra></extra>",
+        ),
+        row=1,
+        col=1,
+    )
+    if result.open_qty:
+        last_exit = trips[-1].exit_ts_ns if trips else None
+        sign = 1 if result.open_qty > 0 else -1
+        opens = [
+            f
+            for f in result.fills
+            if (last_exit is None or f.ts_event_ns >= last_exit) and (f.signed_qty > 0) == (sign > 0)
+        ]
+        fig.add_trace(
+            go.Scatter(
+                x=_times([f.ts_event_ns for f in opens]),
+                y=[float(f.price) for f in opens],
+                mode="markers",
+                name="open entry",
+                marker={"symbol": "diamond", "size": 10, "color": "#fd8d3c", "line": {"width": 0.5, "color": "#222"}},
+                text=[
+                    f"open position {result.open_qty:+d}: fill {f.signed_qty:+d} @ {f.price}<br>"
+                    f"unrealized {result.unrealized.as_decimal()} USD at the last close"
+                    for f in opens
+                ],
+                hovertemplate="%{x}<br>%{text}<extra></extra>",
+            ),
+            row=1,
+            col=1,
+        )
+
+    # 2. equity and 3. drawdown
+    eq = np.asarray(result.equity.equity_cents, dtype=np.int64)
+    ts = np.asarray(result.equity.ts_ns, dtype=np.int64)
+    if len(eq):
+        dd = eq - np.maximum.accumulate(np.maximum(eq, result.starting_balance.cents))
+        i_eq = minmax_indices(eq, max_points)
+        i_dd = minmax_indices(dd, max_points)
+        fig.add_trace(
+            go.Scatter(
+                x=_times(ts[i_eq]),
+                y=eq[i_eq] / 100.0,
+                mode="lines",
+                name="equity",
+                line={"color": "#2166ac", "width": 1.2},
+                showlegend=False,
+            ),
+            row=2,
+            col=1,
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=_times(ts[i_dd]),
+                y=dd[i_dd] / 100.0,
+                mode="lines",
+                name="drawdown",
+                fill="tozeroy",
+                line={"color": _RED, "width": 1},
+                showlegend=False,
+            ),
+            row=3,
+            col=1,
+        )
+
+    # 4. daily PnL
+    xs, widths, labels, pnl = _daily(result)
+    fig.add_trace(
+        go.Bar(
+            x=_times(xs),
+            y=pnl,
+            name="daily PnL",
+            width=widths,
+            marker_color=[_GREEN if v >= 0 else _RED for v in pnl],
+            customdata=labels,
+            hovertemplate="%{customdata}: %{y:,.2f} USD<extra></extra>",
+            showlegend=False,
+        ),
+        row=4,
+        col=1,
+    )
+
+    fig.update_layout(
+        title=title,
+        template="plotly_white",
+        height=1500,
+        margin={"l": 70, "r": 30, "t": 60 if title else 30, "b": 50},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.01, "xanchor": "left", "x": 0},
+        hovermode="closest",
+        xaxis_rangeslider_visible=False,
+    )
+    fig.update_xaxes(title_text="time (UTC)", row=4, col=1)
+    return fig
+
+
+_PAGE: Final = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>{title}</title>
+<style>
+body {{ font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 24px; color: #222; }}
+h1 {{ font-size: 20px; margin: 0 0 12px 0; }}
+table.summary {{ border-collapse: collapse; font-size: 13px; margin-bottom: 16px; }}
+table.summary th, table.summary td {{ border: 1px solid #ddd; padding: 3px 10px; }}
+table.summary th {{ text-align: left; background: #f5f5f5; font-weight: 600; }}
+table.summary td {{ text-align: right; font-variant-numeric: tabular-nums; }}
+.note {{ font-size: 12px; color: #666; }}
+</style>
+</head>
+<body>
+<h1>{title}</h1>
+<table class="summary" id="propdesk-summary">
+{rows}
+</table>
+<p class="note">Times are UTC. PnL is exact (whole ticks x tick value); net PnL counts closed round trips only.
+Price line: {price_note}.</p>
+{figure}
+</body>
+</html>
+"""
+
+
+def report_html(
+    result: BacktestResult,
+    *,
+    plotly_js: PlotlyJs = "inline",
+    max_points: int = MAX_POINTS,
+    candles_max: int = CANDLES_MAX,
+    title: str | None = None,
+) -> str:
+    """The report as one HTML document (see the module docstring).
+
+    Raises:
+        ConfigError: ``plotly_js`` is neither ``inline`` nor ``cdn``, or ``max_points`` < 4.
+    """
+    if plotly_js not in ("inline", "cdn"):
+        raise ConfigError(f"plotly_js must be 'inline' or 'cdn', not {plotly_js!r}")
+    head = title or f"Backtest: {result.strategy} on {result.symbol}"
+    fig = build_figure(result, max_points=max_points, candles_max=candles_max)
+    figure = fig.to_html(
+        full_html=False,
+        include_plotlyjs=True if plotly_js == "inline" else "cdn",
+        div_id=FIGURE_DIV_ID,
+        config={"displaylogo": False, "responsive": True},
+    )
+    rows = "\n".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in summary_rows(result))
+    n = len(result.bars)
+    price_note = (
+        f"candlesticks ({n:,} bars)"
+        if n <= candles_max
+        else f"high/low envelope of {n:,} bars in at most {max_points:,} points; every trade is marked"
+    )
+    return _PAGE.format(title=html.escape(head), rows=rows, price_note=price_note, figure=figure)
+
+
+def write_report(
+    result: BacktestResult,
+    path: str | Path,
+    *,
+    plotly_js: PlotlyJs = "inline",
+    max_points: int = MAX_POINTS,
+    candles_max: int = CANDLES_MAX,
+    title: str | None = None,
+) -> Path:
+    """Write the backtest's HTML report (:func:`report_html`) to ``path`` (parents created); returns the path.
+
+    Raises:
+        ConfigError: bad options (see :func:`report_html`) or the file cannot be written (the message names it).
+    """
+    p = Path(path)
+    text = report_html(result, plotly_js=plotly_js, max_points=max_points, candles_max=candles_max, title=title)
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot write the report {p}: {exc.strerror or exc}") from None
+    return p
