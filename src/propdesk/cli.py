@@ -311,7 +311,7 @@ def db_upgrade(
 
     resolved = resolve_url(url, config_path=config)
     asyncio.run(upgrade_async(resolved))
-    console.print(f"database {redact_url(resolved)} is at revision {head_revision()}", highlight=False)
+    console.print(f"database {redact_url(resolved)} is at revision {head_revision()}", highlight=False, soft_wrap=True)
 
 
 @db_app.command("info")
@@ -344,13 +344,13 @@ def db_info(
     if as_json:
         typer.echo(json.dumps(info))
         return
-    console.print(f"url:      {info['url']}", highlight=False)
+    console.print(f"url:      {info['url']}", highlight=False, soft_wrap=True)
     state = "not migrated (run propdesk db upgrade)" if rev is None else rev
     if rev is not None and rev != info["head"]:
         state += f" (newest is {info['head']}: run propdesk db upgrade)"
-    console.print(f"revision: {state}", highlight=False)
+    console.print(f"revision: {state}", highlight=False, soft_wrap=True)
     for name, n in counts.items():
-        console.print(f"  {name:<20} {n:>10}", highlight=False)
+        console.print(f"  {name:<20} {n:>10}", highlight=False, soft_wrap=True)
 
 
 @db_app.command("export")
@@ -380,8 +380,37 @@ def db_export(
             await engine.dispose()
 
     res = asyncio.run(_export())
-    console.print(f"{res.fills} fills -> {res.fills_path}", highlight=False)
-    console.print(f"{res.trades} trades -> {res.trades_path}", highlight=False)
+    console.print(f"{res.fills} fills -> {res.fills_path}", highlight=False, soft_wrap=True)
+    console.print(f"{res.trades} trades -> {res.trades_path}", highlight=False, soft_wrap=True)
+
+
+@app.command()
+@_clear_errors
+def gateway(
+    port: Annotated[int | None, typer.Option(help="Port on 127.0.0.1 (default 8900, or the config's bind).")] = None,
+    config: Annotated[Path | None, typer.Option(help="Gateway configuration file (TOML or JSON).")] = None,
+    data: Annotated[Path | None, typer.Option(help="Folder the feeds' files are read from (../shared/data).")] = None,
+    speed: Annotated[float | None, typer.Option(help="Replay speed: 1 = real time, 10 = ten times faster.")] = None,
+) -> None:
+    """Serve the ProjectX Gateway API (REST + SignalR hubs) on 127.0.0.1 over the simulated broker."""
+    import uvicorn
+
+    from propdesk.gateway import GatewayConfig, create_app, load_gateway_config
+
+    cfg = load_gateway_config(config) if config is not None else GatewayConfig()
+    changes: dict[str, object] = {}
+    if port is not None:
+        changes["bind"] = f"127.0.0.1:{port}"
+    if data is not None:
+        changes["data_dir"] = data
+    if speed is not None:
+        changes["speed"] = speed
+    if changes:
+        cfg = cfg.with_updates(**changes)
+    server_app = create_app(cfg)
+    base = f"http://{cfg.host}:{cfg.port}"
+    console.print(f"ProjectX gateway on {base}/api, hubs {base}/hubs/user and {base}/hubs/market", highlight=False)
+    uvicorn.run(server_app, host=cfg.host, port=cfg.port, log_level="info", ws="websockets")
 
 
 def main() -> None:

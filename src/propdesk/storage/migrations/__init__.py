@@ -1,0 +1,1 @@
+"""Alembic migrations of the journal (run with :func:`propdesk.storage.migrate.upgrade`)."""

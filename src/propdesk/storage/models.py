@@ -1,0 +1,355 @@
+"""The journal's tables (SQLAlchemy 2 typed declarative models).
+
+Conventions (ARCHITECTURE.md principles 5 and 6):
+
+* money is ``BigInteger`` US cents (``*_cents``), exact;
+* prices are ``BigInteger`` fixed point, price x 10**9 (``*_raw``, :class:`propdesk.model.price.Price.raw`), exact;
+* timestamps are ``BigInteger`` UTC nanoseconds (``*_ns``), indexed where rows are looked up by time;
+* trading dates are ``Date``; free-form details are JSON text (``payload``, ``extra``: written with sorted keys,
+  money and prices as exact decimal strings).
+
+Every journal table has a natural unique key, so a replayed event is ignored (insert-or-ignore, see
+:mod:`propdesk.storage.repositories`): fills ``(account_id, trade_id)``, order events ``(account_id,
+client_order_id, event_key)`` with ``event_key`` the SHA-256 of the event's canonical JSON, position snapshots
+``(account_id, symbol, position_tag, trade_id, kind)``, risk events ``(account_id, event_key)``, account snapshots
+``(account_id, kind, ts_ns, ref)``, EOD balances ``(account_id, trading_date)``, lockouts ``(account_id,
+rule_id)``, bars ``(symbol, timeframe, ts_open_ns)``. There are deliberately no foreign keys from the journal tables
+to ``accounts``: the journal must never reject a record because another has not arrived yet.
+
+The schema is created by the Alembic migrations in ``storage/migrations``; these models are the source the
+migrations were written from (keep them in step: ``tests/unit/storage/test_migrations.py`` compares the two).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = [
+    "Account",
+    "AccountSnapshotRow",
+    "BacktestResultRow",
+    "BarCoverageRow",
+    "BarRow",
+    "Base",
+    "EodBalanceRow",
+    "FillRow",
+    "LockoutRow",
+    "OrderEventRow",
+    "OrderRow",
+    "PositionSnapshotRow",
+    "RiskEventRow",
+    "StrategyRun",
+]
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+_ID = BigInteger().with_variant(Integer, "sqlite")
+"""Surrogate keys: 64-bit on PostgreSQL, SQLite's ``INTEGER PRIMARY KEY`` (the rowid, which is 64-bit too)."""
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every journal table (constraint names follow :data:`NAMING`)."""
+
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Account(Base):
+    """A broker account propdesk has seen (one row per account; details refreshed from account reports)."""
+
+    __tablename__ = "accounts"
+
+    account_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    broker: Mapped[str] = mapped_column(String(40), default="")
+    simulated: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    can_trade: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    balance_cents: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    first_seen_ns: Mapped[int] = mapped_column(BigInteger)
+    updated_ns: Mapped[int] = mapped_column(BigInteger)
+
+
+class OrderRow(Base):
+    """The latest known state of one order (a projection of its events; restores open orders after a crash)."""
+
+    __tablename__ = "orders"
+    __table_args__ = (
+        UniqueConstraint("account_id", "client_order_id"),
+        Index(None, "account_id", "is_open"),
+    )
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(BigInteger)
+    client_order_id: Mapped[str] = mapped_column(String(64))
+    broker_order_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    symbol: Mapped[str] = mapped_column(String(32))
+    side: Mapped[int] = mapped_column(Integer)
+    """+1 buy, -1 sell."""
+    qty: Mapped[int] = mapped_column(Integer)
+    order_type: Mapped[str] = mapped_column(String(16))
+    limit_price_raw: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    stop_price_raw: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    trail_ticks: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    tif: Mapped[str] = mapped_column(String(8))
+    tag: Mapped[str] = mapped_column(String(64), default="")
+    reduce_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    parent_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    linked_ids: Mapped[str] = mapped_column(Text, default="[]")
+    """JSON list of client order ids (OCO partners)."""
+    status: Mapped[str] = mapped_column(String(20))
+    is_open: Mapped[bool] = mapped_column(Boolean)
+    filled_qty: Mapped[int] = mapped_column(Integer, default=0)
+    fees_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    fill_notional_raw: Mapped[int] = mapped_column(BigInteger, default=0)
+    """Sum of fill price raw x qty (the average fill price is this / filled_qty)."""
+    reason: Mapped[str] = mapped_column(Text, default="")
+    ts_init_ns: Mapped[int] = mapped_column(BigInteger)
+    ts_last_ns: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
+class OrderEventRow(Base):
+    """One order event as it happened (``kind``: ``submitted``, ``accepted``, ``filled`` ...)."""
+
+    __tablename__ = "order_events"
+    __table_args__ = (UniqueConstraint("account_id", "client_order_id", "event_key"),)
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(BigInteger)
+    client_order_id: Mapped[str] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(24))
+    ts_event_ns: Mapped[int] = mapped_column(BigInteger, index=True)
+    reconciled: Mapped[bool] = mapped_column(Boolean, default=False)
+    payload: Mapped[str] = mapped_column(Text)
+    event_key: Mapped[str] = mapped_column(String(64))
+
+
+class FillRow(Base):
+    """One execution (``trade_id`` is the broker's execution id, unique per account)."""
+
+    __tablename__ = "fills"
+    __table_args__ = (UniqueConstraint("account_id", "trade_id"),)
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(BigInteger)
+    trade_id: Mapped[str] = mapped_column(String(64))
+    client_order_id: Mapped[str] = mapped_column(String(64), index=True)
+    broker_order_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    symbol: Mapped[str] = mapped_column(String(32))
+    side: Mapped[int] = mapped_column(Integer)
+    qty: Mapped[int] = mapped_column(Integer)
+    price_raw: Mapped[int] = mapped_column(BigInteger)
+    fee_cents: Mapped[int] = mapped_column(BigInteger)
+    tag: Mapped[str] = mapped_column(String(64), default="")
+    ts_event_ns: Mapped[int] = mapped_column(BigInteger, index=True)
+    reconciled: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class PositionSnapshotRow(Base):
+    """The position in one contract after (part of) a fill (``kind``: ``opened``, ``changed``, ``closed``)."""
+
+    __tablename__ = "position_snapshots"
+    __table_args__ = (
+        UniqueConstraint("account_id", "symbol", "position_tag", "trade_id", "kind"),
+        Index(None, "account_id", "symbol", "ts_event_ns"),
+    )
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(BigInteger)
+    symbol: Mapped[str] = mapped_column(String(32))
+    position_tag: Mapped[str] = mapped_column(String(64), default="")
+    """The position's strategy tag; empty for the account-level position."""
+    kind: Mapped[str] = mapped_column(String(16))
+    trade_id: Mapped[str] = mapped_column(String(64))
+    tag: Mapped[str] = mapped_column(String(64), default="")
+    """The fill's strategy tag."""
+    signed_qty: Mapped[int] = mapped_column(Integer)
+    avg_price_raw: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    realized_pnl_cents: Mapped[int] = mapped_column(BigInteger)
+    fees_cents: Mapped[int] = mapped_column(BigInteger)
+    unrealized_pnl_cents: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    opened_ts_ns: Mapped[int] = mapped_column(BigInteger)
+    last_ts_ns: Mapped[int] = mapped_column(BigInteger)
+    fill_count: Mapped[int] = mapped_column(Integer)
+    fill_signed_qty: Mapped[int] = mapped_column(Integer)
+    fill_price_raw: Mapped[int] = mapped_column(BigInteger)
+    fill_fee_cents: Mapped[int] = mapped_column(BigInteger)
+    fill_realized_pnl_cents: Mapped[int] = mapped_column(BigInteger)
+    ts_event_ns: Mapped[int] = mapped_column(BigInteger)
+    reconciled: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class AccountSnapshotRow(Base):
+    """The risk engine's account figures (:class:`propdesk.risk.state.AccountSnapshot`) at one moment.
+
+    ``kind``: ``fill`` (after a fill; ``ref`` is the trade id), ``eod`` (at the session roll; ``ref`` is the ended
+    trading date), ``manual``. ``extra`` holds the histories (EOD balances, daily net, open round trips) as JSON.
+    """
+
+    __tablename__ = "account_snapshots"
+    __table_args__ = (
+        UniqueConstraint("account_id", "kind", "ts_ns", "ref"),
+        Index(None, "account_id", "ts_ns"),
+    )
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(16))
+    ref: Mapped[str] = mapped_column(String(64), default="")
+    ts_ns: Mapped[int] = mapped_column(BigInteger)
+    trading_date: Mapped[date] = mapped_column(Date)
+    balance_cents: Mapped[int] = mapped_column(BigInteger)
+    sod_balance_cents: Mapped[int] = mapped_column(BigInteger)
+    day_realized_gross_cents: Mapped[int] = mapped_column(BigInteger)
+    day_fees_cents: Mapped[int] = mapped_column(BigInteger)
+    day_peak_realized_cents: Mapped[int] = mapped_column(BigInteger)
+    day_peak_equity_cents: Mapped[int] = mapped_column(BigInteger)
+    mll_peak_cents: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    trades_today: Mapped[int] = mapped_column(Integer)
+    trades_week: Mapped[int] = mapped_column(Integer)
+    contracts_today: Mapped[int] = mapped_column(Integer)
+    week_start_ns: Mapped[int] = mapped_column(BigInteger)
+    consecutive_losses: Mapped[int] = mapped_column(Integer)
+    last_loss_ts_ns: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    extra: Mapped[str] = mapped_column(Text, default="{}")
+
+
+class EodBalanceRow(Base):
+    """The balance at the end of one trading day (the trailing-drawdown floor trails these)."""
+
+    __tablename__ = "eod_balances"
+    __table_args__ = (UniqueConstraint("account_id", "trading_date"),)
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(BigInteger)
+    trading_date: Mapped[date] = mapped_column(Date)
+    balance_cents: Mapped[int] = mapped_column(BigInteger)
+    ts_ns: Mapped[int] = mapped_column(BigInteger)
+
+
+class RiskEventRow(Base):
+    """A risk decision, enforcement step, state change or lockout event: the durable audit log.
+
+    ``kind`` is the event's topic's last segment (``rule_breached``, ``decision_logged``, ``lockout_set`` ...).
+    """
+
+    __tablename__ = "risk_events"
+    __table_args__ = (UniqueConstraint("account_id", "event_key"),)
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(BigInteger)
+    ts_ns: Mapped[int] = mapped_column(BigInteger, index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    point: Mapped[str] = mapped_column(String(16), default="")
+    action: Mapped[str] = mapped_column(String(24), default="")
+    state: Mapped[str] = mapped_column(String(12), default="")
+    step: Mapped[str] = mapped_column(String(32), default="")
+    rule_id: Mapped[str] = mapped_column(String(64), default="")
+    reasons: Mapped[str] = mapped_column(Text, default="")
+    payload: Mapped[str] = mapped_column(Text)
+    event_key: Mapped[str] = mapped_column(String(64))
+
+
+class LockoutRow(Base):
+    """The lockout in force (or last in force) per ``(account, rule)`` (see :mod:`propdesk.risk.lockouts`)."""
+
+    __tablename__ = "lockouts"
+    __table_args__ = (UniqueConstraint("account_id", "rule_id"),)
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(BigInteger)
+    rule_id: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    set_at_ns: Mapped[int] = mapped_column(BigInteger)
+    expires_at_ns: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    firm: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class StrategyRun(Base):
+    """One run of a strategy: a backtest, a replay or a live session (``kind``)."""
+
+    __tablename__ = "strategy_runs"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    strategy: Mapped[str] = mapped_column(String(64))
+    symbol: Mapped[str] = mapped_column(String(32))
+    timeframe: Mapped[str] = mapped_column(String(16), default="")
+    account_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    params: Mapped[str] = mapped_column(Text, default="{}")
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    started_ns: Mapped[int] = mapped_column(BigInteger, index=True)
+    ended_ns: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class BacktestResultRow(Base):
+    """The headline figures of one backtest run (money in cents) and its full JSON report."""
+
+    __tablename__ = "backtest_results"
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(String(36), ForeignKey("strategy_runs.id", ondelete="CASCADE"), unique=True)
+    bars: Mapped[int] = mapped_column(Integer)
+    first_bar_ns: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    last_bar_ns: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    fills: Mapped[int] = mapped_column(Integer)
+    trades: Mapped[int] = mapped_column(Integer)
+    net_pnl_cents: Mapped[int] = mapped_column(BigInteger)
+    gross_pnl_cents: Mapped[int] = mapped_column(BigInteger)
+    fees_cents: Mapped[int] = mapped_column(BigInteger)
+    max_drawdown_cents: Mapped[int] = mapped_column(BigInteger)
+    win_rate: Mapped[float | None] = mapped_column(Float, nullable=True)
+    profit_factor: Mapped[float | None] = mapped_column(Float, nullable=True)
+    sharpe: Mapped[float | None] = mapped_column(Float, nullable=True)
+    report: Mapped[str] = mapped_column(Text)
+
+
+class BarRow(Base):
+    """A cached historical bar; prices fixed point x 10**9, volume in contracts."""
+
+    __tablename__ = "bars"
+
+    symbol: Mapped[str] = mapped_column(String(32), primary_key=True)
+    timeframe: Mapped[str] = mapped_column(String(16), primary_key=True)
+    ts_open_ns: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    ts_close_ns: Mapped[int] = mapped_column(BigInteger)
+    open_raw: Mapped[int] = mapped_column(BigInteger)
+    high_raw: Mapped[int] = mapped_column(BigInteger)
+    low_raw: Mapped[int] = mapped_column(BigInteger)
+    close_raw: Mapped[int] = mapped_column(BigInteger)
+    volume: Mapped[int] = mapped_column(BigInteger)
+
+
+class BarCoverageRow(Base):
+    """A span ``[start_ns, end_ns)`` of (symbol, timeframe) known to be fully cached (gaps inside are real)."""
+
+    __tablename__ = "bar_coverage"
+    __table_args__ = (UniqueConstraint("symbol", "timeframe", "start_ns", "end_ns"),)
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
+    symbol: Mapped[str] = mapped_column(String(32))
+    timeframe: Mapped[str] = mapped_column(String(16))
+    start_ns: Mapped[int] = mapped_column(BigInteger)
+    end_ns: Mapped[int] = mapped_column(BigInteger)
+    source: Mapped[str] = mapped_column(String(40), default="")
+    fetched_ns: Mapped[int] = mapped_column(BigInteger)
