@@ -19,7 +19,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from propdesk.core.errors import ConfigError
@@ -56,6 +56,19 @@ class LoggingSettings(BaseModel):
     json_lines: bool = False
 
 
+class DatabaseSettings(BaseModel):
+    """The journal database.
+
+    Attributes:
+        url: an SQLAlchemy URL (``sqlite:///path``, ``postgresql://user@host/db``); ``None`` means the SQLite file
+            under the user's data directory. It may hold a password, so it is a ``SecretStr`` (never printed).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    url: SecretStr | None = None
+
+
 class Settings(BaseSettings):
     """All of propdesk's settings. See the module docstring for sources and precedence."""
 
@@ -67,6 +80,7 @@ class Settings(BaseSettings):
     )
 
     data: DataSettings = Field(default_factory=DataSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
 
     @classmethod

@@ -62,3 +62,12 @@ def test_unknown_key_is_rejected(tmp_path: Path) -> None:
 def test_missing_explicit_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         load_settings(tmp_path / "nope.toml")
+
+
+def test_database_url_is_secret(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[database]\nurl = "postgresql://trader:hunter2@127.0.0.1/propdesk"\n')
+    settings = load_settings(cfg)
+    assert settings.database.url is not None
+    assert settings.database.url.get_secret_value().endswith("/propdesk")
+    assert "hunter2" not in repr(settings) and "hunter2" not in str(settings.database)
