@@ -10,15 +10,19 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
+from decimal import Decimal
 from functools import wraps
 from pathlib import Path
-from typing import Annotated, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
 
 from propdesk import __version__
 from propdesk.core.errors import ConfigError, PropdeskError
+
+if TYPE_CHECKING:
+    from propdesk.risk.presets import RiskConfig
 
 app = typer.Typer(
     name="propdesk",
@@ -103,6 +107,24 @@ def data_inspect(
         render_report(report, console)
 
 
+def _risk_config(preset: str | None, path: Path | None) -> RiskConfig | None:
+    """The risk configuration of ``--risk`` / ``--risk-config`` (``None`` without either). Raises ConfigError."""
+    if preset is None and path is None:
+        return None
+    from propdesk.risk.presets import load_risk_config
+
+    return load_risk_config(preset, path)
+
+
+def _starting_balance(balance: str | None, risk: RiskConfig | None) -> Decimal:
+    """``--balance``, else the risk configuration's start balance, else 50,000 USD. Raises ConfigError."""
+    from propdesk.backtest.cli_support import parse_usd
+
+    if balance is not None:
+        return parse_usd(balance, "--balance")
+    return risk.start_balance.as_decimal() if risk is not None else Decimal("50000")
+
+
 @app.command()
 @_clear_errors
 def backtest(
@@ -128,7 +150,16 @@ def backtest(
     slippage_ticks: Annotated[
         int, typer.Option("--slippage-ticks", help="Ticks of slippage on every market fill.", min=0)
     ] = 0,
-    balance: Annotated[str, typer.Option(help="Starting balance, USD.")] = "50000",
+    balance: Annotated[
+        str | None, typer.Option(help="Starting balance, USD (default: the risk preset's, else 50000).")
+    ] = None,
+    risk: Annotated[
+        str | None, typer.Option("--risk", help="A risk preset, e.g. topstep-50k-combine (firm rules, enforced).")
+    ] = None,
+    risk_config: Annotated[
+        Path | None,
+        typer.Option("--risk-config", help="A risk configuration file (TOML): preset, [account], personal [rules.*]."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object on stdout.")] = False,
     trades_csv: Annotated[
         Path | None, typer.Option("--trades-csv", help="Write the closed round trips to this CSV file.")
@@ -149,7 +180,6 @@ def backtest(
     from propdesk.backtest.cli_support import (
         build_sim_config,
         parse_params,
-        parse_usd,
         parse_window,
         summary_rows,
         with_contract,
@@ -164,7 +194,8 @@ def backtest(
     params = parse_params(param)
     start_ns, end_ns = parse_window(start, end)
     sim = build_sim_config(fill_model, commission, slippage_ticks)
-    starting = parse_usd(balance, "--balance")
+    risk_cfg = _risk_config(risk, risk_config)
+    starting = _starting_balance(balance, risk_cfg)
     if report_js not in ("inline", "cdn"):
         raise ConfigError(f"--report-js {report_js!r} is not one of: inline, cdn")
     strat = build_strategy(strategy, params)
@@ -173,7 +204,7 @@ def backtest(
         bars = with_contract(load_bars(data, symbol=symbol))
     if start_ns is not None or end_ns is not None:
         bars = bars.between(start_ns, end_ns)
-    config = BacktestConfig(starting_balance_usd=starting, sim=sim)
+    config = BacktestConfig(starting_balance_usd=starting, sim=sim, risk=risk_cfg)
     with Progress(
         TextColumn("[bold]backtest[/] {task.description}"),
         BarColumn(),
@@ -204,6 +235,10 @@ def backtest(
     for label, value in summary_rows(result):
         table.add_row(label, value)
     console.print(table)
+    if result.evaluation is not None:
+        ev = result.evaluation
+        why = f" ({ev.failure.rule_id} on {ev.failure.trading_date}: {ev.failure.reason})" if ev.failure else ""
+        console.print(f"evaluation ({ev.preset}): {ev.status}{why}; days traded {ev.days_traded}", highlight=False)
     for key in ("trades_csv", "report"):
         if key in out:
             console.print(f"{key.replace('_', ' ')}: {out[key]}", highlight=False)
@@ -236,7 +271,16 @@ def run(
     symbol: Annotated[
         str | None, typer.Option(help="The contract (ESZ5) or root (ES) of the data (default: the file's preset).")
     ] = None,
-    balance: Annotated[str, typer.Option(help="Starting balance, USD.")] = "50000",
+    balance: Annotated[
+        str | None, typer.Option(help="Starting balance, USD (default: the risk preset's, else 50000).")
+    ] = None,
+    risk: Annotated[
+        str | None, typer.Option("--risk", help="A risk preset, e.g. topstep-50k-combine (firm rules, enforced).")
+    ] = None,
+    risk_config: Annotated[
+        Path | None,
+        typer.Option("--risk-config", help="A risk configuration file (TOML): preset, [account], personal [rules.*]."),
+    ] = None,
     fill_model: Annotated[
         str, typer.Option("--fill-model", help="next-open (fill at the next bar's open) or bar-close.")
     ] = "next-open",
@@ -258,12 +302,13 @@ def run(
     """
     import asyncio
 
-    from propdesk.backtest.cli_support import build_sim_config, parse_params, parse_usd, parse_window
+    from propdesk.backtest.cli_support import build_sim_config, parse_params, parse_window
     from propdesk.brokers.sim.replay import parse_speed
     from propdesk.console import render_summary, run_plain, run_with_console
     from propdesk.runner import EXIT_INTERRUPTED, RunOptions, RunSession
 
     start_ns, end_ns = parse_window(start, end)
+    risk_cfg = _risk_config(risk, risk_config)
     options = RunOptions(
         replay=replay,
         strategy=strategy,
@@ -272,8 +317,9 @@ def run(
         start_ns=start_ns,
         end_ns=end_ns,
         symbol=symbol,
-        balance_usd=parse_usd(balance, "--balance"),
+        balance_usd=_starting_balance(balance, risk_cfg),
         sim=build_sim_config(fill_model, commission, slippage_ticks),
+        risk=risk_cfg,
     )
     out = err_console if as_json else console
     with err_console.status(f"loading {replay.name}"):
@@ -410,7 +456,7 @@ def gateway(
     server_app = create_app(cfg)
     base = f"http://{cfg.host}:{cfg.port}"
     console.print(f"ProjectX gateway on {base}/api, hubs {base}/hubs/user and {base}/hubs/market", highlight=False)
-    uvicorn.run(server_app, host=cfg.host, port=cfg.port, log_level="info", ws="websockets")
+    uvicorn.run(server_app, host=cfg.host, port=cfg.port, log_level="info", ws="websockets-sansio")
 
 
 def main() -> None:
