@@ -252,12 +252,16 @@ class SimClock(Clock):
             Exception: whatever a callback raises propagates; the clock is then at that event's time and the
                 remaining due events stay pending (a further ``advance_to`` fires them).
         """
+        heap = self._heap
+        if (not heap or heap[0][0] > ts_ns) and not self._advancing and ts_ns >= self._now:
+            # fast path (every bar of a backtest): no timer due, nothing to fire
+            self._now = ts_ns if type(ts_ns) is int else int(ts_ns)
+            return []
         if self._advancing:
             raise TimerError("SimClock.advance_to called from inside a timer callback")
         if ts_ns < self._now:
             raise TimerError(f"SimClock cannot move backwards: from {self._now} ns to {ts_ns} ns")
         fired: list[TimeEvent] = []
-        heap = self._heap
         self._advancing = True
         try:
             while heap and heap[0][0] <= ts_ns:

@@ -40,7 +40,7 @@ brackets), ``../shared/specs/risk-rules.md`` section 7.2 (the gate).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from functools import cache
@@ -100,6 +100,9 @@ ORDER_ERROR_TOPIC: Final[str] = "events.error.order"
 
 MANUAL_TAG: Final[str] = "manual"
 """The tag of orders propdesk did not place (a trade entered by hand at the broker)."""
+
+_ALWAYS_SUPPORTED: Final = frozenset({OrderType.MARKET, OrderType.LIMIT, OrderType.STOP})
+"""Order types every broker takes (:meth:`OrderManager._unsupported` checks only the others)."""
 
 PriceLike = Price | str | int | Decimal
 """A price in points: a :class:`Price` or anything :meth:`Price.of` parses exactly (floats are not accepted)."""
@@ -585,7 +588,7 @@ class OrderManager:
 
     def order(self, client_order_id: ClientOrderId | str) -> Order | None:
         """The order with this client order id (submitted by propdesk, a bracket child, or foreign), or None."""
-        return self._orders.get(ClientOrderId(client_order_id))
+        return self._orders.get(client_order_id)  # type: ignore[arg-type]  # ClientOrderId is a NewType of str
 
     def order_by_broker_id(self, broker_order_id: BrokerOrderId | int) -> Order | None:
         """The order the broker knows as ``broker_order_id`` (once an event carried it), or None."""
@@ -618,6 +621,38 @@ class OrderManager:
     def oco_group(self, client_order_id: ClientOrderId | str) -> OcoGroup | None:
         """The OCO group a leg belongs to, or None."""
         return self._oco.get(ClientOrderId(client_order_id))
+
+    # ------------------------------------------------------------------------------------------------ recovery
+
+    def restore(self, orders: Iterable[Order], *, trade_ids: Iterable[str] = ()) -> None:
+        """Adopt orders rebuilt after a restart (from the journal, or from the broker's reports by the reconciler)
+        as they are (status, fills, broker id), and remember ``trade_ids`` (fills already applied elsewhere, e.g.
+        every journaled fill) so that a replayed fill is dropped as a duplicate. Nothing is published or sent.
+
+        Later broker events apply to restored orders like to any other. Bracket and OCO records are not rebuilt: a
+        native bracket's children are restored as orders of their own (the broker keeps them an OCO pair); a
+        synthesized bracket is not resized after a restart. See :mod:`propdesk.storage.recovery`.
+
+        Raises:
+            OrderManagerError: an order of another account, or a client order id already tracked as another order.
+        """
+        for order in orders:
+            cid = order.client_order_id
+            if order.account_id != self._account_id:
+                raise OrderManagerError(
+                    f"restore: order {cid} is for account {order.account_id}, not {self._account_id}"
+                )
+            known = self._orders.get(cid)
+            if known is not None and known is not order:
+                raise OrderManagerError(f"restore: client order id {cid} is already tracked as another order")
+            if known is None:
+                self._orders[cid] = order
+                self._by_tag.setdefault(order.tag, []).append(cid)
+                if order.tag == MANUAL_TAG:
+                    self._foreign.add(cid)
+            self._trade_ids.update(f.trade_id for f in order.fills)
+            self._after_apply(order)
+        self._trade_ids.update(trade_ids)
 
     # ------------------------------------------------------------------------------------------------ events
 
@@ -668,13 +703,16 @@ class OrderManager:
                 self._bus.publish(event.topic, self._tagged(event, order))
             return
         self._after_apply(order)
+        if isinstance(event, OrderFilled):
+            published = replace(event, tag=order.tag) if event.tag != order.tag else event  # as _tagged
+            self._bus.publish(event.topic, published)
+            self._on_fill(order, event)
+            return
         if isinstance(event, (OrderUpdated, OrderModifyRejected)):
             self._modify_requested.pop(cid, None)
         elif isinstance(event, OrderCancelRejected):
             self._cancel_requested.discard(cid)
-        self._bus.publish(event.topic, self._tagged(event, order))
-        if isinstance(event, OrderFilled):
-            self._on_fill(order, event)
+        self._bus.publish(event.topic, event)
 
     @staticmethod
     def _tagged(event: OrderEvent, order: Order) -> OrderEvent:
@@ -749,13 +787,13 @@ class OrderManager:
     def _send(self, order: Order, bracket: BracketSpec | None = None) -> None:
         cid = order.client_order_id
         ts = self._clock.timestamp_ns()
-        reason = self._unsupported(order)
+        reason = None if order.order_type in _ALWAYS_SUPPORTED else self._unsupported(order)
         if reason is not None:
             self._apply_local(
                 order, OrderRejected(client_order_id=cid, account_id=self._account_id, ts_event_ns=ts, reason=reason)
             )
             return
-        reason = self._gate_check(order)
+        reason = None if self._gate is None else self._gate_check(order)
         if reason is not None:
             self._apply_local(
                 order, OrderDenied(client_order_id=cid, account_id=self._account_id, ts_event_ns=ts, reason=reason)

@@ -206,7 +206,13 @@ class PositionManager:
         qty = fill.qty
         if isinstance(qty, bool) or not isinstance(qty, int) or qty <= 0:
             raise InvalidQuantityError(f"fill {fill.trade_id} of {symbol}: quantity {qty!r} must be a positive int")
-        ticks = spec.ticks(fill.price)  # validates the grid before anything changes
+        price = fill.price
+        if type(price) is Price:  # spec.ticks(price), inlined for the usual case
+            ticks, off_grid = divmod(price.raw, spec.tick_size.raw)
+            if off_grid:
+                spec.ticks(price)  # raises InvalidPriceError with the contract's message
+        else:
+            ticks = spec.ticks(price)  # validates the grid before anything changes
         signed = qty * int(fill.side)
         tag = fill.tag or MANUAL_TAG
         account = fill.account_id
@@ -432,7 +438,16 @@ class PositionManager:
         self.update_trade(trade.symbol, trade.price, trade.ts_event_ns)
 
     def _on_bar(self, bar: Bar) -> None:
-        self.update_bar(bar.symbol, bar.close, bar.ts_close_ns)
+        # update_bar(bar.symbol, bar.close, bar.ts_close_ns), inlined: this runs on every bar of a backtest
+        mark = self._marks.get(bar.symbol)
+        if mark is None:
+            mark = self._mark_of(bar.symbol)
+        close = bar.close
+        if isfinite(close):
+            mark.last = round(close / mark.tick_f)
+        ts_ns = bar.ts_close_ns
+        if ts_ns > mark.ts_ns:
+            mark.ts_ns = ts_ns
 
     def _subscribe_symbol(self, symbol: str) -> None:
         bus = self._bus

@@ -24,6 +24,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from propdesk.core.errors import InvalidPriceError, InvalidQuantityError
+from propdesk.model._fastinit import fast_frozen_init
 from propdesk.model.identifiers import AccountId
 from propdesk.model.price import Money, Price
 
@@ -47,6 +48,7 @@ def _div_round_half_even(num: int, den: int) -> int:
     return q
 
 
+@fast_frozen_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PositionSnapshot:
     """A frozen copy of a :class:`Position` at one moment.
@@ -236,9 +238,13 @@ class Position:
             InvalidQuantityError: ``signed_qty`` is zero or not an int.
             InvalidPriceError: ``price`` is off the tick grid.
         """
-        if isinstance(signed_qty, bool) or not isinstance(signed_qty, int) or signed_qty == 0:
+        if (type(signed_qty) is not int and (isinstance(signed_qty, bool) or not isinstance(signed_qty, int))) or (
+            signed_qty == 0
+        ):
             raise InvalidQuantityError(f"{self.symbol}: fill quantity {signed_qty!r} must be a non-zero int")
-        ticks = self._ticks_of(price)
+        ticks, off_grid = divmod(price.raw, self._tick_raw)  # _ticks_of, inlined (three positions per fill)
+        if off_grid:
+            self._ticks_of(price)  # raises InvalidPriceError
         self._fees_cents += fee.cents
         self.fill_count += 1
         self.last_ts_ns = ts_ns
@@ -352,3 +358,7 @@ POSITION_TOPICS: dict[type[PositionEvent], str] = {
     PositionClosed: "events.position.closed",
 }
 """The bus topic of each position event class."""
+
+_HOT_EVENTS: tuple[type[PositionEvent], ...] = (PositionEvent, *POSITION_TOPICS)
+for _cls in _HOT_EVENTS:  # built per fill when someone listens to position events
+    fast_frozen_init(_cls)

@@ -16,6 +16,7 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation, localcontext
 from typing import Final
 
 from propdesk.core.errors import InvalidAmountError, InvalidPriceError, InvalidQuantityError
+from propdesk.model._fastinit import fast_frozen_init
 
 PRICE_SCALE: Final[int] = 10**9
 """Fixed-point scale of :class:`Price` (9 decimal places)."""
@@ -45,6 +46,7 @@ def _raw_to_decimal(raw: int, places: int) -> Decimal:
     return dec
 
 
+@fast_frozen_init
 @dataclass(frozen=True, slots=True, order=True)
 class Price:
     """A price in points, held exactly as ``raw`` = price x 10**9.
@@ -124,6 +126,7 @@ class Price:
         return format(self.as_decimal(), "f")
 
 
+@fast_frozen_init
 @dataclass(frozen=True, slots=True, order=True)
 class Money:
     """An exact amount of US dollars, held as whole ``cents`` (an int).

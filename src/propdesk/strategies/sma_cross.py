@@ -101,22 +101,30 @@ class SmaCross(Strategy):
         self._pending: Order | None = None
         self.crossover = 0
         self.bars = 0
+        # on_bar not overridden: handle_bar passes the SMA values it just computed straight to the rule
+        self._direct = type(self).on_bar is SmaCross.on_bar
 
     def handle_bar(self, bar: Bar) -> None:
-        """Update both SMAs with the close, then :meth:`on_bar` (the base's loop, unrolled for speed)."""
+        """Update both SMAs with the close, then :meth:`on_bar` (the base's loop, unrolled for speed; when a
+        subclass does not override ``on_bar``, its rule is applied directly to the two new SMA values)."""
         close = bar.close
-        self._fast_update(close)
-        self._slow_update(close)
-        self.on_bar(bar)
+        f = self._fast_update(close)
+        s = self._slow_update(close)
+        if self._direct:
+            self._on_smas(f, s)
+        else:
+            self.on_bar(bar)
 
     def on_bar(self, bar: Bar) -> None:
         """Compute the crossover (see the module docstring) and act on it."""
+        self._on_smas(self.fast_sma.value, self.slow_sma.value)
+
+    def _on_smas(self, f: float, s: float) -> None:
+        """The crossover rule on this bar's fast (``f``) and slow (``s``) SMA values (NaN during the warm-up)."""
         n = self.bars + 1
         self.bars = n
         if n < self._warmup:
             return
-        f = self.fast_sma.value
-        s = self.slow_sma.value
         prev = self._nzd
         if n == self._warmup:  # backtrader's nextstart: seed with the difference, even if zero
             self._nzd = 1.0 if f > s else (-1.0 if f < s else 0.0)

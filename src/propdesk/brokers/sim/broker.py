@@ -49,7 +49,7 @@ from propdesk.brokers.base import BracketSpec, BrokerCapabilities, BrokerConnect
 from propdesk.brokers.base import BrokerEventHandler as EventHandler
 from propdesk.brokers.sim.calendar_check import MarketHours
 from propdesk.brokers.sim.config import SimConfig
-from propdesk.brokers.sim.matching import MatchingEngine, WorkingOrder
+from propdesk.brokers.sim.matching import LIVE_STATUSES, MatchingEngine, WorkingOrder
 from propdesk.core.clock import Clock, TimeEvent
 from propdesk.core.errors import PropdeskError
 from propdesk.model.contract_ids import parse_symbol
@@ -94,6 +94,11 @@ class BookLevels(Protocol):
 def default_contract_lookup(symbol: str) -> ContractSpec:
     """The shipped spec of ``symbol``'s root (``ESZ5`` -> ES). Raises ``ContractError`` when unknown/malformed."""
     return parse_symbol(symbol).spec
+
+
+_FillRow = tuple[str, BrokerOrderId, ClientOrderId, str, int, int, Price, Money, int, Money | None]
+"""One fill as recorded on the hot path: trade id, broker and client order ids, symbol, side (+1/-1), qty, price,
+fee, UTC ns, realized PnL of a closing fill (else ``None``); turned into a ``FillReport`` on demand."""
 
 
 class _RejectedError(Exception):
@@ -191,7 +196,11 @@ class SimBroker:
         self._hours: dict[str, MarketHours] = {}
         self._orders: dict[str, WorkingOrder] = {}
         self._seen: set[str] = set()
-        self._fills: list[FillReport] = []
+        self._fills: list[FillReport] = []  # built on demand from _fill_rows (see _fill_report_list)
+        self._fill_rows: list[_FillRow] = []
+        self._fee_cfg: SimConfig | None = None  # the config _fee_cache was computed from
+        self._fee_cache: dict[str, Money] = {}
+        self._expiry_cache: dict[str, tuple[int, int, int]] = {}  # root -> (valid from, valid until, expiry) UTC ns
         self._next_order_id = 1
         self._next_trade = 1
         self._next_close = 1
@@ -277,6 +286,28 @@ class SimBroker:
             h = self._hours[spec.root] = MarketHours(spec)
         return h
 
+    def _fee_per_contract(self, root: str) -> Money:
+        """``config.fee_per_contract(root)``, cached per root (the config is immutable; a new config resets it)."""
+        cfg = self.config
+        if cfg is not self._fee_cfg:
+            self._fee_cfg = cfg
+            self._fee_cache = {}
+        fee = self._fee_cache.get(root)
+        if fee is None:
+            fee = self._fee_cache[root] = cfg.fee_per_contract(root)
+        return fee
+
+    def _day_expiry_ns(self, spec: ContractSpec, now: int) -> int:
+        """``MarketHours.session_end_ns(now)``, reusing the last answer while ``now`` is between the time it was
+        asked for and 1 ms before that expiry (the first session close strictly after any time in that span is the
+        same close; the margin keeps clear of the float rounding in ``session_end_ns``)."""
+        cached = self._expiry_cache.get(spec.root)
+        if cached is not None and cached[0] <= now < cached[1]:
+            return cached[2]
+        end = self._hours_of(spec).session_end_ns(now)
+        self._expiry_cache[spec.root] = (now, end - 1_000_000, end)
+        return end
+
     def _closed_reason(self, symbol: str, spec: ContractSpec, eng: MatchingEngine, now: int) -> str | None:
         mode = self.config.calendar_check
         if mode == "off":
@@ -322,20 +353,23 @@ class SimBroker:
             )
             return
         self._seen.add(cid)
-        self._emit(OrderSubmitted(client_order_id=cid, account_id=acct, ts_event_ns=now))
+        self._handler(OrderSubmitted(client_order_id=cid, account_id=acct, ts_event_ns=now))
         try:
             rec, eng = self._build(order, bracket, now)
         except _RejectedError as rej:
             self._emit(OrderRejected(client_order_id=cid, account_id=acct, ts_event_ns=now, reason=rej.reason))
             return
         self._orders[cid] = rec
-        self._emit(OrderAccepted(client_order_id=cid, account_id=acct, ts_event_ns=now, broker_order_id=rec.broker_id))
+        self._handler(
+            OrderAccepted(client_order_id=cid, account_id=acct, ts_event_ns=now, broker_order_id=rec.broker_id)
+        )
         if bracket is not None and (bracket.stop_loss_ticks is not None or bracket.take_profit_ticks is not None):
             self._suspend_children(rec, bracket, now)
-        for other in order.linked_ids:
-            sib = self._orders.get(other)
-            if sib is not None and sib.is_live and sib.symbol == rec.symbol:
-                self._link(rec, sib)
+        if order.linked_ids:
+            for other in order.linked_ids:
+                sib = self._orders.get(other)
+                if sib is not None and sib.is_live and sib.symbol == rec.symbol:
+                    self._link(rec, sib)
         self._start(rec, eng, now, immediate=self.config.fill_model == "bar-close")
 
     def submit_oco(self, first: Order, second: Order) -> None:
@@ -432,7 +466,7 @@ class SimBroker:
             ts_ns=now,
         )
         if order.tif is TimeInForce.DAY:
-            rec.expiry_ns = self._hours_of(spec).session_end_ns(now)
+            rec.expiry_ns = self._day_expiry_ns(spec, now)
             if self.config.day_expiry_timer:
                 self._ensure_day_timer(spec)
         return rec, eng
@@ -676,40 +710,30 @@ class SimBroker:
         symbol = rec.symbol
         spec = self._specs[symbol]
         assert spec is not None
-        eng = self._engines[symbol]
-        price = eng.price(px)
-        fee = self.config.fee_per_contract(spec.root) * qty
+        price = self._engines[symbol].price(px)
+        fee = self._fee_per_contract(spec.root) * qty
         signed = qty * rec.side
-        before = self.account.position(symbol)
-        realized = self.account.apply_fill(symbol, spec, signed, price, fee, ts_ns=ts)
+        account = self.account
+        before = account.position(symbol)
+        realized = account.apply_fill(symbol, spec, signed, price, fee, ts_ns=ts)
         closing = before != 0 and (before > 0) != (signed > 0)
         n = self._next_trade
         self._next_trade = n + 1
         trade_id = f"{self._account_id}-{n}"
-        self._fills.append(
-            FillReport(
-                account_id=self._account_id,
-                trade_id=trade_id,
-                broker_order_id=rec.broker_id,
-                client_order_id=rec.cid,
-                symbol=symbol,
-                side=Side(rec.side),
-                qty=qty,
-                price=price,
-                fee=fee,
-                ts_ns=ts,
-                realized_pnl=realized if closing else None,
-            )
+        cid = rec.cid
+        # the FillReport is built when fill_reports() asks (saves a frozen 11-field record per fill in backtests)
+        self._fill_rows.append(
+            (trade_id, rec.broker_id, cid, symbol, rec.side, qty, price, fee, ts, realized if closing else None)
         )
-        if not rec.is_live:
-            self._orders.pop(rec.cid, None)
-        self._emit(
+        if rec.status not in LIVE_STATUSES:
+            self._orders.pop(cid, None)
+        self._handler(
             OrderFilled(
-                client_order_id=rec.cid,
+                client_order_id=cid,
                 account_id=self._account_id,
                 ts_event_ns=ts,
                 symbol=symbol,
-                side=Side(rec.side),
+                side=Side.BUY if rec.side > 0 else Side.SELL,
                 qty=qty,
                 price=price,
                 fee=fee,
@@ -930,7 +954,29 @@ class SimBroker:
 
     async def fill_reports(self, since_ns: int) -> list[FillReport]:
         """Every fill at or after ``since_ns`` (UTC ns), oldest first."""
-        return [f for f in self._fills if f.ts_ns >= since_ns]
+        return [f for f in self._fill_report_list() if f.ts_ns >= since_ns]
+
+    def _fill_report_list(self) -> list[FillReport]:
+        """Every fill as a :class:`FillReport`, oldest first (built once each, on first demand)."""
+        fills, rows = self._fills, self._fill_rows
+        for i in range(len(fills), len(rows)):
+            trade_id, broker_id, cid, symbol, side, qty, price, fee, ts, realized = rows[i]
+            fills.append(
+                FillReport(
+                    account_id=self._account_id,
+                    trade_id=trade_id,
+                    broker_order_id=broker_id,
+                    client_order_id=cid,
+                    symbol=symbol,
+                    side=Side.BUY if side > 0 else Side.SELL,
+                    qty=qty,
+                    price=price,
+                    fee=fee,
+                    ts_ns=ts,
+                    realized_pnl=realized,
+                )
+            )
+        return fills
 
     async def position_reports(self) -> list[PositionReport]:
         """Every open position with its FIFO average price."""

@@ -363,16 +363,17 @@ class MatchingEngine:
             c = round(bar.close / tf)
             budget = [int(bar.volume * self._part)] if self._partial else None
             self._gap(o, o, None, None, ts=ts_o, budget=budget)
-            up, down = h - o, o - lo
-            if up < down or (up == down and c < o):
-                e1, e2 = h, lo
-            else:
-                e1, e2 = lo, h
-            ts_c = bar.ts_close_ns
-            self._segment(o, e1, ts_c, budget)
-            self._segment(e1, e2, ts_c, budget)
-            self._segment(e2, c, ts_c, budget)
-            self._mark(c)
+            if self.orders:  # else everything filled at the open (a market order): no path left to walk
+                up, down = h - o, o - lo
+                if up < down or (up == down and c < o):
+                    e1, e2 = h, lo
+                else:
+                    e1, e2 = lo, h
+                ts_c = bar.ts_close_ns
+                self._segment(o, e1, ts_c, budget)
+                self._segment(e1, e2, ts_c, budget)
+                self._segment(e2, c, ts_c, budget)
+                self._mark(c)
         self.last_px = bar.close
         self.last_ts_ns = bar.ts_close_ns
 
