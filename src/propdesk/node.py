@@ -74,6 +74,9 @@ class TradingNode:
         bus: an existing bus (default: a new one with ``config.bus_timing``).
         gate: the pre-trade risk gate (issue 4), or ``None``.
         contracts: symbol -> contract spec (default: the shipped contract table).
+        risk: a hook called with the node once its bus, clock, positions and portfolio exist and before the order
+            manager is built; it returns the pre-trade gate (replacing ``gate``), e.g.
+            :meth:`propdesk.risk.engine.RiskEngine.attach`.
     """
 
     def __init__(
@@ -86,6 +89,7 @@ class TradingNode:
         bus: MessageBus | None = None,
         gate: PreTradeGate | None = None,
         contracts: Callable[[str], ContractSpec] = spec_for_symbol,
+        risk: Callable[[TradingNode], PreTradeGate] | None = None,
     ) -> None:
         self.config = config or NodeConfig()
         self.clock = clock
@@ -94,6 +98,8 @@ class TradingNode:
         self.account_id = AccountId(self.config.account_id)
         self.positions = PositionManager(self.bus, contracts, subscribe_marks=True)
         self.portfolio = Portfolio(self.positions, self.account_id, Money.of(self.config.starting_balance_usd))
+        if risk is not None:
+            gate = risk(self)
         self.orders = OrderManager(
             self.bus, broker, clock, account_id=self.account_id, gate=gate, id_prefix=self.config.id_prefix
         )

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from propdesk.backtest.cli_support import iso_utc, with_contract
 from propdesk.backtest.engine import resolve_contract
+from propdesk.backtest.evaluation import backtest_risk_engine
 from propdesk.backtest.trades import RoundTrip, RoundTripBuilder
 from propdesk.brokers.sim.broker import SimBroker
 from propdesk.brokers.sim.config import SimConfig
@@ -50,6 +51,8 @@ from propdesk.model.identifiers import AccountId
 from propdesk.model.positions import PositionEvent
 from propdesk.model.price import Money, Price
 from propdesk.node import NodeConfig, TradingNode
+from propdesk.risk.engine import RiskEngine
+from propdesk.risk.presets import RiskConfig
 from propdesk.strategies.base import Strategy
 from propdesk.strategies.registry import build_strategy
 
@@ -94,6 +97,8 @@ class RunOptions:
         sim: the simulated exchange's options.
         account_id: the simulated account's id.
         max_wait_s: the longest wall wait between two bars (seconds; halts and weekends are shortened to it).
+        risk: the risk configuration (``--risk`` / ``--risk-config``): the node runs the risk engine (gate, guard,
+            session timers on the replayed clock); ``None``: no risk engine.
     """
 
     replay: Path
@@ -107,6 +112,7 @@ class RunOptions:
     sim: SimConfig = field(default_factory=SimConfig)
     account_id: int = 1
     max_wait_s: float | None = DEFAULT_MAX_WAIT_S
+    risk: RiskConfig | None = None
 
 
 def load_replay_bars(options: RunOptions) -> BarSeries:
@@ -267,12 +273,23 @@ class RunSession:
         self.clock = SimClock(int(self.bars.ts_open_ns[0]))
         self.bus = MessageBus(timing=False)
         self.starting_balance = Money.of(options.balance_usd)
+        sim_cfg = options.sim  # risk enforcement closes at once at the last price
+        if options.risk is not None:
+            sim_cfg = sim_cfg.model_copy(update={"flatten_fill": "last-price"})
         self.broker = SimBroker(
             self.clock,
             account_id=AccountId(options.account_id),
-            config=options.sim,
+            config=sim_cfg,
             starting_balance=self.starting_balance,
         )
+        self.risk: RiskEngine | None = None
+        if options.risk is not None:
+            self.risk = backtest_risk_engine(
+                options.risk,
+                root=spec_for_symbol(self.symbol).root,
+                bar_ns=self.bars.timeframe.ns,
+                balance=self.starting_balance,
+            )
         self.node = TradingNode(
             clock=self.clock,
             broker=self.broker,
@@ -280,6 +297,7 @@ class RunSession:
                 account_id=options.account_id, starting_balance_usd=options.balance_usd, bus_timing=False
             ),
             bus=self.bus,
+            risk=None if self.risk is None else self.risk.attach,
         )
         self.node.add_strategy(self.strategy, self.symbol)
         self.fills: list[OrderFilled] = []
@@ -355,6 +373,8 @@ class RunSession:
                 installed = True
             except (NotImplementedError, RuntimeError, ValueError):  # Windows, or not the main thread
                 installed = False
+        if self.risk is not None:
+            self.risk.start()
         self.node.start()
         self._t0 = time.perf_counter()
         try:
@@ -366,6 +386,8 @@ class RunSession:
             if installed:
                 loop.remove_signal_handler(signal.SIGINT)
             self.node.stop()
+            if self.risk is not None:
+                self.risk.stop()
         return self.summary()
 
     # ------------------------------------------------------------------ results

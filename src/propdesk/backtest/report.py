@@ -14,6 +14,9 @@ figure with four panels sharing the time axis (UTC):
 4. **daily PnL**: the change of equity over each CME trading day (17:00 America/Chicago boundaries, as in
    :mod:`propdesk.backtest.metrics`), one bar per day labelled with the day's date (Chicago).
 
+With a risk preset (``--risk``) the equity panel also shows the MLL floor in force each trading day and the
+profit-target balance, and the summary table the Combine evaluation (:mod:`propdesk.backtest.evaluation`).
+
 plotly.js is written into the file (``plotly_js="inline"``, the default: the file works offline) or loaded from the
 plotly CDN (``plotly_js="cdn"``, a much smaller file that needs the network to display).
 """
@@ -35,6 +38,7 @@ from plotly.subplots import make_subplots
 from propdesk.backtest.cli_support import summary_rows
 from propdesk.backtest.engine import BacktestResult
 from propdesk.core.errors import ConfigError
+from propdesk.model.calendar import CalendarError, default_calendar
 
 PlotlyJs = Literal["inline", "cdn"]
 
@@ -322,6 +326,9 @@ def build_figure(
             col=1,
         )
 
+    if result.evaluation is not None:
+        _add_evaluation_traces(fig, result)
+
     # 4. daily PnL
     xs, widths, labels, pnl = _daily(result)
     fig.add_trace(
@@ -350,6 +357,65 @@ def build_figure(
     )
     fig.update_xaxes(title_text="time (UTC)", row=4, col=1)
     return fig
+
+
+def _add_evaluation_traces(fig: Any, result: BacktestResult) -> None:
+    """With a risk preset: the MLL floor in force each trading day (a step line, from the day's session open) and
+    the profit-target balance on the equity panel (traces ``MLL floor`` and ``profit target``)."""
+    ev = result.evaluation
+    assert ev is not None
+    cal = default_calendar()
+    xs: list[int] = []
+    floors: list[float | None] = []
+    for day in ev.days:
+        try:
+            xs.append(cal.day_start_ns(day.trading_date))
+        except CalendarError:
+            continue
+        floors.append(None if day.mll_floor is None else _usd(day.mll_floor.cents))
+    if xs and len(result.equity.ts_ns):
+        xs.append(int(result.equity.ts_ns[-1]))
+        floors.append(floors[-1])
+        fig.add_trace(
+            go.Scatter(
+                x=_times(xs),
+                y=floors,
+                mode="lines",
+                name="MLL floor",
+                line={"color": _RED, "width": 1.2, "dash": "dash", "shape": "hv"},
+                hovertemplate="%{x}<br>MLL floor %{y:,.2f} USD<extra></extra>",
+            ),
+            row=2,
+            col=1,
+        )
+        if ev.profit_target is not None:
+            level = _usd(ev.start_balance.cents + ev.profit_target.cents)
+            fig.add_trace(
+                go.Scatter(
+                    x=_times([xs[0], xs[-1]]),
+                    y=[level, level],
+                    mode="lines",
+                    name="profit target",
+                    line={"color": _GREEN, "width": 1, "dash": "dot"},
+                    hovertemplate="profit target %{y:,.2f} USD<extra></extra>",
+                ),
+                row=2,
+                col=1,
+            )
+
+
+def _evaluation_rows(result: BacktestResult) -> list[tuple[str, str]]:
+    ev = result.evaluation
+    if ev is None:
+        return []
+    rows = [("evaluation", f"{ev.status} ({ev.preset or 'personal rules'})"), ("days traded", str(ev.days_traded))]
+    if ev.failure is not None:
+        rows.append(("failed on", f"{ev.failure.trading_date} {ev.failure.rule_id}: {ev.failure.reason}"))
+    if ev.target_reached_on is not None:
+        rows.append(("profit target reached on", ev.target_reached_on.isoformat()))
+    if ev.best_day_share is not None:
+        rows.append(("best day / total profit", f"{ev.best_day_share * 100:.1f} %"))
+    return rows
 
 
 _PAGE: Final = """<!DOCTYPE html>
@@ -403,7 +469,10 @@ def report_html(
         div_id=FIGURE_DIV_ID,
         config={"displaylogo": False, "responsive": True},
     )
-    rows = "\n".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in summary_rows(result))
+    rows = "\n".join(
+        f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
+        for k, v in (*summary_rows(result), *_evaluation_rows(result))
+    )
     n = len(result.bars)
     price_note = (
         f"candlesticks ({n:,} bars)"

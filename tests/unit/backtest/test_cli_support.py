@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import calendar
 import csv
+import dataclasses
 from decimal import Decimal
 from pathlib import Path
 
@@ -17,15 +18,18 @@ from propdesk.backtest.cli_support import (
     parse_time,
     parse_usd,
     parse_window,
+    with_contract,
     write_trades_csv,
 )
 from propdesk.backtest.trades import round_trips
 from propdesk.core.errors import ConfigError
+from propdesk.data.loaders import load_bars
 from propdesk.model.contracts import spec
 from propdesk.model.enums import Side
 from propdesk.model.events import OrderFilled
 from propdesk.model.identifiers import AccountId, ClientOrderId
 from propdesk.model.price import Money, Price
+from tests.conftest import ES_1MIN, resolve_shared
 
 NS = 1_000_000_000
 
@@ -228,12 +232,6 @@ def test_trades_csv_unwritable_path_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_with_contract_resolves_the_root_on_the_whole_file() -> None:
-    from dataclasses import replace
-
-    from propdesk.backtest.cli_support import with_contract
-    from propdesk.data.loaders import load_bars
-    from tests.conftest import ES_1MIN, resolve_shared
-
     bars = load_bars(resolve_shared(ES_1MIN))
     assert bars.symbol == "ES"
     labelled = with_contract(bars)
@@ -242,4 +240,4 @@ def test_with_contract_resolves_the_root_on_the_whole_file() -> None:
     early = labelled.between(None, int(bars.ts_open_ns[100]))
     assert early.symbol == "ESZ5"
     # labelling the slice alone would have picked the September contract
-    assert with_contract(replace(early, symbol="ES")).symbol == "ESU5"
+    assert with_contract(dataclasses.replace(early, symbol="ES")).symbol == "ESU5"

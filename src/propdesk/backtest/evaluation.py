@@ -1,0 +1,316 @@
+"""Prop-firm evaluation of a backtest: would this run have passed the Trading Combine?
+
+The definition (``../shared/specs/risk-rules.md``; the numbers come from the risk preset, never from code):
+
+* **Failed**: a firm rule decided LOCKOUT with no expiry -- the rules' convention for a failed account
+  (:class:`propdesk.risk.decisions.Action` LOCKOUT, ``until_ns=None``). In the shipped Topstep presets only R1 does
+  that: equity (realized balance + unrealized, net of fees) at or below the MLL floor, "your account will be
+  liquidated, and the rule will be broken" (risk-rules.md section 3.4 and R1; https://help.topstep.com/en/articles/
+  8284204). Protective actions are not failures: the R1 buffer lockout (``trigger_buffer_usd`` before the floor),
+  R11 flat time, a personal rule's lockout, and the firm daily loss limit, which is "not a rule violation"
+  (risk-rules.md R2; https://help.futures.topstep.com/hc/en-us/articles/8808125387923). The failure's trading day
+  and rule are reported.
+* **Passed**: not failed, and at the close of some trading day ``d`` both hold: the balance is at least
+  ``start_balance + account_profit_target`` (the preset's target: $3,000 on the 50K Combine, risk-rules.md section
+  4.1, UNVERIFIED), and the consistency target holds over the days up to ``d``: best day / total profit strictly
+  below the preset's R16 ``max_best_day_pct`` (40% ships; risk-rules.md R16 and section 4.1, CONFLICT 40% / 50%;
+  https://help.futures.topstep.com/hc/en-us/articles/4405772379155). Without an R16 rule consistency is not
+  required. The evaluation ends at the first of "passed" and "failed".
+* **In progress**: neither by the end of the data (including a run that reached the target but not consistency).
+
+Day figures are realized and net of fees (risk-rules.md section 6: R16 uses realized only); the MLL floor of a day
+is the one in force at its close. In a bar backtest the marks are bar closes, so a breach inside a bar that
+recovers by its close is not seen (the firm sees every tick): treat "passed" on bars as optimistic by that much.
+A minimum number of trading days is not part of the spec and is not checked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any, Literal
+
+from propdesk.model.price import Money
+from propdesk.risk.decisions import Action
+from propdesk.risk.engine import DayClose, RiskEngine
+from propdesk.risk.events import RuleBreached
+from propdesk.risk.presets import RiskConfig
+
+__all__ = [
+    "CombineEvaluation",
+    "EvaluationStatus",
+    "Failure",
+    "backtest_risk_engine",
+    "evaluate_combine",
+    "evaluation_of",
+    "risk_summary",
+]
+
+EvaluationStatus = Literal["passed", "failed", "in_progress"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Failure:
+    """Why an evaluation failed: the ``rule_id``, its ``reason``, when (``ts_ns``, UTC ns) and on which trading day."""
+
+    rule_id: str
+    reason: str
+    ts_ns: int
+    trading_date: date
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CombineEvaluation:
+    """The result of :func:`evaluate_combine` (see the module docstring for the definition).
+
+    Attributes:
+        status: ``passed``, ``failed`` or ``in_progress``.
+        preset: the risk preset's name.
+        start_balance, profit_target: USD (``profit_target`` ``None``: the preset has none, so it cannot pass).
+        max_best_day_pct: the consistency limit (``None``: not required).
+        failure: the failure, when failed.
+        passed_on: the trading day the evaluation passed.
+        target_reached_on: the first trading day whose closing balance reached the target (consistency aside).
+        days_traded: trading days with at least one fill, up to the end of the evaluation.
+        total_profit: the sum of the day results up to the end of the evaluation, USD.
+        best_day: ``(trading date, net PnL)`` of the best day, or ``None``.
+        best_day_share: best day / total profit (``None`` when the total is not positive).
+        consistency_ok: the share is below ``max_best_day_pct`` (``None`` when not required or not computable).
+        days: every trading day of the run (the last may be incomplete), oldest first.
+    """
+
+    status: EvaluationStatus
+    preset: str | None
+    start_balance: Money
+    profit_target: Money | None
+    max_best_day_pct: Decimal | None
+    failure: Failure | None
+    passed_on: date | None
+    target_reached_on: date | None
+    days_traded: int
+    total_profit: Money
+    best_day: tuple[date, Money] | None
+    best_day_share: float | None
+    consistency_ok: bool | None
+    days: tuple[DayClose, ...]
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The ``evaluation`` object of ``propdesk backtest --json`` (USD as strings with two decimals, dates ISO).
+
+        ``days`` holds ``date``, ``pnl_usd``, ``balance_usd``, ``mll_floor_usd``, ``trades`` and ``complete`` per
+        trading day: the per-day PnL and MLL floor series of the HTML report.
+        """
+
+        def usd(m: Money | None) -> str | None:
+            return None if m is None else str(m.as_decimal())
+
+        f = self.failure
+        return {
+            "status": self.status,
+            "passed": self.status == "passed",
+            "failed": self.status == "failed",
+            "preset": self.preset,
+            "start_balance_usd": usd(self.start_balance),
+            "profit_target_usd": usd(self.profit_target),
+            "max_best_day_pct": None if self.max_best_day_pct is None else float(self.max_best_day_pct),
+            "failure": None
+            if f is None
+            else {
+                "rule_id": f.rule_id,
+                "reason": f.reason,
+                "ts_ns": f.ts_ns,
+                "trading_date": f.trading_date.isoformat(),
+            },
+            "passed_on": None if self.passed_on is None else self.passed_on.isoformat(),
+            "target_reached_on": None if self.target_reached_on is None else self.target_reached_on.isoformat(),
+            "days_traded": self.days_traded,
+            "total_profit_usd": usd(self.total_profit),
+            "best_day": None
+            if self.best_day is None
+            else {"date": self.best_day[0].isoformat(), "pnl_usd": usd(self.best_day[1])},
+            "best_day_share": self.best_day_share,
+            "consistency_ok": self.consistency_ok,
+            "days": [
+                {
+                    "date": d.trading_date.isoformat(),
+                    "pnl_usd": usd(d.net_pnl),
+                    "balance_usd": usd(d.balance),
+                    "mll_floor_usd": usd(d.mll_floor),
+                    "trades": d.trades,
+                    "complete": d.complete,
+                }
+                for d in self.days
+            ],
+        }
+
+
+def _is_failure(b: RuleBreached) -> bool:
+    d = b.decision
+    return d.firm and d.action is Action.LOCKOUT and d.until_ns is None
+
+
+def _share(days: Sequence[DayClose]) -> tuple[Money, tuple[date, Money] | None, Decimal | None]:
+    total = Money(sum(d.net_pnl.cents for d in days))
+    if not days:
+        return total, None, None
+    best = max(days, key=lambda d: d.net_pnl.cents)
+    share = Decimal(best.net_pnl.cents) / Decimal(total.cents) if total.cents > 0 else None
+    return total, (best.trading_date, best.net_pnl), share
+
+
+def evaluate_combine(
+    days: Sequence[DayClose],
+    breaches: Sequence[RuleBreached],
+    *,
+    start_balance: Money,
+    profit_target: Money | None,
+    max_best_day_pct: Decimal | None,
+    trading_date_of: Callable[[int], date],
+    preset: str | None = None,
+) -> CombineEvaluation:
+    """Evaluate a run against the Combine's pass and fail criteria (see the module docstring).
+
+    Args:
+        days: the run's trading days, oldest first (:attr:`RiskEngine.day_closes` plus
+            :meth:`RiskEngine.day_so_far` for the day open at the end).
+        breaches: every :class:`RuleBreached` of the run, in order.
+        start_balance: the account's starting balance, USD.
+        profit_target: the preset's ``account_profit_target`` (``None``: the run cannot pass).
+        max_best_day_pct: the R16 limit as a fraction (``None``: consistency not required).
+        trading_date_of: the trading date of a UTC ns instant (``TradingCalendar.trading_date``).
+        preset: the preset's name, for the report.
+
+    Returns:
+        The :class:`CombineEvaluation`.
+    """
+    failure: Failure | None = None
+    for b in breaches:
+        if _is_failure(b):
+            failure = Failure(
+                rule_id=b.decision.rule_id,
+                reason=b.decision.reason,
+                ts_ns=b.ts_ns,
+                trading_date=trading_date_of(b.ts_ns),
+            )
+            break
+    passed_on: date | None = None
+    target_on: date | None = None
+    end = len(days)
+    for i, day in enumerate(days):
+        if failure is not None and day.trading_date >= failure.trading_date:
+            end = i + 1
+            break
+        if profit_target is None:
+            continue
+        reached = day.balance.cents - start_balance.cents >= profit_target.cents
+        if reached and target_on is None:
+            target_on = day.trading_date
+        if reached:
+            _total, _best, share = _share(days[: i + 1])
+            if max_best_day_pct is None or (share is not None and share < max_best_day_pct):
+                passed_on = day.trading_date
+                end = i + 1
+                break
+    window = days[:end]
+    total, best, share = _share(window)
+    status: EvaluationStatus = "passed" if passed_on is not None else "failed" if failure is not None else "in_progress"
+    consistency: bool | None = None
+    if max_best_day_pct is not None and share is not None:
+        consistency = share < max_best_day_pct
+    return CombineEvaluation(
+        status=status,
+        preset=preset,
+        start_balance=start_balance,
+        profit_target=profit_target,
+        max_best_day_pct=max_best_day_pct,
+        failure=failure if status == "failed" else None,
+        passed_on=passed_on,
+        target_reached_on=target_on,
+        days_traded=sum(1 for d in window if d.trades > 0),
+        total_profit=total,
+        best_day=best,
+        best_day_share=None if share is None else float(share),
+        consistency_ok=consistency,
+        days=tuple(days),
+    )
+
+
+# ------------------------------------------------------------------------------------------------ backtest wiring
+
+
+def backtest_risk_engine(config: RiskConfig, *, root: str, bar_ns: int, balance: Money) -> RiskEngine:
+    """The risk engine of a bar backtest: a new account (the MLL floor is known from the start balance), the
+    lockouts in memory, no stale-quote watchdog (bars are the feed), QUOTE rules on each bar close of a held
+    contract, and the guard's periodic check run from the bars every ``bar_ns`` (see
+    :mod:`propdesk.risk.engine`).
+
+    Args:
+        config: the risk configuration.
+        root: the traded product (its flat time is timed too).
+        bar_ns: the bars' duration, UTC ns (the periodic check's interval).
+        balance: the account's balance at the start, USD (differs from ``config.start_balance`` when the backtest
+            is given another ``--balance``).
+    """
+    return RiskEngine(
+        config,
+        new_account=True,
+        balance=None if balance == config.start_balance else balance,
+        roots=(root,),
+        quote_stale_s=None,
+        check_interval_s=max(bar_ns, 1) / 1e9,
+        clock_from_bars=True,
+        bar_marks=True,
+    )
+
+
+def evaluation_of(engine: RiskEngine) -> CombineEvaluation:
+    """:func:`evaluate_combine` over a finished run of ``engine`` (its closed days, the day still open, its breaches,
+    the preset's target and R16 limit).
+
+    Raises:
+        ConfigError: the engine was never attached to a node.
+    """
+    cfg = engine.config
+    r16 = cfg.rule("R16")
+    pct = r16.params.get("max_best_day_pct") if r16 is not None else None
+    days = [*engine.day_closes, engine.day_so_far()]
+    return evaluate_combine(
+        days,
+        engine.breaches,
+        start_balance=cfg.start_balance,
+        profit_target=cfg.account_profit_target,
+        max_best_day_pct=None if pct is None else Decimal(str(pct)),
+        trading_date_of=engine.calendar.trading_date,
+        preset=cfg.preset,
+    )
+
+
+def risk_summary(engine: RiskEngine) -> dict[str, Any]:
+    """What the risk engine did in a run, JSON-ready: ``preset``, ``state`` at the end, ``orders_denied`` /
+    ``orders_allowed`` by the gate, ``breaches`` (count) and ``breach_rules`` (count per rule id), ``lockouts`` (one
+    entry per lockout set: ``rule_id``, ``reason``, ``set_at_ns``, ``expires_at_ns``), ``flattens`` (verified
+    flattens), ``session_rolls``."""
+    per_rule: dict[str, int] = {}
+    for b in engine.breaches:
+        per_rule[b.rule_id] = per_rule.get(b.rule_id, 0) + 1
+    return {
+        "preset": engine.config.preset,
+        "state": engine.trading_state.name,
+        "orders_allowed": engine.gate.allowed,
+        "orders_denied": engine.gate.denied,
+        "breaches": len(engine.breaches),
+        "breach_rules": per_rule,
+        "lockouts": [
+            {
+                "rule_id": e.lockout.rule_id,
+                "reason": e.lockout.reason,
+                "set_at_ns": e.lockout.set_at_ns,
+                "expires_at_ns": e.lockout.expires_at_ns,
+            }
+            for e in engine.lockouts_set
+        ],
+        "flattens": len(engine.flattens),
+        "session_rolls": len(engine.rolls),
+    }
