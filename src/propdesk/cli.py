@@ -13,7 +13,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from functools import wraps
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -247,10 +247,11 @@ def backtest(
 @app.command()
 @_clear_errors
 def run(
-    replay: Annotated[
-        Path, typer.Option("--replay", help="The bar file to replay in paced time (CSV; presets fix known clocks).")
-    ],
     strategy: Annotated[str, typer.Option("--strategy", help="The strategy's name, e.g. sma_cross.")],
+    replay: Annotated[
+        Path | None,
+        typer.Option("--replay", help="sim: the bar file to replay in paced time (CSV; presets fix known clocks)."),
+    ] = None,
     param: Annotated[
         list[str] | None, typer.Option("--param", help="A strategy parameter as key=value (repeatable).")
     ] = None,
@@ -292,8 +293,31 @@ def run(
         bool, typer.Option("--no-console", help="Plain log lines instead of the live console (CI, pipes).")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object on stdout.")] = False,
+    broker: Annotated[
+        str, typer.Option("--broker", help="sim (a paced replay, the default) or projectx (live, TopstepX).")
+    ] = "sim",
+    account: Annotated[
+        str | None, typer.Option("--account", help="projectx: the account id or name (default: the only active one).")
+    ] = None,
+    api_base: Annotated[str | None, typer.Option("--api-base", help="projectx: REST host (default: TopstepX).")] = None,
+    user_hub: Annotated[str | None, typer.Option("--user-hub", help="projectx: user hub URL.")] = None,
+    market_hub: Annotated[str | None, typer.Option("--market-hub", help="projectx: market hub URL.")] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="projectx: config file with [projectx] hosts ($PROPDESK_CONFIG).")
+    ] = None,
+    duration: Annotated[
+        float | None, typer.Option("--duration", help="projectx: stop after this many seconds.")
+    ] = None,
+    bars: Annotated[int | None, typer.Option("--bars", help="projectx: stop after this many live bars.")] = None,
+    bar_cache: Annotated[
+        bool, typer.Option("--bar-cache/--no-bar-cache", help="projectx: history bars through the journal's cache.")
+    ] = True,
 ) -> None:
     """Run the trading node on a paced replay of real bars, with a live console; stop with Ctrl-C.
+
+    With --broker projectx it trades live on a ProjectX (TopstepX) account: credentials from
+    PROPDESK_PROJECTX_USERNAME / PROPDESK_PROJECTX_API_KEY, hosts from --api-base/--user-hub/--market-hub or the
+    config file's [projectx] table; it runs until Ctrl-C, --duration or --bars (see propdesk.live).
 
     The node, strategy and simulated exchange are the backtest's, so the fills equal a backtest over the same bars.
     The run ends at the end of the data (exit code 0) or on Ctrl-C (the summary is still printed; exit code 130).
@@ -307,6 +331,16 @@ def run(
     from propdesk.console import render_summary, run_plain, run_with_console
     from propdesk.runner import EXIT_INTERRUPTED, RunOptions, RunSession
 
+    if broker == "projectx":
+        _run_live(
+            strategy, param, symbol, risk, risk_config, account, api_base, user_hub, market_hub, config,
+            duration, bars, bar_cache, no_console, as_json,
+        )  # fmt: skip
+        return
+    if broker != "sim":
+        raise ConfigError(f"--broker {broker!r} is not one of: sim, projectx")
+    if replay is None:
+        raise ConfigError("--broker sim needs --replay FILE (the bars to play)")
     start_ns, end_ns = parse_window(start, end)
     risk_cfg = _risk_config(risk, risk_config)
     options = RunOptions(
@@ -337,6 +371,170 @@ def run(
     else:
         console.print(render_summary(summary))
     if summary.interrupted:
+        raise typer.Exit(code=EXIT_INTERRUPTED)
+
+
+def _run_live(
+    strategy: str,
+    param: list[str] | None,
+    symbol: str | None,
+    risk: str | None,
+    risk_config: Path | None,
+    account: str | None,
+    api_base: str | None,
+    user_hub: str | None,
+    market_hub: str | None,
+    config: Path | None,
+    duration: float | None,
+    bars: int | None,
+    bar_cache: bool,
+    no_console: bool,
+    as_json: bool,
+) -> None:
+    """``propdesk run --broker projectx`` (see :func:`propdesk.live_console.run_live_command`)."""
+    from propdesk.backtest.cli_support import parse_params
+    from propdesk.live import LiveOptions
+    from propdesk.live_console import render_live_summary, run_live_command
+    from propdesk.runner import EXIT_INTERRUPTED
+
+    options = LiveOptions(
+        strategy=strategy,
+        params=parse_params(param),
+        symbol=symbol,
+        duration_s=duration,
+        max_bars=bars,
+        risk=_risk_config(risk, risk_config),
+    )
+    out = err_console if as_json else console
+    summary = run_live_command(
+        options=options,
+        account=account,
+        api_base=api_base,
+        user_hub=user_hub,
+        market_hub=market_hub,
+        config_path=config,
+        bar_cache=bar_cache,
+        out=out,
+        plain=no_console or not out.is_terminal,
+    )
+    if as_json:
+        typer.echo(json.dumps(summary.to_json_dict(), default=str))
+    else:
+        console.print(render_live_summary(summary))
+    if summary.interrupted:
+        raise typer.Exit(code=EXIT_INTERRUPTED)
+
+
+@app.command("risk")
+@_clear_errors
+def risk_daemon(
+    account: Annotated[int, typer.Option("--account", help="The broker account id to guard.")],
+    broker: Annotated[str, typer.Option("--broker", help="sim (a simulated account on a replay) or projectx.")] = "sim",
+    risk: Annotated[
+        str | None, typer.Option("--risk", help="A risk preset, e.g. topstep-50k-combine (firm rules, enforced).")
+    ] = None,
+    risk_config: Annotated[
+        Path | None,
+        typer.Option("--risk-config", help="A risk configuration file (TOML): preset, [account], personal [rules.*]."),
+    ] = None,
+    lockouts: Annotated[
+        Path | None, typer.Option("--lockouts", help="A JSON lockout store: a restart keeps the lockouts.")
+    ] = None,
+    audit: Annotated[
+        Path | None, typer.Option("--audit", help="Append every decision and enforcement step to this JSON-lines file.")
+    ] = None,
+    replay: Annotated[
+        Path | None, typer.Option("--replay", help="sim: the bar file played into the simulated account.")
+    ] = None,
+    speed: Annotated[
+        str, typer.Option(help="sim: replay speed as a multiple of real time; 0 or 'max' = as fast as possible.")
+    ] = "60",
+    start: Annotated[
+        str | None, typer.Option(help="sim: first bar (inclusive, by open time): ISO 8601; naive = UTC.")
+    ] = None,
+    end: Annotated[str | None, typer.Option(help="sim: end of the window (exclusive), as --start.")] = None,
+    manual: Annotated[
+        Path | None,
+        typer.Option(
+            "--manual", help="sim: a JSON-lines script of orders placed by hand at the broker (not through propdesk)."
+        ),
+    ] = None,
+    balance: Annotated[
+        str | None, typer.Option(help="sim: starting balance, USD (default: the risk preset's).")
+    ] = None,
+    no_console: Annotated[
+        bool, typer.Option("--no-console", help="Plain log lines instead of the live status (CI, pipes).")
+    ] = False,
+    json_status: Annotated[
+        bool, typer.Option("--json-status", help="Print the final status as one JSON object on stdout.")
+    ] = False,
+) -> None:
+    """Run the account guard on its own, attached to a broker account: every fill from any source (manual trades
+    at the broker included) is checked; a breach flattens the account and locks it out. Live status until the end
+    of the replay (sim) or Ctrl-C.
+
+    With --broker sim, --replay plays real bars into a simulated account and --manual places scripted orders
+    straight at the simulated broker, standing in for the TopstepX UI. With --broker projectx the credentials come
+    from PROPDESK_PROJECTX_USERNAME / PROPDESK_PROJECTX_API_KEY.
+    """
+    import asyncio
+
+    from propdesk.runner import EXIT_INTERRUPTED
+
+    risk_cfg = _risk_config(risk, risk_config)
+    if risk_cfg is None:
+        raise ConfigError("propdesk risk needs --risk PRESET and/or --risk-config FILE")
+    session: Any
+    if broker == "sim":
+        from propdesk.backtest.cli_support import parse_usd, parse_window
+        from propdesk.brokers.sim.replay import parse_speed
+        from propdesk.risk.daemon import SimRiskOptions, SimRiskSession
+        from propdesk.risk.manual import load_manual_script
+
+        if replay is None:
+            raise ConfigError("--broker sim needs --replay FILE (the bars played into the simulated account)")
+        start_ns, end_ns = parse_window(start, end)
+        options = SimRiskOptions(
+            replay=replay,
+            config=risk_cfg,
+            account_id=account,
+            speed=parse_speed(speed),
+            start_ns=start_ns,
+            end_ns=end_ns,
+            balance_usd=None if balance is None else parse_usd(balance, "--balance"),
+            manual=tuple(load_manual_script(manual)) if manual is not None else (),
+            audit_path=audit,
+            lockouts_path=lockouts,
+        )
+        with err_console.status(f"loading {replay.name}"):
+            session = SimRiskSession(options)
+    elif broker == "projectx":
+        from propdesk.risk.daemon import ProjectXRiskOptions, ProjectXRiskSession
+
+        for flag, value in (("--replay", replay), ("--manual", manual), ("--start", start), ("--end", end)):
+            if value is not None:
+                raise ConfigError(f"{flag} is for --broker sim only")
+        session = ProjectXRiskSession(
+            ProjectXRiskOptions(account_id=account, config=risk_cfg, audit_path=audit, lockouts_path=lockouts)
+        )
+    else:
+        raise ConfigError(f"--broker {broker!r} is not one of: sim, projectx")
+
+    out = err_console if json_status else console
+    if no_console or not out.is_terminal:
+        from propdesk.risk.status import run_plain
+
+        def write(line: str) -> None:
+            out.print(line, highlight=False, markup=False, soft_wrap=True)
+
+        final = asyncio.run(run_plain(session, write))
+    else:
+        from propdesk.risk.status import run_with_status
+
+        final = asyncio.run(run_with_status(session, out))
+    if json_status:
+        typer.echo(json.dumps(final, default=str))
+    if final.get("interrupted") or (final.get("replay") or {}).get("interrupted"):
         raise typer.Exit(code=EXIT_INTERRUPTED)
 
 
