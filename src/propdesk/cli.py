@@ -488,8 +488,8 @@ def risk_daemon(
     if broker == "sim":
         from propdesk.backtest.cli_support import parse_usd, parse_window
         from propdesk.brokers.sim.replay import parse_speed
-        from propdesk.risk.daemon import SimRiskOptions, SimRiskSession
-        from propdesk.risk.manual import load_manual_script
+        from propdesk.daemon.manual import load_manual_script
+        from propdesk.daemon.session import SimRiskOptions, SimRiskSession
 
         if replay is None:
             raise ConfigError("--broker sim needs --replay FILE (the bars played into the simulated account)")
@@ -509,7 +509,7 @@ def risk_daemon(
         with err_console.status(f"loading {replay.name}"):
             session = SimRiskSession(options)
     elif broker == "projectx":
-        from propdesk.risk.daemon import ProjectXRiskOptions, ProjectXRiskSession
+        from propdesk.daemon.session import ProjectXRiskOptions, ProjectXRiskSession
 
         for flag, value in (("--replay", replay), ("--manual", manual), ("--start", start), ("--end", end)):
             if value is not None:
@@ -522,14 +522,14 @@ def risk_daemon(
 
     out = err_console if json_status else console
     if no_console or not out.is_terminal:
-        from propdesk.risk.status import run_plain
+        from propdesk.daemon.status import run_plain
 
         def write(line: str) -> None:
             out.print(line, highlight=False, markup=False, soft_wrap=True)
 
         final = asyncio.run(run_plain(session, write))
     else:
-        from propdesk.risk.status import run_with_status
+        from propdesk.daemon.status import run_with_status
 
         final = asyncio.run(run_with_status(session, out))
     if json_status:

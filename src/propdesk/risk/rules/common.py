@@ -182,23 +182,26 @@ def side_loads(view: AccountView, *, with_orders: bool = True, extra: Order | No
     """Per contract: position and counted working orders (worst case per side, bracket children excluded).
 
     ``extra`` is a new order to project (PRE); it is added (even with ``with_orders=False``) unless it is a bracket
-    child.
+    child. One pass over the positions and one over the orders (this runs on every FILL evaluation of R5 and R7).
     """
-    syms: dict[str, None] = {}
+    syms: dict[str, list[int]] = {}  # symbol -> [buy, sell], positions first (insertion order as before)
     for p in view.positions:
         if p.signed_qty:
-            syms.setdefault(p.symbol)
+            syms.setdefault(p.symbol, [0, 0])
     orders = counted_orders(view, exclude=extra) if with_orders else []
     if extra is not None and not is_bracket_child(extra):
         orders.append(extra)
+    buy_side = Side.BUY
     for o in orders:
-        syms.setdefault(o.symbol)
-    out: dict[str, SideLoad] = {}
-    for s in syms:
-        buy = sum(o.leaves_qty for o in orders if o.symbol == s and o.side is Side.BUY)
-        sell = sum(o.leaves_qty for o in orders if o.symbol == s and o.side is Side.SELL)
-        out[s] = SideLoad(s, view.position_qty(s), buy, sell)
-    return out
+        acc = syms.get(o.symbol)
+        if acc is None:
+            acc = syms[o.symbol] = [0, 0]
+        if o.side is buy_side:
+            acc[0] += o.leaves_qty
+        elif o.side is Side.SELL:
+            acc[1] += o.leaves_qty
+    position_qty = view.position_qty
+    return {s: SideLoad(s, position_qty(s), bs[0], bs[1]) for s, bs in syms.items()}
 
 
 class LimitAction(StrEnum):

@@ -71,25 +71,38 @@ class ConsistencyRule(Rule):
     def __init__(self, params: ConsistencyParams, *, firm: bool = True) -> None:
         super().__init__(params, firm=firm)
         self.p = params
+        self._p_num, self._p_den = params.max_best_day_pct.as_integer_ratio()
+        self._last: tuple[tuple[int, int], Decision] | None = None  # (today, total) cents -> the warning given
 
     def evaluate(self, view: AccountView, point: EvalPoint) -> Decision:
         """Today's day net against the consistency ratio."""
         today = view.day_net
+        if today.cents <= 0:  # fast path: a day that is not a profit cannot be the best day
+            return ALLOW
         prior = prior_days(view)
+        t = today.cents
+        total_c = t + sum(m.cents for m in prior)
+        if total_c <= 0 or any(m.cents > t for m in prior):
+            return ALLOW
+        # ratio = today / total >= p, exactly, in integers
+        if t * self._p_den < self._p_num * total_c:
+            return ALLOW
+        key = (t, total_c)
+        if self._last is not None and self._last[0] == key:
+            return self._last[1]  # the same figures as the last evaluation: the same warning
         r = _ratio([*prior, today])
-        if r is None or today.cents <= 0:
-            return ALLOW
+        assert r is not None
         best, total, ratio = r
-        if today < best or ratio < self.p.max_best_day_pct:
-            return ALLOW
         cap = consistency_cap(prior, self.p.max_best_day_pct)
         cap_text = f"; keep today under {fmt_usd(cap)}" if cap is not None else ""
-        return self.decision(
+        decision = self.decision(
             Action.WARN,
             f"today's {fmt_usd(today)} would be {ratio * 100:.1f}% of the {fmt_usd(total)} total profit, at or above "
             f"the {self.p.max_best_day_pct * 100:.0f}% consistency limit{cap_text}",
             used_fraction=float(ratio / self.p.max_best_day_pct),
         )
+        self._last = (key, decision)
+        return decision
 
     def describe(self) -> str:
         """One line: the ratio limit."""

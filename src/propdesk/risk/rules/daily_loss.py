@@ -61,6 +61,7 @@ class FirmDailyLossRule(Rule):
     def __init__(self, params: FirmDailyLossParams, *, firm: bool = True) -> None:
         super().__init__(params, firm=firm)
         self.p = params
+        self._min_warn = min(params.warn_pct) if params.warn_pct else None
 
     def _level(self, amount: Money) -> Money:
         return -amount + self.p.trigger_buffer_usd
@@ -71,6 +72,9 @@ class FirmDailyLossRule(Rule):
         if amount is None:
             return ALLOW
         net = view.day_net
+        n_c, a_c = net.cents, amount.cents
+        if n_c > -a_c + self.p.trigger_buffer_usd.cents and (self._min_warn is None or -n_c * 100 < self._min_warn * a_c):
+            return ALLOW  # fast path (integer cents)
         if net <= self._level(amount):
             return self.decision(
                 Action.LOCKOUT,
@@ -164,6 +168,8 @@ class PersonalDailyLossRule(Rule):
     def __init__(self, params: PersonalDailyLossParams, *, firm: bool = False) -> None:
         super().__init__(params, firm=firm)
         self.p = params
+        self._min_warn = min(params.warn_pct) if params.warn_pct else None
+        self._fixed = params.mode is DailyLossMode.FIXED
 
     def levels(self, view: AccountView) -> tuple[str, Money, Money, Money]:
         """``(label, current, reference, threshold)`` in USD for the configured mode and basis."""
@@ -186,6 +192,12 @@ class PersonalDailyLossRule(Rule):
 
     def evaluate(self, view: AccountView, point: EvalPoint) -> Decision:
         """The account against the personal daily loss limit."""
+        if self._fixed:  # fast path (integer cents): fixed mode, no breach, no warning level reached
+            n_c, a_c = view.day_net.cents, self.p.amount.cents
+            if n_c > -a_c + self.p.trigger_buffer_usd.cents and (
+                self._min_warn is None or -n_c * 100 < self._min_warn * a_c
+            ):
+                return ALLOW
         label, cur, ref, thr = self.levels(view)
         buf = self.p.trigger_buffer_usd
         used = ref - cur

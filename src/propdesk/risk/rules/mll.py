@@ -65,6 +65,7 @@ class MllRule(Rule):
     def __init__(self, params: MllParams, *, firm: bool = True) -> None:
         super().__init__(params, firm=firm)
         self.p = params
+        self._min_warn = min(params.warn_pct) if params.warn_pct else None
 
     def evaluate(self, view: AccountView, point: EvalPoint) -> Decision:
         """The account against the floor now."""
@@ -72,6 +73,11 @@ class MllRule(Rule):
         if floor is None:
             return self.decision(Action.REDUCE_ONLY, "the MLL floor is unknown; reduce-only until it is entered")
         equity, buf = view.equity, self.p.trigger_buffer_usd
+        e_c, f_c, amount_c = equity.cents, floor.cents, self.p.amount.cents
+        if e_c > f_c + buf.cents and (
+            self._min_warn is None or (amount_c - (e_c - f_c)) * 100 < self._min_warn * amount_c
+        ):
+            return ALLOW  # fast path (integer cents): no breach, no warning level reached
         if equity <= floor:
             return self.decision(
                 Action.LOCKOUT,

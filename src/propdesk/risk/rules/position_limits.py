@@ -77,11 +77,13 @@ class MaxPositionRule(Rule):
         super().__init__(params, firm=firm)
         self.wp = params
         self._weights = {k: Fraction(v) for k, v in params.weights.items()}
+        self._symbol_weights: dict[str, Fraction] = {}  # a symbol's root and weight never change
+        self._ratios: dict[str, tuple[int, int]] = {}  # symbol -> weight as (numerator, denominator)
+        self._limit = Fraction(params.limit) if isinstance(params, MaxPositionParams) else Fraction(0)
 
     def limit_for(self, view: AccountView) -> Fraction:
         """The limit in mini-equivalents for the current trading day."""
-        assert isinstance(self.wp, MaxPositionParams)
-        return Fraction(self.wp.limit)
+        return self._limit
 
     def weight_of(self, view: AccountView, symbol: str) -> Fraction:
         """Mini-equivalents per contract of ``symbol``: a root override, else 1 / ``micro_ratio`` for a micro, else 1.
@@ -89,16 +91,46 @@ class MaxPositionRule(Rule):
         Raises:
             ContractError: the root is not in the contract table (the RuleSet fails closed).
         """
-        root = view.root_of(symbol)
-        if root in self._weights:
-            return self._weights[root]
-        return Fraction(1, self.wp.micro_ratio) if spec(root).is_micro else Fraction(1)
+        w = self._symbol_weights.get(symbol)
+        if w is None:
+            root = view.root_of(symbol)
+            if root in self._weights:
+                w = self._weights[root]
+            else:
+                w = Fraction(1, self.wp.micro_ratio) if spec(root).is_micro else Fraction(1)
+            self._symbol_weights[symbol] = w
+        return w
+
+    def _weighted(self, view: AccountView, qtys: list[tuple[str, int]]) -> Fraction:
+        """Σ qty x weight, exact (see :meth:`_weighted_nd`)."""
+        num, den = self._weighted_nd(view, qtys)
+        return Fraction(num, den)
+
+    def _weighted_nd(self, view: AccountView, qtys: list[tuple[str, int]]) -> tuple[int, int]:
+        """Σ qty x weight as ``(numerator, denominator)`` in integers over the common denominator."""
+        num = 0
+        den = 1
+        ratios = self._ratios
+        for s, q in qtys:
+            if not q:
+                continue
+            nd = ratios.get(s)
+            if nd is None:
+                w = self.weight_of(view, s)
+                nd = ratios[s] = (w.numerator, w.denominator)
+            n, d = nd
+            if d != den and den % d:
+                m = math.lcm(den, d)
+                num *= m // den
+                den = m
+            num += q * n * (den // d)
+        return num, den
 
     def exposure(self, view: AccountView, extra: Order | None = None, *, with_orders: bool | None = None) -> Fraction:
         """Σ over contracts of ``max(|p + B|, |p - S|) x weight``; ``extra`` is projected as a working order."""
         w = self.wp.count_working_orders if with_orders is None else with_orders
         loads = side_loads(view, with_orders=w, extra=extra)
-        return sum((ld.worst * self.weight_of(view, s) for s, ld in loads.items()), Fraction(0))
+        return self._weighted(view, [(s, ld.worst) for s, ld in loads.items()])
 
     def fitting_qty(self, view: AccountView, order: Order) -> int:
         """The largest quantity (0 ... ``order.qty``) of ``order`` that keeps the projected exposure within the limit
@@ -143,8 +175,12 @@ class MaxPositionRule(Rule):
     def evaluate(self, view: AccountView, point: EvalPoint) -> Decision:
         """Positions above the limit: close the newest; working orders that could exceed it: reduce-only."""
         limit = self.limit_for(view)
-        held = self.exposure(view, with_orders=False)
-        if held > limit:
+        # one pass: held = Σ |p| x w (orders do not count), potential = Σ worst x w; compared in integers
+        loads = side_loads(view, with_orders=self.wp.count_working_orders)
+        ln, ld_ = limit.numerator, limit.denominator
+        hn, hd = self._weighted_nd(view, [(s, abs(ld.p)) for s, ld in loads.items()])
+        if hn * ld_ > ln * hd:
+            held = Fraction(hn, hd)
             closes = self.excess_closes(view)
             sym = closes[0][0]
             plan = ", ".join(f"{q} {s}" for s, q in closes)
@@ -155,8 +191,9 @@ class MaxPositionRule(Rule):
                 symbol=sym,
             )
         if self.wp.count_working_orders:
-            pot = self.exposure(view, with_orders=True)
-            if pot > limit:
+            pn, pd = self._weighted_nd(view, [(s, ld.worst) for s, ld in loads.items()])
+            if pn * ld_ > ln * pd:
+                pot = Fraction(pn, pd)
                 return self.decision(
                     Action.REDUCE_ONLY,
                     f"working orders could bring the position to {fmt_qty(pot)} mini-equivalents, above the "
@@ -199,12 +236,21 @@ class ScalingPlanRule(MaxPositionRule):
     params_cls = ScalingPlanParams
     points = frozenset({EvalPoint.PRE, EvalPoint.FILL, EvalPoint.CLOCK})
 
+    def __init__(self, params: _WeightedParams, *, firm: bool = True) -> None:
+        super().__init__(params, firm=firm)
+        self._ladder_cache: tuple[int, Fraction] | None = None  # (EOD profit in cents, the day's limit)
+
     def limit_for(self, view: AccountView) -> Fraction:
         """The day's limit in mini-equivalents from the ladder."""
         assert isinstance(self.wp, ScalingPlanParams)
         profit = view.sod_balance - view.start_balance
+        cached = self._ladder_cache
+        if cached is not None and cached[0] == profit.cents:
+            return cached[1]
         ok = [s.max_lots for s in self.wp.ladder if s.eod_profit_gt is None or profit > s.eod_profit_gt]
-        return Fraction(max(ok) if ok else min(s.max_lots for s in self.wp.ladder))
+        lim = Fraction(max(ok) if ok else min(s.max_lots for s in self.wp.ladder))
+        self._ladder_cache = (profit.cents, lim)
+        return lim
 
     def describe(self) -> str:
         """One line: the ladder."""
@@ -288,10 +334,31 @@ class SymbolLimitsRule(Rule):
     def evaluate(self, view: AccountView, point: EvalPoint) -> Decision:
         """Close positions on blocked roots or above a side's limit; reduce-only when orders could exceed one."""
         found: list[Decision] = []
-        for root, lim in self.p.symbols.items():
-            newest = self._newest(view, root)
-            held = self._potential(view, root, None, False)
-            pot = self._potential(view, root, None, True)
+        # one pass over positions and orders: per configured root, (long, short) held and potential
+        held_by: dict[str, list[int]] = {}
+        pot_by: dict[str, list[int]] = {}
+        newest_by: dict[str, OpenPosition] = {}
+        symbols = self.p.symbols
+        for s, ld in side_loads(view, with_orders=True).items():
+            root = view.root_of(s)
+            if root not in symbols:
+                continue
+            h = held_by.setdefault(root, [0, 0])
+            h[0] += max(0, ld.p)
+            h[1] += max(0, -ld.p)
+            pt = pot_by.setdefault(root, [0, 0])
+            pt[0] += ld.long_potential
+            pt[1] += ld.short_potential
+        if held_by:
+            for p in view.positions:
+                if p.signed_qty:
+                    r = view.root_of(p.symbol)
+                    if r in held_by and (r not in newest_by or p.opened_ts_ns > newest_by[r].opened_ts_ns):
+                        newest_by[r] = p
+        for root, lim in symbols.items():
+            newest = newest_by.get(root)
+            held = tuple(held_by.get(root, (0, 0)))
+            pot = tuple(pot_by.get(root, (0, 0)))
             if lim.blocked:
                 if newest is not None:
                     found.append(

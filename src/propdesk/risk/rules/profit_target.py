@@ -50,6 +50,7 @@ class ProfitTargetRule(Rule):
     def __init__(self, params: ProfitTargetParams, *, firm: bool = False) -> None:
         super().__init__(params, firm=firm)
         self.p = params
+        self._min_warn = min(params.warn_pct) if params.warn_pct else None
 
     def target(self, view: AccountView) -> tuple[Money, bool]:
         """The effective target in USD and whether the consistency cap set it."""
@@ -61,6 +62,12 @@ class ProfitTargetRule(Rule):
 
     def evaluate(self, view: AccountView, point: EvalPoint) -> Decision:
         """The day's net PnL against the target."""
+        if self.p.max_best_day_pct is None:  # fast path (integer cents): uncapped target not reached, no warning
+            n_c, t_c = view.day_net.cents, self.p.target.cents
+            if n_c < t_c - self.p.trigger_buffer_usd.cents and (
+                self._min_warn is None or n_c * 100 < self._min_warn * t_c
+            ):
+                return ALLOW
         target, capped = self.target(view)
         net = view.day_net
         what = f"the {fmt_usd(target)} daily profit target" + (" (capped by the consistency rule)" if capped else "")

@@ -71,15 +71,17 @@ class StopRequiredRule(Rule):
     def missing_stops(self, view: AccountView) -> list[MissingStop]:
         """Every position not fully covered by working stops, whether or not its grace period has ended."""
         out: list[MissingStop] = []
-        for p in view.positions:
-            if not p.signed_qty:
-                continue
+        held = [p for p in view.positions if p.signed_qty]
+        if not held:
+            return out
+        cover: dict[tuple[str, Side], int] = {}  # one pass over the working orders
+        for o in view.working_orders:
+            if o.order_type in _STOP_TYPES and o.is_open:
+                key = (o.symbol, o.side)
+                cover[key] = cover.get(key, 0) + o.leaves_qty
+        for p in held:
             side = Side.SELL if p.signed_qty > 0 else Side.BUY
-            covered = sum(
-                o.leaves_qty
-                for o in view.working_orders
-                if o.is_open and o.symbol == p.symbol and o.side is side and o.order_type in _STOP_TYPES
-            )
+            covered = cover.get((p.symbol, side), 0)
             gap = abs(p.signed_qty) - covered
             if gap > 0:
                 deadline = p.opened_ts_ns + self.p.grace_s * _NS_PER_S

@@ -14,14 +14,14 @@ Two sessions drive a daemon:
 * :class:`SimRiskSession` (``propdesk risk --broker sim``): a simulated account on a paced replay of real bars
   (a ``SimClock``, a ``SimBroker`` whose risk closes fill at the last price, a
   :class:`~propdesk.brokers.sim.replay.ReplayFeed`), with an optional manual script
-  (:mod:`propdesk.risk.manual`) standing in for the TopstepX UI. The risk engine runs on the replayed clock: bars
+  (:mod:`propdesk.daemon.manual`) standing in for the TopstepX UI. The risk engine runs on the replayed clock: bars
   are the price feed (each bar close of a held contract is a QUOTE evaluation), no stale-quote watchdog.
 * :class:`ProjectXRiskSession` (``propdesk risk --broker projectx``): a TopstepX account through
   :class:`~propdesk.brokers.projectx.ProjectXBroker` on a ``LiveClock``; on each (re)connect the
   :class:`~propdesk.risk.reconcile.Reconciler` replays the day's fills and open orders from the broker's reports, then
   the guard leaves its fail-closed REDUCING state; quotes are subscribed for every contract held.
 
-Status: :meth:`RiskDaemon.status` (a JSON-ready dict; :mod:`propdesk.risk.status` renders it live with Rich). The
+Status: :meth:`RiskDaemon.status` (a JSON-ready dict; :mod:`propdesk.daemon.status` renders it live with Rich). The
 audit log goes to a ring of recent entries (for the status) and, with ``audit_path``, to a JSON-lines file; lockouts
 go to a JSON file with ``lockouts_path`` (a restart keeps them).
 """
@@ -45,6 +45,7 @@ from propdesk.brokers.base import Broker, BrokerConnected, BrokerDisconnected
 from propdesk.core.bus import MessageBus
 from propdesk.core.clock import Clock, LiveClock, SimClock
 from propdesk.core.errors import ConfigError, DataError
+from propdesk.daemon.manual import MANUAL_ID_PREFIX, ManualOrder, ManualTrader
 from propdesk.model.events import OrderFilled
 from propdesk.model.identifiers import AccountId
 from propdesk.model.price import Money
@@ -53,7 +54,6 @@ from propdesk.risk.audit import AuditEntry, AuditLog, JsonLinesAuditLog, MultiAu
 from propdesk.risk.engine import RiskEngine
 from propdesk.risk.events import RiskEvent
 from propdesk.risk.gate import ENFORCEMENT_TAG
-from propdesk.risk.manual import MANUAL_ID_PREFIX, ManualOrder, ManualTrader
 from propdesk.risk.presets import RiskConfig
 
 if TYPE_CHECKING:
@@ -75,7 +75,7 @@ __all__ = [
     "projectx_broker",
 ]
 
-log = logging.getLogger("propdesk.risk.daemon")
+log = logging.getLogger("propdesk.daemon.session")
 
 RECENT_AUDIT: Final[int] = 15
 """Audit entries the status shows (the newest)."""
@@ -396,7 +396,7 @@ class SimRiskOptions:
         start_ns / end_ns: play only the bars opening in ``[start_ns, end_ns)`` (UTC ns; ``None`` = unbounded).
         symbol: the contract or root of the data (default: the file's).
         balance_usd: the account's balance at the start (default: the configuration's start balance).
-        manual: the manual orders to place at the broker (:func:`~propdesk.risk.manual.load_manual_script`).
+        manual: the manual orders to place at the broker (:func:`~propdesk.daemon.manual.load_manual_script`).
         audit_path / lockouts_path: see :class:`RiskDaemon`.
         sim: the simulated exchange's options (risk closes always fill at the last price).
         max_wait_s: the longest wall wait between two bars when paced (seconds).

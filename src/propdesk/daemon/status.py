@@ -2,7 +2,7 @@
 pipes.
 
 The view (:func:`render_status`) is drawn from the daemon's status dict (:meth:`RiskDaemon.status
-<propdesk.risk.daemon.RiskDaemon.status>`, the same object ``--json-status`` prints), redrawn about four times a
+<propdesk.daemon.session.RiskDaemon.status>`, the same object ``--json-status`` prints), redrawn about four times a
 second by :func:`run_with_status`:
 
 * header: account, broker, preset, the daemon's clock in America/Chicago (CT) and UTC, replay progress (sim);
@@ -33,7 +33,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from propdesk.risk.daemon import FillRecord, RiskDaemon
+from propdesk.daemon.session import FillRecord, RiskDaemon
 from propdesk.risk.events import (
     AccountFlattened,
     FlattenRetry,
@@ -69,8 +69,8 @@ AUDIT_ROWS: Final[int] = 15
 
 
 class RiskSessionLike(Protocol):
-    """What the status needs of a session (:class:`~propdesk.risk.daemon.SimRiskSession` and
-    :class:`~propdesk.risk.daemon.ProjectXRiskSession` fit)."""
+    """What the status needs of a session (:class:`~propdesk.daemon.session.SimRiskSession` and
+    :class:`~propdesk.daemon.session.ProjectXRiskSession` fit)."""
 
     @property
     def daemon(self) -> RiskDaemon: ...

@@ -15,6 +15,9 @@ from rich.console import Console
 from propdesk.brokers.sim import SimBroker, SimConfig
 from propdesk.core.clock import SimClock
 from propdesk.core.errors import ConfigError, DataError
+from propdesk.daemon.manual import ManualOrder, ManualTrader, load_manual_script
+from propdesk.daemon.session import FillRecord, ProjectXRiskOptions, RiskDaemon, fill_source, projectx_broker
+from propdesk.daemon.status import describe_risk_event, render_status, usage_bar
 from propdesk.model.data import Bar, Timeframe
 from propdesk.model.enums import Side
 from propdesk.model.events import OrderFilled
@@ -22,11 +25,8 @@ from propdesk.model.identifiers import AccountId, ClientOrderId
 from propdesk.model.orders import Order, OrderType, TimeInForce
 from propdesk.model.price import Money, Price
 from propdesk.risk.audit import JsonLinesAuditLog
-from propdesk.risk.daemon import FillRecord, ProjectXRiskOptions, RiskDaemon, fill_source, projectx_broker
 from propdesk.risk.decisions import TradingState
-from propdesk.risk.manual import ManualOrder, ManualTrader, load_manual_script
 from propdesk.risk.presets import load_risk_config
-from propdesk.risk.status import describe_risk_event, render_status, usage_bar
 
 CT = ZoneInfo("America/Chicago")
 SYM = "ESZ5"
