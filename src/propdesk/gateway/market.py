@@ -418,6 +418,10 @@ class FeedRuntime:
         return ev
 
 
+CATCH_UP_CHUNK = 2000
+"""Events the replay task streams before it yields to the event loop."""
+
+
 class MarketReplay:
     """Streams the configured feeds (module docstring) into the sim brokers and the market hub.
 
@@ -718,12 +722,21 @@ class MarketReplay:
     # ------------------------------------------------------------------------------------------ task
 
     async def run(self) -> None:
-        """Stream events as their presented time comes, until cancelled."""
+        """Stream events as their presented time comes, until cancelled.
+
+        Due events are streamed in chunks of :data:`CATCH_UP_CHUNK`, yielding to the event loop between chunks, so
+        a replay far behind its presented time (a high speed, a paused loop) never freezes the REST endpoints and
+        hubs of the same server.
+        """
         while True:
+            done = 0
             try:
-                self.catch_up()
+                done = self._process(self.now_ns(), CATCH_UP_CHUNK)
             except Exception:  # a broken record must not stop the server; it is logged
                 log.exception("market replay failed on an event")
+            if done >= CATCH_UP_CHUNK:
+                await asyncio.sleep(0)
+                continue
             wait = 0.25
             if not self.clock.paused:
                 nxt = [t for t in (rt.next_ts() for rt in self.feeds) if t is not None]
