@@ -22,6 +22,7 @@ from propdesk import __version__
 from propdesk.core.errors import ConfigError, PropdeskError
 
 if TYPE_CHECKING:
+    from propdesk.journaling import NodeJournal
     from propdesk.risk.presets import RiskConfig
 
 app = typer.Typer(
@@ -116,6 +117,22 @@ def _risk_config(preset: str | None, path: Path | None) -> RiskConfig | None:
     return load_risk_config(preset, path)
 
 
+_JOURNAL_URL_HELP = (
+    "The journal's database (default: $PROPDESK_DATABASE_URL, the config file's database.url, or the SQLite file "
+    "under the user's data directory)."
+)
+
+
+def _node_journal(on: bool, url: str | None) -> NodeJournal | None:
+    """The node's journal for ``--journal`` / ``--journal-url`` (``None`` when off). Raises ConfigError for a bad
+    URL."""
+    if not on:
+        return None
+    from propdesk.journaling import NodeJournal
+
+    return NodeJournal(url)
+
+
 def _starting_balance(balance: str | None, risk: RiskConfig | None) -> Decimal:
     """``--balance``, else the risk configuration's start balance, else 50,000 USD. Raises ConfigError."""
     from propdesk.backtest.cli_support import parse_usd
@@ -168,6 +185,10 @@ def backtest(
     report_js: Annotated[
         str, typer.Option("--report-js", help="plotly.js in the report: inline (works offline) or cdn.")
     ] = "inline",
+    journal: Annotated[
+        bool, typer.Option("--journal", help="Journal the run's orders, fills, positions and result (off by default).")
+    ] = False,
+    journal_url: Annotated[str | None, typer.Option("--journal-url", help=_JOURNAL_URL_HELP)] = None,
 ) -> None:
     """Replay a bar file through a strategy on the simulated exchange and report the result.
 
@@ -215,7 +236,11 @@ def backtest(
     ) as bar:
         task = bar.add_task(f"{strat.name} on {bars.symbol}", total=len(bars))
         result = run_backtest(
-            bars, strat, config, progress=lambda done, total: bar.update(task, completed=done, total=total)
+            bars,
+            strat,
+            config,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+            journal=_node_journal(journal or journal_url is not None, journal_url),
         )
 
     out = result.to_json_dict()
@@ -293,6 +318,11 @@ def run(
         bool, typer.Option("--no-console", help="Plain log lines instead of the live console (CI, pipes).")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object on stdout.")] = False,
+    journal: Annotated[
+        bool,
+        typer.Option("--journal/--no-journal", help="Journal every order, fill and position event (on by default)."),
+    ] = True,
+    journal_url: Annotated[str | None, typer.Option("--journal-url", help=_JOURNAL_URL_HELP)] = None,
     broker: Annotated[
         str, typer.Option("--broker", help="sim (a paced replay, the default) or projectx (live, TopstepX).")
     ] = "sim",
@@ -357,7 +387,7 @@ def run(
     )
     out = err_console if as_json else console
     with err_console.status(f"loading {replay.name}"):
-        session = RunSession(options)
+        session = RunSession(options, journal=_node_journal(journal, journal_url))
     if no_console or not out.is_terminal:
 
         def write(line: str) -> None:

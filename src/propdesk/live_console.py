@@ -1,0 +1,250 @@
+"""The console of ``propdesk run --broker projectx``: a Rich ``Live`` dashboard over a
+:class:`~propdesk.live.LiveSession`, plain log lines for CI and pipes, the end-of-run summary, and
+:func:`run_live_command` (what the CLI calls).
+
+The dashboard follows the replay console (:mod:`propdesk.console`): header (account, contract, strategy, connection
+and risk state, wall time), account (last price, balance, equity, realized/unrealized, day PnL, fills), positions,
+working orders and recent events, with the same event wording (:func:`propdesk.console.describe_event`). Redraws run
+as an asyncio task on the session's own loop, so the node is read between events, never mid-update.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console, Group, RenderableType
+from rich.live import Live
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from propdesk.console import QUIET_EVENTS, REFRESH_PER_S, describe_event, event_line, fmt_ct, fmt_usd
+from propdesk.core.errors import ConfigError
+from propdesk.live import CachedHistory, HistoryProvider, LiveOptions, LiveSession, LiveSummary, projectx_settings
+from propdesk.live import resolve_account as _resolve_account
+from propdesk.model.events import OrderEvent
+from propdesk.model.positions import PositionClosed, PositionEvent, PositionOpened
+from propdesk.model.price import Money
+from propdesk.risk.events import TradingStateChanged
+
+__all__ = [
+    "render_live_dashboard",
+    "render_live_summary",
+    "run_live_command",
+    "run_live_plain",
+    "run_live_with_console",
+]
+
+
+def _pnl(m: Money) -> Text:
+    return Text(fmt_usd(m, sign=True), style="green" if m.cents > 0 else "red" if m.cents < 0 else "")
+
+
+def _order_of(session: LiveSession, event: object) -> Any:
+    return session.node.orders.order(event.client_order_id) if isinstance(event, OrderEvent) else None
+
+
+def render_live_dashboard(session: LiveSession) -> RenderableType:
+    """The dashboard of ``session`` as it is now (see the module docstring)."""
+    node = session.node
+    pf = node.portfolio
+    connected = "[green]connected[/]" if session.broker.is_connected else "[red]disconnected[/]"
+    state = session.trading_state
+    risk = "" if state is None else f"  risk [bold]{state.name}[/]"
+    head = Table.grid(expand=True, padding=(0, 2))
+    head.add_column(ratio=1)
+    head.add_column(justify="right")
+    head.add_row(
+        f"[bold]propdesk run[/] projectx {session.account_name or session.account_id}  "
+        f"{session.symbol or '-'}  strategy [bold]{session.strategy.name}[/] ({session.strategy.tag})",
+        f"{connected}{risk}",
+    )
+    last = fmt_ct(session.last_ts_ns) if session.last_ts_ns is not None else "waiting for the first live bar"
+    head.add_row(
+        f"last bar [bold]{last}[/]  bars {session.bars} (+{session.warmup_bars} warm-up)",
+        f"drops {session.disconnects}  reconciles {session.reconciles}  wall {session.elapsed_s:.1f}s",
+    )
+    acct = Table.grid(padding=(0, 2))
+    for _ in range(4):
+        acct.add_column()
+    price = "-" if session.last_price is None else f"{session.last_price:.2f}"
+    acct.add_row("last price", Text(price, style="bold"), "balance", fmt_usd(pf.balance()))
+    acct.add_row("realized", _pnl(pf.realized_pnl()), "equity", fmt_usd(pf.equity()))
+    acct.add_row("unrealized", _pnl(pf.unrealized_pnl()), "day PnL", _pnl(pf.day_net_pnl()))
+    acct.add_row("fills", str(len(session.fills)), "fees", fmt_usd(pf.fees()))
+    pos = Table(expand=True, show_edge=False, box=None)
+    for col in ("symbol", "qty", "avg price", "realized"):
+        pos.add_column(col)
+    for p in node.positions.positions(node.account_id):
+        pos.add_row(
+            p.symbol,
+            f"{p.signed_qty:+d}" if p.signed_qty else "0",
+            "-" if p.avg_price is None or not p.signed_qty else str(p.avg_price),
+            _pnl(p.realized_pnl),
+        )
+    orders = Table(expand=True, show_edge=False, box=None)
+    for col in ("order", "side", "qty", "type", "status", "tag"):
+        orders.add_column(col)
+    working = node.orders.open_orders()
+    for o in working[-8:]:
+        orders.add_row(
+            str(o.client_order_id), o.side.name, str(o.leaves_qty), o.order_type.value, o.status.value, o.tag
+        )
+    events = Table(expand=True, show_edge=False, box=None)
+    events.add_column("time (CT)", no_wrap=True)
+    events.add_column("event", no_wrap=True)
+    events.add_column("detail", ratio=1)
+    for ev in list(session.recent):
+        kind, detail = describe_event(ev, _order_of(session, ev))
+        events.add_row(fmt_ct(int(getattr(ev, "ts_event_ns", 0))), kind, detail)
+    top = Table.grid(expand=True, padding=(0, 1))
+    top.add_column(ratio=2)
+    top.add_column(ratio=3)
+    top.add_row(Panel(acct, title="account"), Panel(pos, title="positions"))
+    return Group(
+        Panel(head, border_style="blue"),
+        top,
+        Panel(orders, title=f"working orders ({len(working)})"),
+        Panel(events, title="recent events"),
+    )
+
+
+async def run_live_with_console(
+    session: LiveSession, console: Console, *, refresh_per_s: float = REFRESH_PER_S, handle_sigint: bool = True
+) -> LiveSummary:
+    """Run ``session`` under a live dashboard on ``console``; returns the summary."""
+    with Live(render_live_dashboard(session), console=console, auto_refresh=False, transient=False) as live:
+
+        async def redraw() -> None:
+            while True:
+                await asyncio.sleep(1.0 / refresh_per_s)
+                live.update(render_live_dashboard(session), refresh=True)
+
+        task = asyncio.create_task(redraw())
+        try:
+            summary = await session.run(handle_sigint=handle_sigint)
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        live.update(render_live_dashboard(session), refresh=True)
+    return summary
+
+
+async def run_live_plain(
+    session: LiveSession, write: Callable[[str], None], *, handle_sigint: bool = True
+) -> LiveSummary:
+    """Run ``session`` writing plain lines: fills, order outcomes, position opens/closes and risk state changes."""
+    write(
+        f"live on ProjectX account {session.account_name or session.account_id} with {session.strategy.name} "
+        f"({session.strategy.config.timeframe} bars)"
+    )
+
+    def on_event(event: object) -> None:
+        if isinstance(event, TradingStateChanged):
+            write(
+                f"{fmt_ct(event.ts_ns)}  RISK        {event.old.name} -> {event.new.name}: {'; '.join(event.reasons)}"
+            )
+            return
+        if isinstance(event, QUIET_EVENTS):
+            return
+        if isinstance(event, PositionEvent) and not isinstance(event, PositionOpened | PositionClosed):
+            return
+        write(event_line(event, _order_of(session, event)))
+
+    session.add_event_listener(on_event)
+    return await session.run(handle_sigint=handle_sigint)
+
+
+def render_live_summary(summary: LiveSummary) -> RenderableType:
+    """The end-of-session summary as a Rich table."""
+    t = Table(title="live run summary", show_header=False, box=None, padding=(0, 2))
+    t.add_column(style="dim")
+    t.add_column()
+    status = "interrupted (Ctrl-C)" if summary.interrupted else "done" if summary.completed else "stopped"
+    rows: list[tuple[str, str | Text]] = [
+        ("account", f"{summary.account_name or summary.account_id} ({summary.broker})"),
+        ("contract / strategy", f"{summary.symbol} / {summary.strategy}"),
+        ("status", status),
+        ("bars", f"{summary.bars} live (+{summary.warmup_bars} warm-up)"),
+        ("wall time", f"{summary.wall_s:.2f}s"),
+        ("fills", str(len(summary.fills))),
+        ("round trips", str(len(summary.trips))),
+        ("realized PnL", _pnl(summary.realized_pnl)),
+        ("fees", fmt_usd(summary.fees)),
+        ("realized net", _pnl(summary.realized_net)),
+        ("unrealized PnL", _pnl(summary.unrealized_pnl)),
+        (
+            "open position",
+            "flat"
+            if not summary.open_qty
+            else f"{summary.open_qty:+d} {summary.symbol} @ {summary.avg_price} (left open)",
+        ),
+        ("balance / equity", f"{fmt_usd(summary.balance)} / {fmt_usd(summary.equity)}"),
+        ("connection", f"{summary.disconnects} drops, {summary.reconciles} clean reconciles"),
+    ]
+    if summary.trading_state is not None:
+        rows.append(("risk state", summary.trading_state))
+    for k, v in rows:
+        t.add_row(k, v)
+    return t
+
+
+def run_live_command(
+    *,
+    options: LiveOptions,
+    account: str | None,
+    api_base: str | None,
+    user_hub: str | None,
+    market_hub: str | None,
+    config_path: Path | None,
+    bar_cache: bool,
+    out: Console,
+    plain: bool,
+) -> LiveSummary:
+    """``propdesk run --broker projectx``: settings (hosts from options/config, credentials from the environment),
+    the account, the journal's bar cache (``bar_cache``: the database of ``$PROPDESK_DATABASE_URL`` / the config
+    file / the SQLite file, migrated on first use), then the session under the dashboard or plain lines.
+
+    Raises:
+        ConfigError: missing credentials (names the variable), a bad option, an unknown account.
+        ProjectXError: login refused, the API unreachable, the hubs not connecting.
+    """
+    if options.duration_s is not None and options.duration_s <= 0:
+        raise ConfigError(f"--duration must be > 0 seconds, not {options.duration_s:g}")
+    if options.max_bars is not None and options.max_bars <= 0:
+        raise ConfigError(f"--bars must be > 0, not {options.max_bars}")
+    settings = projectx_settings(api_base=api_base, user_hub=user_hub, market_hub=market_hub, config_path=config_path)
+
+    async def main() -> LiveSummary:
+        account_id, name, balance = await _resolve_account(settings, account)
+        session = LiveSession(options, settings, account_id=account_id, account_name=name, balance=balance)
+        engine = None
+        if bar_cache:
+            from propdesk.storage.cache import BarCache  # noqa: PLC0415 - the database only when asked
+            from propdesk.storage.db import create_engine_for, resolve_url  # noqa: PLC0415
+            from propdesk.storage.migrate import upgrade_engine  # noqa: PLC0415
+            from propdesk.storage.repositories import Repository  # noqa: PLC0415
+
+            engine = create_engine_for(resolve_url(None, config_path=config_path))
+            await upgrade_engine(engine)
+            history: HistoryProvider = CachedHistory(BarCache(Repository(engine)), session.broker, now_ns=time.time_ns)
+            session.history = history
+        try:
+            if plain:
+
+                def write(line: str) -> None:
+                    out.print(line, highlight=False, markup=False, soft_wrap=True)
+
+                return await run_live_plain(session, write)
+            return await run_live_with_console(session, out)
+        finally:
+            if engine is not None:
+                await engine.dispose()
+
+    return asyncio.run(main())
