@@ -498,6 +498,14 @@ def risk_daemon(
     json_status: Annotated[
         bool, typer.Option("--json-status", help="Print the final status as one JSON object on stdout.")
     ] = False,
+    api_base: Annotated[
+        str | None, typer.Option("--api-base", help="projectx: REST base URL (default: config, else TopstepX).")
+    ] = None,
+    user_hub: Annotated[str | None, typer.Option("--user-hub", help="projectx: user hub URL.")] = None,
+    market_hub: Annotated[str | None, typer.Option("--market-hub", help="projectx: market hub URL.")] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="projectx: a propdesk TOML file with a [projectx] table.")
+    ] = None,
 ) -> None:
     """Run the account guard on its own, attached to a broker account: every fill from any source (manual trades
     at the broker included) is checked; a breach flattens the account and locks it out. Live status until the end
@@ -544,8 +552,17 @@ def risk_daemon(
         for flag, value in (("--replay", replay), ("--manual", manual), ("--start", start), ("--end", end)):
             if value is not None:
                 raise ConfigError(f"{flag} is for --broker sim only")
+        from propdesk.live import projectx_settings
+
+        px_settings = projectx_settings(api_base=api_base, user_hub=user_hub, market_hub=market_hub, config_path=config)
         session = ProjectXRiskSession(
-            ProjectXRiskOptions(account_id=account, config=risk_cfg, audit_path=audit, lockouts_path=lockouts)
+            ProjectXRiskOptions(
+                account_id=account,
+                config=risk_cfg,
+                audit_path=audit,
+                lockouts_path=lockouts,
+                settings=px_settings,
+            )
         )
     else:
         raise ConfigError(f"--broker {broker!r} is not one of: sim, projectx")

@@ -71,3 +71,9 @@ def test_database_url_is_secret(tmp_path: Path) -> None:
     assert settings.database.url is not None
     assert settings.database.url.get_secret_value().endswith("/propdesk")
     assert "hunter2" not in repr(settings) and "hunter2" not in str(settings.database)
+
+
+def test_projectx_table_is_accepted(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[projectx]\napi_base = "http://127.0.0.1:8900"\n')
+    assert load_settings(cfg).projectx == {"api_base": "http://127.0.0.1:8900"}
