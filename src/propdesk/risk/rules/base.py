@@ -154,11 +154,13 @@ class RuleSet:
         out: list[Decision] = []
         for rule in self._by_point[point]:
             try:
-                out.append(rule.evaluate(view, point))
+                d = rule.evaluate(view, point)
             except Exception as exc:  # fail closed: a broken rule never allows
                 log.exception("risk rule %s failed at %s", rule.rule_id, point.value)
-                out.append(_failed(rule, exc))
-        return combine(out)
+                d = _failed(rule, exc)
+            if d.action:  # ALLOW (0) is dropped by combine anyway
+                out.append(d)
+        return combine(out) if out else _ALLOW_VERDICT
 
     def check_order(self, view: AccountView, order: Order) -> Verdict:
         """All PRE rules on ``order``, combined; a rule that raises denies."""
@@ -170,6 +172,10 @@ class RuleSet:
                 log.exception("risk rule %s failed on order %s", rule.rule_id, order.client_order_id)
                 out.append(_failed(rule, exc))
         return combine(out)
+
+
+_ALLOW_VERDICT = combine(())
+"""The verdict of an evaluation where every rule allowed (immutable, shared: the common case costs no allocation)."""
 
 
 def _failed(rule: Rule, exc: Exception) -> Decision:

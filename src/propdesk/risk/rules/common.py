@@ -7,12 +7,11 @@ per side, bracket children not counted, equality "trigger at >= the limit minus 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import ROUND_FLOOR, Decimal
 from enum import StrEnum
 from fractions import Fraction
-from typing import Annotated
+from typing import Annotated, NamedTuple
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, PlainValidator
@@ -153,9 +152,11 @@ def order_risk(view: AccountView, order: Order, default_risk_ticks: int) -> Mone
     return spec(view.root_of(order.symbol)).tick_value * (default_risk_ticks * order.qty)
 
 
-@dataclass(frozen=True, slots=True)
-class SideLoad:
-    """One contract's position ``p`` and counted working orders ``buy`` / ``sell`` (contracts, leaves quantity)."""
+class SideLoad(NamedTuple):
+    """One contract's position ``p`` and counted working orders ``buy`` / ``sell`` (contracts, leaves quantity).
+
+    A named tuple (immutable, and several times cheaper to build than a frozen dataclass: R5 and R7 build one per
+    contract on every FILL evaluation)."""
 
     symbol: str
     p: int

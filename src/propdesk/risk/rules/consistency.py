@@ -92,7 +92,7 @@ class ConsistencyRule(Rule):
             return self._last[1]  # the same figures as the last evaluation: the same warning
         r = _ratio([*prior, today])
         assert r is not None
-        best, total, ratio = r
+        _best, total, ratio = r
         cap = consistency_cap(prior, self.p.max_best_day_pct)
         cap_text = f"; keep today under {fmt_usd(cap)}" if cap is not None else ""
         decision = self.decision(

@@ -73,7 +73,9 @@ class FirmDailyLossRule(Rule):
             return ALLOW
         net = view.day_net
         n_c, a_c = net.cents, amount.cents
-        if n_c > -a_c + self.p.trigger_buffer_usd.cents and (self._min_warn is None or -n_c * 100 < self._min_warn * a_c):
+        if n_c > -a_c + self.p.trigger_buffer_usd.cents and (
+            self._min_warn is None or -n_c * 100 < self._min_warn * a_c
+        ):
             return ALLOW  # fast path (integer cents)
         if net <= self._level(amount):
             return self.decision(

@@ -97,6 +97,8 @@ class StopRequiredRule(Rule):
         """The most urgent uncovered position past its grace period."""
         now = view.now_ns
         grace_ns = self.p.grace_s * _NS_PER_S
+        if not any(p.signed_qty and now >= p.opened_ts_ns + grace_ns for p in view.positions):
+            return ALLOW  # fast path: every position is still inside its grace period (or there is none)
         warn: Decision | None = None
         for m in sorted(self.missing_stops(view), key=lambda m: m.since_ns):
             if now < m.deadline_ns:
