@@ -38,3 +38,11 @@ NQ_1MIN = "nq_1min_firstratedata_sample/NQ_1min_sample.csv"
 NQ_5MIN = "nq_1min_firstratedata_sample/NQ_5min_sample.csv"
 ESH4_MBO = "databento_glbx_nautilus/esh4-glbx-mdp3-20231225.mbo.dbn.zst"
 ESH4_MBP10_1S = "databento_glbx_nautilus/ESH4_20231225_mbp10_1s_from_mbo.csv.gz"
+
+
+@pytest.fixture(autouse=True)
+def _journal_in_a_temp_file(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Commands journal by default (``propdesk run``): point the default journal at a temporary SQLite file so no test
+    writes to the user's data directory or to a database named in the caller's environment."""
+    path = tmp_path_factory.getbasetemp() / "journal.sqlite3"
+    monkeypatch.setenv("PROPDESK_DATABASE_URL", f"sqlite:///{path}")

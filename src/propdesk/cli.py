@@ -130,7 +130,7 @@ def _node_journal(on: bool, url: str | None) -> NodeJournal | None:
         return None
     from propdesk.journaling import NodeJournal
 
-    return NodeJournal(url)
+    return NodeJournal(url, prestart=True)  # the writer starts while the bars load
 
 
 def _starting_balance(balance: str | None, risk: RiskConfig | None) -> Decimal:
@@ -221,6 +221,7 @@ def backtest(
         raise ConfigError(f"--report-js {report_js!r} is not one of: inline, cdn")
     strat = build_strategy(strategy, params)
 
+    node_journal = _node_journal(journal or journal_url is not None, journal_url)
     with err_console.status(f"loading {data.name}"):
         bars = with_contract(load_bars(data, symbol=symbol))
     if start_ns is not None or end_ns is not None:
@@ -240,7 +241,7 @@ def backtest(
             strat,
             config,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
-            journal=_node_journal(journal or journal_url is not None, journal_url),
+            journal=node_journal,
         )
 
     out = result.to_json_dict()

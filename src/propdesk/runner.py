@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import time as dt_time
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from propdesk.backtest.cli_support import iso_utc, with_contract
 from propdesk.backtest.engine import resolve_contract
@@ -55,6 +56,10 @@ from propdesk.risk.engine import RiskEngine
 from propdesk.risk.presets import RiskConfig
 from propdesk.strategies.base import Strategy
 from propdesk.strategies.registry import build_strategy
+
+if TYPE_CHECKING:
+    from propdesk.execution.order_manager import PreTradeGate
+    from propdesk.journaling import NodeJournal
 
 __all__ = [
     "DEFAULT_SPEED",
@@ -233,6 +238,8 @@ class RunSession:
         strategy: a ready strategy (default: built from ``options.strategy`` and ``options.params``).
         sleep / monotonic: the feed's sleep and wall clock (inject fakes in tests).
         on_record: called after each record is played (see :class:`ReplayFeed`).
+        journal: journal every order and position event and the run (``propdesk run`` passes one unless
+            ``--no-journal``; see :mod:`propdesk.journaling`); ``None``: no journal.
 
     Attributes:
         node, broker (the ``SimBroker``), clock, bus, feed, strategy, bars, symbol (the contract traded).
@@ -253,8 +260,10 @@ class RunSession:
         sleep: SleepFn = asyncio.sleep,
         monotonic: Callable[[], float] = time.monotonic,
         on_record: Callable[[ReplayRecord], None] | None = None,
+        journal: NodeJournal | None = None,
     ) -> None:
         self.options = options
+        self.journal = journal
         self.bars = bars if bars is not None else load_replay_bars(options)
         if not len(self.bars):
             raise DataError("no bars to replay", path=options.replay)
@@ -297,7 +306,7 @@ class RunSession:
                 account_id=options.account_id, starting_balance_usd=options.balance_usd, bus_timing=False
             ),
             bus=self.bus,
-            risk=None if self.risk is None else self.risk.attach,
+            risk=self._node_hook(),
         )
         self.node.add_strategy(self.strategy, self.symbol)
         self.fills: list[OrderFilled] = []
@@ -322,6 +331,11 @@ class RunSession:
         self.interrupted = False
         self.wall_s = 0.0
         self._t0: float | None = None
+
+    def _node_hook(self) -> Callable[[TradingNode], PreTradeGate] | None:
+        """The node's risk hook: the risk engine's gate, wrapped by the journal's when journaling."""
+        hook = None if self.risk is None else self.risk.attach
+        return hook if self.journal is None else self.journal.node_hook(hook, risk=self.risk)
 
     # ------------------------------------------------------------------ events
 
@@ -375,6 +389,15 @@ class RunSession:
                 installed = False
         if self.risk is not None:
             self.risk.start()
+        if self.journal is not None:
+            await self.journal.open(
+                kind="replay",
+                strategy=self.strategy.name,
+                symbol=self.symbol,
+                timeframe=str(self.bars.timeframe),
+                account_id=self.options.account_id,
+                params=self.strategy.config.model_dump(),
+            )
         self.node.start()
         self._t0 = time.perf_counter()
         try:
@@ -388,6 +411,8 @@ class RunSession:
             self.node.stop()
             if self.risk is not None:
                 self.risk.stop()
+            if self.journal is not None:
+                await self.journal.close(status="stopped" if self.interrupted else "done")
         return self.summary()
 
     # ------------------------------------------------------------------ results

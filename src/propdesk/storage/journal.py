@@ -4,25 +4,38 @@ node publishes, written to the database without ever blocking the core (ARCHITEC
 How it works:
 
 * :meth:`Journal.attach` subscribes to the bus (``events.order.**``, ``events.position.**``, ``events.risk.**``,
-  ``events.account.**``, ``events.session.rolled``). The handler runs inside the synchronous core: it only
-  appends the message to an in-memory queue (plus, for an order event, a copy of the order's state, since orders
-  are mutable) and wakes the writer. It never awaits and never does I/O.
-* A writer task (:meth:`Journal.start`) drains the queue in batches (up to ``batch_size`` records, or whatever
-  arrived within ``max_delay_s`` of the first one), converts them to rows and writes each batch in **one
-  transaction** with insert-or-ignore semantics, so replaying an event never creates a second row.
-* **Back-pressure is explicit and nothing is dropped.** The queue's ``capacity`` is a bound on what the node may
-  run ahead of the database, not a point where records are discarded. When the backlog passes ``high_watermark``
-  the journal reports :attr:`BackpressureLevel.SLOW` through ``on_backpressure`` (the node pauses new orders / goes
-  REDUCING); at ``capacity``, or while the database refuses writes, it reports :attr:`BackpressureLevel.HALT`
-  (the node halts trading) and keeps every record in memory; when the backlog falls below ``low_watermark`` with
-  the database healthy it reports :attr:`BackpressureLevel.NORMAL`. A failed batch is retried (with backoff) until
-  it is written; its records stay at the head of the queue, in order.
-* **A fill is journaled before it is acknowledged outside the node**: ``await journal.durable(fill)`` returns
-  once the batch holding it is committed (it enqueues the fill first if the journal has not seen it), and
-  :meth:`Journal.journal_fill_then` runs an acknowledgement callback after that. :meth:`flush` waits for everything
-  queued so far.
+  ``events.account.**``, ``events.session.rolled``). The handler runs inside the synchronous core and only
+  **captures**: it appends one flat tuple per record to a buffer (:mod:`propdesk.storage.wire`; ~1 us) and notes
+  which orders changed. It never awaits, never does I/O, never builds rows.
+* A **cut** moves the buffer to the writer as one batch, with the state of every order that changed. Cuts happen
+  only between bus dispatches: on the event loop ``max_delay_s`` after the first record (sooner when ``batch_size``
+  records are waiting, or when someone waits for durability), or when a synchronous driver (a backtest loop) calls
+  :meth:`Journal.pump`. The writer converts the batch to rows and writes it in **one transaction** with
+  insert-or-ignore semantics, so replaying an event never creates a second row.
+* Two writers (``writer=``):
 
-Loop-thread only: like the bus, a journal is used from the event loop's thread (the core's thread).
+  - ``"process"`` (what the node uses): a writer **subprocess** (:mod:`propdesk.storage.writer`). The core's thread
+    pickles the batch (~1 us a record) and a sender thread pipes it over; rows, JSON, hashes and SQL run in the
+    other process, on another core. Acknowledgements come back after each commit. If the writer dies, the journal
+    reports HALT, starts a new one and sends every unacknowledged batch again (idempotent writes).
+  - ``"inline"``: an asyncio task of this process writes through the async engine (``batch_size`` records per
+    transaction). Simple, in-memory SQLite works; it costs the core's thread ~50 us a record.
+
+* **Back-pressure is explicit and nothing is dropped.** ``capacity`` bounds how far the node may run ahead of the
+  database; it is not a point where records are discarded. When the backlog (captured, not yet committed) passes
+  ``high_watermark`` the journal reports :attr:`BackpressureLevel.SLOW` through ``on_backpressure`` (the node goes
+  reduce-only: :mod:`propdesk.journaling`); at ``capacity``, while the database refuses writes, or while the writer
+  process is dead, it reports :attr:`BackpressureLevel.HALT` and keeps every record in memory; when the backlog
+  falls below ``low_watermark`` with the writer healthy it reports :attr:`BackpressureLevel.NORMAL`. A failed batch
+  is retried (with backoff) until it is written, in order.
+* **A fill is journaled before it is acknowledged outside the node**: ``await journal.durable(fill)`` returns once
+  the transaction holding it is committed (it records the fill first if the journal has not seen it), and
+  :meth:`Journal.journal_fill_then` runs an acknowledgement callback after that. :meth:`flush` waits for everything
+  captured so far; :meth:`flush_sync` is its blocking form for a synchronous driver.
+
+Loop-thread only: like the bus, a journal is used from the core's thread. Life cycle: ``await start()`` /
+``await stop()`` on an event loop, or ``start_sync()`` / ``pump()`` / ``stop_sync()`` without one (the process
+writer only).
 
 Account snapshots: pass ``snapshot_sources`` (account id -> a callable returning the risk engine's
 :class:`~propdesk.risk.state.AccountSnapshot`, e.g. ``AccountState.snapshot``). The journal takes a snapshot after
@@ -43,27 +56,28 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from enum import IntEnum
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Literal
 
+from sqlalchemy import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from propdesk.core.errors import ConfigError
-from propdesk.model.events import OrderEvent, OrderFilled
+from propdesk.model.events import OrderFilled
 from propdesk.model.identifiers import ClientOrderId
 from propdesk.model.orders import Order
-from propdesk.model.positions import PositionEvent
 from propdesk.model.price import Money
 from propdesk.model.reports import AccountReport
 from propdesk.risk.audit import AuditEntry
-from propdesk.storage import rows as rw
-from propdesk.storage.db import describe_error, redact_url
+from propdesk.storage import wire
+from propdesk.storage.db import create_engine_for, describe_error, normalize_url, redact_url
 from propdesk.storage.repositories import Repository
+from propdesk.storage.writer import WriterDiedError, WriterProcess
 
 if TYPE_CHECKING:
     from propdesk.core.bus import MessageBus, Subscription
     from propdesk.risk.state import AccountSnapshot
 
-__all__ = ["BackpressureLevel", "Journal", "JournalClosedError", "JournalStats"]
+__all__ = ["BackpressureLevel", "Journal", "JournalClosedError", "JournalStats", "WriterKind"]
 
 log = logging.getLogger("propdesk.storage.journal")
 
@@ -73,7 +87,13 @@ TOPICS: Final[tuple[str, ...]] = (
     "events.risk.**",
     "events.account.**",
 )
-"""The bus patterns the journal records (at high priority, so a record is queued before anyone reacts to it)."""
+"""The bus patterns the journal records (at high priority, so a record is captured before anyone reacts to it)."""
+
+WriterKind = Literal["process", "inline"]
+"""Where rows are built and written: a writer subprocess, or an asyncio task of this process."""
+
+_START_TIMEOUT_S: Final = 30.0
+"""How long a new writer process may take to import and connect."""
 
 
 class BackpressureLevel(IntEnum):
@@ -83,18 +103,20 @@ class BackpressureLevel(IntEnum):
     SLOW = 1
     """Backlog above the high watermark: pause new orders (only reducing orders)."""
     HALT = 2
-    """Backlog at capacity or the database failing: halt trading; records are still kept."""
+    """Backlog at capacity, the database failing or the writer process dead: halt trading; records are kept."""
 
 
 class JournalClosedError(ConfigError):
-    """A record was offered to a journal that was stopped."""
+    """A record was offered to a journal that was stopped, or a wait needs a writer that is not running."""
 
 
 @dataclass(frozen=True, slots=True)
 class JournalStats:
-    """Counters of a journal. ``enqueued``/``committed``: records; ``rows``: rows written (a fill is several rows);
-    ``batches``: transactions committed; ``failures``: failed batch attempts; ``pending``: records queued or in
-    flight; ``max_pending``: the largest backlog seen; ``skipped``: messages of a type the journal does not record."""
+    """Counters of a journal. ``enqueued``/``committed``: records (``committed`` is the sequence number of the last
+    committed record); ``rows``: rows written (a fill is several rows); ``batches``: transactions committed;
+    ``failures``: failed write attempts; ``pending``: records captured and not yet committed; ``max_pending``: the
+    largest backlog seen; ``skipped``: messages of a type the journal does not record; ``restarts``: writer
+    processes started again after a death."""
 
     enqueued: int
     committed: int
@@ -105,39 +127,44 @@ class JournalStats:
     max_pending: int
     skipped: int
     level: BackpressureLevel
+    restarts: int = 0
 
 
-_Item = tuple[int, int, Any, Any, int, int]
-"""(seq, kind, message, extra, account id (0 if none), ts_ns) - kind is one of the _K_* constants."""
-
-_K_ORDER, _K_POSITION, _K_RISK, _K_AUDIT, _K_REPORT, _K_SNAPSHOT, _K_EOD = range(7)
+_ORDER_CODE = wire.ORDER_CODE
+_POSITION_CODE = wire.POSITION_CODE
+_K_FILL = wire.K_FILL
 
 
 class Journal:
-    """The bounded, batched, asynchronous journal writer (see the module docstring).
+    """The bounded, batched journal writer (see the module docstring).
 
     Args:
-        engine: the database (migrated; see :func:`propdesk.storage.migrate.upgrade_engine`).
+        engine: the database (migrated; see :func:`propdesk.storage.migrate.upgrade_engine`): an
+            :class:`AsyncEngine`, or a URL (the process writer needs no engine in this process).
         capacity: records the backlog may hold before the journal reports HALT (records beyond it are still kept).
         high_watermark: backlog that reports SLOW (default: half of ``capacity``).
-        low_watermark: backlog under which the level returns to NORMAL (default: a quarter of ``capacity``).
-        batch_size: most records per transaction.
-        max_delay_s: how long the writer waits for a batch to fill once a record is queued (seconds).
+        low_watermark: backlog under which the level returns to NORMAL (default: half of ``high_watermark``).
+        batch_size: inline writer: most records per transaction; both: a cut is scheduled at once when this many
+            records wait.
+        max_delay_s: how long after the first record of a batch the cut happens (seconds, event loop only).
         on_backpressure: called with the new :class:`BackpressureLevel` on every change of level.
-        order_lookup: client order id -> the node's :class:`Order` (``node.orders.order``), so each order event
-            also refreshes the ``orders`` row; ``None`` records events only.
+        order_lookup: client order id -> the node's :class:`Order` (``node.orders.order``), so each batch also
+            refreshes the ``orders`` rows of the orders it touches; ``None`` records events only.
         snapshot_sources: account id -> a callable returning that account's risk snapshot (module docstring).
-        retry_delay_s: first wait after a failed batch (doubles up to ``max_retry_delay_s``).
+        retry_delay_s: first wait after a failed batch or a writer death (doubles up to ``max_retry_delay_s``).
         max_retry_delay_s: longest wait between retries.
         clock: returns now, UTC ns (stamps first sight of an account).
+        writer: ``"inline"`` (default) or ``"process"`` (module docstring).
 
     Raises:
         ValueError: inconsistent sizes (``0 < low <= high <= capacity`` and ``batch_size >= 1`` are required).
+        ConfigError: the process writer on an in-memory SQLite database (another process cannot see it), or a
+            malformed URL.
     """
 
     def __init__(
         self,
-        engine: AsyncEngine,
+        engine: AsyncEngine | str | URL,
         *,
         capacity: int = 100_000,
         high_watermark: int | None = None,
@@ -150,6 +177,7 @@ class Journal:
         retry_delay_s: float = 0.2,
         max_retry_delay_s: float = 5.0,
         clock: Callable[[], int] = time.time_ns,
+        writer: WriterKind = "inline",
     ) -> None:
         high = capacity // 2 if high_watermark is None else high_watermark
         low = high // 2 if low_watermark is None else low_watermark
@@ -158,7 +186,17 @@ class Journal:
                 f"journal sizes must satisfy 0 < low ({low}) <= high ({high}) <= capacity ({capacity}) "
                 f"and batch_size ({batch_size}) >= 1"
             )
-        self.repository = Repository(engine)
+        if writer not in ("inline", "process"):
+            raise ValueError(f"writer must be 'inline' or 'process', not {writer!r}")
+        self._own_engine = not isinstance(engine, AsyncEngine)
+        self._engine_url: URL = normalize_url(engine if not isinstance(engine, AsyncEngine) else engine.url)
+        if writer == "process":
+            db = self._engine_url.database or ""
+            if self._engine_url.get_backend_name() == "sqlite" and (not db or db == ":memory:" or "mode=memory" in db):
+                raise ConfigError("the journal's process writer needs a database file, not in-memory SQLite")
+        self._engine: AsyncEngine | None = engine if isinstance(engine, AsyncEngine) else None
+        self.writer: WriterKind = writer
+        self._repository: Repository | None = None if self._engine is None else Repository(self._engine)
         self.capacity = capacity
         self.high_watermark = high
         self.low_watermark = low
@@ -170,61 +208,184 @@ class Journal:
         self.retry_delay_s = retry_delay_s
         self.max_retry_delay_s = max_retry_delay_s
         self._clock = clock
-        self._url = redact_url(engine.url)
-        self._engine_url = engine.url
+        self._url = redact_url(self._engine_url)
 
-        self._queue: deque[_Item] = deque()
-        self._inflight = 0
+        # capture (core's thread)
+        self._buf: list[wire.Item] = []
+        self._dirty: dict[str, int] = {}
+        self._fill_seq: dict[tuple[int, str], int] = {}
+        self._seen_accounts: set[int] = set()
         self._seq = 0
+        self._cut_seq = 0
+        self._inflight = 0
+        # writers
+        self._inline: deque[wire.Batch] = deque()
+        self._unacked: deque[tuple[int, int, bytes]] = deque()
+        self._proc: WriterProcess | None = None
+        self._ready = False
+        self._restart_handle: asyncio.TimerHandle | None = None
+        self._restart_due = 0.0
+        self._restart_delay = retry_delay_s
         self._committed_seq = 0
         self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
         self._waiter_n = 0
-        self._pending_fills: dict[tuple[int, str], int] = {}
-        self._seen_accounts: set[int] = set()
         self._level = BackpressureLevel.NORMAL
         self._failing = False
+        self._dead = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._timer: asyncio.Handle | None = None
+        self._soon = False
+        self._armed = True  # no loop yet: a synchronous driver pumps
         self._wake: asyncio.Event | None = None
-        self._hurry: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
+        self._running = False
         self._closed = False
         self._subs: list[Subscription] = []
         self._bus: MessageBus | None = None
         # counters
-        self._enqueued = 0
         self._rows = 0
         self._batches = 0
         self._failures = 0
         self._max_pending = 0
         self._skipped = 0
+        self._restarts = 0
         self.last_error: str | None = None
+
+    @property
+    def repository(self) -> Repository:
+        """The repository the inline writer writes through (replaceable, e.g. by a test double).
+
+        Raises:
+            ConfigError: the journal was built from a URL and is not started (no engine yet).
+        """
+        if self._repository is None:
+            raise ConfigError("the journal has no engine yet: start it first")
+        return self._repository
+
+    @repository.setter
+    def repository(self, repo: Repository) -> None:
+        self._repository = repo
 
     # ------------------------------------------------------------------ life cycle
 
     async def start(self) -> None:
-        """Start the writer task on the running loop (idempotent)."""
-        if self._task is not None:
+        """Start the writer on the running loop (idempotent). The process writer is spawned and connected first.
+
+        Raises:
+            ConfigError: the writer process could not start or reach the database (message: URL redacted).
+        """
+        if self._running and self._loop is not None:
             return
-        self._wake = asyncio.Event()
-        self._hurry = asyncio.Event()
-        if self._queue:
-            self._wake.set()
+        loop = asyncio.get_running_loop()
         self._closed = False
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="propdesk-journal-writer")
+        if self.writer == "process":
+            proc = self._proc
+            if proc is None:
+                proc = self._proc = await self._spawn_async()
+            elif not self._ready:  # started by start_sync(wait_ready=False): adopt it once it is connected
+                self._check_ready(proc, await loop.run_in_executor(None, proc.wait_readable, _START_TIMEOUT_S))
+                self._ready = True
+            self._loop = loop
+            loop.add_reader(proc.fileno, self._on_readable)
+        else:
+            self._loop = loop
+            if self._engine is None:
+                self._engine = create_engine_for(self._engine_url)
+                if self._repository is None:
+                    self._repository = Repository(self._engine)
+            self._wake = asyncio.Event()
+            self._task = loop.create_task(self._run_inline(), name="propdesk-journal-writer")
+        self._running = True
+        self._armed = False
+        if self._buf:
+            self._arm()
+
+    def wait_ready(self, timeout_s: float = _START_TIMEOUT_S) -> bool:
+        """Block until the process writer has reported it is connected (after ``start_sync(wait_ready=False)``);
+        False if it did not within ``timeout_s`` or died (then reported as a writer death)."""
+        proc = self._proc
+        if proc is None or self._loop is not None or self._ready:
+            return self._ready
+        if proc.wait_readable(timeout_s):
+            self._poll_process()
+        return self._ready
+
+    def start_sync(self, *, wait_ready: bool = True) -> None:
+        """Start the process writer without an event loop (a synchronous driver then calls :meth:`pump`).
+
+        With ``wait_ready=False`` the child's start-up (imports, connection: ~0.3 s) overlaps the caller's work; a
+        child that cannot start is then reported like a dead writer (HALT, :attr:`last_error`, restarts).
+
+        Raises:
+            ConfigError: the inline writer (it needs a loop), or (``wait_ready``) the writer process could not start.
+        """
+        if self._running:
+            return
+        if self.writer != "process":
+            raise ConfigError("start_sync() needs the process writer (Journal(writer='process'))")
+        self._closed = False
+        self._proc = self._spawn_sync(wait_ready=wait_ready)
+        self._running = True
+        self._armed = True
 
     async def stop(self) -> None:
-        """Write everything queued, then stop the writer and detach from the bus. Further records raise
-        :class:`JournalClosedError`."""
+        """Write everything captured, then stop the writer and detach from the bus. Further records raise
+        :class:`JournalClosedError`.
+
+        Raises:
+            JournalClosedError: the process writer could not commit everything (records pending; see
+                :attr:`last_error`).
+        """
         self.detach()
         self._closed = True
-        if self._task is None:
+        if not self._running:
             return
-        assert self._wake is not None and self._hurry is not None
-        self._wake.set()
-        self._hurry.set()
+        self._cancel_timer()
+        if self.writer == "process":
+            try:
+                await self._wait_seq(self._seq)
+            finally:
+                self._shutdown_process()
+        else:
+            self._cut()
+            assert self._wake is not None and self._task is not None
+            self._wake.set()
+            try:
+                await self._task
+            finally:
+                self._task = None
+                self._running = False
+                if self._own_engine and self._engine is not None:
+                    await self._engine.dispose()
+                    self._engine = None
+        self._release()
+
+    def stop_sync(self, timeout_s: float = 60.0) -> None:
+        """:meth:`stop` without an event loop (the process writer).
+
+        Raises:
+            JournalClosedError: not everything was committed within ``timeout_s``.
+        """
+        self.detach()
+        self._closed = True
+        if not self._running:
+            return
         try:
-            await self._task
+            self.flush_sync(timeout_s)
         finally:
-            self._task = None
+            self._shutdown_process()
+
+    def _shutdown_process(self) -> None:
+        if self._restart_handle is not None:
+            self._restart_handle.cancel()
+            self._restart_handle = None
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            if self._loop is not None:
+                with contextlib.suppress(Exception):
+                    self._loop.remove_reader(proc.fileno)
+            proc.stop()
+        self._running = False
 
     async def __aenter__(self) -> Journal:
         await self.start()
@@ -244,56 +405,78 @@ class Journal:
             self._subs.append(bus.subscribe("events.session.rolled", self._snapshot_at_roll, snapshot_priority))
 
     def detach(self) -> None:
-        """Unsubscribe from the bus (queued records are still written)."""
+        """Unsubscribe from the bus (captured records are still written)."""
         if self._bus is not None:
             for sub in self._subs:
                 self._bus.unsubscribe(sub)
         self._subs.clear()
         self._bus = None
 
-    # ------------------------------------------------------------------ recording (sync, never blocks)
+    # ------------------------------------------------------------------ capture (sync, never blocks)
 
     def record(self, message: object) -> int:
-        """Queue ``message`` (an order event, position event, risk event, audit entry or account report) and return
-        its sequence number; other messages are counted as skipped (returns 0). Never blocks, never drops.
+        """Capture ``message`` (an order event, position event, risk event, audit entry or account report) and
+        return its sequence number; other messages are counted as skipped (returns 0). Never blocks, never drops.
 
         Also usable as a :class:`propdesk.risk.audit.AuditLog` sink (``record(entry)``).
 
         Raises:
             JournalClosedError: the journal was stopped.
         """
-        if isinstance(message, OrderEvent):
-            order = None
+        cls = type(message)
+        if cls is OrderFilled:
+            item = wire.encode_fill(message)  # type: ignore[arg-type]
+        elif cls in _ORDER_CODE:
+            item = wire.encode_order_event(message)  # type: ignore[arg-type]
+        elif cls in _POSITION_CODE:
+            item = wire.encode_position(message)  # type: ignore[arg-type]
+        else:
+            return self._record_other(message)
+        if self._closed:
+            self._refuse(message)
+        acct = item[1]
+        if acct not in self._seen_accounts:
+            self._first_sight(acct, message.ts_event_ns)  # type: ignore[attr-defined]
+        self._seq = seq = self._seq + 1
+        self._buf.append(item)
+        if item[0] != wire.K_POSITION:
             if self.order_lookup is not None:
-                found = self.order_lookup(message.client_order_id)
-                if found is not None and found.account_id == message.account_id:
-                    order = rw.order_row(found)
-            seq = self._put(_K_ORDER, message, order, int(message.account_id), message.ts_event_ns)
-            if isinstance(message, OrderFilled):
-                self._pending_fills[(int(message.account_id), message.trade_id)] = seq
-            return seq
-        if isinstance(message, PositionEvent):
-            return self._put(_K_POSITION, message, None, int(message.position.account_id), message.ts_event_ns)
+                # every order event (not only fills) refreshes its order's row: canceled legs and orders still
+                # working at a crash must be in the journal for recovery
+                self._dirty[message.client_order_id] = acct  # type: ignore[attr-defined]
+            if item[0] == _K_FILL:
+                self._fill_seq[(acct, item[10])] = seq
+        backlog = len(self._buf) + self._inflight
+        if backlog >= self.high_watermark:
+            self._over(backlog)
+        if not self._armed:
+            self._arm()
+        elif backlog >= self.batch_size and not self._soon and self._loop is not None:
+            self._hurry()
+        return seq
+
+    def _record_other(self, message: object) -> int:
         if isinstance(message, AuditEntry):
-            return self._put(_K_AUDIT, message, None, int(message.account), message.ts_ns)
+            return self._put((wire.K_AUDIT, int(message.account), message), message, message.ts_ns)
         if isinstance(message, AccountReport):
-            return self._put(_K_REPORT, message, None, None, message.ts_ns)
+            return self._put((wire.K_REPORT, int(message.account_id), message, message.ts_ns), message, message.ts_ns)
         topic = getattr(message, "topic", None)
         if isinstance(topic, str) and topic.startswith("events.risk.") and hasattr(message, "account_id"):
-            return self._put(_K_RISK, message, None, int(message.account_id), int(getattr(message, "ts_ns", 0)))
+            acct = int(message.account_id)
+            return self._put((wire.K_RISK, acct, message), message, int(getattr(message, "ts_ns", 0)))
         self._skipped += 1
         return 0
 
     def record_account_snapshot(
         self, account_id: int, snapshot: AccountSnapshot, ts_ns: int, *, kind: str = "manual", ref: str = ""
     ) -> int:
-        """Queue a risk-engine account snapshot (``kind``: ``fill``, ``eod``, ``manual``; ``ref`` makes it unique
+        """Capture a risk-engine account snapshot (``kind``: ``fill``, ``eod``, ``manual``; ``ref`` makes it unique
         among snapshots of the same kind and time). Its EOD balances are journaled too (insert-or-ignore)."""
-        return self._put(_K_SNAPSHOT, snapshot, (kind, ref), int(account_id), ts_ns)
+        return self._put((wire.K_SNAPSHOT, int(account_id), snapshot, (kind, ref), ts_ns), snapshot, ts_ns)
 
     def record_eod_balance(self, account_id: int, trading_date: date, balance: Money, ts_ns: int) -> int:
-        """Queue one end-of-day balance (the first one journaled for a date is kept)."""
-        return self._put(_K_EOD, (trading_date, balance), None, int(account_id), ts_ns)
+        """Capture one end-of-day balance (the first one journaled for a date is kept)."""
+        return self._put((wire.K_EOD, int(account_id), (trading_date, balance), ts_ns), balance, ts_ns)
 
     def _snapshot_after_fill(self, event: object) -> None:
         if isinstance(event, OrderFilled):
@@ -309,31 +492,244 @@ class Journal:
         for account_id, source in self.snapshot_sources.items():
             self.record_account_snapshot(account_id, source(), ts_ns, kind="eod", ref=str(ended or ""))
 
-    def _put(self, kind: int, message: Any, extra: Any, account_id: int | None, ts_ns: int) -> int:
-        if self._closed:
-            raise JournalClosedError(
-                f"the journal ({self._url}) is stopped; a {type(message).__name__} was not recorded"
-            )
-        if account_id is not None and account_id not in self._seen_accounts:
-            self._seen_accounts.add(account_id)
-            self._seq += 1
-            self._queue.append((self._seq, _K_REPORT, None, None, account_id, ts_ns or self._clock()))
-            self._enqueued += 1
+    def _refuse(self, message: object) -> None:
+        raise JournalClosedError(f"the journal ({self._url}) is stopped; a {type(message).__name__} was not recorded")
+
+    def _first_sight(self, account_id: int, ts_ns: int) -> None:
+        self._seen_accounts.add(account_id)
         self._seq += 1
-        seq = self._seq
-        self._queue.append((seq, kind, message, extra, account_id or 0, ts_ns))
-        self._enqueued += 1
-        backlog = len(self._queue) + self._inflight
+        self._buf.append((wire.K_REPORT, account_id, None, ts_ns or self._clock()))
+
+    def _put(self, item: wire.Item, message: object, ts_ns: int = 0) -> int:
+        """Capture a rare record (slow path: kept as the object itself)."""
+        if self._closed:
+            self._refuse(message)
+        acct = item[1]
+        if item[0] != wire.K_REPORT and acct not in self._seen_accounts:
+            self._first_sight(acct, ts_ns)
+        if item[0] == wire.K_REPORT:
+            self._seen_accounts.add(acct)
+        self._seq = seq = self._seq + 1
+        self._buf.append(item)
+        backlog = len(self._buf) + self._inflight
+        if backlog >= self.high_watermark:
+            self._over(backlog)
+        if not self._armed:
+            self._arm()
+        return seq
+
+    # ------------------------------------------------------------------ cuts
+
+    def _arm(self) -> None:
+        if self._loop is None or not self._running:
+            return
+        self._armed = True
+        self._timer = self._loop.call_later(self.max_delay_s, self._on_timer)
+
+    def _hurry(self) -> None:
+        if self._loop is None or not self._running or self._soon:
+            return
+        self._cancel_timer()
+        self._armed = True
+        self._soon = True
+        self._timer = self._loop.call_soon(self._on_timer)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._armed = False
+        self._soon = False
+        self._cut()
+
+    def pump(self) -> None:
+        """Cut what was captured and hand it to the writer, and take in the writer's acknowledgements. A synchronous
+        driver (a backtest loop) calls this between chunks of work; on an event loop it happens by itself. Call it
+        only between bus dispatches."""
+        self._cut()
+        if self._loop is None and self._proc is not None:
+            self._poll_process()
+        elif self._loop is None and self._dead:
+            self._maybe_restart_sync()
+
+    def _cut(self) -> None:
+        if not self._buf or not self._running:
+            return
+        items, self._buf = self._buf, []
+        states: list[tuple[Any, ...]] = []
+        if self._dirty:
+            lookup = self.order_lookup
+            if lookup is not None:
+                get = wire.order_state
+                for cid, acct in self._dirty.items():
+                    order = lookup(ClientOrderId(cid))
+                    if order is not None and order.account_id == acct:
+                        states.append(get(order))
+            self._dirty = {}
+        last = self._seq
+        self._cut_seq = last
+        self._inflight += len(items)
+        backlog = self._inflight
         if backlog > self._max_pending:
             self._max_pending = backlog
-        if backlog >= self.high_watermark:
-            self._raise_level(BackpressureLevel.HALT if backlog >= self.capacity else BackpressureLevel.SLOW)
-        wake = self._wake
-        if wake is not None and not wake.is_set():
-            wake.set()
-        if backlog >= self.batch_size and self._hurry is not None:
-            self._hurry.set()
-        return seq
+        batch: wire.Batch = (last, items, states)
+        if self.writer == "process":
+            data = wire.dumps(batch)
+            self._unacked.append((last, len(items), data))
+            if self._proc is not None and not self._dead:
+                self._proc.send(data)
+        else:
+            self._inline.append(batch)
+            if self._wake is not None:
+                self._wake.set()
+        if len(self._fill_seq) > 100_000:
+            done = self._committed_seq
+            self._fill_seq = {k: s for k, s in self._fill_seq.items() if s > done}
+
+    # ------------------------------------------------------------------ process writer
+
+    async def _spawn_async(self) -> WriterProcess:
+        proc = WriterProcess(
+            self._engine_url.render_as_string(hide_password=False),
+            retry_delay_s=self.retry_delay_s,
+            max_retry_delay_s=self.max_retry_delay_s,
+        )
+        loop = asyncio.get_running_loop()
+        ready = await loop.run_in_executor(None, proc.wait_readable, _START_TIMEOUT_S)
+        self._check_ready(proc, ready)
+        self._ready = True
+        return proc
+
+    def _spawn_sync(self, *, wait_ready: bool = True) -> WriterProcess:
+        proc = WriterProcess(
+            self._engine_url.render_as_string(hide_password=False),
+            retry_delay_s=self.retry_delay_s,
+            max_retry_delay_s=self.max_retry_delay_s,
+        )
+        self._ready = False
+        if wait_ready:
+            self._check_ready(proc, proc.wait_readable(_START_TIMEOUT_S))
+            self._ready = True
+        return proc
+
+    def _check_ready(self, proc: WriterProcess, readable: bool) -> None:
+        msgs: list[tuple[Any, ...]] = []
+        error = "it did not answer in time"
+        if readable:
+            try:
+                msgs = proc.read()
+            except WriterDiedError as exc:
+                error = str(exc)
+        if msgs and msgs[0][0] == "ready":
+            return
+        if msgs and msgs[0][0] == "fatal":
+            error = str(msgs[0][1])
+        proc.kill()
+        proc.close()
+        raise ConfigError(f"the journal writer for {self._url} could not start: {error}")
+
+    def _on_readable(self) -> None:
+        self._poll_process()
+
+    def _poll_process(self) -> None:
+        proc = self._proc
+        if proc is None:
+            return
+        try:
+            msgs = proc.read()
+        except WriterDiedError as exc:
+            self._writer_died(str(exc))
+            return
+        for msg in msgs:
+            tag = msg[0]
+            if tag == "ready":
+                self._ready = True
+            elif tag == "ack":
+                _, last_seq, n_records, n_rows = msg
+                self._commit(last_seq, n_records, n_rows)
+            elif tag == "fail":
+                self._failures += 1
+                self._failing = True
+                self.last_error = str(msg[2])
+                log.error("journal write to %s failed (records kept, retrying): %s", self._url, self.last_error)
+                self._raise_level(BackpressureLevel.HALT)
+            elif tag == "fatal":
+                self._writer_died(f"the journal writer stopped: {msg[1]}")
+                return
+
+    def _commit(self, last_seq: int, n_records: int, n_rows: int) -> None:
+        while self._unacked and self._unacked[0][0] <= last_seq:
+            self._unacked.popleft()
+        self._inflight = sum(n for _s, n, _d in self._unacked)
+        self._rows += n_rows
+        self._batches += 1
+        self._failing = False
+        self._restart_delay = self.retry_delay_s
+        if last_seq > self._committed_seq:
+            self._committed_seq = last_seq
+        self._release()
+        self._relax_level()
+
+    def _writer_died(self, reason: str) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            if self._loop is not None:
+                with contextlib.suppress(Exception):
+                    self._loop.remove_reader(proc.fileno)
+            proc.kill()
+            proc.close()
+        self._dead = True
+        self._failures += 1
+        self.last_error = reason
+        log.error("%s; %d records kept, a new writer starts in %.2fs", reason, self.pending, self._restart_delay)
+        self._raise_level(BackpressureLevel.HALT)
+        delay = self._restart_delay
+        self._restart_delay = min(self._restart_delay * 2, self.max_retry_delay_s)
+        if self._closed and self._loop is None:
+            return
+        if self._loop is not None:
+            self._restart_handle = self._loop.call_later(delay, self._restart_async)
+        else:
+            self._restart_due = time.monotonic() + delay
+
+    def _restart_async(self) -> None:
+        self._restart_handle = None
+        assert self._loop is not None
+        self._loop.create_task(self._restart_coro(), name="propdesk-journal-restart")
+
+    async def _restart_coro(self) -> None:
+        if not self._running:
+            return
+        try:
+            proc = await self._spawn_async()
+        except ConfigError as exc:
+            self._writer_died(str(exc))
+            return
+        assert self._loop is not None
+        self._adopt(proc)
+        self._loop.add_reader(proc.fileno, self._on_readable)
+
+    def _maybe_restart_sync(self) -> None:
+        if not self._dead or time.monotonic() < self._restart_due:
+            return
+        try:
+            proc = self._spawn_sync()
+        except ConfigError as exc:
+            self._writer_died(str(exc))
+            return
+        self._adopt(proc)
+
+    def _adopt(self, proc: WriterProcess) -> None:
+        self._proc = proc
+        self._dead = False
+        self._restarts += 1
+        log.warning("journal writer restarted; sending %d unacknowledged batches again", len(self._unacked))
+        for _last, _n, data in self._unacked:
+            proc.send(data)
+        self._relax_level()
 
     # ------------------------------------------------------------------ back-pressure
 
@@ -341,6 +737,11 @@ class Journal:
     def level(self) -> BackpressureLevel:
         """The current back-pressure level."""
         return self._level
+
+    def _over(self, backlog: int) -> None:
+        if backlog > self._max_pending:
+            self._max_pending = backlog
+        self._raise_level(BackpressureLevel.HALT if backlog >= self.capacity else BackpressureLevel.SLOW)
 
     def _set_level(self, level: BackpressureLevel) -> None:
         if level is self._level:
@@ -358,8 +759,8 @@ class Journal:
             self._set_level(level)
 
     def _relax_level(self) -> None:
-        backlog = len(self._queue) + self._inflight
-        if self._failing or backlog >= self.capacity:
+        backlog = self.pending
+        if self._failing or self._dead or backlog >= self.capacity:
             target = BackpressureLevel.HALT
         elif backlog >= self.high_watermark:
             target = BackpressureLevel.SLOW
@@ -372,23 +773,52 @@ class Journal:
     async def wait_for_capacity(self) -> None:
         """Wait until the level is NORMAL again (a producer that can pause, e.g. a backtest loop, calls this
         between chunks of work)."""
-        while self._level is not BackpressureLevel.NORMAL or len(self._queue) + self._inflight >= self.high_watermark:
+        while self._level is not BackpressureLevel.NORMAL or self.pending >= self.high_watermark:
             await self._wait_seq(self._seq)
 
     # ------------------------------------------------------------------ durability
 
     @property
     def pending(self) -> int:
-        """Records queued or being written."""
-        return len(self._queue) + self._inflight
+        """Records captured and not yet committed."""
+        return len(self._buf) + self._inflight
+
+    @property
+    def committed_seq(self) -> int:
+        """The sequence number of the last committed record (every record up to it is durable)."""
+        return self._committed_seq
 
     async def flush(self) -> None:
-        """Wait until every record queued so far is committed.
+        """Wait until every record captured so far is committed.
 
         Raises:
             JournalClosedError: the writer is not running and records are pending.
         """
         await self._wait_seq(self._seq)
+
+    def flush_sync(self, timeout_s: float = 60.0) -> None:
+        """Block until every record captured so far is committed (process writer, no event loop).
+
+        Raises:
+            JournalClosedError: not committed within ``timeout_s`` (the writer keeps failing or is dead).
+        """
+        target = self._seq
+        self._cut()
+        deadline = time.monotonic() + timeout_s
+        while self._committed_seq < target:
+            if not self._running:
+                raise JournalClosedError(f"the journal ({self._url}) is not running; {self.pending} records pending")
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise JournalClosedError(
+                    f"the journal ({self._url}) did not commit {self.pending} records within {timeout_s}s"
+                    f" (last error: {self.last_error})"
+                )
+            if self._proc is None:
+                time.sleep(min(left, 0.05))
+                self._maybe_restart_sync()
+            elif self._proc.wait_readable(min(left, 0.5)):
+                self._poll_process()
 
     async def durable(self, event: object) -> None:
         """Wait until ``event`` is committed; an :class:`OrderFilled` the journal has not seen is recorded first.
@@ -401,7 +831,7 @@ class Journal:
         seq = self._seq
         if isinstance(event, OrderFilled):
             key = (int(event.account_id), event.trade_id)
-            known = self._pending_fills.get(key)
+            known = self._fill_seq.get(key)
             seq = known if known is not None else self.record(event)
         await self._wait_seq(seq)
 
@@ -418,13 +848,13 @@ class Journal:
     async def _wait_seq(self, seq: int) -> None:
         if seq <= self._committed_seq:
             return
-        if self._task is None:
+        if not self._running or self._loop is None:
             raise JournalClosedError(f"the journal ({self._url}) is not running; {self.pending} records pending")
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[None] = self._loop.create_future()
         self._waiter_n += 1
         heapq.heappush(self._waiters, (seq, self._waiter_n, fut))
-        assert self._hurry is not None
-        self._hurry.set()
+        if self._buf and seq > self._cut_seq:
+            self._hurry()
         await fut
 
     def _release(self) -> None:
@@ -432,101 +862,78 @@ class Journal:
             _, _, fut = heapq.heappop(self._waiters)
             if not fut.done():
                 fut.set_result(None)
+        if not self._running:
+            while self._waiters:
+                _, _, fut = heapq.heappop(self._waiters)
+                if not fut.done():
+                    fut.set_exception(
+                        JournalClosedError(f"the journal ({self._url}) stopped with {self.pending} records pending")
+                    )
 
-    # ------------------------------------------------------------------ writer
+    # ------------------------------------------------------------------ inline writer
 
-    async def _run(self) -> None:
-        assert self._wake is not None and self._hurry is not None
+    async def _run_inline(self) -> None:
+        assert self._wake is not None
         delay = self.retry_delay_s
         while True:
-            if not self._queue:
+            if not self._inline:
                 if self._closed:
                     break
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            if len(self._queue) < self.batch_size and not self._closed and not self._waiters:
-                self._hurry.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._hurry.wait(), self.max_delay_s)
-            n = min(self.batch_size, len(self._queue))
-            batch = [self._queue.popleft() for _ in range(n)]
-            self._inflight = n
-            try:
-                rows = self._rows_of(batch)
-                await self.repository.write(rows)
-            except Exception as exc:
-                self._queue.extendleft(reversed(batch))  # never drop: back at the head, in order
-                self._inflight = 0
-                self._failures += 1
-                self._failing = True
-                self.last_error = describe_error(exc, self._engine_url)
-                log.error(
-                    "journal write to %s failed (%d records kept, retry in %.2fs): %s",
-                    self._url,
-                    n,
-                    delay,
-                    self.last_error,
-                )
-                self._raise_level(BackpressureLevel.HALT)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self.max_retry_delay_s)
-                continue
-            delay = self.retry_delay_s
-            self._failing = False
-            self._inflight = 0
-            self._batches += 1
-            self._rows += len(rows)
-            self._committed_seq = batch[-1][0]
-            for _seq, kind, msg, *_rest in batch:
-                if kind == _K_ORDER and isinstance(msg, OrderFilled):
-                    self._pending_fills.pop((int(msg.account_id), msg.trade_id), None)
-            self._release()
-            self._relax_level()
-            await asyncio.sleep(0)  # let the core run between batches
-        self._release()
-
-    @staticmethod
-    def _rows_of(batch: list[_Item]) -> list[tuple[str, rw.Row]]:
-        out: list[tuple[str, rw.Row]] = []
-        add = out.append
-        for _seq, kind, msg, extra, account_id, ts_ns in batch:
-            if kind == _K_ORDER:
-                add(("order_events", rw.order_event_row(msg)))
-                if extra is not None:
-                    add(("orders", extra))
-                if isinstance(msg, OrderFilled):
-                    add(("fills", rw.fill_row(msg, None if extra is None else extra["broker_order_id"])))
-            elif kind == _K_POSITION:
-                add(("position_snapshots", rw.position_event_row(msg)))
-            elif kind == _K_RISK:
-                add(("risk_events", rw.risk_event_row(msg)))
-            elif kind == _K_AUDIT:
-                add(("risk_events", rw.audit_entry_row(msg)))
-            elif kind == _K_REPORT:
-                row = rw.account_row(account_id, ts_ns) if msg is None else rw.account_report_row(msg)
-                add(("accounts", row))
-            elif kind == _K_SNAPSHOT:
-                snap_kind, ref = extra
-                add(("account_snapshots", rw.account_snapshot_row(account_id, msg, ts_ns, snap_kind, ref)))
-                for row in rw.eod_rows(account_id, msg.eod_balances, ts_ns):
-                    add(("eod_balances", row))
-            elif kind == _K_EOD:
-                add(("eod_balances", rw.eod_rows(account_id, [msg], ts_ns)[0]))
-        return out
+            last_seq, items, states = self._inline[0]
+            n = len(items)
+            size = self.batch_size
+            chunks = [items[lo : lo + size] for lo in range(0, n, size)] or [[]]
+            done = 0
+            while done < len(chunks):
+                chunk = chunks[done]
+                final = done == len(chunks) - 1
+                try:
+                    rows = wire.rows_of(chunk, states, order_rows=final)
+                    await self.repository.write(rows)
+                except Exception as exc:
+                    self._failures += 1
+                    self._failing = True
+                    self.last_error = describe_error(exc, self._engine_url)
+                    log.error(
+                        "journal write to %s failed (%d records kept, retry in %.2fs): %s",
+                        self._url,
+                        len(chunk),
+                        delay,
+                        self.last_error,
+                    )
+                    self._raise_level(BackpressureLevel.HALT)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, self.max_retry_delay_s)
+                    continue
+                delay = self.retry_delay_s
+                self._failing = False
+                done += 1
+                self._inflight -= len(chunk)
+                self._batches += 1
+                self._rows += len(rows)
+                if final:
+                    self._inline.popleft()
+                    self._committed_seq = last_seq
+                self._release()
+                self._relax_level()
+                await asyncio.sleep(0)  # let the core run between transactions
 
     # ------------------------------------------------------------------ stats
 
     def stats(self) -> JournalStats:
         """A snapshot of the journal's counters."""
         return JournalStats(
-            enqueued=self._enqueued,
+            enqueued=self._seq,
             committed=self._committed_seq,
             rows=self._rows,
             batches=self._batches,
             failures=self._failures,
             pending=self.pending,
-            max_pending=self._max_pending,
+            max_pending=max(self._max_pending, self.pending),
             skipped=self._skipped,
             level=self._level,
+            restarts=self._restarts,
         )

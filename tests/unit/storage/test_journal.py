@@ -221,3 +221,21 @@ def test_bad_sizes_rejected() -> None:
     eng = create_engine_for("sqlite+aiosqlite:///:memory:")
     with pytest.raises(ValueError, match="capacity"):
         Journal(eng, capacity=10, high_watermark=20)
+
+
+@pytest.mark.asyncio
+async def test_orders_without_fills_get_their_row(engine: AsyncEngine) -> None:
+    """A working order (submitted, accepted, never filled) is journaled as an order row, not only as events: recovery
+    restores working orders from these rows."""
+    bus = MessageBus(timing=False)
+    o = order("pd-9", qty=1)
+    journal = Journal(engine, order_lookup=lambda cid: o if cid == "pd-9" else None, max_delay_s=0.005)
+    journal.attach(bus)
+    await journal.start()
+    for ev in (submitted(cid="pd-9"), accepted(cid="pd-9")):
+        o.apply(ev)
+        bus.publish(ev.topic, ev)
+    await journal.flush()
+    restored = await Repository(engine).order(ACCOUNT, "pd-9")
+    assert restored is not None and restored.status is OrderStatus.ACCEPTED
+    await journal.stop()

@@ -1,0 +1,300 @@
+"""The journal wired into a trading node: what ``propdesk run`` and ``propdesk backtest --journal`` use.
+
+:class:`NodeJournal` owns a :class:`~propdesk.storage.journal.Journal` with the writer subprocess
+(:mod:`propdesk.storage.writer`), so the node's thread only captures records. It
+
+* migrates the database (``propdesk db upgrade`` happens by itself) and records the **strategy run** (a
+  ``strategy_runs`` row at the start, its end and status at the end, and for a backtest its ``backtest_results``
+  row);
+* hooks into the node through :meth:`NodeJournal.node_hook` (the ``TradingNode(risk=...)`` hook): it attaches the
+  journal to the node's bus (with the order manager as the order lookup) and wraps the pre-trade gate in a
+  :class:`JournalGate`;
+* maps the journal's **back-pressure** to trading: at SLOW and HALT the gate lets only orders that reduce exposure
+  through (a halted journal must never trap a position); with a risk engine whose account guard offers
+  ``set_condition(key, state, reason)`` / ``clear_condition(key)``, SLOW also puts the account in REDUCING and HALT
+  in HALTED (the guard then acts on it: cancel, flatten), NORMAL lifts it. A backtest never trades differently
+  because of the journal: between chunks of bars it waits for the writer to catch up instead (the node slows).
+
+Defaults (ARCHITECTURE.md principle 7, issue 5): ``propdesk run`` journals by default to the configured database
+(``--journal-url``, ``$PROPDESK_DATABASE_URL``, the config file, else the SQLite file under the user's data
+directory); ``--no-journal`` turns it off. ``propdesk backtest`` does not journal unless ``--journal`` (or
+``--journal-url``) is given: a backtest is a study, and thousands of runs would fill the journal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import time
+from collections.abc import Callable, Coroutine, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from sqlalchemy import URL
+
+from propdesk.core.errors import ConfigError
+from propdesk.model.enums import Side
+from propdesk.risk.decisions import TradingState
+from propdesk.storage.db import create_engine_for, redact_url, resolve_url
+from propdesk.storage.journal import BackpressureLevel, Journal
+from propdesk.storage.migrate import upgrade_engine
+from propdesk.storage.repositories import Repository
+
+if TYPE_CHECKING:
+    from propdesk.execution.order_manager import OrderManager, PreTradeGate
+    from propdesk.model.orders import Order
+    from propdesk.node import TradingNode
+
+__all__ = ["JOURNAL_CONDITION", "JournalGate", "NodeJournal"]
+
+log = logging.getLogger("propdesk.journaling")
+
+JOURNAL_CONDITION = "journal"
+"""The key of the account guard's condition the journal's back-pressure sets."""
+
+T = TypeVar("T")
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` to the end from synchronous code (in a helper thread when a loop already runs here)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+class JournalGate:
+    """The pre-trade gate that puts the journal's back-pressure in the order path, then asks ``inner`` (the risk
+    gate, if any). At SLOW or HALT only an order that reduces exposure passes: ``reduce_only``, or opposite to the
+    account's net position in its contract and no larger than it.
+
+    Args:
+        level: returns the journal's current level.
+        inner: the gate to ask next (``None``: pass).
+        net_qty: ``symbol -> signed net position`` of the account (contracts).
+    """
+
+    def __init__(
+        self,
+        level: Callable[[], BackpressureLevel],
+        inner: PreTradeGate | None,
+        net_qty: Callable[[str], int],
+    ) -> None:
+        self._level = level
+        self.inner = inner
+        self._net_qty = net_qty
+
+    def check(self, order: Order, manager: OrderManager) -> str | None:
+        """``None`` to pass, else the reason of the denial."""
+        level = self._level()
+        if level is not BackpressureLevel.NORMAL and not self._reduces(order):
+            return f"journal back-pressure {level.name}: the database is behind, only orders that reduce exposure pass"
+        return None if self.inner is None else self.inner.check(order, manager)
+
+    def _reduces(self, order: Order) -> bool:
+        if order.reduce_only:
+            return True
+        net = self._net_qty(order.symbol)
+        return net != 0 and (net > 0) == (order.side is Side.SELL) and order.qty <= abs(net)
+
+
+class NodeJournal:
+    """A journal bound to one trading node (see the module docstring).
+
+    Args:
+        url: the database URL; ``None`` resolves it (``$PROPDESK_DATABASE_URL``, the config file, the SQLite file).
+        config_path: the config file for that resolution.
+        capacity: the journal's back-pressure capacity (records; SLOW at half, see :class:`Journal`).
+        prestart: start the writer process now, so its start-up (imports, connection: ~0.3-1 s) overlaps the
+            caller's own preparation (loading the bars); :meth:`open_sync` then finds it running.
+        journal_options: further :class:`Journal` keyword arguments (``max_delay_s``, ``batch_size``...).
+
+    Attributes:
+        url: the resolved URL (async driver). journal: the journal (``None`` until :meth:`open_sync` / :meth:`open`).
+        run_id: the ``strategy_runs`` id of this run (after opening).
+
+    Raises:
+        ConfigError: a malformed or unsupported URL, or a bad config file.
+    """
+
+    def __init__(
+        self,
+        url: str | URL | None = None,
+        *,
+        config_path: str | Path | None = None,
+        capacity: int = 100_000,
+        prestart: bool = False,
+        **journal_options: Any,
+    ) -> None:
+        plain = url.render_as_string(hide_password=False) if isinstance(url, URL) else url
+        self.url: URL = resolve_url(plain, config_path=config_path)
+        self.journal = Journal(
+            self.url, writer="process", capacity=capacity, on_backpressure=self._on_level, **journal_options
+        )
+        if prestart:
+            self.journal.start_sync(wait_ready=False)
+        self.run_id: str | None = None
+        self._guard: Any = None
+        self._risk: Any = None
+        self._node: TradingNode | None = None
+
+    @property
+    def display_url(self) -> str:
+        """The URL with its password hidden."""
+        return redact_url(self.url)
+
+    # ------------------------------------------------------------------ node wiring
+
+    def node_hook(
+        self, inner: Callable[[TradingNode], PreTradeGate] | None = None, *, risk: Any = None
+    ) -> Callable[[TradingNode], PreTradeGate]:
+        """A ``TradingNode(risk=...)`` hook: call ``inner`` (e.g. ``RiskEngine.attach``) for the gate, attach the
+        journal to the node's bus and return a :class:`JournalGate` around that gate. Pass the risk engine as
+        ``risk`` to map back-pressure to its guard's state (module docstring)."""
+        self._risk = risk
+
+        def hook(node: TradingNode) -> PreTradeGate:
+            inner_gate = None if inner is None else inner(node)
+            self.bind(node)
+            account = node.account_id
+            return JournalGate(
+                lambda: self.journal.level, inner_gate, lambda symbol: node.positions.net_qty(account, symbol)
+            )
+
+        return hook
+
+    def bind(self, node: TradingNode) -> None:
+        """Attach the journal to ``node``'s bus, with its order manager as the order lookup (also done by the
+        hook)."""
+        self._node = node
+        self.journal.order_lookup = lambda cid: node.orders.order(cid)  # noqa: PLW0108 - orders is built later
+        self.journal.attach(node.bus)
+
+    def _on_level(self, level: BackpressureLevel) -> None:
+        guard = self._guard_of()
+        if guard is None:
+            return
+        if level is BackpressureLevel.NORMAL:
+            guard.clear_condition(JOURNAL_CONDITION)
+            return
+        state = TradingState.HALTED if level is BackpressureLevel.HALT else TradingState.REDUCING
+        why = self.journal.last_error or f"{self.journal.pending} records not yet committed"
+        guard.set_condition(JOURNAL_CONDITION, state, f"journal back-pressure {level.name} ({why})")
+
+    def _guard_of(self) -> Any:
+        risk = self._risk
+        if risk is None:
+            return None
+        try:
+            guard = risk.guard
+        except ConfigError:  # not started yet
+            return None
+        if not (hasattr(guard, "set_condition") and hasattr(guard, "clear_condition")):
+            return None
+        return guard
+
+    # ------------------------------------------------------------------ runs
+
+    async def _open_db(self, run: Mapping[str, Any]) -> str:
+        engine = create_engine_for(self.url)
+        try:
+            await upgrade_engine(engine)
+            return await Repository(engine).start_run(**run)
+        finally:
+            await engine.dispose()
+
+    async def _close_db(self, ended_ns: int, status: str, report: Mapping[str, Any] | None) -> None:
+        if self.run_id is None:
+            return
+        engine = create_engine_for(self.url)
+        try:
+            repo = Repository(engine)
+            await repo.finish_run(self.run_id, ended_ns=ended_ns, status=status)
+            if report is not None:
+                await repo.save_backtest_result(self.run_id, report)
+        finally:
+            await engine.dispose()
+
+    @staticmethod
+    def _run_row(  # noqa: PLR0917
+        kind: str, strategy: str, symbol: str, timeframe: str, account_id: int | None, params: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        return {
+            "kind": kind,
+            "strategy": strategy,
+            "symbol": symbol,
+            "timeframe": timeframe,
+            "account_id": account_id,
+            "params": dict(params),
+            "started_ns": time.time_ns(),
+        }
+
+    def open_sync(
+        self,
+        *,
+        kind: str,
+        strategy: str,
+        symbol: str,
+        timeframe: str = "",
+        account_id: int | None = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> str:
+        """Migrate, record the run's start and start the writer process (no event loop needed). Returns the run id.
+
+        Raises:
+            ConfigError: the database cannot be reached or migrated, or the writer cannot start.
+        """
+        row = self._run_row(kind, strategy, symbol, timeframe, account_id, params or {})
+        self.run_id = _run(self._open_db(row))
+        self.journal.start_sync(wait_ready=False)  # the writer's start-up overlaps the run
+        return self.run_id
+
+    def wait_ready(self, timeout_s: float = 30.0) -> bool:
+        """Block until the writer process is connected (after ``prestart``); False if it did not answer in time."""
+        return self.journal.wait_ready(timeout_s)
+
+    def pump_sync(self) -> None:
+        """Between chunks of a synchronous run: hand the captured records to the writer; while the journal is
+        behind (any level but NORMAL), wait for it (the run slows, it never trades differently)."""
+        journal = self.journal
+        journal.pump()
+        if journal.level is not BackpressureLevel.NORMAL:
+            journal.flush_sync()
+
+    def close_sync(self, *, status: str = "done", report: Mapping[str, Any] | None = None) -> None:
+        """Write everything, stop the writer, record the run's end (and a backtest's ``report``,
+        ``BacktestResult.to_json_dict()``).
+
+        Raises:
+            JournalClosedError: records could not be committed in time.
+        """
+        try:
+            self.journal.stop_sync()
+        finally:
+            _run(self._close_db(time.time_ns(), status, report))
+
+    async def open(
+        self,
+        *,
+        kind: str,
+        strategy: str,
+        symbol: str,
+        timeframe: str = "",
+        account_id: int | None = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> str:
+        """:meth:`open_sync` on the running event loop (the writer's acknowledgements are read by the loop)."""
+        row = self._run_row(kind, strategy, symbol, timeframe, account_id, params or {})
+        self.run_id = await self._open_db(row)
+        await self.journal.start()
+        return self.run_id
+
+    async def close(self, *, status: str = "done", report: Mapping[str, Any] | None = None) -> None:
+        """:meth:`close_sync` on the running event loop."""
+        try:
+            await self.journal.stop()
+        finally:
+            await self._close_db(time.time_ns(), status, report)

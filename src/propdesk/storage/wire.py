@@ -1,0 +1,447 @@
+"""The journal's capture format: what the core's thread keeps of each record, how a batch of them travels to the
+writer (in this process or in the writer subprocess), and how the writer turns it into rows.
+
+The core's thread must stay fast (issue 5: the journal may cost the ``sma_cross`` backtest under 10%, about 2 us
+per record), so it does no row building, no JSON and no hashing. It keeps each record as one flat tuple (an
+**item**) whose first two fields are the record's kind and its account id:
+
+* ``OrderFilled`` (the exact class): ``(K_FILL, account, client order id, ts, reconciled, symbol, side, qty,
+  price raw, fee cents, trade id, tag)`` - plain ints and strings, built by one small function;
+* other order events: ``(K_ORDER, account, class code, field values)`` - the values taken by one C
+  :func:`operator.attrgetter` call;
+* position events: ``(K_POSITION, account, class code, ...)`` - the snapshot and the fill part, flattened;
+* rare records (risk events, audit entries, account reports and snapshots, EOD balances): ``(kind, account, record,
+  extra)`` with the record object itself.
+
+An order's state (orders are mutable) is taken once per order and batch, when the batch is cut, as the values of
+:data:`ORDER_FIELDS` (:data:`order_state`); a batch is cut only between bus dispatches, when every event applied to
+an order has been captured, so the state matches the events committed with it.
+
+A batch travels as bytes (:func:`dumps` / :func:`loads`): pickle protocol 5 with fast reducers for ``Price`` and
+``Money`` (frozen dataclasses otherwise pickle through a Python ``__getstate__``, ~17 us a record). The writer
+rebuilds the records and converts them with :mod:`propdesk.storage.rows` (:func:`rows_of`), so the rows, their JSON
+and their idempotency keys are exactly those the rest of the storage package writes and reads.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import json
+import operator
+import pickle
+from collections.abc import Callable, Iterable
+from typing import Any, Final
+
+from propdesk.model.enums import Side
+from propdesk.model.events import _TOPICS as ORDER_EVENT_TOPICS
+from propdesk.model.events import OrderEvent, OrderFilled
+from propdesk.model.orders import OPEN
+from propdesk.model.positions import POSITION_TOPICS, PositionEvent, PositionSnapshot
+from propdesk.model.price import Money, Price
+from propdesk.storage import rows as rw
+
+__all__ = [
+    "K_AUDIT",
+    "K_EOD",
+    "K_FILL",
+    "K_ORDER",
+    "K_POSITION",
+    "K_REPORT",
+    "K_RISK",
+    "K_SNAPSHOT",
+    "ORDER_CODE",
+    "ORDER_FIELDS",
+    "POSITION_CODE",
+    "Batch",
+    "Item",
+    "decode_fill",
+    "decode_order_event",
+    "decode_position",
+    "dumps",
+    "encode_fill",
+    "encode_order_event",
+    "encode_position",
+    "fill_rows",
+    "loads",
+    "order_event_rows",
+    "order_state",
+    "order_state_row",
+    "position_rows",
+    "rows_of",
+]
+
+Item = tuple[Any, ...]
+"""One captured record: ``(kind, account id, ...)`` (see the module docstring)."""
+
+Batch = tuple[int, list[Item], list[tuple[Any, ...]]]
+"""``(last sequence number, items, order states)``: what one cut of the journal sends to the writer."""
+
+K_ORDER, K_FILL, K_POSITION, K_RISK, K_AUDIT, K_REPORT, K_SNAPSHOT, K_EOD = range(8)
+
+# ------------------------------------------------------------------------------------------------ order events
+
+_ORDER_CLASSES: Final[tuple[type[OrderEvent], ...]] = tuple(ORDER_EVENT_TOPICS)
+ORDER_CODE: Final[dict[type[OrderEvent], int]] = {cls: i for i, cls in enumerate(_ORDER_CLASSES)}
+_ORDER_NAMES: Final[tuple[tuple[str, ...], ...]] = tuple(
+    tuple(f.name for f in dataclasses.fields(cls)) for cls in _ORDER_CLASSES
+)
+_ORDER_GET: Final[tuple[Callable[[Any], tuple[Any, ...]], ...]] = tuple(
+    operator.attrgetter(*names) for names in _ORDER_NAMES
+)
+
+
+def encode_order_event(event: OrderEvent) -> Item:
+    """The item of an order event other than ``OrderFilled`` (any class of ``propdesk.model.events``)."""
+    code = ORDER_CODE[type(event)]
+    return (K_ORDER, event.account_id, code, _ORDER_GET[code](event))
+
+
+def encode_fill(e: OrderFilled) -> Item:
+    """The flat item of an ``OrderFilled`` (ints and strings only)."""
+    return (
+        K_FILL,
+        e.account_id,
+        e.client_order_id,
+        e.ts_event_ns,
+        e.reconciled,
+        e.symbol,
+        int(e.side),
+        e.qty,
+        e.price.raw,
+        e.fee.cents,
+        e.trade_id,
+        e.tag,
+    )
+
+
+def decode_fill(it: Item) -> OrderFilled:
+    return OrderFilled(
+        client_order_id=it[2],
+        account_id=it[1],
+        ts_event_ns=it[3],
+        reconciled=it[4],
+        symbol=it[5],
+        side=Side(it[6]),
+        qty=it[7],
+        price=Price(it[8]),
+        fee=Money(it[9]),
+        trade_id=it[10],
+        tag=it[11],
+    )
+
+
+def decode_order_event(it: Item) -> OrderEvent:
+    code = it[2]
+    return _ORDER_CLASSES[code](**dict(zip(_ORDER_NAMES[code], it[3], strict=True)))
+
+
+_ENCODE: Final = json.JSONEncoder(separators=(",", ":"), sort_keys=True).encode
+"""The canonical JSON of :func:`propdesk.storage.rows.order_event_payload` (sorted keys, compact)."""
+
+_KIND_OF_CODE: Final[tuple[str, ...]] = tuple(ORDER_EVENT_TOPICS[cls].rsplit(".", 1)[-1] for cls in _ORDER_CLASSES)
+_FILL_KIND: Final = ORDER_EVENT_TOPICS[OrderFilled].rsplit(".", 1)[-1]
+_PLAIN: Final = rw._plain
+
+
+def _event_row(kind: str, account: int, cid: str, ts: int, reconciled: bool, payload: str) -> rw.Row:  # noqa: PLR0917
+    return {
+        "account_id": int(account),
+        "client_order_id": str(cid),
+        "kind": kind,
+        "ts_event_ns": ts,
+        "reconciled": reconciled,
+        "payload": payload,
+        "event_key": hashlib.sha256(f"{kind}|{payload}".encode()).hexdigest(),
+    }
+
+
+def fill_rows(it: Item, broker_order_id: int | None) -> tuple[rw.Row, rw.Row]:
+    """The ``order_events`` and ``fills`` rows of a fill item, equal to :func:`propdesk.storage.rows.order_event_row`
+    and :func:`propdesk.storage.rows.fill_row` of the event (built without rebuilding it)."""
+    _k, acct, cid, ts, rec, symbol, side, qty, price_raw, fee_cents, trade_id, tag = it
+    payload = _ENCODE(
+        {
+            "account_id": acct,
+            "client_order_id": cid,
+            "fee": fee_cents,
+            "price": price_raw,
+            "qty": qty,
+            "reconciled": rec,
+            "side": side,
+            "symbol": symbol,
+            "tag": tag,
+            "trade_id": trade_id,
+            "ts_event_ns": ts,
+        }
+    )
+    fill = {
+        "account_id": int(acct),
+        "trade_id": trade_id,
+        "client_order_id": str(cid),
+        "broker_order_id": broker_order_id,
+        "symbol": symbol,
+        "side": side,
+        "qty": qty,
+        "price_raw": price_raw,
+        "fee_cents": fee_cents,
+        "tag": tag,
+        "ts_event_ns": ts,
+        "reconciled": rec,
+    }
+    return _event_row(_FILL_KIND, acct, cid, ts, rec, payload), fill
+
+
+def order_event_rows(it: Item) -> rw.Row:
+    """The ``order_events`` row of a (non-fill) order event item, equal to
+    :func:`propdesk.storage.rows.order_event_row` of the event."""
+    code, values = it[2], it[3]
+    names = _ORDER_NAMES[code]
+    plain = _PLAIN
+    fields: dict[str, Any] = {
+        n: v if v is None or type(v) in (int, str, bool) else plain(v) for n, v in zip(names, values, strict=True)
+    }
+    return _event_row(
+        _KIND_OF_CODE[code],
+        fields["account_id"],
+        fields["client_order_id"],
+        fields["ts_event_ns"],
+        fields["reconciled"],
+        _ENCODE(fields),
+    )
+
+
+# ------------------------------------------------------------------------------------------------ positions
+
+_POSITION_CLASSES: Final[tuple[type[PositionEvent], ...]] = tuple(POSITION_TOPICS)
+POSITION_CODE: Final[dict[type[PositionEvent], int]] = {cls: i for i, cls in enumerate(_POSITION_CLASSES)}
+_POSITION_KIND: Final[tuple[str, ...]] = tuple(POSITION_TOPICS[cls].rsplit(".", 1)[-1] for cls in _POSITION_CLASSES)
+
+
+def encode_position(e: PositionEvent) -> Item:
+    """The flat item of a position event (the snapshot and the fill part; ints and strings only)."""
+    p = e.position
+    avg = p.avg_price
+    unreal = p.unrealized_pnl
+    return (
+        K_POSITION,
+        p.account_id,
+        POSITION_CODE[type(e)],
+        p.symbol,
+        p.tag,
+        p.signed_qty,
+        None if avg is None else avg.raw,
+        p.realized_pnl.cents,
+        p.fees.cents,
+        None if unreal is None else unreal.cents,
+        p.opened_ts_ns,
+        p.last_ts_ns,
+        p.fill_count,
+        e.trade_id,
+        e.tag,
+        e.fill_signed_qty,
+        e.fill_price.raw,
+        e.fill_fee.cents,
+        e.fill_realized_pnl.cents,
+        e.ts_event_ns,
+        e.reconciled,
+    )
+
+
+def decode_position(it: Item) -> PositionEvent:
+    snap = PositionSnapshot(
+        symbol=it[3],
+        account_id=it[1],
+        tag=it[4],
+        signed_qty=it[5],
+        avg_price=None if it[6] is None else Price(it[6]),
+        realized_pnl=Money(it[7]),
+        fees=Money(it[8]),
+        unrealized_pnl=None if it[9] is None else Money(it[9]),
+        opened_ts_ns=it[10],
+        last_ts_ns=it[11],
+        fill_count=it[12],
+    )
+    return _POSITION_CLASSES[it[2]](
+        position=snap,
+        trade_id=it[13],
+        tag=it[14],
+        fill_signed_qty=it[15],
+        fill_price=Price(it[16]),
+        fill_fee=Money(it[17]),
+        fill_realized_pnl=Money(it[18]),
+        ts_event_ns=it[19],
+        reconciled=it[20],
+    )
+
+
+# ------------------------------------------------------------------------------------------------ orders
+
+ORDER_FIELDS: Final[tuple[str, ...]] = (
+    "account_id",
+    "client_order_id",
+    "broker_order_id",
+    "symbol",
+    "side",
+    "qty",
+    "order_type",
+    "limit_price",
+    "stop_price",
+    "trail_ticks",
+    "tif",
+    "tag",
+    "reduce_only",
+    "parent_id",
+    "linked_ids",
+    "status",
+    "filled_qty",
+    "fees",
+    "_fill_notional_raw",
+    "reason",
+    "ts_init_ns",
+    "ts_last_ns",
+)
+"""The attributes of an :class:`~propdesk.model.orders.Order` its ``orders`` row is built from."""
+
+order_state: Final[Callable[[Any], tuple[Any, ...]]] = operator.attrgetter(*ORDER_FIELDS)
+"""``order_state(order)``: the values of :data:`ORDER_FIELDS` (one C call; the order's state at that moment)."""
+
+
+def order_state_row(state: tuple[Any, ...]) -> rw.Row:
+    """The ``orders`` row of an order state (:data:`order_state`), equal to :func:`propdesk.storage.rows.order_row`
+    of the order at that moment."""
+    (acct, cid, broker_id, symbol, side, qty, otype, limit, stop, trail, tif, tag, reduce_only, parent, linked,
+     status, filled, fees, notional, reason, ts_init, ts_last) = state  # fmt: skip
+    return {
+        "account_id": int(acct),
+        "client_order_id": str(cid),
+        "broker_order_id": None if broker_id is None else int(broker_id),
+        "symbol": symbol,
+        "side": int(side),
+        "qty": qty,
+        "order_type": otype.value,
+        "limit_price_raw": None if limit is None else limit.raw,
+        "stop_price_raw": None if stop is None else stop.raw,
+        "trail_ticks": trail,
+        "tif": tif.value,
+        "tag": tag,
+        "reduce_only": reduce_only,
+        "parent_id": None if parent is None else str(parent),
+        "linked_ids": json.dumps([str(i) for i in linked]),
+        "status": status.value,
+        "is_open": status in OPEN,
+        "filled_qty": filled,
+        "fees_cents": fees.cents,
+        "fill_notional_raw": notional,
+        "reason": reason,
+        "ts_init_ns": ts_init,
+        "ts_last_ns": ts_last,
+    }
+
+
+def position_rows(it: Item) -> rw.Row:
+    """The ``position_snapshots`` row of a position item, equal to :func:`propdesk.storage.rows.position_event_row`
+    of the event."""
+    (_k, acct, code, symbol, ptag, signed_qty, avg_raw, realized, fees, unreal, opened, last, count, trade_id, tag,
+     fill_qty, fill_price, fill_fee, fill_pnl, ts, rec) = it  # fmt: skip
+    return {
+        "account_id": int(acct),
+        "symbol": symbol,
+        "position_tag": ptag or "",
+        "kind": _POSITION_KIND[code],
+        "trade_id": trade_id,
+        "tag": tag,
+        "signed_qty": signed_qty,
+        "avg_price_raw": avg_raw,
+        "realized_pnl_cents": realized,
+        "fees_cents": fees,
+        "unrealized_pnl_cents": unreal,
+        "opened_ts_ns": opened,
+        "last_ts_ns": last,
+        "fill_count": count,
+        "fill_signed_qty": fill_qty,
+        "fill_price_raw": fill_price,
+        "fill_fee_cents": fill_fee,
+        "fill_realized_pnl_cents": fill_pnl,
+        "ts_event_ns": ts,
+        "reconciled": rec,
+    }
+
+
+# ------------------------------------------------------------------------------------------------ batches
+
+
+def _reduce_price(p: Price) -> tuple[type[Price], tuple[int]]:
+    return Price, (p.raw,)
+
+
+def _reduce_money(m: Money) -> tuple[type[Money], tuple[int]]:
+    return Money, (m.cents,)
+
+
+_DISPATCH: Final[dict[type, Callable[[Any], Any]]] = {Price: _reduce_price, Money: _reduce_money}
+
+
+def dumps(batch: Batch) -> bytes:
+    """``batch`` as bytes (pickle protocol 5 with the fast reducers of the module docstring)."""
+    buf = io.BytesIO()
+    pickler = pickle.Pickler(buf, protocol=5)
+    pickler.dispatch_table = _DISPATCH
+    pickler.dump(batch)
+    return buf.getvalue()
+
+
+def loads(data: bytes) -> Batch:
+    """The batch :func:`dumps` wrote (trusted input: the journal's own pipe)."""
+    batch: Batch = pickle.loads(data)
+    return batch
+
+
+def rows_of(
+    items: Iterable[Item], orders: Iterable[tuple[Any, ...]] = (), *, order_rows: bool = True
+) -> list[tuple[str, rw.Row]]:
+    """The ``(table, row)`` pairs of captured ``items`` and ``orders`` states (see the module docstring).
+
+    Order events give an ``order_events`` row (plus a ``fills`` row for a fill, with the broker order id of the
+    order's state in the same batch); each order state gives an ``orders`` row (an upsert that keeps the newest),
+    unless ``order_rows`` is false (the states then only supply broker order ids).
+
+    Raises:
+        ValueError: an item of an unknown kind.
+    """
+    out: list[tuple[str, rw.Row]] = []
+    add = out.append
+    broker_ids: dict[tuple[int, str], int | None] = {}
+    for state in orders:
+        row = order_state_row(state)
+        broker_ids[(row["account_id"], row["client_order_id"])] = row["broker_order_id"]
+        if order_rows:
+            add(("orders", row))
+    for it in items:
+        kind = it[0]
+        if kind == K_FILL:
+            event_row, fill_row = fill_rows(it, broker_ids.get((int(it[1]), str(it[2]))))
+            add(("order_events", event_row))
+            add(("fills", fill_row))
+        elif kind == K_ORDER:
+            add(("order_events", order_event_rows(it)))
+        elif kind == K_POSITION:
+            add(("position_snapshots", position_rows(it)))
+        elif kind == K_RISK:
+            add(("risk_events", rw.risk_event_row(it[2])))
+        elif kind == K_AUDIT:
+            add(("risk_events", rw.audit_entry_row(it[2])))
+        elif kind == K_REPORT:
+            msg, ts_ns = it[2], it[3]
+            add(("accounts", rw.account_row(it[1], ts_ns) if msg is None else rw.account_report_row(msg)))
+        elif kind == K_SNAPSHOT:
+            snap, (snap_kind, ref), ts_ns = it[2], it[3], it[4]
+            add(("account_snapshots", rw.account_snapshot_row(it[1], snap, ts_ns, snap_kind, ref)))
+            for row in rw.eod_rows(it[1], snap.eod_balances, ts_ns):
+                add(("eod_balances", row))
+        elif kind == K_EOD:
+            add(("eod_balances", rw.eod_rows(it[1], [it[2]], it[3])[0]))
+        else:
+            raise ValueError(f"journal item of unknown kind {kind!r}")
+    return out

@@ -1,0 +1,337 @@
+"""The journal's writer subprocess: batches in through a pipe, rows out to the database, acknowledgements back.
+
+The core's thread only captures records and, at each cut, pickles the batch (:mod:`propdesk.storage.wire`). All
+the rest - rebuilding the records, building rows (JSON, idempotency hashes), SQLAlchemy Core ``executemany`` and
+the commit - runs in a separate process (``python -m propdesk.storage.writer_child``), on another core and
+outside the core's GIL. Protocol (:class:`WriterProcess` is the parent's end):
+
+* parent -> child: the bytes of one batch (``wire.dumps``), or ``b""`` to finish (write what is queued, exit).
+* child -> parent: ``("ready", pid)`` once connected; ``("ack", last_seq, records, rows)`` after each commit (all
+  batches up to ``last_seq`` are durable; the child merges every batch waiting in the pipe into one transaction);
+  ``("fail", last_seq, error)`` after a failed attempt (the child keeps the batch and retries with backoff, so
+  order is kept and nothing is dropped); ``("fatal", error)`` when it cannot start.
+
+A send never blocks the core: a sender thread does the blocking pipe writes (the write releases the GIL). The
+parent reads acknowledgements without blocking (``poll``), from the event loop (``add_reader`` on
+:attr:`WriterProcess.fileno`) or from a synchronous driver. End of file on the acknowledgement pipe means the child
+died; the journal then reports HALT, starts a new writer and sends every unacknowledged batch again (writes are
+idempotent: a batch committed just before the death is not written twice).
+
+SQLite: the child opens the file itself (WAL, ``synchronous=FULL``: :func:`propdesk.storage.db.create_sync_engine_for`).
+PostgreSQL: the child connects with psycopg. The URL, password included, reaches the child through the spawn pipe,
+never a command line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import operator
+import os
+import pickle
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterable
+from multiprocessing.connection import Connection
+from queue import SimpleQueue
+from typing import Any, Final
+
+from sqlalchemy import Connection as SaConnection
+from sqlalchemy import Engine
+
+from propdesk.storage import rows as rw
+from propdesk.storage import wire
+from propdesk.storage.db import create_sync_engine_for, describe_error
+from propdesk.storage.repositories import _ACCOUNT_KEEP, TABLES, _insert, insert_ignore, upsert
+
+__all__ = ["STOP", "WriterDiedError", "WriterProcess", "child_main", "write_rows_sync", "writer_main"]
+
+log = logging.getLogger("propdesk.storage.writer")
+
+STOP: Final = b""
+"""The message that asks the child to write what it has and exit."""
+
+_MERGE_MAX_BATCHES: Final = 64
+"""At most this many batches waiting in the pipe are merged into one transaction."""
+
+
+class WriterDiedError(RuntimeError):
+    """The writer subprocess ended without being asked to (or could not start)."""
+
+
+# --------------------------------------------------------------------------------------------- the write itself
+
+
+_FAST_TABLES: Final = frozenset({"order_events", "fills", "position_snapshots", "orders", "accounts"})
+"""Tables whose rows hold only ints, strings, booleans and NULLs: written by the driver's own ``executemany``."""
+
+_SQL_CACHE: dict[tuple[str, str, str, tuple[str, ...]], tuple[str, tuple[str, ...] | None]] = {}
+
+
+def _statement(conn: SaConnection, name: str, kind: str, keys: tuple[str, ...]) -> Any:
+    tbl = TABLES[name]
+    dialect = conn.dialect.name
+    if kind == "ignore":
+        return insert_ignore(dialect, tbl)
+    if kind == "orders":
+        return upsert(dialect, tbl, ("account_id", "client_order_id"), "ts_last_ns")
+    stmt = _insert(dialect, tbl)  # account reports: refresh every detail but the first sighting
+    cols = {c.name: stmt.excluded[c.name] for c in tbl.columns if c.name not in _ACCOUNT_KEEP and not c.primary_key}
+    return stmt.on_conflict_do_update(index_elements=["account_id"], set_=cols)
+
+
+def _executemany(conn: SaConnection, name: str, kind: str, rows: list[rw.Row]) -> None:
+    """``executemany`` of one statement over ``rows`` (all with the same keys). The hot tables skip SQLAlchemy's
+    per-row parameter processing: the statement is compiled once for the dialect and its keys, and the driver gets
+    plain tuples (``qmark``) or the dicts themselves (``pyformat``)."""
+    if not rows:
+        return
+    keys = tuple(rows[0])
+    if name not in _FAST_TABLES:
+        conn.execute(_statement(conn, name, kind, keys), rows)
+        return
+    cache_key = (conn.dialect.name, name, kind, keys)
+    cached = _SQL_CACHE.get(cache_key)
+    if cached is None:
+        compiled = _statement(conn, name, kind, keys).compile(dialect=conn.dialect, column_keys=list(keys))
+        positions = compiled.positiontup
+        cached = _SQL_CACHE[cache_key] = (compiled.string, None if positions is None else tuple(positions))
+    sql, positions = cached
+    if positions is not None:
+        get = operator.itemgetter(*positions)
+        params: list[Any] = [get(r) for r in rows] if len(positions) > 1 else [(get(r),) for r in rows]
+    else:
+        params = rows
+    conn.exec_driver_sql(sql, params)
+
+
+def write_rows_sync(conn: SaConnection, dialect: str, rows: Iterable[tuple[str, rw.Row]]) -> int:
+    """Write ``(table, row)`` pairs inside the open transaction ``conn``: insert-or-ignore, an upsert that keeps
+    the newest state for ``orders`` and a refresh for ``accounts`` reports - the same rules as
+    :meth:`propdesk.storage.repositories.Repository.write`, on a synchronous connection. Returns the rows given.
+
+    Raises:
+        KeyError: an unknown table. sqlalchemy errors: the database refused the batch.
+    """
+    groups: dict[str, list[rw.Row]] = {}
+    n = 0
+    for table, row in rows:
+        groups.setdefault(table, []).append(row)
+        n += 1
+    for name in sorted(groups, key=lambda t: t != "accounts"):
+        batch = groups[name]
+        if name == "orders":
+            last: dict[tuple[int, str], rw.Row] = {}
+            for r in batch:  # one statement may not update the same row twice (PostgreSQL)
+                key = (r["account_id"], r["client_order_id"])
+                cur = last.get(key)
+                if cur is None or cur["ts_last_ns"] <= r["ts_last_ns"]:
+                    last[key] = r
+            _executemany(conn, name, "orders", list(last.values()))
+        elif name == "accounts":
+            _executemany(conn, name, "ignore", [r for r in batch if not r["name"] and r["balance_cents"] is None])
+            reports = {r["account_id"]: r for r in batch if r["name"] or r["balance_cents"] is not None}
+            _executemany(conn, name, "report", list(reports.values()))
+        else:
+            _executemany(conn, name, "ignore", batch)
+    return n
+
+
+# --------------------------------------------------------------------------------------------- the child
+
+
+def _send(conn: Connection, msg: tuple[Any, ...]) -> None:
+    conn.send_bytes(pickle.dumps(msg))
+
+
+def writer_main(
+    inbox: Connection, outbox: Connection, url: str, retry_delay_s: float, max_retry_delay_s: float
+) -> None:
+    """The child's main loop (see the module docstring). Runs until it reads :data:`STOP` or the parent's end of
+    the pipe closes."""
+    logging.basicConfig(level=logging.WARNING, format="propdesk journal writer: %(levelname)s %(message)s")
+    engine: Engine | None = None
+    try:
+        engine = create_sync_engine_for(url)
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+    except Exception as exc:
+        _send(outbox, ("fatal", describe_error(exc, None if engine is None else engine.url)))
+        return
+    dialect = engine.dialect.name
+    url_obj = engine.url
+    _send(outbox, ("ready", os.getpid()))
+    stopping = False
+    try:
+        while not stopping:
+            try:
+                data = inbox.recv_bytes()
+            except EOFError:
+                break
+            if data == STOP:
+                break
+            pending = [data]
+            while len(pending) < _MERGE_MAX_BATCHES and inbox.poll():  # merge what is already waiting
+                try:
+                    data = inbox.recv_bytes()
+                except EOFError:
+                    stopping = True
+                    break
+                if data == STOP:
+                    stopping = True
+                    break
+                pending.append(data)
+            batches = [wire.loads(b) for b in pending]
+            last_seq = batches[-1][0]
+            n_records = sum(len(items) for _seq, items, _orders in batches)
+            rows: list[tuple[str, rw.Row]] = []
+            for _seq, items, orders in batches:
+                rows.extend(wire.rows_of(items, orders))
+            delay = retry_delay_s
+            while True:
+                try:
+                    with engine.begin() as conn:
+                        write_rows_sync(conn, dialect, rows)
+                    break
+                except Exception as exc:
+                    _send(outbox, ("fail", last_seq, describe_error(exc, url_obj)))
+                    time.sleep(delay)
+                    delay = min(delay * 2, max_retry_delay_s)
+            _send(outbox, ("ack", last_seq, n_records, len(rows)))
+    finally:
+        engine.dispose()
+
+
+# --------------------------------------------------------------------------------------------- the parent's end
+
+
+class WriterProcess:
+    """The parent's handle on one writer subprocess (see the module docstring).
+
+    The child is ``python -m propdesk.storage.writer_child`` started with :mod:`subprocess` (not ``multiprocessing``,
+    which would import the parent's ``__main__`` again in the child); it talks over two pipes passed by descriptor
+    and logs to the parent's stderr.
+
+    Args:
+        url: the database URL with its password (any driver: the child uses the synchronous one). It is the first
+            message on the pipe, never on a command line.
+        retry_delay_s / max_retry_delay_s: the child's backoff after a failed transaction (seconds).
+
+    Attributes:
+        fileno: the acknowledgement pipe's descriptor (readable when :meth:`read` has something, or at the end).
+    """
+
+    def __init__(self, url: str, *, retry_delay_s: float = 0.2, max_retry_delay_s: float = 5.0) -> None:
+        in_r, in_w = os.pipe()
+        out_r, out_w = os.pipe()
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "propdesk.storage.writer_child", str(in_r), str(out_w)],
+                pass_fds=(in_r, out_w),
+                stdin=subprocess.DEVNULL,
+                env=env,
+            )
+        finally:
+            os.close(in_r)
+            os.close(out_w)
+        self._send_conn = Connection(in_w, readable=False)
+        self._ack_conn = Connection(out_r, writable=False)
+        self.fileno = out_r
+        self._queue: SimpleQueue[bytes | None] = SimpleQueue()
+        self.send_error: str | None = None
+        self._queue.put(pickle.dumps((url, retry_delay_s, max_retry_delay_s)))
+        self._sender = threading.Thread(target=self._send_loop, name="propdesk-journal-sender", daemon=True)
+        self._sender.start()
+
+    @property
+    def pid(self) -> int:
+        """The child's process id."""
+        return self._proc.pid
+
+    @property
+    def exitcode(self) -> int | None:
+        """The child's exit code (``None`` while it runs)."""
+        return self._proc.poll()
+
+    def _send_loop(self) -> None:
+        conn = self._send_conn
+        while True:
+            data = self._queue.get()
+            if data is None:
+                return
+            try:
+                conn.send_bytes(data)
+            except OSError as exc:  # the child died: the acknowledgement pipe reports it too
+                self.send_error = f"{type(exc).__name__}: {exc}"
+                return
+
+    def send(self, data: bytes) -> None:
+        """Queue ``data`` (a batch's bytes, or :data:`STOP`) for the child; never blocks."""
+        self._queue.put(data)
+
+    def read(self) -> list[tuple[Any, ...]]:
+        """Every message the child has sent so far, without blocking.
+
+        Raises:
+            WriterDiedError: the child is gone (end of file on its pipe).
+        """
+        out: list[tuple[Any, ...]] = []
+        conn = self._ack_conn
+        try:
+            while conn.poll():
+                out.append(pickle.loads(conn.recv_bytes()))
+        except (EOFError, OSError) as exc:
+            if out:
+                return out  # deliver what arrived; the next read reports the end
+            code = self._wait(0.5)
+            raise WriterDiedError(f"the journal writer process died (exit code {code}; {type(exc).__name__})") from None
+        return out
+
+    def _wait(self, timeout_s: float) -> int | None:
+        try:
+            return self._proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def wait_readable(self, timeout_s: float) -> bool:
+        """Block up to ``timeout_s`` until :meth:`read` has something (or the child is gone)."""
+        return self._ack_conn.poll(timeout_s)
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Ask the child to finish (after what was sent) and wait for it; kill it after ``timeout_s``."""
+        self.send(STOP)
+        self._queue.put(None)
+        self._sender.join(timeout_s)
+        if self._wait(timeout_s) is None:
+            self.kill()
+        self.close()
+
+    def kill(self) -> None:
+        """End the child at once (tests, and a writer that no longer answers)."""
+        if self._proc.poll() is None:
+            self._proc.kill()
+        self._wait(2.0)
+
+    def close(self) -> None:
+        """Release the pipes and the sender thread (the child must be gone or going)."""
+        self._queue.put(None)
+        for conn in (self._send_conn, self._ack_conn):
+            with contextlib.suppress(OSError):
+                conn.close()
+
+
+def child_main(argv: list[str]) -> int:
+    """The writer subprocess: ``argv[1]`` / ``argv[2]`` are the descriptors of its inbox and outbox pipes; the first
+    message is ``(url, retry_delay_s, max_retry_delay_s)``. Returns the exit code."""
+    inbox = Connection(int(argv[1]), writable=False)
+    outbox = Connection(int(argv[2]), readable=False)
+    try:
+        url, retry, max_retry = pickle.loads(inbox.recv_bytes())
+    except EOFError:
+        return 1
+    writer_main(inbox, outbox, url, retry, max_retry)
+    return 0

@@ -1,0 +1,293 @@
+"""The journal's process writer (and its capture format), on SQLite and PostgreSQL: batches arrive, durability
+waits for the commit, a writer crash halts and recovers without loss, a slow writer drops nothing; the fast row
+builders equal the reference ones in rows.py; the node wiring (gate, back-pressure, strategy runs)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import AsyncIterator
+from typing import Any
+
+import numpy as np
+import pytest
+import pytest_asyncio
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from propdesk.backtest.engine import run_backtest
+from propdesk.core.bus import MessageBus
+from propdesk.core.errors import ConfigError
+from propdesk.journaling import JournalGate, NodeJournal
+from propdesk.model.data import BarSeries, Timeframe
+from propdesk.model.enums import Side
+from propdesk.model.events import OrderCanceled, OrderRejected
+from propdesk.model.identifiers import AccountId, ClientOrderId
+from propdesk.model.orders import OrderStatus
+from propdesk.risk.decisions import TradingState
+from propdesk.storage import rows as rw
+from propdesk.storage import wire
+from propdesk.storage.db import create_engine_for
+from propdesk.storage.journal import BackpressureLevel, Journal
+from propdesk.storage.repositories import Repository
+from propdesk.strategies.registry import build_strategy
+
+from .factories import ACCOUNT, T0, accepted, fill, order, position_event, submitted
+
+
+@pytest_asyncio.fixture
+async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
+    eng = create_engine_for(db_url)
+    try:
+        yield eng
+    finally:
+        await eng.dispose()
+
+
+def _pid(journal: Journal) -> int:
+    proc = journal._proc
+    assert proc is not None
+    return proc.pid
+
+
+# ------------------------------------------------------------------------------------------------ capture format
+
+
+def test_fast_rows_equal_the_reference_rows() -> None:
+    o = order("pd-1", qty=1)
+    events: list[Any] = [
+        submitted(),
+        accepted(),
+        fill("T1", cid="pd-1", side=Side.SELL),
+        OrderRejected(client_order_id=ClientOrderId("pd-2"), account_id=ACCOUNT, ts_event_ns=T0, reason="no"),
+        OrderCanceled(client_order_id=ClientOrderId("pd-3"), account_id=AccountId(9), ts_event_ns=T0 + 7),
+    ]
+    for ev in events[:3]:
+        o.apply(ev)
+    pos = [position_event("opened", "T1", 1), position_event("closed", "T2", 0)]
+    items = [wire.encode_fill(e) if type(e).__name__ == "OrderFilled" else wire.encode_order_event(e) for e in events]
+    items += [wire.encode_position(p) for p in pos]
+    batch: wire.Batch = (len(items), items, [wire.order_state(o)])
+    back = wire.loads(wire.dumps(batch))
+    assert back == batch
+    got = wire.rows_of(back[1], back[2])
+    expected: list[tuple[str, rw.Row]] = [("orders", rw.order_row(o))]
+    for e in events:
+        expected.append(("order_events", rw.order_event_row(e)))
+        if type(e).__name__ == "OrderFilled":
+            expected.append(("fills", rw.fill_row(e, 991)))
+    expected += [("position_snapshots", rw.position_event_row(p)) for p in pos]
+    assert got == expected
+    assert wire.decode_fill(items[2]) == events[2]
+    assert wire.decode_position(items[-1]) == pos[-1]
+
+
+# ------------------------------------------------------------------------------------------------ process writer
+
+
+@pytest.mark.asyncio
+async def test_batches_arrive_once_and_orders_follow(db_url: str, engine: AsyncEngine) -> None:
+    bus = MessageBus(timing=False)
+    o = order("pd-1", qty=1)
+    journal = Journal(db_url, writer="process", order_lookup=lambda cid: o if cid == "pd-1" else None)
+    journal.attach(bus)
+    await journal.start()
+    events: list[Any] = [submitted(), accepted(), fill("T1", cid="pd-1")]
+    for ev in events:
+        o.apply(ev)
+        bus.publish(ev.topic, ev)
+    pos = position_event("opened", "T1", 1)
+    bus.publish(pos.topic, pos)
+    await journal.flush()
+    counts = await Repository(engine).counts()
+    assert (counts["order_events"], counts["fills"], counts["orders"], counts["position_snapshots"]) == (3, 1, 1, 1)
+    for ev in [*events, pos]:  # a replay after a reconnect: no new rows
+        bus.publish(ev.topic, ev)
+    await journal.flush()
+    assert await Repository(engine).counts() == counts
+    restored = await Repository(engine).order(ACCOUNT, "pd-1")
+    assert restored is not None and restored.status is OrderStatus.FILLED and restored.broker_order_id == 991
+    [stored] = await Repository(engine).fills(ACCOUNT)
+    assert stored == events[2]
+    await journal.stop()
+    stats = journal.stats()
+    assert stats.pending == 0 and stats.failures == 0 and stats.committed == stats.enqueued == 9
+
+
+@pytest.mark.asyncio
+async def test_durable_resolves_only_after_the_commit(db_url: str, engine: AsyncEngine) -> None:
+    journal = Journal(db_url, writer="process", max_delay_s=10.0)
+    await journal.start()
+    os.kill(_pid(journal), signal.SIGSTOP)  # the writer cannot commit
+    try:
+        f = fill("T1")
+        journal.record(f)
+        acked: list[int] = []
+        task = journal.journal_fill_then(f, lambda: acked.append(journal.committed_seq))
+        await asyncio.sleep(0.2)
+        assert not task.done() and acked == []
+        assert (await Repository(engine).counts())["fills"] == 0
+    finally:
+        os.kill(_pid(journal), signal.SIGCONT)
+    await asyncio.wait_for(task, 20)
+    assert acked and acked[0] >= 2  # the account's first sight and the fill
+    assert [x.trade_id for x in await Repository(engine).fills(ACCOUNT)] == ["T1"]
+    await journal.stop()
+
+
+@pytest.mark.asyncio
+async def test_writer_crash_halts_then_recovers_without_loss(db_url: str, engine: AsyncEngine) -> None:
+    levels: list[BackpressureLevel] = []
+    journal = Journal(db_url, writer="process", on_backpressure=levels.append, retry_delay_s=0.05, max_delay_s=0.001)
+    await journal.start()
+    journal.record(fill("T0"))
+    await journal.flush()
+    first = _pid(journal)
+    os.kill(first, signal.SIGSTOP)
+    for i in range(1, 40):
+        journal.record(fill(f"T{i}", ts=T0 + i))
+    await asyncio.sleep(0.05)  # batches cut and sent, never acknowledged
+    os.kill(first, signal.SIGKILL)
+    for _ in range(200):
+        if journal.level is BackpressureLevel.HALT:
+            break
+        await asyncio.sleep(0.01)
+    assert journal.level is BackpressureLevel.HALT
+    assert journal.last_error is not None and "died" in journal.last_error
+    await asyncio.wait_for(journal.flush(), 30)  # a new writer gets every unacknowledged batch again
+    assert _pid(journal) != first
+    assert journal.level is BackpressureLevel.NORMAL and levels[-1] is BackpressureLevel.NORMAL
+    assert BackpressureLevel.HALT in levels
+    trade_ids = [x.trade_id for x in await Repository(engine).fills(ACCOUNT)]
+    assert sorted(trade_ids, key=lambda t: int(t[1:])) == [f"T{i}" for i in range(40)]
+    assert journal.stats().restarts == 1
+    await journal.stop()
+
+
+@pytest.mark.asyncio
+async def test_slow_writer_raises_backpressure_and_drops_nothing(db_url: str, engine: AsyncEngine) -> None:
+    levels: list[BackpressureLevel] = []
+    journal = Journal(
+        db_url,
+        writer="process",
+        capacity=40,
+        high_watermark=20,
+        low_watermark=10,
+        batch_size=5,
+        max_delay_s=0.001,
+        on_backpressure=levels.append,
+    )
+    await journal.start()
+    pid = _pid(journal)
+    os.kill(pid, signal.SIGSTOP)  # a writer that does not keep up
+    try:
+        for i in range(100):
+            journal.record(fill(f"T{i}", ts=T0 + i))
+            if i % 10 == 9:
+                await asyncio.sleep(0.005)  # cuts happen; nothing is acknowledged
+        assert levels == [BackpressureLevel.SLOW, BackpressureLevel.HALT]
+        assert journal.pending == 101
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    await asyncio.wait_for(journal.flush(), 30)
+    assert journal.level is BackpressureLevel.NORMAL
+    assert (await Repository(engine).counts())["fills"] == 100
+    assert journal.stats().max_pending == 101
+    await journal.stop()
+
+
+def test_sync_driver_pumps_and_stops(db_url: str) -> None:
+    journal = Journal(db_url, writer="process")
+    journal.start_sync(wait_ready=False)
+    for i in range(25):
+        journal.record(fill(f"T{i}", ts=T0 + i))
+        if i % 10 == 0:
+            journal.pump()
+    journal.stop_sync(30)
+    stats = journal.stats()
+    assert stats.pending == 0 and stats.committed == 26
+
+    async def count() -> int:
+        eng = create_engine_for(db_url)
+        try:
+            return (await Repository(eng).counts())["fills"]
+        finally:
+            await eng.dispose()
+
+    assert asyncio.run(count()) == 25
+
+
+def test_process_writer_needs_a_file() -> None:
+    with pytest.raises(ConfigError, match="in-memory"):
+        Journal("sqlite+aiosqlite:///:memory:", writer="process")
+
+
+# ------------------------------------------------------------------------------------------------ node wiring
+
+
+class _Guard:
+    def __init__(self) -> None:
+        self.conditions: dict[str, tuple[TradingState, str]] = {}
+
+    def set_condition(self, key: str, state: TradingState, reason: str) -> None:
+        self.conditions[key] = (state, reason)
+
+    def clear_condition(self, key: str) -> None:
+        self.conditions.pop(key, None)
+
+
+class _Risk:
+    def __init__(self) -> None:
+        self.guard = _Guard()
+
+
+def test_gate_lets_only_reducing_orders_through_when_behind(tmp_path: Any) -> None:
+    level = [BackpressureLevel.NORMAL]
+    net = {"ESZ5": 2}
+    gate = JournalGate(lambda: level[0], None, lambda symbol: net.get(symbol, 0))
+    buy, sell3, sell1 = order("a", qty=1), order("b", qty=3, side=Side.SELL), order("c", qty=1, side=Side.SELL)
+    assert gate.check(buy, None) is None  # type: ignore[arg-type]
+    level[0] = BackpressureLevel.SLOW
+    assert "SLOW" in str(gate.check(buy, None))  # type: ignore[arg-type]
+    assert gate.check(sell3, None) is not None  # type: ignore[arg-type]  # would reverse the position
+    assert gate.check(sell1, None) is None  # type: ignore[arg-type]
+    level[0] = BackpressureLevel.HALT
+    assert gate.check(sell1, None) is None  # type: ignore[arg-type]  # a halted journal never traps a position
+
+    nj = NodeJournal(f"sqlite:///{tmp_path / 'j.sqlite3'}")
+    risk = _Risk()
+    nj.node_hook(None, risk=risk)
+    nj._on_level(BackpressureLevel.HALT)
+    assert risk.guard.conditions["journal"][0] is TradingState.HALTED
+    nj._on_level(BackpressureLevel.SLOW)
+    assert risk.guard.conditions["journal"][0] is TradingState.REDUCING
+    nj._on_level(BackpressureLevel.NORMAL)
+    assert risk.guard.conditions == {}
+
+
+def test_backtest_with_journal_records_run_events_and_result(tmp_path: Any) -> None:
+    n = 600
+    ts = T0 - T0 % 60_000_000_000 + np.arange(n, dtype=np.int64) * 60_000_000_000
+    close = 6500 + np.round(np.sin(np.arange(n) / 15) * 40) * 0.25 * 4
+    bars = BarSeries(
+        "ESZ5", Timeframe.parse("1m"), ts, ts + 60_000_000_000, close, close + 1, close - 1, close, np.full(n, 10.0)
+    )
+    url = f"sqlite:///{tmp_path / 'bt.sqlite3'}"
+    off = run_backtest(bars, build_strategy("sma_cross", {}))
+    nj = NodeJournal(url)
+    on = run_backtest(bars, build_strategy("sma_cross", {}), journal=nj)
+    assert [f.trade_id for f in on.fills] == [f.trade_id for f in off.fills] and on.fills
+
+    async def read() -> tuple[list[str], dict[str, Any] | None, dict[str, int]]:
+        eng = create_engine_for(url)
+        try:
+            repo = Repository(eng)
+            assert nj.run_id is not None
+            return [f.trade_id for f in await repo.fills(1)], await repo.backtest_result(nj.run_id), await repo.counts()
+        finally:
+            await eng.dispose()
+
+    trade_ids, report, counts = asyncio.run(read())
+    assert trade_ids == [f.trade_id for f in on.fills]
+    assert report is not None and report["fills"] == len(on.fills)
+    assert counts["strategy_runs"] == 1 and counts["orders"] == counts["order_events"] // 3
