@@ -365,7 +365,7 @@ def run(
     if broker == "projectx":
         _run_live(
             strategy, param, symbol, risk, risk_config, account, api_base, user_hub, market_hub, config,
-            duration, bars, bar_cache, no_console, as_json,
+            duration, bars, bar_cache, no_console, as_json, _node_journal(journal, journal_url),
         )  # fmt: skip
         return
     if broker != "sim":
@@ -421,8 +421,10 @@ def _run_live(
     bar_cache: bool,
     no_console: bool,
     as_json: bool,
+    node_journal: NodeJournal | None = None,
 ) -> None:
-    """``propdesk run --broker projectx`` (see :func:`propdesk.live_console.run_live_command`)."""
+    """``propdesk run --broker projectx`` (see :func:`propdesk.live_console.run_live_command`); with a journal the
+    node is restored from it and reconciled with ProjectX before it trades (:mod:`propdesk.recovery_flow`)."""
     from propdesk.backtest.cli_support import parse_params
     from propdesk.live import LiveOptions
     from propdesk.live_console import render_live_summary, run_live_command
@@ -447,6 +449,7 @@ def _run_live(
         bar_cache=bar_cache,
         out=out,
         plain=no_console or not out.is_terminal,
+        journal=node_journal,
     )
     if as_json:
         typer.echo(json.dumps(summary.to_json_dict(), default=str))

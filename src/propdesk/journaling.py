@@ -27,6 +27,7 @@ import asyncio
 import concurrent.futures
 import logging
 import time
+import uuid
 from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -36,6 +37,7 @@ from sqlalchemy import URL
 from propdesk.core.errors import ConfigError
 from propdesk.model.enums import Side
 from propdesk.risk.decisions import TradingState
+from propdesk.storage import rows as rw
 from propdesk.storage.db import create_engine_for, redact_url, resolve_url
 from propdesk.storage.journal import BackpressureLevel, Journal
 from propdesk.storage.migrate import upgrade_engine
@@ -131,12 +133,12 @@ class NodeJournal:
     ) -> None:
         plain = url.render_as_string(hide_password=False) if isinstance(url, URL) else url
         self.url: URL = resolve_url(plain, config_path=config_path)
-        self.journal = Journal(
-            self.url, writer="process", capacity=capacity, on_backpressure=self._on_level, **journal_options
-        )
+        options: dict[str, Any] = {"migrate": True, **journal_options}  # the writer process migrates
+        self.journal = Journal(self.url, writer="process", capacity=capacity, on_backpressure=self._on_level, **options)
         if prestart:
             self.journal.start_sync(wait_ready=False)
         self.run_id: str | None = None
+        self._run_fields: dict[str, Any] | None = None
         self._guard: Any = None
         self._risk: Any = None
         self._node: TradingNode | None = None
@@ -149,16 +151,19 @@ class NodeJournal:
     # ------------------------------------------------------------------ node wiring
 
     def node_hook(
-        self, inner: Callable[[TradingNode], PreTradeGate] | None = None, *, risk: Any = None
+        self, inner: Callable[[TradingNode], PreTradeGate] | None = None, *, risk: Any = None, bind: bool = True
     ) -> Callable[[TradingNode], PreTradeGate]:
         """A ``TradingNode(risk=...)`` hook: call ``inner`` (e.g. ``RiskEngine.attach``) for the gate, attach the
         journal to the node's bus and return a :class:`JournalGate` around that gate. Pass the risk engine as
-        ``risk`` to map back-pressure to its guard's state (module docstring)."""
+        ``risk`` to map back-pressure to its guard's state (module docstring). With ``bind=False`` the journal is
+        not attached yet: the caller restores the node from the journal first (:mod:`propdesk.recovery_flow`), then
+        calls :meth:`bind`."""
         self._risk = risk
 
         def hook(node: TradingNode) -> PreTradeGate:
             inner_gate = None if inner is None else inner(node)
-            self.bind(node)
+            if bind:
+                self.bind(node)
             account = node.account_id
             return JournalGate(
                 lambda: self.journal.level, inner_gate, lambda symbol: node.positions.net_qty(account, symbol)
@@ -242,14 +247,24 @@ class NodeJournal:
         account_id: int | None = None,
         params: Mapping[str, Any] | None = None,
     ) -> str:
-        """Migrate, record the run's start and start the writer process (no event loop needed). Returns the run id.
+        """Start the writer process (unless ``prestart`` did), which migrates the database and connects, wait until
+        it is ready and record the run's start through the journal (its ``strategy_runs`` row is committed with the
+        first batch). No event loop needed; nothing of the database work runs on the caller's thread (issue 5: with
+        ``prestart`` it all overlaps the caller's preparation). Returns the run id (a new UUID).
 
         Raises:
             ConfigError: the database cannot be reached or migrated, or the writer cannot start.
         """
-        row = self._run_row(kind, strategy, symbol, timeframe, account_id, params or {})
-        self.run_id = _run(self._open_db(row))
-        self.journal.start_sync(wait_ready=False)  # the writer's start-up overlaps the run
+        journal = self.journal
+        journal.start_sync(wait_ready=False)
+        if not journal.wait_ready():
+            error = journal.last_error or "it did not answer in time"
+            journal.stop_sync()
+            raise ConfigError(f"the journal at {self.display_url} could not start: {error}")
+        fields = self._run_row(kind, strategy, symbol, timeframe, account_id, params or {})
+        fields["run_id"] = self.run_id = str(uuid.uuid4())
+        self._run_fields = fields
+        journal.record_rows([("strategy_runs", rw.strategy_run_row(**fields))])
         return self.run_id
 
     def wait_ready(self, timeout_s: float = 30.0) -> bool:
@@ -265,16 +280,31 @@ class NodeJournal:
             journal.flush_sync()
 
     def close_sync(self, *, status: str = "done", report: Mapping[str, Any] | None = None) -> None:
-        """Write everything, stop the writer, record the run's end (and a backtest's ``report``,
-        ``BacktestResult.to_json_dict()``).
+        """Record the run's end (and a backtest's ``report``, ``BacktestResult.to_json_dict()``) through the journal,
+        write everything and stop the writer. The writer process's own exit is not waited for once everything is
+        committed.
 
         Raises:
             JournalClosedError: records could not be committed in time.
         """
+        recorded = self._record_end(time.time_ns(), status, report)
         try:
             self.journal.stop_sync()
         finally:
-            _run(self._close_db(time.time_ns(), status, report))
+            if not recorded:  # a run opened with open(), or a journal already stopped: write the end directly
+                _run(self._close_db(time.time_ns(), status, report))
+
+    def _record_end(self, ended_ns: int, status: str, report: Mapping[str, Any] | None) -> bool:
+        fields = self._run_fields
+        if fields is None or self.run_id is None or not self.journal.running:
+            return False
+        rows: list[tuple[str, dict[str, Any]]] = [
+            ("strategy_runs", rw.strategy_run_row(**fields, status=status, ended_ns=ended_ns))
+        ]
+        if report is not None:
+            rows.append(("backtest_results", rw.backtest_result_row(self.run_id, report)))
+        self.journal.record_rows(rows)
+        return True
 
     async def open(
         self,

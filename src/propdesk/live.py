@@ -52,7 +52,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from pydantic import ValidationError
 
@@ -73,14 +73,19 @@ from propdesk.model.orders import Order, OrderType
 from propdesk.model.positions import PositionEvent
 from propdesk.model.price import Money, Price
 from propdesk.node import NodeConfig, NodeContext, TradingNode
+from propdesk.recovery_flow import NodeRecovery, hold_until_reconciled, reconcile_node, recover_node
 from propdesk.risk.decisions import TradingState
 from propdesk.risk.engine import RiskEngine
 from propdesk.risk.events import TradingStateChanged
 from propdesk.risk.presets import RiskConfig
-from propdesk.risk.reconcile import Reconciler, ReconcileReport
+from propdesk.risk.reconcile import ReconcileReport
 from propdesk.storage.cache import SeriesSource, missing_spans
 from propdesk.strategies.base import Strategy
 from propdesk.strategies.registry import build_strategy
+
+if TYPE_CHECKING:
+    from propdesk.execution.order_manager import PreTradeGate
+    from propdesk.journaling import NodeJournal
 
 __all__ = [
     "DEFAULT_CONFIG_PATH",
@@ -487,12 +492,19 @@ class LiveSession:
         history: where warm-up bars come from (default: :class:`BrokerHistory`; :class:`CachedHistory` with the
             journal's bar cache).
         broker: a ready broker (tests); default: a :class:`ProjectXBroker` on ``settings``.
+        journal: the node's journal (:class:`~propdesk.journaling.NodeJournal`, not yet opened), or ``None``. With
+            one, :meth:`run` opens it, restores the node from it before connecting
+            (:func:`propdesk.recovery_flow.recover_node`: open orders, positions, the risk engine's day counters,
+            end-of-day balances and lockouts), attaches it, holds the risk guard REDUCING, connects with the
+            broker's reconcile starting at the journal's newest fill, reconciles, and only then adds the strategy;
+            it closes the journal at the end.
 
     Attributes:
         clock, broker, node, risk (``None`` without a risk configuration), strategy, symbol (set by :meth:`run`),
         fills (the session's fills), recent (the last order and position events), state_changes (every
-        ``TradingStateChanged``), reconcile_reports (every reconcile's report), disconnects, reconciles,
-        warmup_bars, bars (live bars published), last_price.
+        ``TradingStateChanged``), reconcile_reports (every reconcile's report), recovery (what was restored from
+        the journal, ``None`` without one), disconnects, reconciles, warmup_bars, bars (live bars published),
+        last_price.
 
     Raises:
         ConfigError: unknown strategy or parameter.
@@ -509,8 +521,11 @@ class LiveSession:
         strategy: Strategy | None = None,
         history: HistoryProvider | None = None,
         broker: ProjectXBroker | None = None,
+        journal: NodeJournal | None = None,
     ) -> None:
         self.options = options
+        self.journal = journal
+        self.recovery: NodeRecovery | None = None
         self.settings = settings
         self.account_name = account_name
         self.strategy = strategy if strategy is not None else build_strategy(options.strategy, options.params)
@@ -531,11 +546,14 @@ class LiveSession:
                 new_account=options.risk_new_account,
                 balance=None if options.risk_new_account else self.starting_balance,
             )
+        hook: Callable[[TradingNode], PreTradeGate] | None = None if self.risk is None else self.risk.attach
+        if journal is not None:  # the journal is attached in run(), after the node is restored from it
+            hook = journal.node_hook(hook, risk=self.risk, bind=False)
         self.node = TradingNode(
             clock=self.clock,
             broker=self.broker,
             config=NodeConfig(account_id=account_id, starting_balance_usd=self.starting_balance.as_decimal()),
-            risk=None if self.risk is None else self.risk.attach,
+            risk=hook,
         )
         self.account_id = self.node.account_id
         self.symbol = ""
@@ -607,7 +625,13 @@ class LiveSession:
 
     def _last_fill_ns(self) -> int | None:
         last = max((f.ts_event_ns for f in self.fills), default=None)
-        return last if last is not None else self._session_start_ns - _DAY_NS
+        return last if last is not None else self._reconcile_since()
+
+    def _reconcile_since(self) -> int:
+        """Where reconciliation asks for fills from: the journal's newest fill when the node was restored from one,
+        else 24 h before the session started."""
+        journaled = None if self.recovery is None else self.recovery.last_fill_ns
+        return journaled if journaled is not None else self._session_start_ns - _DAY_NS
 
     @property
     def trading_state(self) -> TradingState | None:
@@ -628,17 +652,14 @@ class LiveSession:
             report: ReconcileReport | None = None
             for attempt in range(max(1, self.options.reconcile_attempts)):
                 await self.broker.wait_idle(self.options.connect_timeout_s)
-                rec = Reconciler(
-                    self.node.orders,
-                    self.node.positions,
-                    self.broker,
-                    account_id=self.account_id,
-                    emit=self.node.on_broker_event,
-                    clock=self.clock.timestamp_ns,
-                    bus=self.node.bus,
-                )
                 try:
-                    report = await rec.reconcile(self._session_start_ns - _DAY_NS)
+                    report = await reconcile_node(
+                        self.node,
+                        self.broker,
+                        since_ns=self._reconcile_since(),
+                        done=() if self.recovery is None else self.recovery.done_order_ids,
+                        clock=self.clock.timestamp_ns,
+                    )
                 except Exception:
                     log.exception("live: reconciliation with ProjectX failed (attempt %d)", attempt + 1)
                     report = None
@@ -815,12 +836,29 @@ class LiveSession:
                 installed = True
             except (NotImplementedError, RuntimeError, ValueError):
                 installed = False
+        journal_open = False
         try:
-            if self.risk is not None:
-                self.risk.start()
+            if self.journal is not None:
+                await self._recover()
+                journal_open = True
+            # the risk engine starts only after the first reconcile (its gate denies every order until then): the
+            # fills the broker reports at connect happened while the node was down, they are counted, not enforced
+            # as fills "opened while REDUCING", and the restored working orders are not canceled as opening orders
+            missed: list[OrderFilled] = []
+            sub = None if self.risk is None else self.node.bus.subscribe("events.order.filled", missed.append)
             await self.broker.connect()
             self._counting = True
-            await self.reconcile()
+            first = await self.reconcile()
+            if self.risk is not None:
+                if sub is not None:
+                    self.node.bus.unsubscribe(sub)
+                for f in missed:
+                    self.risk.state.on_fill(f)
+                self.risk.start()
+                if first is not None and first.ok:
+                    self.risk.guard.reconciled()
+                else:  # fail closed: reduce-only until a later reconcile is clean
+                    hold_until_reconciled(self.risk, ts_ns=self.clock.timestamp_ns())
             self.symbol = await self._resolve_symbol()
             self.node.add_strategy(self.strategy, self.symbol)
             self._boundary = asyncio.Event()
@@ -856,7 +894,42 @@ class LiveSession:
             if self.risk is not None:
                 self.risk.stop()
             await self.broker.aclose()
+            if journal_open and self.journal is not None:
+                await self.journal.close(status="interrupted" if self.interrupted else "done")
         return self.summary()
+
+    async def _recover(self) -> None:
+        """Open the journal (migrate, record the run, start the writer), restore the node from it and attach it
+        (before the risk engine starts and the broker connects)."""
+        from propdesk.storage.db import create_engine_for  # noqa: PLC0415 - the database only with a journal
+        from propdesk.storage.migrate import upgrade_engine  # noqa: PLC0415
+
+        journal = self.journal
+        assert journal is not None
+        cfg = self.strategy.config
+        await journal.open(
+            kind="live",
+            strategy=self.strategy.name,
+            symbol=self.options.symbol or cfg.symbol,
+            timeframe=str(self.timeframe),
+            account_id=int(self.account_id),
+            params=cfg.model_dump(mode="json"),
+        )
+        engine = create_engine_for(journal.url)
+        try:
+            await upgrade_engine(engine)  # idempotent: the tables exist before they are read
+            self.recovery = await recover_node(self.node, engine, now_ns=self.clock.timestamp_ns(), risk=self.risk)
+        finally:
+            await engine.dispose()
+        rep = self.recovery.report
+        log.info(
+            "live: restored from the journal: %d open orders, %d fills, %d lockouts (newest fill %s)",
+            rep.orders_restored,
+            rep.fills_replayed,
+            len(rep.lockouts),
+            "none" if self.recovery.last_fill_ns is None else iso_utc(self.recovery.last_fill_ns),
+        )
+        journal.bind(self.node)
 
     def _on_duration(self, _event: TimeEvent) -> None:
         self.completed = True

@@ -15,7 +15,7 @@ import contextlib
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
@@ -31,6 +31,9 @@ from propdesk.model.events import OrderEvent
 from propdesk.model.positions import PositionClosed, PositionEvent, PositionOpened
 from propdesk.model.price import Money
 from propdesk.risk.events import TradingStateChanged
+
+if TYPE_CHECKING:
+    from propdesk.journaling import NodeJournal
 
 __all__ = [
     "render_live_dashboard",
@@ -206,10 +209,12 @@ def run_live_command(
     bar_cache: bool,
     out: Console,
     plain: bool,
+    journal: NodeJournal | None = None,
 ) -> LiveSummary:
     """``propdesk run --broker projectx``: settings (hosts from options/config, credentials from the environment),
     the account, the journal's bar cache (``bar_cache``: the database of ``$PROPDESK_DATABASE_URL`` / the config
-    file / the SQLite file, migrated on first use), then the session under the dashboard or plain lines.
+    file / the SQLite file, migrated on first use), then the session under the dashboard or plain lines. With
+    ``journal`` the session restores the node from it and reconciles before trading (:class:`LiveSession`).
 
     Raises:
         ConfigError: missing credentials (names the variable), a bad option, an unknown account.
@@ -223,7 +228,9 @@ def run_live_command(
 
     async def main() -> LiveSummary:
         account_id, name, balance = await _resolve_account(settings, account)
-        session = LiveSession(options, settings, account_id=account_id, account_name=name, balance=balance)
+        session = LiveSession(
+            options, settings, account_id=account_id, account_name=name, balance=balance, journal=journal
+        )
         engine = None
         if bar_cache:
             from propdesk.storage.cache import BarCache  # noqa: PLC0415 - the database only when asked
