@@ -12,8 +12,9 @@ backtest on the ES file with the journal on versus off (target: under 10%, issue
   strategy run and the result are recorded. Figures, best of ``--runs``: the replay loop (``run_s``: what the
   node's thread pays) and the whole call, journal set-up (migration check, run row) and the wait for the last
   commit included. The writer process is started before the clock (``NodeJournal(prestart=True)``, as
-  ``propdesk backtest --journal`` does while it loads the bars). The journaled fill count is checked against the
-  run's fills.
+  ``propdesk backtest --journal`` does while it loads the bars); it migrates the schema during its start-up, and
+  the run's rows travel through the journal, so the call itself does no database work on the node's thread. The
+  journaled fill count is checked against the run's fills.
 
 Run: ``python benchmarks/bench_journal.py [--events 20000] [--runs 3] [--no-pg]``. The machine's other load
 moves these figures a lot (2 shared cores): compare runs taken together.

@@ -155,6 +155,8 @@ class Journal:
         max_retry_delay_s: longest wait between retries.
         clock: returns now, UTC ns (stamps first sight of an account).
         writer: ``"inline"`` (default) or ``"process"`` (module docstring).
+        migrate: process writer: the child upgrades the schema (Alembic) before it reports ready, so a caller that
+            starts the writer early (``start_sync(wait_ready=False)``) pays no migration check on its own thread.
 
     Raises:
         ValueError: inconsistent sizes (``0 < low <= high <= capacity`` and ``batch_size >= 1`` are required).
@@ -178,6 +180,7 @@ class Journal:
         max_retry_delay_s: float = 5.0,
         clock: Callable[[], int] = time.time_ns,
         writer: WriterKind = "inline",
+        migrate: bool = False,
     ) -> None:
         high = capacity // 2 if high_watermark is None else high_watermark
         low = high // 2 if low_watermark is None else low_watermark
@@ -196,6 +199,7 @@ class Journal:
                 raise ConfigError("the journal's process writer needs a database file, not in-memory SQLite")
         self._engine: AsyncEngine | None = engine if isinstance(engine, AsyncEngine) else None
         self.writer: WriterKind = writer
+        self.migrate = migrate
         self._repository: Repository | None = None if self._engine is None else Repository(self._engine)
         self.capacity = capacity
         self.high_watermark = high
@@ -384,7 +388,8 @@ class Journal:
             if self._loop is not None:
                 with contextlib.suppress(Exception):
                     self._loop.remove_reader(proc.fileno)
-            proc.stop()
+            # all acknowledged: nothing left for the child to write, so its own shutdown need not be waited for
+            proc.stop(wait=bool(self._unacked or self._buf))
         self._running = False
 
     async def __aenter__(self) -> Journal:
@@ -453,6 +458,27 @@ class Journal:
             self._arm()
         elif backlog >= self.batch_size and not self._soon and self._loop is not None:
             self._hurry()
+        return seq
+
+    @property
+    def running(self) -> bool:
+        """True between start and stop (records are accepted)."""
+        return self._running and not self._closed
+
+    def record_rows(self, rows: list[tuple[str, dict[str, Any]]], account_id: int = 0) -> int:
+        """Capture ready-made ``(table, row)`` pairs (rare records such as a ``strategy_runs`` row, upserted by id,
+        or a ``backtest_results`` row), written in order with the records around them. Returns the sequence
+        number (``flush`` / ``committed_seq`` tell when it is durable).
+
+        Raises:
+            JournalClosedError: the journal was stopped.
+        """
+        if self._closed:
+            self._refuse(rows)
+        self._seq = seq = self._seq + 1
+        self._buf.append((wire.K_ROWS, account_id, list(rows)))
+        if not self._armed:
+            self._arm()
         return seq
 
     def _record_other(self, message: object) -> int:
@@ -596,6 +622,7 @@ class Journal:
             self._engine_url.render_as_string(hide_password=False),
             retry_delay_s=self.retry_delay_s,
             max_retry_delay_s=self.max_retry_delay_s,
+            migrate=self.migrate,
         )
         loop = asyncio.get_running_loop()
         ready = await loop.run_in_executor(None, proc.wait_readable, _START_TIMEOUT_S)
@@ -608,6 +635,7 @@ class Journal:
             self._engine_url.render_as_string(hide_password=False),
             retry_delay_s=self.retry_delay_s,
             max_retry_delay_s=self.max_retry_delay_s,
+            migrate=self.migrate,
         )
         self._ready = False
         if wait_ready:

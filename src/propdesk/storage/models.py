@@ -10,11 +10,18 @@ Conventions (ARCHITECTURE.md principles 5 and 6):
 
 Every journal table has a natural unique key, so a replayed event is ignored (insert-or-ignore, see
 :mod:`propdesk.storage.repositories`): fills ``(account_id, trade_id)``, order events ``(account_id,
-client_order_id, event_key)`` with ``event_key`` the SHA-256 of the event's canonical JSON, position snapshots
-``(account_id, symbol, position_tag, trade_id, kind)``, risk events ``(account_id, event_key)``, account snapshots
-``(account_id, kind, ts_ns, ref)``, EOD balances ``(account_id, trading_date)``, lockouts ``(account_id,
-rule_id)``, bars ``(symbol, timeframe, ts_open_ns)``. There are deliberately no foreign keys from the journal tables
-to ``accounts``: the journal must never reject a record because another has not arrived yet.
+client_order_id, event_key)`` with ``event_key`` a signed 64-bit BLAKE2b digest of the event's kind and canonical
+JSON, position snapshots ``(account_id, position_tag, symbol, trade_id, kind)``, risk events ``(account_id,
+event_key)`` (SHA-256 hex), account snapshots ``(account_id, kind, ts_ns, ref)``, EOD balances ``(account_id,
+trading_date)``, lockouts ``(account_id, rule_id)``, bars ``(symbol, timeframe, ts_open_ns)``. There are deliberately
+no foreign keys from the journal tables to ``accounts``: the journal must never reject a record because another has
+not arrived yet.
+
+Indexes on the hot tables (``order_events``, ``position_snapshots``, ``orders``, written for every order event and
+fill) are kept to what recovery and the readers need, since each index is another B-tree written per row (issue 5):
+the unique keys double as the lookup indexes (an order's events by ``(account_id, client_order_id)``, the newest
+position per contract by ``(account_id, position_tag, symbol)``), plus ``order_events (account_id, ts_event_ns)``
+and ``orders (account_id, is_open, ts_last_ns)``.
 
 The schema is created by the Alembic migrations in ``storage/migrations``; these models are the source the
 migrations were written from (keep them in step: ``tests/unit/storage/test_migrations.py`` compares the two).
@@ -96,7 +103,7 @@ class OrderRow(Base):
     __tablename__ = "orders"
     __table_args__ = (
         UniqueConstraint("account_id", "client_order_id"),
-        Index(None, "account_id", "is_open"),
+        Index(None, "account_id", "is_open", "ts_last_ns"),
     )
 
     id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
@@ -125,23 +132,28 @@ class OrderRow(Base):
     """Sum of fill price raw x qty (the average fill price is this / filled_qty)."""
     reason: Mapped[str] = mapped_column(Text, default="")
     ts_init_ns: Mapped[int] = mapped_column(BigInteger)
-    ts_last_ns: Mapped[int] = mapped_column(BigInteger, index=True)
+    ts_last_ns: Mapped[int] = mapped_column(BigInteger)
 
 
 class OrderEventRow(Base):
     """One order event as it happened (``kind``: ``submitted``, ``accepted``, ``filled`` ...)."""
 
     __tablename__ = "order_events"
-    __table_args__ = (UniqueConstraint("account_id", "client_order_id", "event_key"),)
+    __table_args__ = (
+        UniqueConstraint("account_id", "client_order_id", "event_key"),
+        Index(None, "account_id", "ts_event_ns"),
+    )
 
     id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
     account_id: Mapped[int] = mapped_column(BigInteger)
-    client_order_id: Mapped[str] = mapped_column(String(64), index=True)
+    client_order_id: Mapped[str] = mapped_column(String(64))
+    """Looked up through the unique key's ``(account_id, client_order_id)`` prefix."""
     kind: Mapped[str] = mapped_column(String(24))
-    ts_event_ns: Mapped[int] = mapped_column(BigInteger, index=True)
+    ts_event_ns: Mapped[int] = mapped_column(BigInteger)
     reconciled: Mapped[bool] = mapped_column(Boolean, default=False)
     payload: Mapped[str] = mapped_column(Text)
-    event_key: Mapped[str] = mapped_column(String(64))
+    event_key: Mapped[int] = mapped_column(BigInteger)
+    """Signed 64-bit BLAKE2b digest of kind and payload (:func:`propdesk.storage.rows.order_event_key`)."""
 
 
 class FillRow(Base):
@@ -170,8 +182,8 @@ class PositionSnapshotRow(Base):
 
     __tablename__ = "position_snapshots"
     __table_args__ = (
-        UniqueConstraint("account_id", "symbol", "position_tag", "trade_id", "kind"),
-        Index(None, "account_id", "symbol", "ts_event_ns"),
+        # the unique key's (account_id, position_tag, symbol) prefix also serves "the newest snapshot per contract"
+        UniqueConstraint("account_id", "position_tag", "symbol", "trade_id", "kind"),
     )
 
     id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)

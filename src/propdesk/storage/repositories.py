@@ -3,8 +3,9 @@
 Writes are **insert-or-ignore** on each table's natural unique key (``INSERT ... ON CONFLICT DO NOTHING`` in both
 SQLite and PostgreSQL), so a replayed event never creates a second row. Two tables are projections and upsert
 instead: ``orders`` (the latest state of each order; a row only replaces an older one, by ``ts_last_ns``) and
-``accounts`` (details refreshed by account reports). :meth:`Repository.write` takes rows of several tables and
-writes them in **one transaction** (the journal's batch).
+``accounts`` (details refreshed by account reports); ``strategy_runs`` rows upsert by id (a run's start, then its
+end, can travel through the journal). :meth:`Repository.write` takes rows of several tables and writes them in
+**one transaction** (the journal's batch).
 
 Reads serve recovery after a restart (open orders with their fills, latest positions, the latest account snapshot
 with day counters, EOD balance history, active lockouts, the last journaled fill for reconciliation), the export
@@ -33,7 +34,7 @@ from propdesk.risk.lockouts import Lockout
 from propdesk.storage import rows as rw
 from propdesk.storage.models import Base
 
-__all__ = ["TABLES", "Repository", "insert_ignore", "lockout_match", "upsert"]
+__all__ = ["TABLES", "Repository", "insert_ignore", "lockout_match", "table_rank", "upsert"]
 
 TABLES: dict[str, Table] = dict(Base.metadata.tables)
 """Every journal table by name."""
@@ -61,6 +62,14 @@ def upsert(dialect: str, table: Table, keys: Sequence[str], newer_than: str | No
 
 
 _ACCOUNT_KEEP = ("first_seen_ns",)
+
+_FIRST: dict[str, int] = {"accounts": 0, "strategy_runs": 1}
+
+
+def table_rank(name: str) -> int:
+    """Sort key of the tables of one batch: ``accounts`` first (readers join on them), then ``strategy_runs``
+    (``backtest_results`` refers to them), then the rest in the order first seen (the sort is stable)."""
+    return _FIRST.get(name, 2)
 
 
 class Repository:
@@ -94,11 +103,13 @@ class Repository:
         for table, row in rows:
             groups.setdefault(table, []).append(row)
             n += 1
-        # accounts first (readers join on them), then the rest in the order first seen
-        for name in sorted(groups, key=lambda t: t != "accounts"):
+        for name in sorted(groups, key=table_rank):
             batch = groups[name]
             tbl = TABLES[name]
-            if name == "orders":
+            if name == "strategy_runs":
+                runs = {r["id"]: r for r in batch}  # the newest row of each run (start, then end)
+                await conn.execute(upsert(self.dialect, tbl, ("id",)), list(runs.values()))
+            elif name == "orders":
                 last: dict[tuple[int, str], rw.Row] = {}
                 for r in batch:  # one statement may not update the same row twice (PostgreSQL)
                     last[(r["account_id"], r["client_order_id"])] = r
@@ -278,18 +289,16 @@ class Repository:
         """Record the start of a strategy run (``kind``: ``backtest``, ``replay``, ``live``); returns its id (a
         new UUID unless ``run_id`` is given; an existing id is left as it is)."""
         rid = run_id or str(uuid.uuid4())
-        row = {
-            "id": rid,
-            "kind": kind,
-            "strategy": strategy,
-            "symbol": symbol,
-            "timeframe": timeframe,
-            "account_id": account_id,
-            "params": rw.canonical_json(dict(params or {})),
-            "status": "running",
-            "started_ns": started_ns,
-            "ended_ns": None,
-        }
+        row = rw.strategy_run_row(
+            run_id=rid,
+            kind=kind,
+            strategy=strategy,
+            symbol=symbol,
+            started_ns=started_ns,
+            timeframe=timeframe,
+            account_id=account_id,
+            params=params,
+        )
         async with self.engine.begin() as conn:
             await conn.execute(insert_ignore(self.dialect, TABLES["strategy_runs"]), [row])
         return rid
@@ -303,31 +312,7 @@ class Repository:
     async def save_backtest_result(self, run_id: str, report: Mapping[str, Any]) -> None:
         """Store a backtest's report (``BacktestResult.to_json_dict()``: money as USD strings) under ``run_id``;
         a second save for the same run is ignored."""
-
-        def cents(key: str) -> int:
-            value = report.get(key)
-            return 0 if value is None else Money.of(str(value)).cents
-
-        def opt_float(key: str) -> float | None:
-            value = report.get(key)
-            return None if value is None else float(value)
-
-        row = {
-            "run_id": run_id,
-            "bars": int(report.get("bars", 0)),
-            "first_bar_ns": report.get("first_bar_ns"),
-            "last_bar_ns": report.get("last_bar_ns"),
-            "fills": int(report.get("fills", 0)),
-            "trades": int(report.get("trades", 0)),
-            "net_pnl_cents": cents("net_pnl_usd"),
-            "gross_pnl_cents": cents("gross_pnl_usd"),
-            "fees_cents": cents("fees_usd"),
-            "max_drawdown_cents": cents("max_drawdown_usd"),
-            "win_rate": opt_float("win_rate"),
-            "profit_factor": opt_float("profit_factor"),
-            "sharpe": opt_float("sharpe"),
-            "report": rw.canonical_json(dict(report)),
-        }
+        row = rw.backtest_result_row(run_id, report)
         async with self.engine.begin() as conn:
             await conn.execute(insert_ignore(self.dialect, TABLES["backtest_results"]), [row])
 

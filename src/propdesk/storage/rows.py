@@ -4,8 +4,9 @@ Encoding (see :mod:`propdesk.storage.models`): prices as ``Price.raw`` (price x 
 ns. JSON details (``payload``, ``extra``) are canonical (sorted keys, no spaces). Risk payloads carry prices and money
 as exact decimal strings, enums by name, dates in ISO form, with credential-like keys removed
 (:func:`propdesk.risk.audit.scrub`); order-event payloads (the hot path) carry ``Price.raw`` ints and cents. So the
-same event always gives the same text and the same ``event_key``
-(SHA-256 hex of kind and payload): a replayed event is recognized as a duplicate.
+same event always gives the same text and the same key: ``event_key`` (SHA-256 hex of kind and payload) for risk
+events, ``order_event_key`` (a signed 64-bit BLAKE2b digest of kind and payload) for the hot ``order_events`` table:
+a replayed event is recognized as a duplicate.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ __all__ = [
     "account_snapshot_from_row",
     "account_snapshot_row",
     "audit_entry_row",
+    "backtest_result_row",
     "bar_row",
     "canonical_json",
     "eod_rows",
@@ -46,6 +48,7 @@ __all__ = [
     "fill_row",
     "lockout_from_row",
     "lockout_row",
+    "order_event_key",
     "order_event_payload",
     "order_event_row",
     "order_from_row",
@@ -53,6 +56,7 @@ __all__ = [
     "position_event_row",
     "position_snapshot_from_row",
     "risk_event_row",
+    "strategy_run_row",
 ]
 
 Row = dict[str, Any]
@@ -86,6 +90,14 @@ def canonical_json(value: object) -> str:
 def event_key(kind: str, payload: str) -> str:
     """SHA-256 hex of ``kind`` and the canonical ``payload``: the idempotency key of an event row."""
     return hashlib.sha256(f"{kind}|{payload}".encode()).hexdigest()
+
+
+def order_event_key(kind: str, payload: str) -> int:
+    """The idempotency key of an ``order_events`` row: the first 8 bytes of BLAKE2b over ``kind`` and the canonical
+    ``payload``, as a signed 64-bit int (fits ``BIGINT``). Unique together with the account and client order id, so
+    a collision would need two different events of the same order with the same 64-bit digest (chance ~2**-64 per
+    pair); an 8-byte integer keeps the unique index small and cheap to maintain (issue 5)."""
+    return int.from_bytes(hashlib.blake2b(f"{kind}|{payload}".encode(), digest_size=8).digest(), "big", signed=True)
 
 
 def _raw(p: Price | None) -> int | None:
@@ -198,7 +210,7 @@ def order_event_row(event: OrderEvent) -> Row:
         "ts_event_ns": event.ts_event_ns,
         "reconciled": event.reconciled,
         "payload": payload,
-        "event_key": event_key(kind, payload),
+        "event_key": order_event_key(kind, payload),
     }
 
 
@@ -284,6 +296,68 @@ def position_snapshot_from_row(row: Any) -> PositionSnapshot:
         last_ts_ns=r["last_ts_ns"],
         fill_count=r["fill_count"],
     )
+
+
+# ------------------------------------------------------------------------------------------------ runs
+
+
+def strategy_run_row(
+    *,
+    run_id: str,
+    kind: str,
+    strategy: str,
+    symbol: str,
+    started_ns: int,
+    timeframe: str = "",
+    account_id: int | None = None,
+    params: Any = None,
+    status: str = "running",
+    ended_ns: int | None = None,
+) -> Row:
+    """The ``strategy_runs`` row of one run (``kind``: ``backtest``, ``replay``, ``live``; ``params`` as canonical
+    JSON; times UTC ns)."""
+    return {
+        "id": run_id,
+        "kind": kind,
+        "strategy": strategy,
+        "symbol": symbol,
+        "timeframe": timeframe,
+        "account_id": account_id,
+        "params": canonical_json(dict(params or {})),
+        "status": status,
+        "started_ns": started_ns,
+        "ended_ns": ended_ns,
+    }
+
+
+def backtest_result_row(run_id: str, report: Any) -> Row:
+    """The ``backtest_results`` row of a backtest's report (``BacktestResult.to_json_dict()``: money as USD
+    strings, stored as cents; the whole report as canonical JSON)."""
+
+    def cents(key: str) -> int:
+        value = report.get(key)
+        return 0 if value is None else Money.of(str(value)).cents
+
+    def opt_float(key: str) -> float | None:
+        value = report.get(key)
+        return None if value is None else float(value)
+
+    return {
+        "run_id": run_id,
+        "bars": int(report.get("bars", 0)),
+        "first_bar_ns": report.get("first_bar_ns"),
+        "last_bar_ns": report.get("last_bar_ns"),
+        "fills": int(report.get("fills", 0)),
+        "trades": int(report.get("trades", 0)),
+        "net_pnl_cents": cents("net_pnl_usd"),
+        "gross_pnl_cents": cents("gross_pnl_usd"),
+        "fees_cents": cents("fees_usd"),
+        "max_drawdown_cents": cents("max_drawdown_usd"),
+        "win_rate": opt_float("win_rate"),
+        "profit_factor": opt_float("profit_factor"),
+        "sharpe": opt_float("sharpe"),
+        "report": canonical_json(dict(report)),
+    }
 
 
 # ------------------------------------------------------------------------------------------------ accounts

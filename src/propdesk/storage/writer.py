@@ -25,10 +25,12 @@ never a command line.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import operator
 import os
 import pickle
+import re
 import subprocess
 import sys
 import threading
@@ -44,7 +46,7 @@ from sqlalchemy import Engine
 from propdesk.storage import rows as rw
 from propdesk.storage import wire
 from propdesk.storage.db import create_sync_engine_for, describe_error
-from propdesk.storage.repositories import _ACCOUNT_KEEP, TABLES, _insert, insert_ignore, upsert
+from propdesk.storage.repositories import _ACCOUNT_KEEP, TABLES, _insert, insert_ignore, table_rank, upsert
 
 __all__ = ["STOP", "WriterDiedError", "WriterProcess", "child_main", "write_rows_sync", "writer_main"]
 
@@ -67,7 +69,7 @@ class WriterDiedError(RuntimeError):
 _FAST_TABLES: Final = frozenset({"order_events", "fills", "position_snapshots", "orders", "accounts"})
 """Tables whose rows hold only ints, strings, booleans and NULLs: written by the driver's own ``executemany``."""
 
-_SQL_CACHE: dict[tuple[str, str, str, tuple[str, ...]], tuple[str, tuple[str, ...] | None]] = {}
+_SQL_CACHE: dict[tuple[str, str, str, tuple[str, ...]], tuple[str, tuple[str, ...] | None, bool]] = {}
 
 
 def _statement(conn: SaConnection, name: str, kind: str, keys: tuple[str, ...]) -> Any:
@@ -77,28 +79,61 @@ def _statement(conn: SaConnection, name: str, kind: str, keys: tuple[str, ...]) 
         return insert_ignore(dialect, tbl)
     if kind == "orders":
         return upsert(dialect, tbl, ("account_id", "client_order_id"), "ts_last_ns")
+    if kind == "runs":
+        return upsert(dialect, tbl, ("id",))
     stmt = _insert(dialect, tbl)  # account reports: refresh every detail but the first sighting
     cols = {c.name: stmt.excluded[c.name] for c in tbl.columns if c.name not in _ACCOUNT_KEEP and not c.primary_key}
     return stmt.on_conflict_do_update(index_elements=["account_id"], set_=cols)
 
 
+_BIND: Final = re.compile(r"%\((\w+)\)s")
+_JSON_ROWS: Final = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def _pg_recordset(name: str, sql: str) -> tuple[str, tuple[str, ...]]:
+    """Rewrite a compiled one-row ``INSERT INTO t (cols) VALUES (%(a)s, ...) ON CONFLICT ... [RETURNING ...]``
+    (``pyformat``) as ``INSERT INTO t (cols) SELECT cols FROM json_populate_recordset(NULL::t, %s::json) ON
+    CONFLICT ...``: the whole batch travels as one JSON array of row objects (encoded by the C JSON encoder; PostgreSQL
+    converts each field to its column's type), so it is one short statement and one round trip. psycopg without its
+    C extension would otherwise parse or escape every value in Python (a multi-row ``VALUES`` or text arrays cost
+    more than the insert). Returns the SQL and the column names; the ``RETURNING`` clause (unread) is dropped."""
+    start = sql.index(" VALUES (")
+    end = sql.index(" ON CONFLICT", start)
+    names = tuple(_BIND.findall(sql[start:end]))
+    tail = sql[end:]
+    returning = tail.find(" RETURNING ")
+    if returning >= 0:
+        tail = tail[:returning]
+    cols = ", ".join(names)
+    return f"{sql[:start]} SELECT {cols} FROM json_populate_recordset(NULL::{name}, %s::json){tail}", names
+
+
 def _executemany(conn: SaConnection, name: str, kind: str, rows: list[rw.Row]) -> None:
     """``executemany`` of one statement over ``rows`` (all with the same keys). The hot tables skip SQLAlchemy's
-    per-row parameter processing: the statement is compiled once for the dialect and its keys, and the driver gets
-    plain tuples (``qmark``) or the dicts themselves (``pyformat``)."""
+    per-row parameter processing: the statement is compiled once for the dialect and its keys; SQLite's driver gets
+    plain tuples (``qmark``, one prepared statement), PostgreSQL gets one ``INSERT ... SELECT ... FROM
+    json_populate_recordset(...)`` (:func:`_pg_recordset`: one round trip for the table's rows, not one a row)."""
     if not rows:
         return
     keys = tuple(rows[0])
     if name not in _FAST_TABLES:
         conn.execute(_statement(conn, name, kind, keys), rows)
         return
-    cache_key = (conn.dialect.name, name, kind, keys)
+    dialect = conn.dialect.name
+    cache_key = (dialect, name, kind, keys)
     cached = _SQL_CACHE.get(cache_key)
     if cached is None:
         compiled = _statement(conn, name, kind, keys).compile(dialect=conn.dialect, column_keys=list(keys))
         positions = compiled.positiontup
-        cached = _SQL_CACHE[cache_key] = (compiled.string, None if positions is None else tuple(positions))
-    sql, positions = cached
+        if positions is None and dialect == "postgresql":
+            sql, names = _pg_recordset(name, compiled.string)
+            cached = _SQL_CACHE[cache_key] = (sql, names, True)
+        else:
+            cached = _SQL_CACHE[cache_key] = (compiled.string, None if positions is None else tuple(positions), False)
+    sql, positions, recordset = cached
+    if recordset:
+        conn.exec_driver_sql(sql, (_JSON_ROWS(rows),))
+        return
     if positions is not None:
         get = operator.itemgetter(*positions)
         params: list[Any] = [get(r) for r in rows] if len(positions) > 1 else [(get(r),) for r in rows]
@@ -109,8 +144,9 @@ def _executemany(conn: SaConnection, name: str, kind: str, rows: list[rw.Row]) -
 
 def write_rows_sync(conn: SaConnection, dialect: str, rows: Iterable[tuple[str, rw.Row]]) -> int:
     """Write ``(table, row)`` pairs inside the open transaction ``conn``: insert-or-ignore, an upsert that keeps
-    the newest state for ``orders`` and a refresh for ``accounts`` reports - the same rules as
-    :meth:`propdesk.storage.repositories.Repository.write`, on a synchronous connection. Returns the rows given.
+    the newest state for ``orders``, a refresh for ``accounts`` reports, an upsert by id for ``strategy_runs`` -
+    the same rules as :meth:`propdesk.storage.repositories.Repository.write`, on a synchronous connection. Returns
+    the rows given.
 
     Raises:
         KeyError: an unknown table. sqlalchemy errors: the database refused the batch.
@@ -120,9 +156,12 @@ def write_rows_sync(conn: SaConnection, dialect: str, rows: Iterable[tuple[str, 
     for table, row in rows:
         groups.setdefault(table, []).append(row)
         n += 1
-    for name in sorted(groups, key=lambda t: t != "accounts"):
+    for name in sorted(groups, key=table_rank):
         batch = groups[name]
-        if name == "orders":
+        if name == "strategy_runs":
+            runs = {r["id"]: r for r in batch}  # the newest row of each run (start, then end)
+            _executemany(conn, name, "runs", list(runs.values()))
+        elif name == "orders":
             last: dict[tuple[int, str], rw.Row] = {}
             for r in batch:  # one statement may not update the same row twice (PostgreSQL)
                 key = (r["account_id"], r["client_order_id"])
@@ -146,17 +185,37 @@ def _send(conn: Connection, msg: tuple[Any, ...]) -> None:
     conn.send_bytes(pickle.dumps(msg))
 
 
-def writer_main(
-    inbox: Connection, outbox: Connection, url: str, retry_delay_s: float, max_retry_delay_s: float
+def _migrate(engine: Engine) -> None:
+    from propdesk.storage.migrate import _upgrade, alembic_config  # noqa: PLC0415 - alembic only when asked
+
+    with engine.begin() as conn:
+        _upgrade(conn, alembic_config(), "head")
+
+
+def writer_main(  # noqa: PLR0917
+    inbox: Connection,
+    outbox: Connection,
+    url: str,
+    retry_delay_s: float,
+    max_retry_delay_s: float,
+    migrate: bool = False,
 ) -> None:
     """The child's main loop (see the module docstring). Runs until it reads :data:`STOP` or the parent's end of
-    the pipe closes."""
+    the pipe closes. With ``migrate`` the database is first brought to the newest schema revision (Alembic), before
+    ``ready`` is reported (a failed migration is reported as ``fatal``)."""
     logging.basicConfig(level=logging.WARNING, format="propdesk journal writer: %(levelname)s %(message)s")
     engine: Engine | None = None
     try:
         engine = create_sync_engine_for(url)
         with engine.connect() as conn:
             conn.exec_driver_sql("SELECT 1")
+        if migrate:
+            try:
+                _migrate(engine)
+            except Exception as exc:
+                msg = f"migrating the database failed: {describe_error(exc, engine.url)}"
+                _send(outbox, ("fatal", msg))
+                return
     except Exception as exc:
         _send(outbox, ("fatal", describe_error(exc, None if engine is None else engine.url)))
         return
@@ -218,12 +277,15 @@ class WriterProcess:
         url: the database URL with its password (any driver: the child uses the synchronous one). It is the first
             message on the pipe, never on a command line.
         retry_delay_s / max_retry_delay_s: the child's backoff after a failed transaction (seconds).
+        migrate: the child upgrades the schema (Alembic) before it reports ready.
 
     Attributes:
         fileno: the acknowledgement pipe's descriptor (readable when :meth:`read` has something, or at the end).
     """
 
-    def __init__(self, url: str, *, retry_delay_s: float = 0.2, max_retry_delay_s: float = 5.0) -> None:
+    def __init__(
+        self, url: str, *, retry_delay_s: float = 0.2, max_retry_delay_s: float = 5.0, migrate: bool = False
+    ) -> None:
         in_r, in_w = os.pipe()
         out_r, out_w = os.pipe()
         env = dict(os.environ)
@@ -243,7 +305,7 @@ class WriterProcess:
         self.fileno = out_r
         self._queue: SimpleQueue[bytes | None] = SimpleQueue()
         self.send_error: str | None = None
-        self._queue.put(pickle.dumps((url, retry_delay_s, max_retry_delay_s)))
+        self._queue.put(pickle.dumps((url, retry_delay_s, max_retry_delay_s, migrate)))
         self._sender = threading.Thread(target=self._send_loop, name="propdesk-journal-sender", daemon=True)
         self._sender.start()
 
@@ -301,10 +363,24 @@ class WriterProcess:
         """Block up to ``timeout_s`` until :meth:`read` has something (or the child is gone)."""
         return self._ack_conn.poll(timeout_s)
 
-    def stop(self, timeout_s: float = 10.0) -> None:
-        """Ask the child to finish (after what was sent) and wait for it; kill it after ``timeout_s``."""
+    def stop(self, timeout_s: float = 10.0, *, wait: bool = True) -> None:
+        """Ask the child to finish (after what was sent) and wait for it; kill it after ``timeout_s``.
+
+        With ``wait=False`` (everything sent was acknowledged, so nothing is left to write) the call returns at once:
+        the child's own shutdown (closing the database, interpreter exit: 0.1-0.5 s) runs in the background, and a
+        daemon thread reaps it (killing it after ``timeout_s``).
+        """
         self.send(STOP)
         self._queue.put(None)
+        if not wait:
+            threading.Thread(target=self._reap, args=(timeout_s,), name="propdesk-journal-reaper", daemon=True).start()
+            return
+        self._sender.join(timeout_s)
+        if self._wait(timeout_s) is None:
+            self.kill()
+        self.close()
+
+    def _reap(self, timeout_s: float) -> None:
         self._sender.join(timeout_s)
         if self._wait(timeout_s) is None:
             self.kill()
@@ -326,12 +402,18 @@ class WriterProcess:
 
 def child_main(argv: list[str]) -> int:
     """The writer subprocess: ``argv[1]`` / ``argv[2]`` are the descriptors of its inbox and outbox pipes; the first
-    message is ``(url, retry_delay_s, max_retry_delay_s)``. Returns the exit code."""
+    message is ``(url, retry_delay_s, max_retry_delay_s, migrate)``. Returns the exit code (1: no start message;
+    after a normal end the process exits at once with 0)."""
     inbox = Connection(int(argv[1]), writable=False)
     outbox = Connection(int(argv[2]), readable=False)
     try:
-        url, retry, max_retry = pickle.loads(inbox.recv_bytes())
+        url, retry, max_retry, migrate = pickle.loads(inbox.recv_bytes())
     except EOFError:
         return 1
-    writer_main(inbox, outbox, url, retry, max_retry)
-    return 0
+    writer_main(inbox, outbox, url, retry, max_retry, migrate)
+    # Everything is committed and the engine disposed: skip the interpreter's slow teardown (module and object
+    # finalization, ~0.1-0.3 s) that nothing here needs.
+    logging.shutdown()
+    with contextlib.suppress(OSError):
+        sys.stderr.flush()
+    os._exit(0)

@@ -143,7 +143,7 @@ def upgrade() -> None:
         sa.Column("ts_event_ns", sa.BigInteger(), nullable=False),
         sa.Column("reconciled", sa.Boolean(), nullable=False),
         sa.Column("payload", sa.Text(), nullable=False),
-        sa.Column("event_key", sa.String(length=64), nullable=False),
+        sa.Column("event_key", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_order_events")),
         sa.UniqueConstraint(
             "account_id",
@@ -152,8 +152,9 @@ def upgrade() -> None:
             name=op.f("uq_order_events_account_id_client_order_id_event_key"),
         ),
     )
-    op.create_index(op.f("ix_order_events_client_order_id"), "order_events", ["client_order_id"], unique=False)
-    op.create_index(op.f("ix_order_events_ts_event_ns"), "order_events", ["ts_event_ns"], unique=False)
+    op.create_index(
+        op.f("ix_order_events_account_id_ts_event_ns"), "order_events", ["account_id", "ts_event_ns"], unique=False
+    )
 
     op.create_table(
         "orders",
@@ -184,8 +185,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_orders")),
         sa.UniqueConstraint("account_id", "client_order_id", name=op.f("uq_orders_account_id_client_order_id")),
     )
-    op.create_index(op.f("ix_orders_account_id_is_open"), "orders", ["account_id", "is_open"], unique=False)
-    op.create_index(op.f("ix_orders_ts_last_ns"), "orders", ["ts_last_ns"], unique=False)
+    op.create_index(
+        op.f("ix_orders_account_id_is_open_ts_last_ns"), "orders", ["account_id", "is_open", "ts_last_ns"], unique=False
+    )
 
     op.create_table(
         "position_snapshots",
@@ -213,18 +215,12 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_position_snapshots")),
         sa.UniqueConstraint(
             "account_id",
-            "symbol",
             "position_tag",
+            "symbol",
             "trade_id",
             "kind",
-            name=op.f("uq_position_snapshots_account_id_symbol_position_tag_trade_id_kind"),
+            name=op.f("uq_position_snapshots_account_id_position_tag_symbol_trade_id_kind"),
         ),
-    )
-    op.create_index(
-        op.f("ix_position_snapshots_account_id_symbol_ts_event_ns"),
-        "position_snapshots",
-        ["account_id", "symbol", "ts_event_ns"],
-        unique=False,
     )
 
     op.create_table(
@@ -296,15 +292,12 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_risk_events_ts_ns"), table_name="risk_events")
 
     op.drop_table("risk_events")
-    op.drop_index(op.f("ix_position_snapshots_account_id_symbol_ts_event_ns"), table_name="position_snapshots")
 
     op.drop_table("position_snapshots")
-    op.drop_index(op.f("ix_orders_ts_last_ns"), table_name="orders")
-    op.drop_index(op.f("ix_orders_account_id_is_open"), table_name="orders")
+    op.drop_index(op.f("ix_orders_account_id_is_open_ts_last_ns"), table_name="orders")
 
     op.drop_table("orders")
-    op.drop_index(op.f("ix_order_events_ts_event_ns"), table_name="order_events")
-    op.drop_index(op.f("ix_order_events_client_order_id"), table_name="order_events")
+    op.drop_index(op.f("ix_order_events_account_id_ts_event_ns"), table_name="order_events")
 
     op.drop_table("order_events")
     op.drop_table("lockouts")
