@@ -19,6 +19,20 @@ import typer
 from rich.console import Console
 
 from propdesk import __version__
+from propdesk.cli_options import (
+    BalanceOption,
+    CommissionOption,
+    EndOption,
+    FillModelOption,
+    JournalUrlOption,
+    ParamOption,
+    RiskConfigOption,
+    RiskOption,
+    SlippageTicksOption,
+    StartOption,
+    StrategyOption,
+    SymbolOption,
+)
 from propdesk.core.errors import ConfigError, PropdeskError
 
 if TYPE_CHECKING:
@@ -117,12 +131,6 @@ def _risk_config(preset: str | None, path: Path | None) -> RiskConfig | None:
     return load_risk_config(preset, path)
 
 
-_JOURNAL_URL_HELP = (
-    "The journal's database (default: $PROPDESK_DATABASE_URL, the config file's database.url, or the SQLite file "
-    "under the user's data directory)."
-)
-
-
 def _node_journal(on: bool, url: str | None) -> NodeJournal | None:
     """The node's journal for ``--journal`` / ``--journal-url`` (``None`` when off). Raises ConfigError for a bad
     URL."""
@@ -146,37 +154,17 @@ def _starting_balance(balance: str | None, risk: RiskConfig | None) -> Decimal:
 @_clear_errors
 def backtest(
     data: Annotated[Path, typer.Option("--data", help="The bar file to replay (CSV; presets fix known clocks).")],
-    strategy: Annotated[str, typer.Option("--strategy", help="The strategy's name, e.g. sma_cross.")],
-    param: Annotated[
-        list[str] | None, typer.Option("--param", help="A strategy parameter as key=value (repeatable).")
-    ] = None,
-    start: Annotated[
-        str | None,
-        typer.Option(help="First bar (inclusive, by open time): ISO 8601; naive = UTC; a date = 00:00 UTC."),
-    ] = None,
-    end: Annotated[
-        str | None, typer.Option(help="End of the window (exclusive, by bar open time), as --start.")
-    ] = None,
-    symbol: Annotated[
-        str | None, typer.Option(help="The contract (ESZ5) or root (ES) of the data (default: the file's preset).")
-    ] = None,
-    fill_model: Annotated[
-        str, typer.Option("--fill-model", help="next-open (fill at the next bar's open) or bar-close.")
-    ] = "next-open",
-    commission: Annotated[str, typer.Option(help="Commission plus fees per contract per side, USD (e.g. 2.00).")] = "0",
-    slippage_ticks: Annotated[
-        int, typer.Option("--slippage-ticks", help="Ticks of slippage on every market fill.", min=0)
-    ] = 0,
-    balance: Annotated[
-        str | None, typer.Option(help="Starting balance, USD (default: the risk preset's, else 50000).")
-    ] = None,
-    risk: Annotated[
-        str | None, typer.Option("--risk", help="A risk preset, e.g. topstep-50k-combine (firm rules, enforced).")
-    ] = None,
-    risk_config: Annotated[
-        Path | None,
-        typer.Option("--risk-config", help="A risk configuration file (TOML): preset, [account], personal [rules.*]."),
-    ] = None,
+    strategy: StrategyOption,
+    param: ParamOption = None,
+    start: StartOption = None,
+    end: EndOption = None,
+    symbol: SymbolOption = None,
+    fill_model: FillModelOption = "next-open",
+    commission: CommissionOption = "0",
+    slippage_ticks: SlippageTicksOption = 0,
+    balance: BalanceOption = None,
+    risk: RiskOption = None,
+    risk_config: RiskConfigOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object on stdout.")] = False,
     trades_csv: Annotated[
         Path | None, typer.Option("--trades-csv", help="Write the closed round trips to this CSV file.")
@@ -188,7 +176,7 @@ def backtest(
     journal: Annotated[
         bool, typer.Option("--journal", help="Journal the run's orders, fills, positions and result (off by default).")
     ] = False,
-    journal_url: Annotated[str | None, typer.Option("--journal-url", help=_JOURNAL_URL_HELP)] = None,
+    journal_url: JournalUrlOption = None,
 ) -> None:
     """Replay a bar file through a strategy on the simulated exchange and report the result.
 
@@ -273,14 +261,12 @@ def backtest(
 @app.command()
 @_clear_errors
 def run(
-    strategy: Annotated[str, typer.Option("--strategy", help="The strategy's name, e.g. sma_cross.")],
+    strategy: StrategyOption,
     replay: Annotated[
         Path | None,
         typer.Option("--replay", help="sim: the bar file to replay in paced time (CSV; presets fix known clocks)."),
     ] = None,
-    param: Annotated[
-        list[str] | None, typer.Option("--param", help="A strategy parameter as key=value (repeatable).")
-    ] = None,
+    param: ParamOption = None,
     speed: Annotated[
         str,
         typer.Option(
@@ -288,33 +274,15 @@ def run(
             "0 or 'max' = as fast as possible."
         ),
     ] = "3600",
-    start: Annotated[
-        str | None,
-        typer.Option(help="First bar (inclusive, by open time): ISO 8601; naive = UTC; a date = 00:00 UTC."),
-    ] = None,
-    end: Annotated[
-        str | None, typer.Option(help="End of the window (exclusive, by bar open time), as --start.")
-    ] = None,
-    symbol: Annotated[
-        str | None, typer.Option(help="The contract (ESZ5) or root (ES) of the data (default: the file's preset).")
-    ] = None,
-    balance: Annotated[
-        str | None, typer.Option(help="Starting balance, USD (default: the risk preset's, else 50000).")
-    ] = None,
-    risk: Annotated[
-        str | None, typer.Option("--risk", help="A risk preset, e.g. topstep-50k-combine (firm rules, enforced).")
-    ] = None,
-    risk_config: Annotated[
-        Path | None,
-        typer.Option("--risk-config", help="A risk configuration file (TOML): preset, [account], personal [rules.*]."),
-    ] = None,
-    fill_model: Annotated[
-        str, typer.Option("--fill-model", help="next-open (fill at the next bar's open) or bar-close.")
-    ] = "next-open",
-    commission: Annotated[str, typer.Option(help="Commission plus fees per contract per side, USD (e.g. 2.00).")] = "0",
-    slippage_ticks: Annotated[
-        int, typer.Option("--slippage-ticks", help="Ticks of slippage on every market fill.", min=0)
-    ] = 0,
+    start: StartOption = None,
+    end: EndOption = None,
+    symbol: SymbolOption = None,
+    balance: BalanceOption = None,
+    risk: RiskOption = None,
+    risk_config: RiskConfigOption = None,
+    fill_model: FillModelOption = "next-open",
+    commission: CommissionOption = "0",
+    slippage_ticks: SlippageTicksOption = 0,
     no_console: Annotated[
         bool, typer.Option("--no-console", help="Plain log lines instead of the live console (CI, pipes).")
     ] = False,
@@ -323,7 +291,7 @@ def run(
         bool,
         typer.Option("--journal/--no-journal", help="Journal every order, fill and position event (on by default)."),
     ] = True,
-    journal_url: Annotated[str | None, typer.Option("--journal-url", help=_JOURNAL_URL_HELP)] = None,
+    journal_url: JournalUrlOption = None,
     broker: Annotated[
         str, typer.Option("--broker", help="sim (a paced replay, the default) or projectx (live, TopstepX).")
     ] = "sim",
@@ -390,11 +358,9 @@ def run(
     with err_console.status(f"loading {replay.name}"):
         session = RunSession(options, journal=_node_journal(journal, journal_url))
     if no_console or not out.is_terminal:
+        from propdesk.display import plain_writer
 
-        def write(line: str) -> None:
-            out.print(line, highlight=False, markup=False, soft_wrap=True)
-
-        summary = asyncio.run(run_plain(session, write))
+        summary = asyncio.run(run_plain(session, plain_writer(out)))
     else:
         summary = asyncio.run(run_with_console(session, out))
     if as_json:
@@ -464,13 +430,8 @@ def _run_live(
 def risk_daemon(
     account: Annotated[int, typer.Option("--account", help="The broker account id to guard.")],
     broker: Annotated[str, typer.Option("--broker", help="sim (a simulated account on a replay) or projectx.")] = "sim",
-    risk: Annotated[
-        str | None, typer.Option("--risk", help="A risk preset, e.g. topstep-50k-combine (firm rules, enforced).")
-    ] = None,
-    risk_config: Annotated[
-        Path | None,
-        typer.Option("--risk-config", help="A risk configuration file (TOML): preset, [account], personal [rules.*]."),
-    ] = None,
+    risk: RiskOption = None,
+    risk_config: RiskConfigOption = None,
     lockouts: Annotated[
         Path | None, typer.Option("--lockouts", help="A JSON lockout store: a restart keeps the lockouts.")
     ] = None,
@@ -574,11 +535,9 @@ def risk_daemon(
     out = err_console if json_status else console
     if no_console or not out.is_terminal:
         from propdesk.daemon.status import run_plain
+        from propdesk.display import plain_writer
 
-        def write(line: str) -> None:
-            out.print(line, highlight=False, markup=False, soft_wrap=True)
-
-        final = asyncio.run(run_plain(session, write))
+        final = asyncio.run(run_plain(session, plain_writer(out)))
     else:
         from propdesk.daemon.status import run_with_status
 

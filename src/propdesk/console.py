@@ -17,17 +17,17 @@ a thread, so the node's state is read between records, never mid-update.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from rich.console import Console, Group, RenderableType
-from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from propdesk.display import cancel_and_wait, run_under_live, summary_table
 from propdesk.model.enums import Side
 from propdesk.model.events import (
     OrderAccepted,
@@ -44,10 +44,12 @@ from propdesk.model.orders import Order
 from propdesk.model.positions import PositionClosed, PositionEvent, PositionOpened
 from propdesk.model.price import Money
 from propdesk.runner import RunSession, RunSummary
+from propdesk.session_common import AccountFigures
 
 __all__ = [
     "CT",
     "REFRESH_PER_S",
+    "SummaryFigures",
     "describe_event",
     "event_line",
     "fmt_ct",
@@ -57,6 +59,7 @@ __all__ = [
     "render_summary",
     "run_plain",
     "run_with_console",
+    "summary_account_rows",
 ]
 
 CT = ZoneInfo("America/Chicago")
@@ -270,23 +273,12 @@ async def run_with_console(
 ) -> RunSummary:
     """Run ``session`` under a live dashboard on ``console`` (redrawn ``refresh_per_s`` times a second); the final
     dashboard stays on screen. Returns the summary (see :meth:`RunSession.run`)."""
-    period = 1.0 / refresh_per_s
-    with Live(render_dashboard(session), console=console, auto_refresh=False, transient=False) as live:
-
-        async def redraw() -> None:
-            while True:
-                await asyncio.sleep(period)
-                live.update(render_dashboard(session), refresh=True)
-
-        task = asyncio.create_task(redraw())
-        try:
-            summary = await session.run(handle_sigint=handle_sigint)
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        live.update(render_dashboard(session), refresh=True)
-    return summary
+    return await run_under_live(
+        console,
+        lambda: render_dashboard(session),
+        lambda: session.run(handle_sigint=handle_sigint),
+        refresh_per_s=refresh_per_s,
+    )
 
 
 async def run_plain(
@@ -324,20 +316,40 @@ async def run_plain(
     try:
         summary = await session.run(handle_sigint=handle_sigint)
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await cancel_and_wait(task)
     return summary
 
 
 # ---------------------------------------------------------------------------------------------------------- summary
 
 
+class SummaryFigures(AccountFigures, Protocol):
+    """A session summary's account figures (see :class:`~propdesk.session_common.AccountFigures`) and its contract."""
+
+    @property
+    def symbol(self) -> str: ...
+
+
+def summary_account_rows(summary: SummaryFigures) -> list[tuple[str, str | Text]]:
+    """The account rows of an end-of-run summary table: realized PnL, fees, realized net, unrealized PnL (USD, signed
+    and coloured), the open position (signed contracts @ average price, or ``flat``) and balance / equity (USD)."""
+    return [
+        ("realized PnL", _pnl_text(summary.realized_pnl)),
+        ("fees", fmt_usd(summary.fees)),
+        ("realized net", _pnl_text(summary.realized_net)),
+        ("unrealized PnL", _pnl_text(summary.unrealized_pnl)),
+        (
+            "open position",
+            "flat"
+            if not summary.open_qty
+            else f"{summary.open_qty:+d} {summary.symbol} @ {summary.avg_price} (left open)",
+        ),
+        ("balance / equity", f"{fmt_usd(summary.balance)} / {fmt_usd(summary.equity)}"),
+    ]
+
+
 def render_summary(summary: RunSummary) -> RenderableType:
     """The end-of-run summary as a Rich table."""
-    t = Table(title="run summary", show_header=False, box=None, padding=(0, 2))
-    t.add_column(style="dim")
-    t.add_column()
     status = "interrupted (Ctrl-C)" if summary.interrupted else "end of data" if summary.completed else "stopped early"
     span = (
         f"{fmt_ct(summary.first_ts_ns)} -> {fmt_ct(summary.last_ts_ns)}"
@@ -354,18 +366,6 @@ def render_summary(summary: RunSummary) -> RenderableType:
         ("wall time", f"{summary.wall_s:.2f}s (paced {summary.slept_s:.2f}s)"),
         ("fills", str(len(summary.fills))),
         ("round trips", f"{len(summary.trips)} ({summary.wins} won, {summary.losses} lost)"),
-        ("realized PnL", _pnl_text(summary.realized_pnl)),
-        ("fees", fmt_usd(summary.fees)),
-        ("realized net", _pnl_text(summary.realized_net)),
-        ("unrealized PnL", _pnl_text(summary.unrealized_pnl)),
-        (
-            "open position",
-            "flat"
-            if not summary.open_qty
-            else f"{summary.open_qty:+d} {summary.symbol} @ {summary.avg_price} (left open)",
-        ),
-        ("balance / equity", f"{fmt_usd(summary.balance)} / {fmt_usd(summary.equity)}"),
+        *summary_account_rows(summary),
     ]
-    for k, v in rows:
-        t.add_row(k, v)
-    return t
+    return summary_table("run summary", rows)

@@ -44,7 +44,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import signal
 import time
 import tomllib
 from collections import deque
@@ -67,10 +66,9 @@ from propdesk.execution.positions import spec_for_symbol
 from propdesk.model.contracts import known_roots
 from propdesk.model.data import Bar, BarSeries, Timeframe, TradeTick
 from propdesk.model.enums import Side
-from propdesk.model.events import OrderDenied, OrderEvent, OrderFilled
+from propdesk.model.events import OrderDenied, OrderFilled
 from propdesk.model.identifiers import AccountId, ClientOrderId
 from propdesk.model.orders import Order, OrderType
-from propdesk.model.positions import PositionEvent
 from propdesk.model.price import Money, Price
 from propdesk.node import NodeConfig, NodeContext, TradingNode
 from propdesk.recovery_flow import NodeRecovery, hold_until_reconciled, reconcile_node, recover_node
@@ -79,6 +77,7 @@ from propdesk.risk.engine import RiskEngine
 from propdesk.risk.events import TradingStateChanged
 from propdesk.risk.presets import RiskConfig
 from propdesk.risk.reconcile import ReconcileReport
+from propdesk.session_common import EventFanout, account_json, install_sigint, remove_sigint
 from propdesk.storage.cache import SeriesSource, missing_spans
 from propdesk.strategies.base import Strategy
 from propdesk.strategies.registry import build_strategy
@@ -462,15 +461,7 @@ class LiveSummary:
             "trades": len(self.trips),
             "wins": sum(1 for t in self.trips if t.net_pnl.cents > 0),
             "losses": sum(1 for t in self.trips if t.net_pnl.cents < 0),
-            "realized_pnl_usd": str(self.realized_pnl.as_decimal()),
-            "fees_usd": str(self.fees.as_decimal()),
-            "realized_net_usd": str(self.realized_net.as_decimal()),
-            "unrealized_pnl_usd": str(self.unrealized_pnl.as_decimal()),
-            "open_qty": self.open_qty,
-            "avg_price": None if self.avg_price is None else str(self.avg_price),
-            "starting_balance_usd": str(self.starting_balance.as_decimal()),
-            "balance_usd": str(self.balance.as_decimal()),
-            "equity_usd": str(self.equity.as_decimal()),
+            **account_json(self),
             "disconnects": self.disconnects,
             "reconciles": self.reconciles,
             "trading_state": self.trading_state,
@@ -480,7 +471,7 @@ class LiveSummary:
         }
 
 
-class LiveSession:
+class LiveSession(EventFanout):
     """One live session on a ProjectX account (see the module docstring).
 
     Args:
@@ -593,16 +584,6 @@ class LiveSession:
         bus.subscribe(TradingStateChanged.TOPIC, self._on_state_changed, priority=-300)
 
     # ------------------------------------------------------------------ events
-
-    def add_event_listener(self, listener: Callable[[object], None]) -> None:
-        """Call ``listener(event)`` for each order and position event from now on."""
-        self._listeners.append(listener)
-
-    def _on_event(self, event: object) -> None:
-        if isinstance(event, OrderEvent | PositionEvent):
-            self.recent.append(event)
-            for listener in self._listeners:
-                listener(event)
 
     def _on_fill(self, fill: OrderFilled) -> None:
         if self._counting:
@@ -829,13 +810,7 @@ class LiveSession:
         loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         self._t0 = time.perf_counter()
-        installed = False
-        if handle_sigint:
-            try:
-                loop.add_signal_handler(signal.SIGINT, self.interrupt)
-                installed = True
-            except (NotImplementedError, RuntimeError, ValueError):
-                installed = False
+        installed = install_sigint(loop, self.interrupt, enabled=handle_sigint)
         journal_open = False
         try:
             if self.journal is not None:
@@ -885,8 +860,7 @@ class LiveSession:
         finally:
             self.wall_s = time.perf_counter() - self._t0
             self._stop.set()
-            if installed:
-                loop.remove_signal_handler(signal.SIGINT)
+            remove_sigint(loop, installed)
             self.clock.cancel_timers()
             for task in list(self._tasks):
                 task.cancel()

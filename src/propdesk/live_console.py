@@ -11,20 +11,27 @@ as an asyncio task on the session's own loop, so the node is read between events
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, Group, RenderableType
-from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from propdesk.console import QUIET_EVENTS, REFRESH_PER_S, describe_event, event_line, fmt_ct, fmt_usd
+from propdesk.console import (
+    QUIET_EVENTS,
+    REFRESH_PER_S,
+    describe_event,
+    event_line,
+    fmt_ct,
+    fmt_usd,
+    summary_account_rows,
+)
 from propdesk.core.errors import ConfigError
+from propdesk.display import plain_writer, run_under_live, summary_table
 from propdesk.live import CachedHistory, HistoryProvider, LiveOptions, LiveSession, LiveSummary, projectx_settings
 from propdesk.live import resolve_account as _resolve_account
 from propdesk.model.events import OrderEvent
@@ -121,22 +128,12 @@ async def run_live_with_console(
     session: LiveSession, console: Console, *, refresh_per_s: float = REFRESH_PER_S, handle_sigint: bool = True
 ) -> LiveSummary:
     """Run ``session`` under a live dashboard on ``console``; returns the summary."""
-    with Live(render_live_dashboard(session), console=console, auto_refresh=False, transient=False) as live:
-
-        async def redraw() -> None:
-            while True:
-                await asyncio.sleep(1.0 / refresh_per_s)
-                live.update(render_live_dashboard(session), refresh=True)
-
-        task = asyncio.create_task(redraw())
-        try:
-            summary = await session.run(handle_sigint=handle_sigint)
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        live.update(render_live_dashboard(session), refresh=True)
-    return summary
+    return await run_under_live(
+        console,
+        lambda: render_live_dashboard(session),
+        lambda: session.run(handle_sigint=handle_sigint),
+        refresh_per_s=refresh_per_s,
+    )
 
 
 async def run_live_plain(
@@ -166,9 +163,6 @@ async def run_live_plain(
 
 def render_live_summary(summary: LiveSummary) -> RenderableType:
     """The end-of-session summary as a Rich table."""
-    t = Table(title="live run summary", show_header=False, box=None, padding=(0, 2))
-    t.add_column(style="dim")
-    t.add_column()
     status = "interrupted (Ctrl-C)" if summary.interrupted else "done" if summary.completed else "stopped"
     rows: list[tuple[str, str | Text]] = [
         ("account", f"{summary.account_name or summary.account_id} ({summary.broker})"),
@@ -178,24 +172,12 @@ def render_live_summary(summary: LiveSummary) -> RenderableType:
         ("wall time", f"{summary.wall_s:.2f}s"),
         ("fills", str(len(summary.fills))),
         ("round trips", str(len(summary.trips))),
-        ("realized PnL", _pnl(summary.realized_pnl)),
-        ("fees", fmt_usd(summary.fees)),
-        ("realized net", _pnl(summary.realized_net)),
-        ("unrealized PnL", _pnl(summary.unrealized_pnl)),
-        (
-            "open position",
-            "flat"
-            if not summary.open_qty
-            else f"{summary.open_qty:+d} {summary.symbol} @ {summary.avg_price} (left open)",
-        ),
-        ("balance / equity", f"{fmt_usd(summary.balance)} / {fmt_usd(summary.equity)}"),
+        *summary_account_rows(summary),
         ("connection", f"{summary.disconnects} drops, {summary.reconciles} clean reconciles"),
     ]
     if summary.trading_state is not None:
         rows.append(("risk state", summary.trading_state))
-    for k, v in rows:
-        t.add_row(k, v)
-    return t
+    return summary_table("live run summary", rows)
 
 
 def run_live_command(
@@ -244,11 +226,7 @@ def run_live_command(
             session.history = history
         try:
             if plain:
-
-                def write(line: str) -> None:
-                    out.print(line, highlight=False, markup=False, soft_wrap=True)
-
-                return await run_live_plain(session, write)
+                return await run_live_plain(session, plain_writer(out))
             return await run_live_with_console(session, out)
         finally:
             if engine is not None:

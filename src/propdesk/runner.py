@@ -18,7 +18,6 @@ console's day PnL restarts each session as the risk engine's would.
 from __future__ import annotations
 
 import asyncio
-import signal
 import time
 from collections import deque
 from collections.abc import Callable
@@ -28,7 +27,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from propdesk.backtest.cli_support import iso_utc, with_contract
+from propdesk.backtest.cli_support import iso_utc
 from propdesk.backtest.engine import resolve_contract
 from propdesk.backtest.evaluation import backtest_risk_engine
 from propdesk.backtest.trades import RoundTrip, RoundTripBuilder
@@ -44,16 +43,22 @@ from propdesk.brokers.sim.replay import (
 from propdesk.core.bus import MessageBus
 from propdesk.core.clock import SimClock, TimeEvent
 from propdesk.core.errors import ConfigError, DataError
-from propdesk.data.loaders.presets import load_bars
 from propdesk.execution.positions import spec_for_symbol
 from propdesk.model.data import BarSeries
-from propdesk.model.events import OrderEvent, OrderFilled
+from propdesk.model.events import OrderFilled
 from propdesk.model.identifiers import AccountId
-from propdesk.model.positions import PositionEvent
 from propdesk.model.price import Money, Price
 from propdesk.node import NodeConfig, TradingNode
 from propdesk.risk.engine import RiskEngine
 from propdesk.risk.presets import RiskConfig
+from propdesk.session_common import (
+    EventFanout,
+    ReplayControl,
+    account_json,
+    install_sigint,
+    load_window_bars,
+    remove_sigint,
+)
 from propdesk.strategies.base import Strategy
 from propdesk.strategies.registry import build_strategy
 
@@ -126,12 +131,7 @@ def load_replay_bars(options: RunOptions) -> BarSeries:
     Raises:
         DataError: the file cannot be loaded, or no bar falls in the window.
     """
-    bars = with_contract(load_bars(options.replay, symbol=options.symbol))
-    if options.start_ns is not None or options.end_ns is not None:
-        bars = bars.between(options.start_ns, options.end_ns)
-    if not len(bars):
-        raise DataError("no bars to replay (check --start/--end against the data's span)", path=options.replay)
-    return bars
+    return load_window_bars(options.replay, symbol=options.symbol, start_ns=options.start_ns, end_ns=options.end_ns)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -213,15 +213,7 @@ class RunSummary:
             "wins": self.wins,
             "losses": self.losses,
             "trades_net_pnl_usd": str(Money(trips_net).as_decimal()),
-            "realized_pnl_usd": str(self.realized_pnl.as_decimal()),
-            "fees_usd": str(self.fees.as_decimal()),
-            "realized_net_usd": str(self.realized_net.as_decimal()),
-            "unrealized_pnl_usd": str(self.unrealized_pnl.as_decimal()),
-            "open_qty": self.open_qty,
-            "avg_price": None if self.avg_price is None else str(self.avg_price),
-            "starting_balance_usd": str(self.starting_balance.as_decimal()),
-            "balance_usd": str(self.balance.as_decimal()),
-            "equity_usd": str(self.equity.as_decimal()),
+            **account_json(self),
             "completed": self.completed,
             "interrupted": self.interrupted,
             "wall_s": round(self.wall_s, 3),
@@ -229,7 +221,7 @@ class RunSummary:
         }
 
 
-class RunSession:
+class RunSession(EventFanout, ReplayControl):
     """One replay run: the node, the simulated exchange, the strategy and the feed (see the module docstring).
 
     Args:
@@ -339,36 +331,10 @@ class RunSession:
 
     # ------------------------------------------------------------------ events
 
-    def add_event_listener(self, listener: EventListener) -> None:
-        """Call ``listener(event)`` for each order and position event from now on (e.g. plain log lines)."""
-        self._listeners.append(listener)
-
-    def _on_event(self, event: object) -> None:
-        if isinstance(event, OrderEvent | PositionEvent):
-            self.recent.append(event)
-            for listener in self._listeners:
-                listener(event)
-
     def _roll_day(self, event: TimeEvent) -> None:
         self.node.portfolio.reset_day(event.ts_event_ns)
 
     # ------------------------------------------------------------------ control
-
-    def stop(self) -> None:
-        """Stop the replay after the bar being played (the summary reports ``completed=False``)."""
-        self.feed.stop()
-
-    def interrupt(self) -> None:
-        """What Ctrl-C does: stop like :meth:`stop` and mark the run interrupted."""
-        self.interrupted = True
-        self.feed.stop()
-
-    @property
-    def elapsed_s(self) -> float:
-        """Wall seconds since the replay started (the final figure once it ended)."""
-        if self._t0 is None or not self.feed.running:
-            return self.wall_s
-        return time.perf_counter() - self._t0
 
     async def run(self, *, handle_sigint: bool = True) -> RunSummary:
         """Start the node, play the bars, stop the node; return the summary.
@@ -380,13 +346,7 @@ class RunSession:
             Exception: whatever the node, the strategy or the simulated exchange raises (the node is stopped first).
         """
         loop = asyncio.get_running_loop()
-        installed = False
-        if handle_sigint:
-            try:
-                loop.add_signal_handler(signal.SIGINT, self.interrupt)
-                installed = True
-            except (NotImplementedError, RuntimeError, ValueError):  # Windows, or not the main thread
-                installed = False
+        installed = install_sigint(loop, self.interrupt, enabled=handle_sigint)
         if self.risk is not None:
             self.risk.start()
         if self.journal is not None:
@@ -406,8 +366,7 @@ class RunSession:
             self.interrupt()
         finally:
             self.wall_s = time.perf_counter() - self._t0
-            if installed:
-                loop.remove_signal_handler(signal.SIGINT)
+            remove_sigint(loop, installed)
             self.node.stop()
             if self.risk is not None:
                 self.risk.stop()

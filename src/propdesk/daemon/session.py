@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import time
 from collections import deque
 from collections.abc import Callable
@@ -55,6 +54,7 @@ from propdesk.risk.engine import RiskEngine
 from propdesk.risk.events import RiskEvent
 from propdesk.risk.gate import ENFORCEMENT_TAG
 from propdesk.risk.presets import RiskConfig
+from propdesk.session_common import ReplayControl, install_sigint, load_window_bars, remove_sigint
 
 if TYPE_CHECKING:
     from propdesk.brokers.sim.broker import SimBroker
@@ -418,18 +418,10 @@ class SimRiskOptions:
 
 
 def _load_bars(options: SimRiskOptions) -> BarSeries:
-    from propdesk.backtest.cli_support import with_contract  # noqa: PLC0415 - heavy imports only for the sim path
-    from propdesk.data.loaders.presets import load_bars  # noqa: PLC0415
-
-    bars = with_contract(load_bars(options.replay, symbol=options.symbol))
-    if options.start_ns is not None or options.end_ns is not None:
-        bars = bars.between(options.start_ns, options.end_ns)
-    if not len(bars):
-        raise DataError("no bars to replay (check --start/--end against the data's span)", path=options.replay)
-    return bars
+    return load_window_bars(options.replay, symbol=options.symbol, start_ns=options.start_ns, end_ns=options.end_ns)
 
 
-class SimRiskSession:
+class SimRiskSession(ReplayControl):
     """``propdesk risk --broker sim``: the daemon on a simulated account fed by a paced replay, with manual orders
     placed straight at the simulated broker (see the module docstring).
 
@@ -510,22 +502,6 @@ class SimRiskSession:
     def _resolve(self, symbol: str) -> str:
         return self.symbol if symbol == self.root else symbol
 
-    def stop(self) -> None:
-        """Stop the replay after the bar being played."""
-        self.feed.stop()
-
-    def interrupt(self) -> None:
-        """What Ctrl-C does: stop and mark the session interrupted."""
-        self.interrupted = True
-        self.feed.stop()
-
-    @property
-    def elapsed_s(self) -> float:
-        """Wall seconds since the replay started (the final figure once it ended)."""
-        if self._t0 is None or not self.feed.running:
-            return self.wall_s
-        return time.perf_counter() - self._t0
-
     async def run(self, *, handle_sigint: bool = True) -> dict[str, Any]:
         """Start the daemon, arm the manual orders, play the bars, stop; return the final :meth:`status`.
 
@@ -534,13 +510,7 @@ class SimRiskSession:
                 first).
         """
         loop = asyncio.get_running_loop()
-        installed = False
-        if handle_sigint:
-            try:
-                loop.add_signal_handler(signal.SIGINT, self.interrupt)
-                installed = True
-            except (NotImplementedError, RuntimeError, ValueError):
-                installed = False
+        installed = install_sigint(loop, self.interrupt, enabled=handle_sigint)
         self.daemon.start()
         await self.broker.connect()
         self.trader.arm()
@@ -551,8 +521,7 @@ class SimRiskSession:
             self.interrupt()
         finally:
             self.wall_s = time.perf_counter() - self._t0
-            if installed:
-                loop.remove_signal_handler(signal.SIGINT)
+            remove_sigint(loop, installed)
             self.trader.disarm()
             status = self.status()
             self.daemon.stop()
@@ -716,13 +685,7 @@ class ProjectXRiskSession:
         """
         loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
-        installed = False
-        if handle_sigint:
-            try:
-                loop.add_signal_handler(signal.SIGINT, self.interrupt)
-                installed = True
-            except (NotImplementedError, RuntimeError, ValueError):
-                installed = False
+        installed = install_sigint(loop, self.interrupt, enabled=handle_sigint)
         self.daemon.start()
         self.daemon.engine.guard.on_disconnected(
             BrokerDisconnected(self.daemon.account_id, self.clock.timestamp_ns(), "not connected yet")
@@ -733,8 +696,7 @@ class ProjectXRiskSession:
             self._ready = True
             await self._stop.wait()
         finally:
-            if installed:
-                loop.remove_signal_handler(signal.SIGINT)
+            remove_sigint(loop, installed)
             status = self.status()
             self.daemon.stop()
             try:

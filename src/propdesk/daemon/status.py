@@ -19,8 +19,6 @@ thread, so the state is read between events, never mid-update.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -28,12 +26,12 @@ from typing import Any, Final, Protocol
 from zoneinfo import ZoneInfo
 
 from rich.console import Console, Group, RenderableType
-from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
 from propdesk.daemon.session import FillRecord, RiskDaemon
+from propdesk.display import run_under_live
 from propdesk.risk.events import (
     AccountFlattened,
     FlattenRetry,
@@ -373,23 +371,13 @@ async def run_with_status(
 ) -> dict[str, Any]:
     """Run ``session`` under the live status on ``console`` (redrawn ``refresh_per_s`` times a second); the final
     view stays on screen. Returns the final status (see the session's ``run``)."""
-    period = 1.0 / refresh_per_s
-    with Live(render_status(session.status()), console=console, auto_refresh=False, transient=False) as live:
-
-        async def redraw() -> None:
-            while True:
-                await asyncio.sleep(period)
-                live.update(render_status(session.status()), refresh=True)
-
-        task = asyncio.create_task(redraw())
-        try:
-            final = await session.run(handle_sigint=handle_sigint)
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        live.update(render_status(final), refresh=True)
-    return final
+    return await run_under_live(
+        console,
+        lambda: render_status(session.status()),
+        lambda: session.run(handle_sigint=handle_sigint),
+        refresh_per_s=refresh_per_s,
+        final=render_status,
+    )
 
 
 async def run_plain(
