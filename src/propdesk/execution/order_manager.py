@@ -207,6 +207,7 @@ class OrderManager:
         self._brackets: dict[ClientOrderId, Bracket] = {}
         self._leg_bracket: dict[ClientOrderId, Bracket] = {}
         self._native_child: dict[ClientOrderId, tuple[Bracket, LegKind]] = {}
+        self._pending_children: dict[ClientOrderId, tuple[ClientOrderId, str, Side, int, OrderType, str]] = {}
         self._oco: dict[ClientOrderId, OcoGroup] = {}
         self._cancel_requested: set[ClientOrderId] = set()
         self._modify_requested: dict[ClientOrderId, int] = {}
@@ -624,6 +625,24 @@ class OrderManager:
 
     # ------------------------------------------------------------------------------------------------ recovery
 
+    def expect_native_child(
+        self,
+        client_order_id: ClientOrderId,
+        *,
+        parent_id: ClientOrderId,
+        symbol: str,
+        side: Side,
+        qty: int,
+        order_type: OrderType,
+        tag: str,
+    ) -> None:
+        """Track a native bracket child that the broker holds unpriced (suspended while its market entry works),
+        found by the reconciler after a restart, from the broker event that prices it (``OrderUpdated`` carrying its
+        stop or limit price, sent when the entry fills): the same moment a child seen live is adopted. Until then it
+        has no price to build an :class:`Order` with. ``qty`` is contracts; ``order_type`` STOP (stop-loss) or LIMIT
+        (take-profit)."""
+        self._pending_children[client_order_id] = (parent_id, symbol, side, qty, order_type, tag)
+
     def restore(self, orders: Iterable[Order], *, trade_ids: Iterable[str] = ()) -> None:
         """Adopt orders rebuilt after a restart (from the journal, or from the broker's reports by the reconciler)
         as they are (status, fills, broker id), and remember ``trade_ids`` (fills already applied elsewhere, e.g.
@@ -674,7 +693,9 @@ class OrderManager:
             self._trade_ids.add(event.trade_id)
         cid = event.client_order_id
         order = self._orders.get(cid)
+        adopted = False  # a foreign order adopted now: logged once the fill has been handled (off the risk path)
         if order is None:
+            adopted = is_fill and cid not in self._native_child
             try:
                 order = self._adopt(event)
             except PropdeskError as exc:  # e.g. a foreign fill of zero contracts
@@ -701,12 +722,16 @@ class OrderManager:
                 self._bus.publish(ORDER_ERROR_TOPIC, OrderEventError(cid, event, str(exc), self._clock.timestamp_ns()))
             if is_fill:
                 self._bus.publish(event.topic, self._tagged(event, order))
+            if adopted:
+                self._log_adopted(order)
             return
         self._after_apply(order)
         if isinstance(event, OrderFilled):
             published = replace(event, tag=order.tag) if event.tag != order.tag else event  # as _tagged
             self._bus.publish(event.topic, published)
             self._on_fill(order, event)
+            if adopted:
+                self._log_adopted(order)
             return
         if isinstance(event, (OrderUpdated, OrderModifyRejected)):
             self._modify_requested.pop(cid, None)
@@ -955,6 +980,8 @@ class OrderManager:
         native = self._native_child.get(cid)
         if native is not None:
             return self._adopt_native_child(cid, native[0], native[1], event)
+        if cid in self._pending_children:
+            return self._adopt_pending_child(cid, event)
         if not isinstance(event, OrderFilled):
             logger.debug("event %s for unknown order %s published without tracking", type(event).__name__, cid)
             return None
@@ -972,8 +999,42 @@ class OrderManager:
         self._orders[cid] = order
         self._by_tag.setdefault(MANUAL_TAG, []).append(cid)
         self._foreign.add(cid)
-        logger.info("tracking foreign order %s (%s %s %s)", cid, event.side.name, event.qty, event.symbol)
         return order
+
+    def _adopt_pending_child(self, cid: ClientOrderId, event: OrderEvent) -> Order | None:
+        parent_id, symbol, side, qty, typ, tag = self._pending_children[cid]
+        stop = event.stop_price if isinstance(event, OrderUpdated) and typ is OrderType.STOP else None
+        limit = event.limit_price if isinstance(event, OrderUpdated) and typ is OrderType.LIMIT else None
+        if stop is None and limit is None:
+            logger.debug("pending child %s: %s carries no price yet; not tracked", cid, type(event).__name__)
+            return None
+        del self._pending_children[cid]
+        order = Order(
+            cid,
+            self._account_id,
+            symbol,
+            side,
+            (event.qty if isinstance(event, OrderUpdated) and event.qty else None) or qty,
+            typ,
+            stop_price=stop,
+            limit_price=limit,
+            tif=TimeInForce.GTC,
+            tag=tag,
+            reduce_only=True,
+            parent_id=parent_id,
+            ts_init_ns=event.ts_event_ns,
+        )
+        order.apply(OrderSubmitted(client_order_id=cid, account_id=self._account_id, ts_event_ns=event.ts_event_ns))
+        self._orders[cid] = order
+        self._by_tag.setdefault(tag, []).append(cid)
+        return order
+
+    @staticmethod
+    def _log_adopted(order: Order) -> None:
+        if logger.isEnabledFor(logging.INFO):
+            logger.info(
+                "tracking foreign order %s (%s %s %s)", order.client_order_id, order.side.name, order.qty, order.symbol
+            )
 
     def _regrow_foreign(self, old: Order, extra: int) -> Order:
         """Rebuild a foreign order whose true size is larger than its fills so far showed (its size is unknown)."""

@@ -281,6 +281,8 @@ class Reconciler:
         for cid in sorted(unknown, key=lambda c: (len(c), c)):  # a bracket entry before its children
             r = known.get(cid)
             order = self._order_of(cid, r, by_fill.get(cid, []))
+            if order is None and self._expect_unpriced_child(cid, r):
+                continue
             if order is None:
                 report.discrepancies.append(f"order {cid} at the broker cannot be rebuilt (no price for its type)")
                 continue
@@ -294,6 +296,24 @@ class Reconciler:
             log.info(
                 "reconcile: adopted %s order %s (%s %s %s)", order.tag, cid, order.side.name, order.qty, order.symbol
             )
+
+    def _expect_unpriced_child(self, cid: ClientOrderId, r: OrderReport | None) -> bool:
+        """A native bracket child the broker holds suspended and unpriced while its (market) entry works: not a
+        discrepancy; the order manager tracks it from the event that prices it, as it would live."""
+        parent_id = bracket_parent_id(cid)
+        if r is None or r.status is not OrderStatus.SUSPENDED or parent_id is None:
+            return False
+        parent = self.orders.order(parent_id)
+        self.orders.expect_native_child(
+            cid,
+            parent_id=parent_id,
+            symbol=r.symbol,
+            side=r.side,
+            qty=r.qty,
+            order_type=r.order_type,
+            tag=parent.tag if parent is not None else MANUAL_TAG,
+        )
+        return True
 
     def _order_of(self, cid: ClientOrderId, r: OrderReport | None, fills: Sequence[FillReport]) -> Order | None:
         parent_id = bracket_parent_id(cid)

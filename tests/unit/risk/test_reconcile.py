@@ -7,7 +7,7 @@ import asyncio
 from propdesk.brokers.sim.broker import SimBroker
 from propdesk.core.clock import SimClock
 from propdesk.model.enums import Side
-from propdesk.model.events import OrderEvent
+from propdesk.model.events import OrderAccepted, OrderEvent, OrderUpdated
 from propdesk.model.identifiers import AccountId, BrokerOrderId, ClientOrderId
 from propdesk.model.orders import Order, OrderStatus, OrderType
 from propdesk.model.price import Money, Price
@@ -233,3 +233,44 @@ def test_position_differences_are_reported() -> None:
     assert not report.ok and "ESZ5" in report.discrepancies[0]
     done = [e for e in published if isinstance(e, Reconciled)]
     assert done and done[0].discrepancies == tuple(report.discrepancies)
+
+
+def test_unpriced_suspended_bracket_child_is_tracked_once_the_broker_prices_it() -> None:
+    """A restart while a market bracket entry still works: its children are suspended at the broker with no price
+    yet. That is not a discrepancy; the order manager tracks each child from the update that prices it."""
+    node = _node()
+    entry = _oreport("pd-x-5", OrderStatus.ACCEPTED, order_type=OrderType.MARKET, limit_price=None)
+    child = _oreport(
+        "pd-x-5-sl",
+        OrderStatus.SUSPENDED,
+        side=Side.SELL,
+        order_type=OrderType.STOP,
+        limit_price=None,
+        stop_price=None,
+        broker_order_id=BrokerOrderId(8),
+    )
+    report, _published = _reconcile(node, StubReports(orders=[entry, child]), attribute=lambda cid, sym: "strat")
+    assert report.discrepancies == []
+    assert node.orders.order(ClientOrderId("pd-x-5")) is not None
+    assert node.orders.order(ClientOrderId("pd-x-5-sl")) is None  # nothing to build it with yet
+    # the entry fills at the broker; the broker prices the child and works it
+    node.orders.on_broker_event(
+        OrderUpdated(
+            client_order_id=ClientOrderId("pd-x-5-sl"),
+            account_id=ACCT,
+            ts_event_ns=T0 + 120 * SEC,
+            qty=1,
+            stop_price=Price.of("6490"),
+        )
+    )
+    node.orders.on_broker_event(
+        OrderAccepted(
+            client_order_id=ClientOrderId("pd-x-5-sl"),
+            account_id=ACCT,
+            ts_event_ns=T0 + 120 * SEC,
+            broker_order_id=BrokerOrderId(8),
+        )
+    )
+    sl = node.orders.order(ClientOrderId("pd-x-5-sl"))
+    assert sl is not None and sl.status is OrderStatus.ACCEPTED
+    assert sl.stop_price == Price.of("6490") and sl.parent_id == "pd-x-5" and sl.tag == "strat" and sl.side is Side.SELL
