@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import operator
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -272,18 +273,23 @@ _VIEW_FIELDS: tuple[str, ...] = (
     "trades_today",
     "contracts_today",
 )
+_VIEW_GETTER = operator.attrgetter(*_VIEW_FIELDS)
 
 
 def capture_view(view: AccountView) -> dict[str, Any]:
     """The raw values :func:`view_inputs` reports, read now and left unconverted (Money, positions and orders as
     they are: immutable values and a copy of the order list). Cheap enough for the enforcement path; render it
     later with :func:`render_view_inputs`. A property the view cannot answer is captured as ``"<error ...>"``."""
-    raw: dict[str, Any] = {}
-    for name in _VIEW_FIELDS:
-        try:
-            raw[name] = getattr(view, name)
-        except Exception as exc:  # a view that cannot answer is itself an input worth recording
-            raw[name] = f"<error {type(exc).__name__}: {exc}>"
+    raw: dict[str, Any]
+    try:
+        raw = dict(zip(_VIEW_FIELDS, _VIEW_GETTER(view), strict=True))  # one call in the usual case
+    except Exception:
+        raw = {}
+        for name in _VIEW_FIELDS:
+            try:
+                raw[name] = getattr(view, name)
+            except Exception as exc:  # a view that cannot answer is itself an input worth recording
+                raw[name] = f"<error {type(exc).__name__}: {exc}>"
     try:
         raw["positions"] = tuple(view.positions)
     except Exception as exc:

@@ -32,7 +32,7 @@ completes during its own command round is finished once the round is over.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Protocol
 
@@ -178,6 +178,7 @@ class Enforcer:
         self._state: TradingStateSource | None = None
         self._publish: Callable[[RiskEvent], None] = self._publish_now
         self._write: Callable[[AuditEntry], None] = self._write_now
+        self._write_later: Callable[[Callable[[], AuditEntry]], None] | None = None
         self._flatten: _Job | None = None
         self._closes: dict[str, _Job] = {}
         self._next_id = 1
@@ -193,15 +194,20 @@ class Enforcer:
         *,
         publish: Callable[[RiskEvent], None] | None = None,
         record: Callable[[AuditEntry], None] | None = None,
+        record_later: Callable[[Callable[[], AuditEntry]], None] | None = None,
     ) -> None:
         """Read the trading state for audit entries from ``source``; with ``publish`` / ``record``, send events and
         audit entries through them (the guard binds itself so that its own breach events come first and everything
-        goes out after the commands have left)."""
+        goes out after the commands have left). With ``record_later``, audit entries are handed over as functions
+        building them (queued in order, built once the commands have left: nothing is built on the enforcement
+        path); it takes precedence over ``record``."""
         self._state = source
         if publish is not None:
             self._publish = publish
         if record is not None:
             self._write = record
+        if record_later is not None:
+            self._write_later = record_later
 
     # ------------------------------------------------------------------------------------------------ queries
 
@@ -241,7 +247,7 @@ class Enforcer:
                 log.critical("lockout %s of account %s NOT persisted: %s", lo.rule_id, lo.account, exc)
                 self._record("enforce", "PERSIST", (f"failed: {type(exc).__name__}: {exc}",), lo.to_dict())
             else:
-                self._record("enforce", "PERSIST", ("saved",), lo.to_dict())
+                self._record("enforce", "PERSIST", ("saved",), lo.to_dict)
         return ok
 
     def flatten(self, reason: str, *, lockouts: Iterable[Lockout] = (), force: bool = True) -> bool:
@@ -556,22 +562,30 @@ class Enforcer:
         point: str,
         action: str,
         reasons: tuple[str, ...],
-        inputs: dict[str, object],
+        inputs: Mapping[str, object] | Callable[[], Mapping[str, object]],
         *,
         step: str = "persist",
     ) -> None:
+        """Audit one step (``inputs`` may be a function returning them, called when the entry is built)."""
         if self._audit is None:
             return
-        state = self._state.state.name if self._state is not None else ""
-        self._write(
-            AuditEntry(
-                ts_ns=self._clock.timestamp_ns(),
-                account=self.account_id,
+        state = self._state.state if self._state is not None else None
+        ts = self._clock.timestamp_ns()
+        account = self.account_id
+
+        def build() -> AuditEntry:
+            return AuditEntry(
+                ts_ns=ts,
+                account=account,
                 point=point,
                 action=action,
-                state=state,
+                state=state.name if state is not None else "",
                 reasons=reasons,
-                inputs=inputs,
+                inputs=inputs() if callable(inputs) else inputs,
                 step=step,
-            ),
-        )
+            )
+
+        if self._write_later is not None:
+            self._write_later(build)
+        else:
+            self._write(build())

@@ -118,6 +118,27 @@ def _lockout_text(lo: Lockout) -> str:
     return f"lockout {lo.rule_id} until {_iso(lo.expires_at_ns)}: {lo.reason}"
 
 
+_Cause = str | Lockout | Decision
+"""What puts the account in a state: a condition's text, a lockout, or a rule's decision."""
+
+
+def _severity(item: tuple[TradingState, _Cause]) -> int:
+    return -item[0]
+
+
+def _render(items: list[tuple[TradingState, _Cause]]) -> tuple[str, ...]:
+    """The state reasons' text: a lockout as ``lockout R9 until ...: reason``, a decision as ``R3: reason``."""
+    out: list[str] = []
+    for _s, cause in items:
+        if isinstance(cause, str):
+            out.append(cause)
+        elif isinstance(cause, Lockout):
+            out.append(_lockout_text(cause))
+        else:
+            out.append(f"{cause.rule_id}: {cause.reason}")
+    return tuple(out)
+
+
 def _opened(before: int, after: int) -> int:
     """Contracts a change from ``before`` to ``after`` opened (0 when it only reduced)."""
     if before == 0 or (before > 0) == (after > 0):
@@ -187,7 +208,10 @@ class AccountGuard:
         self._expiry_timers: dict[str, str] = {}
         self._conditions: dict[str, tuple[TradingState, str]] = {}
         self._state = TradingState.ACTIVE
-        self._reasons: tuple[str, ...] = ()
+        # The state's causes, most restrictive first: (state, text) of a condition, or (state, Lockout / Decision)
+        # rendered to text only when the reasons are read (not on the enforcement path).
+        self._reason_items: list[tuple[TradingState, _Cause]] = []
+        self._reasons_text: tuple[str, ...] | None = ()
         self._last_quote_ns: dict[str, int] = {}
         self._since_ns: dict[str, int] = {}
         self._subs: list[Subscription] = []
@@ -198,7 +222,7 @@ class AccountGuard:
         self._audit_box: list[Callable[[], AuditEntry]] = []
         if gate is not None:
             gate.bind_state(self)
-        enforcer.bind_state(self, publish=self._emit, record=self._sink)
+        enforcer.bind_state(self, publish=self._emit, record=self._sink, record_later=self._sink_later)
 
     # ------------------------------------------------------------------------------------------------ state
 
@@ -211,6 +235,13 @@ class AccountGuard:
     def state_reasons(self) -> tuple[str, ...]:
         """Why the account is in its state: lockouts, rule decisions, conditions; most restrictive first."""
         return self._reasons
+
+    @property
+    def _reasons(self) -> tuple[str, ...]:
+        text = self._reasons_text
+        if text is None:
+            text = self._reasons_text = _render(self._reason_items)
+        return text
 
     @property
     def lockouts(self) -> tuple[Lockout, ...]:
@@ -497,19 +528,88 @@ class AccountGuard:
             self._lockouts[lo.rule_id] = lo
         old = self._state
         self._apply_state()
-        # Queue the events and the audit entry (inputs as they were before acting); they go out after the commands.
+        # The commands leave first: the events and audit entries of this evaluation are built after ``_act`` from
+        # values taken now (the inputs as they were before acting) and queued ahead of whatever acting queued, so
+        # the order published and recorded is as if they had been queued before acting.
+        state, reason_items = self._state, self._reason_items  # a new list at each _apply_state: safe to keep
+        audit = self._audit is not None and (point is EvalPoint.FILL or changed)
+        raw = capture_view(self.view) if audit else None  # rendered to strings after the commands left
+        ts_pre = self._clock.timestamp_ns()
+        out_at, audit_at = len(self._outbox), len(self._audit_box)
+        outbox, audit_box = self._outbox, self._audit_box
+        try:
+            self._act(old, new, new_lockouts)  # the commands leave here
+            for lo in new_lockouts:
+                self._arm_expiry(lo)
+        finally:
+            self._queue_first(
+                outbox=outbox,
+                audit_box=audit_box,
+                out_at=out_at,
+                audit_at=audit_at,
+                events=self._evaluation_events(
+                    now=now, point=point, new_lockouts=new_lockouts, new=new, warns=warns, state=state
+                ),
+                records=self._evaluation_records(
+                    ts=ts_pre,
+                    point=point,
+                    verdict=verdict,
+                    cleared=cleared,
+                    raw=raw,
+                    fill=fill,
+                    trigger=trigger,
+                    old=old,
+                    state=state,
+                    reason_items=reason_items,
+                ),
+            )
+        return verdict
+
+    def _evaluation_events(
+        self,
+        *,
+        now: int,
+        point: EvalPoint,
+        new_lockouts: list[Lockout],
+        new: list[Decision],
+        warns: list[Decision],
+        state: TradingState,
+    ) -> list[RiskEvent]:
+        """The LockoutSet, RuleBreached and RuleWarned events of an evaluation (``state``: the state it set)."""
+        account = self.account_id
+        events: list[RiskEvent] = []
         for lo in new_lockouts:
-            self._emit(LockoutSet(account_id=self.account_id, ts_ns=now, lockout=lo))
+            events.append(LockoutSet(account_id=account, ts_ns=now, lockout=lo))
         for d in new:
-            self._emit(RuleBreached(account_id=self.account_id, ts_ns=now, point=point, decision=d, state=self._state))
+            events.append(RuleBreached(account_id=account, ts_ns=now, point=point, decision=d, state=state))
         for d in warns:
-            self._emit(RuleWarned(account_id=self.account_id, ts_ns=now, point=point, decision=d))
-        if self._audit is not None and (point is EvalPoint.FILL or changed):
-            raw = capture_view(self.view)  # as it was before acting; rendered to strings after the commands left
+            events.append(RuleWarned(account_id=account, ts_ns=now, point=point, decision=d))
+        return events
+
+    def _evaluation_records(
+        self,
+        *,
+        ts: int,
+        point: EvalPoint,
+        verdict: Verdict,
+        cleared: list[Decision],
+        raw: dict[str, Any] | None,
+        fill: OrderFilled | None,
+        trigger: dict[str, Any] | None,
+        old: TradingState,
+        state: TradingState,
+        reason_items: list[tuple[TradingState, _Cause]],
+    ) -> tuple[list[RiskEvent], list[Callable[[], AuditEntry]]]:
+        """The audit entries of an evaluation (``raw``: the view captured before acting, ``None`` when the
+        evaluation is not recorded) and its TradingStateChanged event (from ``old`` to ``state``), if any."""
+        events: list[RiskEvent] = []
+        builders: list[Callable[[], AuditEntry]] = []
+        if raw is not None:
             view = self.view
+            captured = raw
 
             def inputs() -> dict[str, Any]:
-                out = render_view_inputs(raw, view)
+                out = render_view_inputs(captured, view)
                 if fill is not None:
                     out["fill"] = _fill_inputs(fill)
                 if trigger:
@@ -518,12 +618,53 @@ class AccountGuard:
 
             reasons = tuple(f"{d.rule_id}: {d.reason}" for d in verdict.decisions)
             reasons += tuple(f"{d.rule_id}: cleared" for d in cleared)
-            self._record(point.value, verdict.action.name, reasons, inputs)
-        self._state_changed(old, f"{point.value} evaluation")
-        self._act(old, new, new_lockouts)  # the commands leave here
-        for lo in new_lockouts:
-            self._arm_expiry(lo)
-        return verdict
+            builders.append(
+                self._builder(
+                    ts=ts, state=state, point=point.value, action=verdict.action.name, reasons=reasons, inputs=inputs
+                )
+            )
+        if state is not old:
+            reasons_now = self._reasons if reason_items is self._reason_items else _render(reason_items)
+            events.append(
+                TradingStateChanged(account_id=self.account_id, ts_ns=ts, old=old, new=state, reasons=reasons_now)
+            )
+            if self._audit is not None:
+                cause = {"cause": f"{point.value} evaluation"}
+                builders.append(
+                    self._builder(
+                        ts=ts,
+                        state=state,
+                        point="state",
+                        action=f"{old.name}->{state.name}",
+                        reasons=reasons_now,
+                        inputs=cause,
+                        step="state",
+                    )
+                )
+        return events, builders
+
+    def _queue_first(
+        self,
+        *,
+        outbox: list[RiskEvent],
+        audit_box: list[Callable[[], AuditEntry]],
+        out_at: int,
+        audit_at: int,
+        events: list[RiskEvent],
+        records: tuple[list[RiskEvent], list[Callable[[], AuditEntry]]],
+    ) -> None:
+        """Queue ``events`` then ``records``' events at ``out_at`` of the outbox, and its audit entries at
+        ``audit_at`` of the audit queue (where they would have been, had they been queued before acting)."""
+        more, builders = records
+        events.extend(more)
+        if self._depth and outbox is self._outbox and audit_box is self._audit_box:
+            outbox[out_at:out_at] = events
+            audit_box[audit_at:audit_at] = builders
+            return
+        for event in events:  # not handling an event (evaluate and on_fill always are): publish and write now
+            self._emit(event)
+        for build in builders:
+            safe_record(self._audit, build())
 
     def _remember(self, point: EvalPoint, verdict: Verdict) -> tuple[list[Decision], list[Decision], list[Decision]]:
         """Store each evaluated rule's decision; return (new breaches, new warnings, cleared breaches)."""
@@ -573,9 +714,10 @@ class AccountGuard:
 
     def _apply_state(self) -> None:
         now = self._clock.timestamp_ns()
-        items: list[tuple[TradingState, str]] = []
+        items: list[tuple[TradingState, _Cause]] = []
+        halted = TradingState.HALTED
         for lo in self._lockouts.values():
-            items.append((TradingState.HALTED, _lockout_text(lo)))
+            items.append((halted, lo))
         for rule_id, d in self._decisions.items():
             state = d.state
             if d.action is Action.LOCKOUT:
@@ -584,11 +726,13 @@ class AccountGuard:
                 if d.until_ns is not None and d.until_ns <= now:
                     state = TradingState.REDUCING  # the lockout period is over but the rule still objects
             if state is not TradingState.ACTIVE:
-                items.append((state, f"{rule_id}: {d.reason}"))
+                items.append((state, d))
         items.extend(self._conditions.values())
-        items.sort(key=lambda it: -it[0])
+        if len(items) > 1:
+            items.sort(key=_severity)
         self._state = items[0][0] if items else TradingState.ACTIVE
-        self._reasons = tuple(text for _s, text in items)
+        self._reason_items = items
+        self._reasons_text = None
 
     def _act(self, old: TradingState, new: list[Decision], new_lockouts: list[Lockout]) -> None:
         """Have the enforcer do what the state and the decisions ask (synchronously)."""
@@ -702,6 +846,14 @@ class AccountGuard:
         else:
             safe_record(self._audit, entry)
 
+    def _sink_later(self, build: Callable[[], AuditEntry]) -> None:
+        """Queue a function building an audit entry while handling (called after the commands left), else write
+        it now."""
+        if self._depth:
+            self._audit_box.append(build)
+        else:
+            safe_record(self._audit, build())
+
     def _record(
         self,
         point: str,
@@ -714,24 +866,47 @@ class AccountGuard:
         """Record an audit entry; ``inputs`` may be a function, called when the entry is written (after acting)."""
         if self._audit is None:
             return
-        ts, state = self._clock.timestamp_ns(), self._state.name
+        build = self._builder(
+            ts=self._clock.timestamp_ns(),
+            state=self._state,
+            point=point,
+            action=action,
+            reasons=reasons,
+            inputs=inputs,
+            step=step,
+        )
+        if self._depth:
+            self._audit_box.append(build)
+        else:
+            safe_record(self._audit, build())
+
+    def _builder(
+        self,
+        *,
+        ts: int,
+        state: TradingState,
+        point: str,
+        action: str,
+        reasons: tuple[str, ...],
+        inputs: dict[str, Any] | Callable[[], dict[str, Any]],
+        step: str = "",
+    ) -> Callable[[], AuditEntry]:
+        """A function building the audit entry (``inputs`` may be a function, called then)."""
+        account, state_name = self.account_id, state.name
 
         def build() -> AuditEntry:
             return AuditEntry(
                 ts_ns=ts,
-                account=self.account_id,
+                account=account,
                 point=point,
                 action=action,
-                state=state,
+                state=state_name,
                 reasons=reasons,
                 inputs=inputs() if callable(inputs) else inputs,
                 step=step,
             )
 
-        if self._depth:
-            self._audit_box.append(build)
-        else:
-            safe_record(self._audit, build())
+        return build
 
 
 def _fill_inputs(fill: OrderFilled) -> dict[str, Any]:

@@ -46,7 +46,6 @@ from zoneinfo import ZoneInfo
 
 from propdesk.core.errors import ConfigError
 from propdesk.execution.positions import PositionManager
-from propdesk.model.contracts import ContractSpec
 from propdesk.model.events import OrderFilled
 from propdesk.model.identifiers import AccountId, ClientOrderId
 from propdesk.model.orders import Order, OrderType
@@ -237,6 +236,8 @@ class AccountState:
         self._bracket_stop_ticks = bracket_stop_ticks
         self._exit_fees = {r: m.cents for r, m in (exit_fees or {}).items()}
         self._weights: dict[str, Decimal] = {}
+        self._weights_f: dict[str, float] = {}  # float(weight_exact) by symbol
+        self._roots: dict[str, str] = {}  # root by symbol (a symbol's root never changes)
         self._start_c = start_balance.cents
         self._m_start = start_balance
 
@@ -287,6 +288,7 @@ class AccountState:
         self._m_balance = self._m_sod = self._m_day_real = self._m_peak_real = zero
         self._m_best = self._m_total = zero
         self._m_floor: Money | None = None
+        self._floor_peak_c: int | None = None  # the MLL peak _m_floor was computed from
         self._history_view: tuple[tuple[date, Money], ...] = ()
         self._refresh_history_money()
         self._refresh_day_money()
@@ -421,7 +423,10 @@ class AccountState:
         Raises:
             ContractError: unknown symbol.
         """
-        return float(self.weight_exact(symbol))
+        w = self._weights_f.get(symbol)
+        if w is None:
+            w = self._weights_f[symbol] = float(self.weight_exact(symbol))
+        return w
 
     def weight_exact(self, symbol: str) -> Decimal:
         """:meth:`weight` as an exact Decimal (cached per symbol).
@@ -449,7 +454,10 @@ class AccountState:
         Raises:
             ContractError: unknown symbol.
         """
-        return self._pm.spec_of(symbol).root
+        root = self._roots.get(symbol)
+        if root is None:
+            root = self._roots[symbol] = self._pm.spec_of(symbol).root
+        return root
 
     def stop_risk(self, order: Order) -> Money:
         """USD lost if ``order``'s open quantity fills and is then stopped out (R1 ``order_risk``).
@@ -591,7 +599,7 @@ class AccountState:
         if self._balance_c > self._peak_real_c:
             self._peak_real_c = self._balance_c
         self._recompute_exit_fees()
-        self._recompute_marks()
+        self._recompute_marks(refresh=False)  # the day figures below refresh every Money value once
         self._refresh_day_money()
         return True
 
@@ -808,10 +816,13 @@ class AccountState:
             return
         total = 0
         for p in self._pm.iter_open(self.account_id):
-            total += abs(p.signed_qty) * self._exit_fees.get(self._pm.spec_of(p.symbol).root, 0)
+            total += abs(p.signed_qty) * self._exit_fees.get(self.root_of(p.symbol), 0)
         self._exit_fee_c = total
 
-    def _recompute_marks(self) -> None:
+    def _recompute_marks(self, *, refresh: bool = True) -> None:
+        """Recompute unrealized PnL, equity, the equity peak and (intraday modes) the MLL peak; with ``refresh``
+        (default) also the Money values that depend on them (a caller about to refresh every Money value passes
+        ``False``)."""
         self._positions_cache = None
         unreal = self._pm.unrealized_cents(self.account_id) - self._exit_fee_c
         equity = self._balance_c + unreal
@@ -820,17 +831,19 @@ class AccountState:
         if equity > self._peak_eq_c:
             self._peak_eq_c = equity
             changed = True
-        if changed:
+        if changed and refresh:
             self._refresh_mark_money()
         mode = None if self._mll is None else self._mll.mode
         if mode is MllMode.INTRADAY_UNREALIZED and self._mll_peak_c is not None and self._peak_eq_c > self._mll_peak_c:
             self._mll_peak_c = self._peak_eq_c
-            self._refresh_floor()
+            if refresh:
+                self._refresh_floor()
         elif (
             mode is MllMode.INTRADAY_REALIZED and self._mll_peak_c is not None and self._peak_real_c > self._mll_peak_c
         ):
             self._mll_peak_c = self._peak_real_c
-            self._refresh_floor()
+            if refresh:
+                self._refresh_floor()
 
     def _refresh_mark_money(self) -> None:
         self._m_unreal = Money(self._unreal_c)
@@ -848,10 +861,12 @@ class AccountState:
 
     def _refresh_floor(self) -> None:
         cfg = self._mll
-        if cfg is None or self._mll_peak_c is None:
+        peak = self._mll_peak_c
+        if cfg is None or peak is None:
             self._m_floor = None
-        else:
-            self._m_floor = mll_floor(self._m_start, Money(self._mll_peak_c), cfg)
+        elif peak != self._floor_peak_c or self._m_floor is None:  # the floor moves only with the peak
+            self._m_floor = mll_floor(self._m_start, Money(peak), cfg)
+        self._floor_peak_c = peak
 
     def _refresh_history_money(self) -> None:
         self._history_view = tuple(self._history)
@@ -863,22 +878,16 @@ class AccountState:
     def _build_positions(self) -> tuple[OpenPosition, ...]:
         pm = self._pm
         out: list[OpenPosition] = []
-        for pos in sorted(pm.iter_open(self.account_id), key=lambda p: p.symbol):
-            spec: ContractSpec = pm.spec_of(pos.symbol)
+        opened = list(pm.iter_open(self.account_id))
+        if len(opened) > 1:
+            opened.sort(key=lambda p: p.symbol)
+        for pos in opened:
+            symbol = pos.symbol
+            root = self.root_of(symbol)
             upnl = pm.position_unrealized(pos)
             if upnl is not None and self._exit_fees:
-                upnl = Money(upnl.cents - abs(pos.signed_qty) * self._exit_fees.get(spec.root, 0))
+                upnl = Money(upnl.cents - abs(pos.signed_qty) * self._exit_fees.get(root, 0))
             avg = pos.avg_price
             assert avg is not None  # open positions have an average price
-            out.append(
-                OpenPosition(
-                    symbol=pos.symbol,
-                    root=spec.root,
-                    signed_qty=pos.signed_qty,
-                    avg_price=avg,
-                    unrealized=upnl,
-                    weight=self.weight(pos.symbol),
-                    opened_ts_ns=pos.opened_ts_ns,
-                )
-            )
+            out.append(OpenPosition(symbol, root, pos.signed_qty, avg, upnl, self.weight(symbol), pos.opened_ts_ns))
         return tuple(out)

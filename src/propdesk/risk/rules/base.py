@@ -139,6 +139,31 @@ class Rule(ABC):
         """One line for the status display: the rule and its limits."""
 
 
+class EvalMemo:
+    """Values derived from the view that several rules of one evaluation need (e.g. the per-contract side loads of
+    R5 and R7), computed once per :meth:`RuleSet.evaluate` / :meth:`RuleSet.check_order` call.
+
+    Nothing changes the view while a rule set evaluates (rules only read), so a value computed for ``view`` stays
+    right until the call returns; the memo is emptied at the start and the end of each call. Rules called directly
+    (outside a rule set) find no memo for their view and compute as before. One module-level instance,
+    :data:`EVAL_MEMO` (the core is single-threaded).
+    """
+
+    __slots__ = ("values", "view")
+
+    def __init__(self) -> None:
+        self.view: object | None = None
+        self.values: dict[str, object] = {}
+
+    def get(self, view: object) -> dict[str, object] | None:
+        """The memo of ``view`` while a rule set evaluates it, else ``None``."""
+        return self.values if self.view is view else None
+
+
+EVAL_MEMO = EvalMemo()
+"""The memo of the evaluation in progress (see :class:`EvalMemo`)."""
+
+
 class RuleSet:
     """The rules active on one account; evaluates them all and combines the decisions (most restrictive wins).
 
@@ -148,29 +173,52 @@ class RuleSet:
     def __init__(self, rules: Sequence[Rule]) -> None:
         self.rules = list(rules)
         self._by_point = {p: [r for r in self.rules if p in r.points] for p in EvalPoint}
+        self._last_single: tuple[Decision, Verdict] | None = None  # verdicts are immutable: reused by identity
 
     def evaluate(self, view: AccountView, point: EvalPoint) -> Verdict:
         """All rules that care about ``point``, combined."""
         out: list[Decision] = []
-        for rule in self._by_point[point]:
-            try:
-                d = rule.evaluate(view, point)
-            except Exception as exc:  # fail closed: a broken rule never allows
-                log.exception("risk rule %s failed at %s", rule.rule_id, point.value)
-                d = _failed(rule, exc)
-            if d.action:  # ALLOW (0) is dropped by combine anyway
-                out.append(d)
-        return combine(out) if out else _ALLOW_VERDICT
+        memo = EVAL_MEMO
+        prev_view, prev_values = memo.view, memo.values
+        memo.view, memo.values = view, {}
+        try:
+            for rule in self._by_point[point]:
+                try:
+                    d = rule.evaluate(view, point)
+                except Exception as exc:  # fail closed: a broken rule never allows
+                    log.exception("risk rule %s failed at %s", rule.rule_id, point.value)
+                    d = _failed(rule, exc)
+                if d.action:  # ALLOW (0) is dropped by combine anyway
+                    out.append(d)
+        finally:
+            memo.view, memo.values = prev_view, prev_values
+        if not out:
+            return _ALLOW_VERDICT
+        if len(out) == 1:  # one rule spoke (often the same decision object as last time, e.g. a held warning)
+            d = out[0]
+            last = self._last_single
+            if last is not None and last[0] is d:
+                return last[1]
+            verdict = combine(out)
+            self._last_single = (d, verdict)
+            return verdict
+        return combine(out)
 
     def check_order(self, view: AccountView, order: Order) -> Verdict:
         """All PRE rules on ``order``, combined; a rule that raises denies."""
         out: list[Decision] = []
-        for rule in self._by_point[EvalPoint.PRE]:
-            try:
-                out.append(rule.check_order(view, order))
-            except Exception as exc:
-                log.exception("risk rule %s failed on order %s", rule.rule_id, order.client_order_id)
-                out.append(_failed(rule, exc))
+        memo = EVAL_MEMO
+        prev_view, prev_values = memo.view, memo.values
+        memo.view, memo.values = view, {}
+        try:
+            for rule in self._by_point[EvalPoint.PRE]:
+                try:
+                    out.append(rule.check_order(view, order))
+                except Exception as exc:
+                    log.exception("risk rule %s failed on order %s", rule.rule_id, order.client_order_id)
+                    out.append(_failed(rule, exc))
+        finally:
+            memo.view, memo.values = prev_view, prev_values
         return combine(out)
 
 

@@ -21,7 +21,7 @@ from propdesk.model.enums import Side
 from propdesk.model.orders import Order
 from propdesk.model.price import Money
 from propdesk.risk.decisions import Action
-from propdesk.risk.rules.base import AccountView
+from propdesk.risk.rules.base import EVAL_MEMO, AccountView
 
 CT = ZoneInfo("America/Chicago")
 """The trading day's time zone (risk-rules.md section 2)."""
@@ -103,12 +103,28 @@ def is_bracket_child(order: Order) -> bool:
 
 def counted_orders(view: AccountView, *, exclude: Order | None = None) -> list[Order]:
     """The view's open orders that count toward limits: not done, not bracket children, not ``exclude``."""
-    ex = exclude.client_order_id if exclude is not None else None
+    if exclude is None:
+        return list(counted_orders_memo(view))
+    ex = exclude.client_order_id
     return [
         o
         for o in view.working_orders
-        if o.is_open and not is_bracket_child(o) and o.client_order_id != ex and o.leaves_qty > 0
+        if o.is_open and o.parent_id is None and o.client_order_id != ex and o.leaves_qty > 0
     ]
+
+
+def counted_orders_memo(view: AccountView) -> list[Order]:
+    """:func:`counted_orders` without an exclusion, computed once per rule-set evaluation
+    (:class:`~propdesk.risk.rules.base.EvalMemo`): the list is shared, so callers must not mutate it."""
+    memo = EVAL_MEMO.get(view)
+    if memo is not None:
+        cached = memo.get("counted")
+        if cached is not None:
+            return cached  # type: ignore[return-value]
+    out = [o for o in view.working_orders if o.is_open and o.parent_id is None and o.leaves_qty > 0]
+    if memo is not None:
+        memo["counted"] = out
+    return out
 
 
 def is_reducing(view: AccountView, order: Order) -> bool:
@@ -184,14 +200,30 @@ def side_loads(view: AccountView, *, with_orders: bool = True, extra: Order | No
 
     ``extra`` is a new order to project (PRE); it is added (even with ``with_orders=False``) unless it is a bracket
     child. One pass over the positions and one over the orders (this runs on every FILL evaluation of R5 and R7).
+    Without ``extra`` the result is computed once per rule-set evaluation and shared (do not mutate it).
     """
+    memo = EVAL_MEMO.get(view) if extra is None else None
+    if memo is not None:
+        key = "loads" if with_orders else "loads-no-orders"
+        cached = memo.get(key)
+        if cached is None:
+            cached = memo[key] = _side_loads(view, with_orders, None)
+        return cached  # type: ignore[return-value]
+    return _side_loads(view, with_orders, extra)
+
+
+def _side_loads(view: AccountView, with_orders: bool, extra: Order | None) -> dict[str, SideLoad]:
     syms: dict[str, list[int]] = {}  # symbol -> [buy, sell], positions first (insertion order as before)
     for p in view.positions:
         if p.signed_qty:
             syms.setdefault(p.symbol, [0, 0])
-    orders = counted_orders(view, exclude=extra) if with_orders else []
-    if extra is not None and not is_bracket_child(extra):
-        orders.append(extra)
+    orders: list[Order]
+    if extra is None:
+        orders = counted_orders_memo(view) if with_orders else []
+    else:
+        orders = counted_orders(view, exclude=extra) if with_orders else []
+        if not is_bracket_child(extra):
+            orders.append(extra)
     buy_side = Side.BUY
     for o in orders:
         acc = syms.get(o.symbol)

@@ -76,13 +76,14 @@ class NoHedgingRule(Rule):
         super().__init__(params, firm=firm)
         self.p = params
         self.book = book
+        self._groups: dict[str, frozenset[str]] = {}  # root -> its group (the parameters are frozen)
 
     def group_of(self, root: str) -> frozenset[str]:
         """The roots correlated with ``root`` (itself included)."""
-        for g in self.p.groups:
-            if root in g:
-                return g
-        return frozenset({root})
+        g = self._groups.get(root)
+        if g is None:
+            g = self._groups[root] = next((grp for grp in self.p.groups if root in grp), frozenset({root}))
+        return g
 
     def _opposite(self, root: str, direction: int) -> list[HedgeLeg]:
         return [leg for leg in self.book.other_legs(self.group_of(root)) if sign(leg.signed_qty) == -direction]

@@ -176,9 +176,30 @@ class MaxPositionRule(Rule):
         """Positions above the limit: close the newest; working orders that could exceed it: reduce-only."""
         limit = self.limit_for(view)
         # one pass: held = Σ |p| x w (orders do not count), potential = Σ worst x w; compared in integers
-        loads = side_loads(view, with_orders=self.wp.count_working_orders)
+        with_orders = self.wp.count_working_orders
+        loads = side_loads(view, with_orders=with_orders)
         ln, ld_ = limit.numerator, limit.denominator
-        hn, hd = self._weighted_nd(view, [(s, abs(ld.p)) for s, ld in loads.items()])
+        # Σ |p| x w (held) and Σ worst x w (potential) in one pass, as integers over a common denominator
+        hn = pn = 0
+        den = 1
+        ratios = self._ratios
+        for s, ld in loads.items():
+            nd = ratios.get(s)
+            if nd is None:
+                w = self.weight_of(view, s)
+                nd = ratios[s] = (w.numerator, w.denominator)
+            n, d = nd
+            if d != den and den % d:
+                m = math.lcm(den, d)
+                hn *= m // den
+                pn *= m // den
+                den = m
+            f = n * (den // d)
+            p = ld.p
+            hn += (p if p >= 0 else -p) * f
+            if with_orders:
+                pn += ld.worst * f
+        hd = pd = den
         if hn * ld_ > ln * hd:
             held = Fraction(hn, hd)
             closes = self.excess_closes(view)
@@ -190,15 +211,13 @@ class MaxPositionRule(Rule):
                 f"cancel opening orders and close the excess newest first ({plan})",
                 symbol=sym,
             )
-        if self.wp.count_working_orders:
-            pn, pd = self._weighted_nd(view, [(s, ld.worst) for s, ld in loads.items()])
-            if pn * ld_ > ln * pd:
-                pot = Fraction(pn, pd)
-                return self.decision(
-                    Action.REDUCE_ONLY,
-                    f"working orders could bring the position to {fmt_qty(pot)} mini-equivalents, above the "
-                    f"{fmt_qty(limit)} limit; cancel opening orders",
-                )
+        if with_orders and pn * ld_ > ln * pd:
+            pot = Fraction(pn, pd)
+            return self.decision(
+                Action.REDUCE_ONLY,
+                f"working orders could bring the position to {fmt_qty(pot)} mini-equivalents, above the "
+                f"{fmt_qty(limit)} limit; cancel opening orders",
+            )
         return ALLOW
 
     def describe(self) -> str:
@@ -349,12 +368,13 @@ class SymbolLimitsRule(Rule):
             pt = pot_by.setdefault(root, [0, 0])
             pt[0] += ld.long_potential
             pt[1] += ld.short_potential
-        if held_by:
-            for p in view.positions:
-                if p.signed_qty:
-                    r = view.root_of(p.symbol)
-                    if r in held_by and (r not in newest_by or p.opened_ts_ns > newest_by[r].opened_ts_ns):
-                        newest_by[r] = p
+        if not held_by:
+            return ALLOW  # no position and no counted order on a configured root: no limit can be exceeded
+        for p in view.positions:
+            if p.signed_qty:
+                r = view.root_of(p.symbol)
+                if r in held_by and (r not in newest_by or p.opened_ts_ns > newest_by[r].opened_ts_ns):
+                    newest_by[r] = p
         for root, lim in symbols.items():
             newest = newest_by.get(root)
             held = tuple(held_by.get(root, (0, 0)))

@@ -20,7 +20,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from propdesk.model.orders import Order
 from propdesk.risk.decisions import ALLOW, Action, Decision, EvalPoint
 from propdesk.risk.rules.base import AccountView, Rule, RuleParams
-from propdesk.risk.rules.common import CT, counted_orders, fmt_ct, is_opening
+from propdesk.risk.rules.common import CT, counted_orders_memo, fmt_ct, is_opening
 
 SESSION_PRESETS: dict[str, tuple[time, time]] = {
     "new_york": (time(7), time(16)),
@@ -189,6 +189,32 @@ class FlatTimeRule(Rule):
         super().__init__(params, firm=firm)
         self.p = params
         self.schedule = schedule
+        # The schedule's answers for the current trading date, by product (a schedule is a pure function of the
+        # date and product); emptied when the trading date changes, so it holds one day's products at most.
+        self._day: date | None = None
+        self._flat: dict[str, int] = {}
+        self._cutoff: dict[str, int] = {}
+        self._products: dict[str, str] = {}  # symbol -> product root (never changes)
+
+    def _flat_ns(self, d: date, product: str) -> int:
+        if d != self._day:
+            self._day = d
+            self._flat = {}
+            self._cutoff = {}
+        at = self._flat.get(product)
+        if at is None:
+            at = self._flat[product] = self.schedule.flat_time_ns(d, product)
+        return at
+
+    def _cutoff_ns(self, d: date, product: str) -> int:
+        if d != self._day:
+            self._day = d
+            self._flat = {}
+            self._cutoff = {}
+        at = self._cutoff.get(product)
+        if at is None:
+            at = self._cutoff[product] = self.schedule.entry_cutoff_ns(d, product)
+        return at
 
     def evaluate(self, view: AccountView, point: EvalPoint) -> Decision:
         """Lock out between sessions and after the flat time; close early-close products at theirs."""
@@ -200,25 +226,30 @@ class FlatTimeRule(Rule):
                 until_ns=view.day_start_ns,
             )
         d = view.trading_date
-        flat = self.schedule.flat_time_ns(d, self.p.reference_product)
+        flat = self._flat_ns(d, self.p.reference_product)
         if now >= flat:
             return self.decision(
                 Action.LOCKOUT,
                 f"flat time {fmt_ct(flat)} reached: flatten and lock out until {fmt_ct(view.next_day_start_ns)}",
                 until_ns=view.next_day_start_ns,
             )
-        symbols = {p.symbol for p in view.positions if p.signed_qty} | {o.symbol for o in counted_orders(view)}
+        symbols = {p.symbol for p in view.positions if p.signed_qty}
+        orders = counted_orders_memo(view)
+        if orders:
+            symbols.update(o.symbol for o in orders)
         warn: Decision | None = None
-        for s in sorted(symbols):
-            product = view.root_of(s)
-            pflat = self.schedule.flat_time_ns(d, product)
+        for s in sorted(symbols) if len(symbols) > 1 else symbols:
+            product = self._products.get(s)
+            if product is None:
+                product = self._products[s] = view.root_of(s)
+            pflat = self._flat_ns(d, product)
             if now >= pflat:
                 return self.decision(
                     Action.CLOSE_POSITION,
                     f"{product} flat time {fmt_ct(pflat)} reached: cancel {s} orders and close the position",
                     symbol=s,
                 )
-            if warn is None and view.position_qty(s) and now >= self.schedule.entry_cutoff_ns(d, product):
+            if warn is None and view.position_qty(s) and now >= self._cutoff_ns(d, product):
                 warn = self.decision(
                     Action.WARN, f"{s} entries are closed; the position will be flattened at {fmt_ct(pflat)}", symbol=s
                 )
