@@ -274,7 +274,13 @@ async def test_reconnect_under_faults_loses_nothing_and_risk_recovers(gateway_in
     assert (TradingState.ACTIVE, TradingState.REDUCING) in changes
     reducing_at = changes.index((TradingState.ACTIVE, TradingState.REDUCING))
     assert (TradingState.REDUCING, TradingState.ACTIVE) in changes[reducing_at:]
-    assert summary.trading_state == "ACTIVE"
+    # the reconcile lifted the disconnect's REDUCING; the account ends ACTIVE unless a loss rule locked it later (the
+    # gateway replays real prices shifted to the time of day the test runs, so the flipping strategy's PnL varies)
+    if summary.trading_state != "ACTIVE":
+        last = session.state_changes[-1]
+        assert last.new is TradingState.HALTED and summary.trading_state == "HALTED"
+        assert any(r.startswith("lockout R") for r in last.reasons), last.reasons
+        assert not any("disconnect" in r for r in last.reasons), last.reasons
     assert all(r.ok for r in session.reconcile_reports[-1:])
 
 
