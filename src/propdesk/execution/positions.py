@@ -443,7 +443,7 @@ class PositionManager:
         if mark is None:
             mark = self._mark_of(bar.symbol)
         close = bar.close
-        if isfinite(close):
+        if close - close == 0.0:  # isfinite(close) without the call: NaN and +-inf give NaN
             mark.last = round(close / mark.tick_f)
         ts_ns = bar.ts_close_ns
         if ts_ns > mark.ts_ns:

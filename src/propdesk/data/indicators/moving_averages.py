@@ -63,7 +63,9 @@ class SMA(ValueIndicator):
 
     def update(self, value: float) -> float:
         """Consume one value; return the SMA (NaN for the first ``period - 1`` inputs)."""
-        if not math.isfinite(value):
+        # ``value - value`` is 0.0 for every finite value and NaN for NaN and +-inf (NaN != 0.0): the same test as
+        # ``math.isfinite`` without a global lookup and a call (this runs on every bar).
+        if value - value != 0.0:
             raise non_finite("SMA", "value", value)
         n = self._period
         buf = self._buf
@@ -74,8 +76,9 @@ class SMA(ValueIndicator):
             pos = 0
         self._pos = pos
         total = self._total + value
-        self._count += 1
-        if self._count >= n:
+        c = self._count + 1
+        self._count = c
+        if c >= n:
             self._value = total / n
             total -= buf[pos]  # the oldest value of this window leaves before the next input
         self._total = total
