@@ -198,7 +198,7 @@ def test_r4_profit_target_reached_with_micros_flattens_and_locks(tmp_path: Path)
 # ------------------------------------------------------------ R5 / R6 / R7
 
 
-def test_r5_manual_micro_and_mini_mix_over_the_limit_closes_the_newest_position(tmp_path: Path) -> None:
+def test_r5_manual_micro_and_mini_mix_over_the_limit_closes_the_excess_of_the_newest_position(tmp_path: Path) -> None:
     rig = RiskRig(tmp_path, COMBINE, ct_ns(2025, 10, 14, 9, 0))
     rig.tick(ES, 6000.0)
     rig.tick(MES, 6000.0)
@@ -209,13 +209,31 @@ def test_r5_manual_micro_and_mini_mix_over_the_limit_closes_the_newest_position(
     rig.tick(MES, 6000.0)
     (breach,) = rig.of(RuleBreached)
     assert (breach.rule_id, breach.decision.action, breach.decision.symbol) == ("R5", Action.CLOSE_POSITION, MES)
-    assert rig.commands_since(since)[:2] == ["cancel_all", "close_position"]
-    assert closes(rig, since) == [{"symbol": MES, "qty": None}]
-    assert rig.qty(MES) == 0 and rig.broker_qty(MES) == 0
+    assert breach.decision.qty == 10  # the excess: 1 mini = 10 micros, not the whole 20
+    assert "cancel_all" not in rig.commands_since(since)  # an excess close cancels opening orders only
+    assert closes(rig, since) == [{"symbol": MES, "qty": 10}]
+    assert rig.qty(MES) == 10 and rig.broker_qty(MES) == 10
     assert rig.qty(ES) == 4  # the older position stays
     assert rig.state() is TradingState.ACTIVE and not rig.engine.guard.lockouts
-    more = rig.buy(ES, 2)  # 6 minis: denied before the broker
+    more = rig.buy(ES, 1)  # 6 minis: denied before the broker
     assert_denied(rig, more.client_order_id, "R5")
+
+
+def test_r5_excess_close_keeps_the_protective_stop_of_the_rest_working(tmp_path: Path) -> None:
+    rig = RiskRig(tmp_path, COMBINE, ct_ns(2025, 10, 14, 9, 0))
+    opened(rig, ES, 5)
+    stop = rig.stop(ES, Side.SELL, 5, "5990")
+    rig.tick(ES, 6000.0)
+    assert status(stop) is OrderStatus.ACCEPTED
+    rig.manual(ES, Side.BUY, 2)  # 7 > 5 by hand
+    since = rig.mark()
+    rig.tick(ES, 6000.0)
+    (breach,) = rig.of(RuleBreached)
+    assert (breach.rule_id, breach.decision.symbol, breach.decision.qty) == ("R5", ES, 2)
+    assert closes(rig, since) == [{"symbol": ES, "qty": 2}]
+    assert rig.qty(ES) == 5 and rig.broker_qty(ES) == 5
+    assert status(stop) is OrderStatus.ACCEPTED  # the stop protecting the 5 left is not canceled
+    assert rig.state() is TradingState.ACTIVE and not rig.engine.guard.lockouts
 
 
 def test_r6_xfa_scaling_plan_allows_two_lots_on_day_one(tmp_path: Path) -> None:
@@ -227,7 +245,8 @@ def test_r6_xfa_scaling_plan_allows_two_lots_on_day_one(tmp_path: Path) -> None:
     rig.tick(ES, 6000.0)
     breach = next(b for b in rig.of(RuleBreached) if b.rule_id == "R6")
     assert breach.decision.action is Action.CLOSE_POSITION and breach.decision.symbol == ES
-    assert rig.is_flat()
+    assert breach.decision.qty == 1  # the excess over the 2-lot limit
+    assert rig.qty(ES) == 2 and rig.broker_qty(ES) == 2
     assert rig.state() is TradingState.ACTIVE and not rig.engine.guard.lockouts
 
 
@@ -244,6 +263,20 @@ def test_r7_blocked_symbol_opened_by_hand_is_closed(tmp_path: Path) -> None:
     assert (breach.rule_id, breach.decision.action) == ("R7", Action.CLOSE_POSITION)
     assert "close_position" in rig.commands_since(since)
     assert rig.is_flat() and rig.state() is TradingState.ACTIVE
+
+
+def test_r7_side_limit_exceeded_by_hand_closes_only_the_excess(tmp_path: Path) -> None:
+    toml = "[rules.symbol_limits]\nsymbols = {NQ = {long_max = 2, short_max = 2}}\n"
+    rig = RiskRig(tmp_path, toml, ct_ns(2025, 10, 14, 9, 0))
+    opened(rig, NQ, 2, 25000.0)
+    rig.manual(NQ, Side.BUY, 2)  # 4 long > 2
+    since = rig.mark()
+    rig.tick(NQ, 25000.0)
+    breach = next(b for b in rig.of(RuleBreached) if b.rule_id == "R7")
+    assert (breach.decision.action, breach.decision.symbol, breach.decision.qty) == (Action.CLOSE_POSITION, NQ, 2)
+    assert closes(rig, since) == [{"symbol": NQ, "qty": 2}]
+    assert rig.qty(NQ) == 2 and rig.broker_qty(NQ) == 2
+    assert rig.state() is TradingState.ACTIVE
 
 
 # ------------------------------------------------------------ R8 / R9

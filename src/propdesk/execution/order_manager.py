@@ -995,7 +995,9 @@ class OrderManager:
             tag=MANUAL_TAG,
             ts_init_ns=event.ts_event_ns,
         )
-        order.apply(OrderSubmitted(client_order_id=cid, account_id=self._account_id, ts_event_ns=event.ts_event_ns))
+        # what applying an OrderSubmitted does (INITIALIZED -> SUBMITTED), without building one: this runs on the
+        # risk path of every manual fill
+        order.transition(OrderStatus.SUBMITTED, event.ts_event_ns)
         self._orders[cid] = order
         self._by_tag.setdefault(MANUAL_TAG, []).append(cid)
         self._foreign.add(cid)

@@ -60,6 +60,9 @@ class Decision:
         action: what the rule asks for.
         reason: a sentence a trader understands, with the numbers (USD, contracts, times).
         symbol: the contract concerned (CLOSE_POSITION, per-symbol DENY), else ``None``.
+        qty: with CLOSE_POSITION, the contracts of ``symbol`` to close (an excess over a limit, R5/R7: only the
+            contract's opening orders are canceled and the rest of the position stays); ``None`` closes the whole
+            position and cancels every working order of the contract.
         until_ns: lockout or reduce-only expiry (UTC ns); ``None`` with LOCKOUT means no expiry (FAILED).
         used_fraction: for WARN, the fraction of the limit used (0.0-1.0+), else ``None``.
         firm: True for a firm rule (a personal rule never weakens a firm lockout).
@@ -69,6 +72,7 @@ class Decision:
     action: Action
     reason: str = ""
     symbol: str | None = None
+    qty: int | None = None
     until_ns: int | None = None
     used_fraction: float | None = None
     firm: bool = False

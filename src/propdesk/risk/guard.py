@@ -749,7 +749,9 @@ class AccountGuard:
             return
         for d in list(self._decisions.values()):
             if d.action is Action.CLOSE_POSITION and d.symbol is not None:
-                self.enforcer.close_position(d.symbol, f"{d.rule_id}: {d.reason}", force=d.rule_id in new_ids)
+                self.enforcer.close_position(
+                    d.symbol, f"{d.rule_id}: {d.reason}", qty=d.qty, force=d.rule_id in new_ids
+                )
         if self._state is TradingState.REDUCING and (
             old is TradingState.ACTIVE or any(d.action is Action.REDUCE_ONLY for d in new)
         ):

@@ -203,13 +203,14 @@ class MaxPositionRule(Rule):
         if hn * ld_ > ln * hd:
             held = Fraction(hn, hd)
             closes = self.excess_closes(view)
-            sym = closes[0][0]
+            sym, n = closes[0]
             plan = ", ".join(f"{q} {s}" for s, q in closes)
             return self.decision(
                 Action.CLOSE_POSITION,
                 f"position {fmt_qty(held)} mini-equivalents exceeds the {fmt_qty(limit)} limit; "
                 f"cancel opening orders and close the excess newest first ({plan})",
                 symbol=sym,
+                qty=_excess_qty(n, view.position_qty(sym)),
             )
         if with_orders and pn * ld_ > ln * pd:
             pot = Fraction(pn, pd)
@@ -302,8 +303,9 @@ class SymbolLimitsRule(Rule):
     worst case per side, bracket children excluded).
 
     PRE: DENY an opening order on a blocked root, or one that raises that side's potential above its max. FILL: a
-    position on a blocked root or above a side's max ⇒ CLOSE_POSITION (newest contract of the root); working orders
-    that could exceed ⇒ REDUCE_ONLY.
+    position on a blocked root ⇒ CLOSE_POSITION of the whole position (newest contract of the root first); a side
+    above its max ⇒ CLOSE_POSITION of the excess (``qty``) in that side's newest contract; working orders that could
+    exceed ⇒ REDUCE_ONLY.
     """
 
     rule_id = "R7"
@@ -370,11 +372,17 @@ class SymbolLimitsRule(Rule):
             pt[1] += ld.short_potential
         if not held_by:
             return ALLOW  # no position and no counted order on a configured root: no limit can be exceeded
+        newest_side: dict[tuple[str, int], OpenPosition] = {}  # (root, 0 long / 1 short) -> newest position
         for p in view.positions:
             if p.signed_qty:
                 r = view.root_of(p.symbol)
-                if r in held_by and (r not in newest_by or p.opened_ts_ns > newest_by[r].opened_ts_ns):
-                    newest_by[r] = p
+                if r in held_by:
+                    if r not in newest_by or p.opened_ts_ns > newest_by[r].opened_ts_ns:
+                        newest_by[r] = p
+                    key = (r, 0 if p.signed_qty > 0 else 1)
+                    cur = newest_side.get(key)
+                    if cur is None or p.opened_ts_ns > cur.opened_ts_ns:
+                        newest_side[key] = p
         for root, lim in symbols.items():
             newest = newest_by.get(root)
             held = tuple(held_by.get(root, (0, 0)))
@@ -394,13 +402,15 @@ class SymbolLimitsRule(Rule):
             for i, (name, mx) in enumerate((("long", lim.long_max), ("short", lim.short_max))):
                 if mx is None:
                     continue
-                if held[i] > mx and newest is not None:
+                side_newest = newest_side.get((root, i))
+                if held[i] > mx and side_newest is not None:
                     found.append(
                         self.decision(
                             Action.CLOSE_POSITION,
                             f"{root} {name} position {held[i]} contracts exceeds the {name} limit of {mx}; "
                             f"close the excess ({held[i] - mx}) newest first",
-                            symbol=newest.symbol,
+                            symbol=side_newest.symbol,
+                            qty=_excess_qty(held[i] - mx, side_newest.signed_qty),
                         )
                     )
                 elif pot[i] > mx:
@@ -420,3 +430,9 @@ class SymbolLimitsRule(Rule):
             for r, lim in self.p.symbols.items()
         ]
         return "R7 symbol limits: " + (", ".join(parts) or "none")
+
+
+def _excess_qty(excess: int, position: int) -> int | None:
+    """The ``qty`` of an excess close: ``excess`` contracts of a ``position`` (signed contracts), or ``None`` (the
+    whole position, which also cancels the contract's stops and targets) when the excess covers all of it."""
+    return excess if 0 < excess < abs(position) else None
