@@ -423,5 +423,6 @@ def main(argv: Sequence[str] | None = None) -> None:
             sql.close()
         print(f"  SQLite SQL store, live  close: {summary(closes)}  (committed transaction before the flatten)")
 
+
 if __name__ == "__main__":
     main()
