@@ -16,10 +16,12 @@ import pytest
 
 from propdesk.brokers.sim import SimConfig
 from propdesk.model.enums import Side
-from propdesk.model.orders import Order, OrderStatus
-from propdesk.model.price import Money
+from propdesk.model.orders import Order, OrderStatus, OrderType
+from propdesk.model.price import Money, Price
+from propdesk.risk.audit import RingAuditLog
 from propdesk.risk.decisions import Action, TradingState
 from propdesk.risk.events import AccountFlattened, LockoutExpired, LockoutSet, RuleBreached, RuleWarned
+from propdesk.risk.gate import ENFORCEMENT_TAG
 from propdesk.risk.rules.hedging import HedgeLeg
 from tests.integration.risk_rig import SEC, RiskRig, ct_ns, utc_ns
 
@@ -402,6 +404,47 @@ def test_r13_unprotected_position_is_closed_after_the_grace_period(tmp_path: Pat
     assert t_open + 60 * SEC <= breach.ts_ns <= t_open + 66 * SEC
     assert rig.qty(ES) == 0 and rig.qty(MES) == 1
     assert rig.state() is TradingState.ACTIVE
+
+
+def test_r13_attach_stop_protects_an_unprotected_position_after_the_grace_period(tmp_path: Path) -> None:
+    toml = "[rules.stop_required]\ngrace_s = 60\ndefault_stop_ticks = 8\n"  # on_missing = attach_stop (default)
+    rig = RiskRig(tmp_path, toml, ct_ns(2025, 10, 14, 9, 0))
+    opened(rig, ES, 2)
+    t_open = rig.clock.timestamp_ns()
+    rig.until(t_open + 55 * SEC)
+    assert not rig.node.orders.open_orders()
+    rig.until(t_open + 66 * SEC)  # the guard checks every 5 s
+    (stop,) = rig.node.orders.open_orders()
+    assert (stop.order_type, stop.side, stop.qty, stop.stop_price) == (OrderType.STOP, Side.SELL, 2, Price.of("5998"))
+    assert stop.tag == ENFORCEMENT_TAG and stop.reduce_only and status(stop) is OrderStatus.ACCEPTED
+    assert [w.decision.rule_id for w in rig.of(RuleWarned)] == ["R13"]
+    rig.until(t_open + 200 * SEC)  # covered now: no close, and no second stop
+    assert rig.qty(ES) == 2 and rig.node.orders.open_orders() == [stop]
+    assert not rig.of(RuleBreached) and rig.state() is TradingState.ACTIVE
+    audit = rig.engine.audit
+    assert isinstance(audit, RingAuditLog)
+    (entry,) = audit.entries(step="attach_stop")
+    assert entry.inputs["stop_price"] == "5998" and entry.inputs["qty"] == 2
+
+
+def test_r13_attached_stop_canceled_by_hand_closes_the_position_after_a_second_grace_period(tmp_path: Path) -> None:
+    toml = "[rules.stop_required]\ngrace_s = 60\ndefault_stop_ticks = 8\n"
+    rig = RiskRig(tmp_path, toml, ct_ns(2025, 10, 14, 9, 0))
+    rig.tick(ES, 6000.0)
+    rig.manual(ES, Side.SELL, 1)  # a short opened by hand: the stop goes above
+    rig.tick(ES, 6000.0)
+    t_open = rig.clock.timestamp_ns()
+    rig.until(t_open + 66 * SEC)  # the guard checks every 5 s
+    (stop,) = rig.node.orders.open_orders()
+    assert (stop.side, stop.stop_price) == (Side.BUY, Price.of("6002"))
+    rig.sim.cancel_order(stop)  # the trader removes it at the broker
+    assert status(stop) is OrderStatus.CANCELED
+    rig.until(t_open + 118 * SEC)
+    assert rig.qty(ES) == -1 and not rig.node.orders.open_orders()  # one attempt per position: not re-attached
+    rig.until(t_open + 125 * SEC)
+    (breach,) = rig.of(RuleBreached)
+    assert (breach.rule_id, breach.decision.action, breach.decision.symbol) == ("R13", Action.CLOSE_POSITION, ES)
+    assert rig.qty(ES) == 0 and rig.broker_qty(ES) == 0
 
 
 class OtherAccount:

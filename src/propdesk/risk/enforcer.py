@@ -40,7 +40,8 @@ from propdesk.core.bus import MessageBus, Subscription
 from propdesk.core.errors import PropdeskError
 from propdesk.model.enums import Side
 from propdesk.model.identifiers import AccountId
-from propdesk.model.orders import Order
+from propdesk.model.orders import Order, TimeInForce
+from propdesk.model.price import Price
 from propdesk.risk.audit import AuditEntry, AuditLog, safe_record
 from propdesk.risk.events import AccountFlattened, FlattenRetry, PositionClosedByRisk, RiskEvent
 from propdesk.risk.gate import ENFORCEMENT_TAG, TradingStateSource
@@ -301,6 +302,33 @@ class Enforcer:
         self._closes[symbol] = job
         self._run_round(job)
         return True
+
+    def attach_stop(self, symbol: str, side: Side, qty: int, stop_price: Price, reason: str) -> str | None:
+        """Send a reduce-only stop-market order of ``qty`` contracts of ``symbol`` on ``side`` at ``stop_price`` (R13
+        ``attach_stop``: risk-rules.md section 5), registered with the gate as an enforcement order so it passes in
+        any state. Recorded in the audit log (step ``attach_stop``).
+
+        Returns:
+            The stop's client order id, or ``None`` when it could not be built or sent (logged and audited; the
+            rule closes the position after its second grace period).
+        """
+        inputs: dict[str, object] = {"symbol": symbol, "side": side.name, "qty": qty, "stop_price": str(stop_price)}
+        try:
+            order = self._orders.stop(
+                symbol, side, qty, ENFORCEMENT_TAG, stop_price, tif=TimeInForce.GTC, reduce_only=True
+            )
+            if self._gate is not None:
+                self._gate.authorize_enforcement(order)
+            self._orders.submit(order)
+        except Exception as exc:
+            log.exception("risk: attaching a stop on %s failed for account %s", symbol, self.account_id)
+            failed = f"failed: {type(exc).__name__}: {exc}"
+            self._record("enforce", "ATTACH_STOP", (failed, reason), inputs, step="attach_stop")
+            return None
+        inputs["client_order_id"] = str(order.client_order_id)
+        result = f"{order.status.value}: {order.reason}" if order.reason else order.status.value
+        self._record("enforce", "ATTACH_STOP", (result, reason), inputs, step="attach_stop")
+        return str(order.client_order_id)
 
     def cancel_opening_orders(self, reason: str, symbol: str | None = None) -> list[str]:
         """Cancel every open order that would open or add to a position (REDUCE_ONLY, risk-rules.md section 5):

@@ -74,6 +74,7 @@ from propdesk.risk.events import (
     TradingStateChanged,
 )
 from propdesk.risk.lockouts import Lockout, LockoutStore, stricter
+from propdesk.risk.rules.stop_required import StopRequiredRule
 
 if TYPE_CHECKING:
     from propdesk.core.clock import Clock
@@ -204,6 +205,10 @@ class AccountGuard:
         }
         self._decisions: dict[str, Decision] = {}
         self._warned: dict[str, Decision] = {}
+        # R13 attach_stop: the rules that may ask for a stop, and the stops attached per uncovered position
+        # ((symbol, opened_ts_ns) -> client order id, "" when sending failed): one attempt per position
+        self._stop_rules = [r for r in rules.rules if isinstance(r, StopRequiredRule)]
+        self._stops_attached: dict[tuple[str, int], str] = {}
         self._lockouts: dict[str, Lockout] = {}
         self._expiry_timers: dict[str, str] = {}
         self._conditions: dict[str, tuple[TradingState, str]] = {}
@@ -563,7 +568,27 @@ class AccountGuard:
                     reason_items=reason_items,
                 ),
             )
+        if self._stop_rules and point is not EvalPoint.QUOTE and self._state is not TradingState.HALTED:
+            self._attach_stops()
         return verdict
+
+    def _attach_stops(self) -> None:
+        """R13 ``attach_stop``: attach a protective stop to each position the rule reports uncovered past its grace
+        period (once per position; a rejected stop leaves it uncovered and the rule closes it after a second grace
+        period). Only while the rule warns, so the fill path pays nothing otherwise."""
+        view = self.view
+        for rule in self._stop_rules:
+            if rule.rule_id not in self._warned:
+                continue
+            for m in rule.stops_to_attach(view):
+                key = (m.symbol, m.since_ns)
+                if key in self._stops_attached:
+                    continue
+                price = rule.attach_price(view, m)
+                if price is None:
+                    continue
+                reason = f"{rule.rule_id}: {m.qty} {m.symbol} without a stop after the grace period"
+                self._stops_attached[key] = self.enforcer.attach_stop(m.symbol, m.side, m.qty, price, reason) or ""
 
     def _evaluation_events(
         self,

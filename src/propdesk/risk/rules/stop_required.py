@@ -6,8 +6,10 @@ add up to its full size. The timer starts at ``OpenPosition.opened_ts_ns`` (the 
 fill grows the position, so a grown position gets its own grace period).
 
 The decision set has no "attach a stop" action: with ``on_missing = attach_stop`` the rule WARNs (with ``symbol``)
-once the grace period ends, so the guard attaches a stop ``default_stop_ticks`` away (see :meth:`missing_stops`); if the
-position is still uncovered after a second grace period (the attach failed), it asks for CLOSE_POSITION.
+once the grace period ends, and the guard attaches a reduce-only stop for the uncovered contracts
+``default_stop_ticks`` beyond the average price (:meth:`StopRequiredRule.stops_to_attach`, sent by
+:meth:`propdesk.risk.enforcer.Enforcer.attach_stop`, once per uncovered position); if the position is still uncovered
+after a second grace period (the stop was rejected or canceled), the rule asks for CLOSE_POSITION.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from enum import StrEnum
 
 from pydantic import Field
 
+from propdesk.model.contracts import spec
 from propdesk.model.enums import Side
 from propdesk.model.orders import OrderType
+from propdesk.model.price import Price
 from propdesk.risk.decisions import ALLOW, Action, Decision, EvalPoint
 from propdesk.risk.rules.base import AccountView, Rule, RuleParams
 from propdesk.risk.rules.common import sign
@@ -87,6 +91,38 @@ class StopRequiredRule(Rule):
                 deadline = p.opened_ts_ns + self.p.grace_s * _NS_PER_S
                 out.append(MissingStop(p.symbol, side, gap, self.p.default_stop_ticks, p.opened_ts_ns, deadline))
         return out
+
+    def stops_to_attach(self, view: AccountView) -> list[MissingStop]:
+        """With ``on_missing = attach_stop``: the uncovered positions whose grace period has ended and whose close
+        deadline (a second grace period) has not, oldest first; empty otherwise. The guard attaches a stop for each
+        (see the module docstring)."""
+        if self.p.on_missing is not OnMissingStop.ATTACH_STOP:
+            return []
+        now = view.now_ns
+        grace_ns = self.p.grace_s * _NS_PER_S
+        due = [m for m in self.missing_stops(view) if m.deadline_ns <= now < m.deadline_ns + grace_ns]
+        return sorted(due, key=lambda m: m.since_ns)
+
+    def attach_price(self, view: AccountView, missing: MissingStop) -> Price | None:
+        """The stop price for ``missing``: ``default_stop_ticks`` ticks beyond the position's average price (below
+        for a long, above for a short), on the contract's tick grid (rounded away from the average price, so the
+        risk is never less than the distance asked for). ``None`` when the position is gone.
+
+        Raises:
+            ContractError: the root is not in the contract table.
+        """
+        pos = next((p for p in view.positions if p.symbol == missing.symbol and p.signed_qty), None)
+        if pos is None:
+            return None
+        tick = spec(view.root_of(missing.symbol)).tick_size.raw
+        away = missing.stop_ticks * tick
+        if missing.side is Side.SELL:  # protects a long: below
+            raw = pos.avg_price.raw - away
+            raw -= raw % tick
+        else:  # protects a short: above
+            raw = pos.avg_price.raw + away
+            raw += -raw % tick
+        return Price(raw)
 
     def next_check_ns(self, view: AccountView) -> int | None:
         """The earliest grace deadline still ahead (for the CLOCK timer), or ``None``."""

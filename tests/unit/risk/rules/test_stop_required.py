@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from propdesk.model.enums import Side
 from propdesk.model.orders import OrderStatus, OrderType
+from propdesk.model.price import Price
 from propdesk.risk.decisions import Action, EvalPoint
 from propdesk.risk.rules.stop_required import StopRequiredParams, StopRequiredRule
 
@@ -61,3 +62,24 @@ def test_bracket_children_count_including_suspended() -> None:
         .action
         is Action.WARN
     )
+
+
+def test_stops_to_attach_only_between_the_two_deadlines_and_only_for_attach_stop() -> None:
+    v = StubView(now_ns=OPENED + 59 * SEC, positions=[pos("ESH5", 2, opened=OPENED)])
+    assert r13().stops_to_attach(v) == []  # still inside the grace period
+    v.now_ns = OPENED + 61 * SEC
+    (m,) = r13().stops_to_attach(v)
+    assert (m.symbol, m.side, m.qty) == ("ESH5", Side.SELL, 2)
+    assert r13("close").stops_to_attach(v) == []
+    v.now_ns = OPENED + 120 * SEC
+    assert r13().stops_to_attach(v) == []  # past the second deadline the rule closes instead
+
+
+def test_attach_price_is_beyond_the_average_price_on_the_tick_grid() -> None:
+    long_ = StubView(now_ns=OPENED + 61 * SEC, positions=[pos("ESH5", 2, opened=OPENED, avg="6000.125")])
+    (m,) = r13().stops_to_attach(long_)
+    assert r13().attach_price(long_, m) == Price.of("5997")  # 6000.125 - 12 x 0.25 = 5997.125, rounded down
+    short = StubView(now_ns=OPENED + 61 * SEC, positions=[pos("ESH5", -1, opened=OPENED, avg="6000.125")])
+    (m,) = r13().stops_to_attach(short)
+    assert r13().attach_price(short, m) == Price.of("6003.25")  # 6003.125 rounded up to the tick
+    assert r13().attach_price(StubView(now_ns=OPENED + 61 * SEC, positions=[]), m) is None  # position gone
