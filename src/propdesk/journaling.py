@@ -176,7 +176,7 @@ class NodeJournal:
         hook)."""
         self._node = node
         self.journal.order_lookup = lambda cid: node.orders.order(cid)  # noqa: PLW0108 - orders is built later
-        self.journal.attach(node.bus)
+        self.journal.attach(node.bus, positions=node.positions)
 
     def _on_level(self, level: BackpressureLevel) -> None:
         guard = self._guard_of()

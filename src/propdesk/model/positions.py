@@ -194,6 +194,14 @@ class Position:
             return None
         return Price(_div_round_half_even(self._open_ticks * self._tick_raw, qty))
 
+    @property
+    def avg_price_raw(self) -> int | None:
+        """:attr:`avg_price` as its fixed-point ``raw`` int (1e-9 point), ``None`` when flat (for hot paths)."""
+        qty = abs(self.signed_qty)
+        if not qty:
+            return None
+        return _div_round_half_even(self._open_ticks * self._tick_raw, qty)
+
     def lots(self) -> list[tuple[int, Price]]:
         """The open lots, oldest first, as ``(qty contracts > 0, entry price)``; empty when flat."""
         return [(q, Price.from_ticks(t, self.tick_size)) for q, t in self._lots]

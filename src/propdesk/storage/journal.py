@@ -75,15 +75,24 @@ from propdesk.storage.writer import WriterDiedError, WriterProcess
 
 if TYPE_CHECKING:
     from propdesk.core.bus import MessageBus, Subscription
+    from propdesk.execution.positions import PositionManager
+    from propdesk.model.positions import Position, PositionEvent
     from propdesk.risk.state import AccountSnapshot
 
 __all__ = ["BackpressureLevel", "Journal", "JournalClosedError", "JournalStats", "WriterKind"]
 
 log = logging.getLogger("propdesk.storage.journal")
 
+POSITION_PATTERN: Final = "events.position.**"
+"""The position events' pattern (not subscribed when the position manager is given to :meth:`Journal.attach`)."""
+
+ORDER_PATTERN: Final = "events.order.**"
+"""The order events (subscribed topic by topic: each order event class publishes on its own topic; nothing else
+published under ``events.order`` is journaled)."""
+
 TOPICS: Final[tuple[str, ...]] = (
-    "events.order.**",
-    "events.position.**",
+    ORDER_PATTERN,
+    POSITION_PATTERN,
     "events.risk.**",
     "events.account.**",
 )
@@ -131,6 +140,7 @@ class JournalStats:
 
 
 _ORDER_CODE = wire.ORDER_CODE
+_ORDER_GET = wire.ORDER_GETTERS
 _POSITION_CODE = wire.POSITION_CODE
 _K_FILL = wire.K_FILL
 
@@ -246,6 +256,7 @@ class Journal:
         self._closed = False
         self._subs: list[Subscription] = []
         self._bus: MessageBus | None = None
+        self._positions: PositionManager | None = None
         # counters
         self._rows = 0
         self._batches = 0
@@ -399,12 +410,33 @@ class Journal:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
-    def attach(self, bus: MessageBus, *, priority: int = 1000, snapshot_priority: int = -1000) -> None:
+    def attach(
+        self,
+        bus: MessageBus,
+        *,
+        priority: int = 1000,
+        snapshot_priority: int = -1000,
+        positions: PositionManager | None = None,
+    ) -> None:
         """Subscribe to the journal's topics on ``bus`` (records at ``priority``; account snapshots after fills and
-        session rolls at ``snapshot_priority``, after the account state has updated)."""
+        session rolls at ``snapshot_priority``, after the account state has updated).
+
+        With ``positions`` (the node's position manager) position changes are captured from the manager directly
+        (:meth:`PositionManager.add_capture`: the same records, without building a position event per fill, ~3 us
+        each) instead of from ``events.position.**``."""
         self._bus = bus
         for pattern in TOPICS:
+            if positions is not None and pattern == POSITION_PATTERN:
+                continue
+            if pattern == ORDER_PATTERN:  # one subscription per order event topic, each to its capture
+                for cls, topic in wire.ORDER_EVENT_TOPICS.items():
+                    handler = self._capture_fill if cls is OrderFilled else self._capture_order_event
+                    self._subs.append(bus.subscribe(topic, handler, priority))
+                continue
             self._subs.append(bus.subscribe(pattern, self.record, priority))
+        if positions is not None:
+            positions.add_capture(self._capture_position)
+            self._positions = positions
         if self.snapshot_sources:
             self._subs.append(bus.subscribe("events.order.filled", self._snapshot_after_fill, snapshot_priority))
             self._subs.append(bus.subscribe("events.session.rolled", self._snapshot_at_roll, snapshot_priority))
@@ -416,6 +448,9 @@ class Journal:
                 self._bus.unsubscribe(sub)
         self._subs.clear()
         self._bus = None
+        if self._positions is not None:
+            self._positions.remove_capture(self._capture_position)
+            self._positions = None
 
     # ------------------------------------------------------------------ capture (sync, never blocks)
 
@@ -459,6 +494,84 @@ class Journal:
         elif backlog >= self.batch_size and not self._soon and self._loop is not None:
             self._hurry()
         return seq
+
+    def _capture_fill(self, message: object) -> None:
+        """:meth:`record` of an ``OrderFilled`` (the ``events.order.filled`` subscription), with less bookkeeping."""
+        if type(message) is not OrderFilled:
+            self.record(message)
+            return
+        if self._closed:
+            self._refuse(message)
+        acct = message.account_id
+        if acct not in self._seen_accounts:
+            self._first_sight(acct, message.ts_event_ns)
+        self._seq = seq = self._seq + 1
+        buf = self._buf
+        buf.append(wire.encode_fill(message))
+        if self.order_lookup is not None:
+            self._dirty[message.client_order_id] = acct
+        self._fill_seq[(acct, message.trade_id)] = seq
+        backlog = len(buf) + self._inflight
+        if backlog >= self.high_watermark or not self._armed or (self._loop is not None and backlog >= self.batch_size):
+            self._after_capture()
+
+    def _capture_order_event(self, message: object) -> None:
+        """:meth:`record` of an order event other than a fill (its topic's subscription), with less bookkeeping."""
+        code = _ORDER_CODE.get(type(message))  # type: ignore[arg-type]
+        if code is None:
+            self.record(message)
+            return
+        if self._closed:
+            self._refuse(message)
+        acct = message.account_id  # type: ignore[attr-defined]
+        if acct not in self._seen_accounts:
+            self._first_sight(acct, message.ts_event_ns)  # type: ignore[attr-defined]
+        self._seq += 1
+        buf = self._buf
+        buf.append((wire.K_ORDER, acct, code, _ORDER_GET[code](message)))
+        if self.order_lookup is not None:
+            self._dirty[message.client_order_id] = acct  # type: ignore[attr-defined]
+        backlog = len(buf) + self._inflight
+        if backlog >= self.high_watermark or not self._armed or (self._loop is not None and backlog >= self.batch_size):
+            self._after_capture()
+
+    def _after_capture(self) -> None:
+        """The back-pressure and cut-timer checks of a capture (only called when one may be due)."""
+        backlog = len(self._buf) + self._inflight
+        if backlog >= self.high_watermark:
+            self._over(backlog)
+        if not self._armed:
+            self._arm()
+        elif backlog >= self.batch_size and not self._soon and self._loop is not None:
+            self._hurry()
+
+    def _capture_position(  # noqa: PLR0917 - the PositionCapture call, positional
+        self,
+        cls: type[PositionEvent],
+        pos: Position,
+        unrealized_cents: int | None,
+        fill: OrderFilled,
+        signed_qty: int,
+        fee_cents: int,
+        realized_cents: int,
+    ) -> None:
+        """The position manager's capture (see :meth:`attach`): the record :meth:`record` makes of the position
+        event, built from the raw values."""
+        if self._closed:
+            self._refuse(fill)
+        item = wire.encode_position_parts(cls, pos, unrealized_cents, fill, signed_qty, fee_cents, realized_cents)
+        acct = item[1]
+        if acct not in self._seen_accounts:
+            self._first_sight(acct, fill.ts_event_ns)
+        self._seq += 1
+        self._buf.append(item)
+        backlog = len(self._buf) + self._inflight
+        if backlog >= self.high_watermark:
+            self._over(backlog)
+        if not self._armed:
+            self._arm()
+        elif backlog >= self.batch_size and not self._soon and self._loop is not None:
+            self._hurry()
 
     @property
     def running(self) -> bool:

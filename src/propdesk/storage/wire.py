@@ -33,11 +33,12 @@ import pickle
 from collections.abc import Callable, Iterable
 from typing import Any, Final
 
+from propdesk.execution.positions import MANUAL_TAG
 from propdesk.model.enums import Side
 from propdesk.model.events import _TOPICS as ORDER_EVENT_TOPICS
 from propdesk.model.events import OrderEvent, OrderFilled
 from propdesk.model.orders import OPEN
-from propdesk.model.positions import POSITION_TOPICS, PositionEvent, PositionSnapshot
+from propdesk.model.positions import POSITION_TOPICS, Position, PositionEvent, PositionSnapshot
 from propdesk.model.price import Money, Price
 from propdesk.storage import rows as rw
 
@@ -52,7 +53,9 @@ __all__ = [
     "K_ROWS",
     "K_SNAPSHOT",
     "ORDER_CODE",
+    "ORDER_EVENT_TOPICS",
     "ORDER_FIELDS",
+    "ORDER_GETTERS",
     "POSITION_CODE",
     "Batch",
     "Item",
@@ -63,6 +66,7 @@ __all__ = [
     "encode_fill",
     "encode_order_event",
     "encode_position",
+    "encode_position_parts",
     "fill_rows",
     "loads",
     "order_event_rows",
@@ -91,6 +95,8 @@ _ORDER_NAMES: Final[tuple[tuple[str, ...], ...]] = tuple(
 _ORDER_GET: Final[tuple[Callable[[Any], tuple[Any, ...]], ...]] = tuple(
     operator.attrgetter(*names) for names in _ORDER_NAMES
 )
+ORDER_GETTERS: Final = _ORDER_GET
+"""Per order event code, the getter of the event's field values (the fourth part of its item)."""
 
 
 def encode_order_event(event: OrderEvent) -> Item:
@@ -265,6 +271,43 @@ def encode_position(e: PositionEvent) -> Item:
         e.fill_realized_pnl.cents,
         e.ts_event_ns,
         e.reconciled,
+    )
+
+
+def encode_position_parts(  # noqa: PLR0917 - the PositionCapture call, positional
+    cls: type[PositionEvent],
+    p: Position,
+    unrealized_cents: int | None,
+    fill: OrderFilled,
+    signed_qty: int,
+    fee_cents: int,
+    realized_cents: int,
+) -> Item:
+    """The item :func:`encode_position` gives for the event a :class:`~propdesk.execution.positions.PositionManager`
+    would publish, from the raw values of its capture (``p`` is the live position at that moment): the same tuple,
+    without building the snapshot and the event."""
+    return (
+        K_POSITION,
+        p.account_id,
+        POSITION_CODE[cls],
+        p.symbol,
+        p.tag,
+        p.signed_qty,
+        p.avg_price_raw,
+        p.realized_cents,
+        p.fees_cents,
+        None if not p.signed_qty else unrealized_cents,
+        p.opened_ts_ns,
+        p.last_ts_ns,
+        p.fill_count,
+        fill.trade_id,
+        fill.tag or MANUAL_TAG,
+        signed_qty,
+        fill.price.raw,
+        fee_cents,
+        realized_cents,
+        fill.ts_event_ns,
+        fill.reconciled,
     )
 
 

@@ -186,9 +186,9 @@ def _send(conn: Connection, msg: tuple[Any, ...]) -> None:
 
 
 def _migrate(engine: Engine) -> None:
-    from propdesk.storage.migrate import _upgrade, alembic_config  # noqa: PLC0415 - alembic only when asked
+    from propdesk.storage.migrate import _upgrade, alembic_config, migration_lock  # noqa: PLC0415 - alembic only when asked
 
-    with engine.begin() as conn:
+    with migration_lock(engine.url), engine.begin() as conn:
         _upgrade(conn, alembic_config(), "head")
 
 

@@ -23,6 +23,7 @@ from propdesk.model.events import OrderFilled
 from propdesk.model.identifiers import AccountId, ClientOrderId
 from propdesk.model.positions import PositionChanged, PositionClosed, PositionEvent, PositionOpened
 from propdesk.model.price import Money, Price
+from propdesk.storage import wire
 
 ACC = AccountId(11)
 OTHER = AccountId(22)
@@ -315,3 +316,36 @@ def test_strategy_attribution_sums_to_the_account(fills: list[tuple[str, str, in
     assert pm.open_positions(ACC) == []
     assert sum(p.realized_cents for p in pm.strategy_positions(ACC)) == pm.totals(ACC).realized_cents
     assert pm.totals(ACC).realized_cents == sum(p.realized_cents for p in pm.positions(ACC))
+
+
+# ---------------------------------------------------------------------------------------------- captures
+
+
+def test_a_capture_gives_the_journal_the_same_item_as_the_published_event(bus: MessageBus) -> None:
+    """The journal's position capture (storage.wire.encode_position_parts) equals encoding the event that is
+    published, for opens, changes, a reversal through zero (two parts, fee split), closes, marks and manual tags."""
+    pm = PositionManager(bus)
+    rec = Recorder(bus)
+    items: list[tuple[object, ...]] = []
+
+    def capture(*args: Any) -> None:
+        items.append(wire.encode_position_parts(*args))
+
+    pm.add_capture(capture)
+    pm.add_capture(capture)  # added once
+    pm.on_fill(fill("ESZ5", 2, "6000.25", fee="2.50"))
+    pm.update_quote("ESZ5", 6001.0, 6001.25, 2)
+    pm.on_fill(fill("ESZ5", 1, "6000.75", fee="1.25", ts=3))
+    pm.on_fill(fill("ESZ5", -5, "6002", fee="6.25", tag="", ts=4))  # reversal: closes 3, opens 2 short
+    pm.on_fill(fill("ESZ5", 2, "5999.5", fee="2.50", ts=5))
+    assert [type(e) for e in rec.events] == [
+        PositionOpened,
+        PositionChanged,
+        PositionClosed,
+        PositionOpened,
+        PositionClosed,
+    ]
+    assert items == [wire.encode_position(e) for e in rec.events]
+    assert pm.remove_capture(capture) and not pm.remove_capture(capture)
+    pm.on_fill(fill("ESZ5", 1, "6000", ts=6))
+    assert len(items) == 5
