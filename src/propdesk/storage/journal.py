@@ -674,9 +674,13 @@ class Journal:
         self._timer = self._loop.call_soon(self._on_timer)
 
     def _cancel_timer(self) -> None:
+        """Cancel the pending cut (timer or hurry) and forget it was pending, so the next capture or wait schedules a
+        new one (a hurry canceled by :meth:`stop` while still marked pending left :meth:`flush` waiting forever)."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        self._soon = False
+        self._armed = self._loop is None  # a synchronous driver pumps by itself
 
     def _on_timer(self) -> None:
         self._timer = None

@@ -115,6 +115,22 @@ async def test_batches_arrive_once_and_orders_follow(db_url: str, engine: AsyncE
 
 
 @pytest.mark.asyncio
+@pytest.mark.timeout(60)
+async def test_stop_right_after_a_hurried_cut_was_scheduled_writes_everything(db_url: str, engine: AsyncEngine) -> None:
+    """Regression: a backlog over ``batch_size`` schedules an immediate cut (a "hurry"); ``stop()`` before the loop
+    ran it used to cancel it while it stayed marked pending, and the final flush then waited forever."""
+    journal = Journal(db_url, writer="process", batch_size=3, max_delay_s=10.0)
+    bus = MessageBus(timing=False)
+    await journal.start()
+    journal.attach(bus)
+    fills = [fill(f"H{i}") for i in range(5)]
+    for f in fills:  # through the bus captures, as a node publishes them: the third one hurries the cut
+        bus.publish("events.order.filled", f)
+    await journal.stop()  # in the same step: the hurried cut has not run (a regression hangs: timeout below)
+    assert sorted(x.trade_id for x in await Repository(engine).fills(ACCOUNT)) == [f.trade_id for f in fills]
+
+
+@pytest.mark.asyncio
 async def test_durable_resolves_only_after_the_commit(db_url: str, engine: AsyncEngine) -> None:
     journal = Journal(db_url, writer="process", max_delay_s=10.0)
     await journal.start()
