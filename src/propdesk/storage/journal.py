@@ -3,10 +3,12 @@ node publishes, written to the database without ever blocking the core (ARCHITEC
 
 How it works:
 
-* :meth:`Journal.attach` subscribes to the bus (``events.order.**``, ``events.position.**``, ``events.risk.**``,
-  ``events.account.**``, ``events.session.rolled``). The handler runs inside the synchronous core and only
-  **captures**: it appends one flat tuple per record to a buffer (:mod:`propdesk.storage.wire`; ~1 us) and notes
-  which orders changed. It never awaits, never does I/O, never builds rows.
+* :meth:`Journal.attach` subscribes to the bus (each order event's topic, ``events.position.**``,
+  ``events.risk.**``, ``events.account.**``, ``events.session.rolled``); given the node's position manager it takes
+  position changes from the manager's capture hook instead of ``events.position.**`` (the same records, without a
+  position event object per fill). The handlers run inside the synchronous core and only **capture**: each appends
+  one flat tuple per record to a buffer (:mod:`propdesk.storage.wire`; under 1 us) and notes which orders changed.
+  They never await, never do I/O, never build rows.
 * A **cut** moves the buffer to the writer as one batch, with the state of every order that changed. Cuts happen
   only between bus dispatches: on the event loop ``max_delay_s`` after the first record (sooner when ``batch_size``
   records are waiting, or when someone waits for durability), or when a synchronous driver (a backtest loop) calls
