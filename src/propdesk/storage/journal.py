@@ -488,13 +488,7 @@ class Journal:
                 self._dirty[message.client_order_id] = acct  # type: ignore[attr-defined]
             if item[0] == _K_FILL:
                 self._fill_seq[(acct, item[10])] = seq
-        backlog = len(self._buf) + self._inflight
-        if backlog >= self.high_watermark:
-            self._over(backlog)
-        if not self._armed:
-            self._arm()
-        elif backlog >= self.batch_size and not self._soon and self._loop is not None:
-            self._hurry()
+        self._after_capture()
         return seq
 
     def _capture_fill(self, message: object) -> None:
@@ -566,14 +560,11 @@ class Journal:
         if acct not in self._seen_accounts:
             self._first_sight(acct, fill.ts_event_ns)
         self._seq += 1
-        self._buf.append(item)
-        backlog = len(self._buf) + self._inflight
-        if backlog >= self.high_watermark:
-            self._over(backlog)
-        if not self._armed:
-            self._arm()
-        elif backlog >= self.batch_size and not self._soon and self._loop is not None:
-            self._hurry()
+        buf = self._buf
+        buf.append(item)
+        backlog = len(buf) + self._inflight
+        if backlog >= self.high_watermark or not self._armed or (self._loop is not None and backlog >= self.batch_size):
+            self._after_capture()
 
     @property
     def running(self) -> bool:
