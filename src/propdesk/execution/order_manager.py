@@ -75,7 +75,7 @@ from propdesk.model.events import (
     OrderUpdated,
 )
 from propdesk.model.identifiers import AccountId, BrokerOrderId, ClientOrderId
-from propdesk.model.orders import Order, OrderStatus, OrderType, TimeInForce
+from propdesk.model.orders import MANUAL_TAG, Order, OrderStatus, OrderType, TimeInForce
 from propdesk.model.price import Price, check_qty
 
 if TYPE_CHECKING:
@@ -98,8 +98,6 @@ logger = logging.getLogger(__name__)
 ORDER_ERROR_TOPIC: Final[str] = "events.error.order"
 """Where :class:`OrderEventError` is published (next to the bus's own ``events.error.handler``)."""
 
-MANUAL_TAG: Final[str] = "manual"
-"""The tag of orders propdesk did not place (a trade entered by hand at the broker)."""
 
 _ALWAYS_SUPPORTED: Final = frozenset({OrderType.MARKET, OrderType.LIMIT, OrderType.STOP})
 """Order types every broker takes (:meth:`OrderManager._unsupported` checks only the others)."""

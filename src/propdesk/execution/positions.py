@@ -48,6 +48,7 @@ from propdesk.model.contracts import ContractSpec, default_registry
 from propdesk.model.data import Bar, QuoteTick, TradeTick
 from propdesk.model.events import OrderFilled
 from propdesk.model.identifiers import AccountId
+from propdesk.model.orders import MANUAL_TAG
 from propdesk.model.positions import (
     POSITION_TOPICS,
     Position,
@@ -78,8 +79,6 @@ __all__ = [
 FILL_TOPIC: Final = "events.order.filled"
 """The topic the manager listens to (:class:`~propdesk.model.events.OrderFilled`)."""
 
-MANUAL_TAG: Final = "manual"
-"""The strategy tag of an untagged fill (a trade placed by hand at the broker)."""
 
 MarkMode = Literal["liquidation", "last"]
 """How open positions are marked: ``liquidation`` (bid for longs, ask for shorts) or ``last`` (last trade)."""

@@ -87,6 +87,10 @@ WORKING: Final[frozenset[OrderStatus]] = frozenset(
 OPEN: Final[frozenset[OrderStatus]] = WORKING | {S.SUBMITTED}
 """Statuses of an order that is not done: working, or sent and not yet acknowledged."""
 
+MANUAL_TAG: Final[str] = "manual"
+"""The tag of orders and fills propdesk did not place (a trade entered by hand at the broker); an untagged fill
+counts as ``manual``."""
+
 _LIVE = {S.ACCEPTED, S.SUSPENDED, S.PENDING_UPDATE, S.PENDING_CANCEL, S.PARTIALLY_FILLED}
 TRANSITIONS: Final[dict[OrderStatus, frozenset[OrderStatus]]] = {
     S.INITIALIZED: frozenset({S.SUBMITTED, S.DENIED, S.REJECTED, S.CANCELED}),

@@ -58,7 +58,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from enum import IntEnum
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 
 from sqlalchemy import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -77,7 +77,7 @@ from propdesk.storage.writer import WriterDiedError, WriterProcess
 
 if TYPE_CHECKING:
     from propdesk.core.bus import MessageBus, Subscription
-    from propdesk.execution.positions import PositionManager
+    from propdesk.execution.positions import PositionCapture
     from propdesk.model.positions import Position, PositionEvent
     from propdesk.risk.state import AccountSnapshot
 
@@ -145,6 +145,17 @@ _ORDER_CODE = wire.ORDER_CODE
 _ORDER_GET = wire.ORDER_GETTERS
 _POSITION_CODE = wire.POSITION_CODE
 _K_FILL = wire.K_FILL
+
+
+class PositionSource(Protocol):
+    """What :meth:`Journal.attach` needs of a position manager
+    (:class:`propdesk.execution.positions.PositionManager`): a capture hook for every position change."""
+
+    def add_capture(self, capture: PositionCapture) -> None:
+        """Call ``capture`` on every account-level position change."""
+
+    def remove_capture(self, capture: PositionCapture) -> bool:
+        """Stop calling ``capture``."""
 
 
 class Journal:
@@ -258,7 +269,7 @@ class Journal:
         self._closed = False
         self._subs: list[Subscription] = []
         self._bus: MessageBus | None = None
-        self._positions: PositionManager | None = None
+        self._positions: PositionSource | None = None
         # counters
         self._rows = 0
         self._batches = 0
@@ -418,7 +429,7 @@ class Journal:
         *,
         priority: int = 1000,
         snapshot_priority: int = -1000,
-        positions: PositionManager | None = None,
+        positions: PositionSource | None = None,
     ) -> None:
         """Subscribe to the journal's topics on ``bus`` (records at ``priority``; account snapshots after fills and
         session rolls at ``snapshot_priority``, after the account state has updated).

@@ -33,11 +33,10 @@ import pickle
 from collections.abc import Callable, Iterable
 from typing import Any, Final
 
-from propdesk.execution.positions import MANUAL_TAG
 from propdesk.model.enums import Side
 from propdesk.model.events import _TOPICS as ORDER_EVENT_TOPICS
 from propdesk.model.events import OrderEvent, OrderFilled
-from propdesk.model.orders import OPEN
+from propdesk.model.orders import MANUAL_TAG, OPEN
 from propdesk.model.positions import POSITION_TOPICS, Position, PositionEvent, PositionSnapshot
 from propdesk.model.price import Money, Price
 from propdesk.storage import rows as rw
