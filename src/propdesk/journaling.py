@@ -10,9 +10,10 @@
   journal to the node's bus (with the order manager as the order lookup) and wraps the pre-trade gate in a
   :class:`JournalGate`;
 * maps the journal's **back-pressure** to trading: at SLOW and HALT the gate lets only orders that reduce exposure
-  through (a halted journal must never trap a position); with a risk engine whose account guard offers
-  ``set_condition(key, state, reason)`` / ``clear_condition(key)``, SLOW also puts the account in REDUCING and HALT
-  in HALTED (the guard then acts on it: cancel, flatten), NORMAL lifts it. A backtest never trades differently
+  through (a halted journal must never trap a position); with a risk engine, the account guard also goes REDUCING
+  at SLOW and HALT (``AccountGuard.set_condition``: its opening orders are canceled, the state and reason show in
+  ``propdesk risk`` and the API), and NORMAL lifts it. A journal that is behind stops new exposure; it does not
+  liquidate positions (the records are kept in memory, nothing is lost). A backtest never trades differently
   because of the journal: between chunks of bars it waits for the writer to catch up instead (the node slows).
 
 Defaults (ARCHITECTURE.md principle 7, issue 5): ``propdesk run`` journals by default to the configured database
@@ -185,9 +186,8 @@ class NodeJournal:
         if level is BackpressureLevel.NORMAL:
             guard.clear_condition(JOURNAL_CONDITION)
             return
-        state = TradingState.HALTED if level is BackpressureLevel.HALT else TradingState.REDUCING
         why = self.journal.last_error or f"{self.journal.pending} records not yet committed"
-        guard.set_condition(JOURNAL_CONDITION, state, f"journal back-pressure {level.name} ({why})")
+        guard.set_condition(JOURNAL_CONDITION, TradingState.REDUCING, f"journal back-pressure {level.name} ({why})")
 
     def _guard_of(self) -> Any:
         risk = self._risk

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from propdesk.brokers.sim import SimConfig
+from propdesk.journaling import NodeJournal
 from propdesk.model.enums import Side
 from propdesk.model.orders import Order, OrderStatus, OrderType
 from propdesk.model.price import Money, Price
@@ -23,6 +24,7 @@ from propdesk.risk.decisions import Action, TradingState
 from propdesk.risk.events import AccountFlattened, LockoutExpired, LockoutSet, RuleBreached, RuleWarned
 from propdesk.risk.gate import ENFORCEMENT_TAG
 from propdesk.risk.rules.hedging import HedgeLeg
+from propdesk.storage.journal import BackpressureLevel
 from tests.integration.risk_rig import SEC, RiskRig, ct_ns, utc_ns
 
 ES, MES, NQ = "ESZ5", "MESZ5", "NQZ5"
@@ -541,3 +543,39 @@ def test_disconnect_is_reduce_only_until_reconciled_and_a_manual_opening_fill_is
     rig.engine.guard.reconciled()
     assert rig.state() is TradingState.ACTIVE
     assert rig.qty(ES) == 1
+
+
+# ------------------------------------------------------------ outside conditions
+
+
+def test_an_outside_condition_goes_reducing_cancels_opening_orders_and_lifts(tmp_path: Path) -> None:
+    """``AccountGuard.set_condition`` (what the journal's back-pressure uses): REDUCING at once, opening orders
+    canceled and denied, the position and its stop kept; lifted by ``clear_condition``."""
+    rig = RiskRig(tmp_path, COMBINE, ct_ns(2025, 10, 14, 9, 0))
+    opened(rig, ES, 1)
+    stop = rig.stop(ES, Side.SELL, 1, "5990")
+    entry = rig.limit(ES, Side.BUY, 1, "5995")
+    rig.tick(ES, 6000.0)
+    guard = rig.engine.guard
+    guard.set_condition("journal", TradingState.REDUCING, "journal back-pressure SLOW (600 records not yet committed)")
+    assert rig.state() is TradingState.REDUCING
+    assert guard.conditions["journal"].startswith("journal back-pressure SLOW")
+    assert status(entry) is OrderStatus.CANCELED and status(stop) is OrderStatus.ACCEPTED
+    assert rig.qty(ES) == 1
+    more = rig.buy(ES, 1)
+    assert_denied(rig, more.client_order_id, "journal back-pressure")
+    assert guard.clear_condition("journal") and not guard.clear_condition("journal")
+    assert rig.state() is TradingState.ACTIVE
+    with pytest.raises(ValueError, match="reserved"):
+        guard.set_condition("connection", TradingState.REDUCING, "x")
+    with pytest.raises(ValueError, match="ACTIVE"):
+        guard.set_condition("journal", TradingState.ACTIVE, "x")
+    assert not guard.clear_condition("connection")
+    # the journal's back-pressure reaches the real guard the same way (propdesk.journaling)
+    nj = NodeJournal(f"sqlite:///{tmp_path / 'j.sqlite3'}")
+    nj.node_hook(None, risk=rig.engine)
+    nj._on_level(BackpressureLevel.HALT)
+    assert rig.state() is TradingState.REDUCING and "journal back-pressure HALT" in guard.conditions["journal"]
+    assert rig.qty(ES) == 1 and status(stop) is OrderStatus.ACCEPTED  # nothing liquidated
+    nj._on_level(BackpressureLevel.NORMAL)
+    assert rig.state() is TradingState.ACTIVE

@@ -106,6 +106,8 @@ _CONNECTION: Final = "connection"
 _EVALUATION: Final = "evaluation"
 _INPUTS: Final = "inputs"
 _STALE: Final = "stale:"
+_OWN_CONDITIONS: Final = frozenset({"store", "connection", "evaluation", "inputs"})
+"""The condition keys the guard sets and lifts itself (outside conditions use other keys)."""
 
 
 def _iso(ts_ns: int | None) -> str:
@@ -413,6 +415,43 @@ class AccountGuard:
             self.evaluate(EvalPoint.CLOCK)
         finally:
             self._exit()
+
+    def set_condition(self, key: str, state: TradingState, reason: str) -> None:
+        """Hold an outside fail-closed condition (e.g. the journal's back-pressure, :mod:`propdesk.journaling`): the
+        account stays at least in ``state`` until :meth:`clear_condition`; the guard acts at once (REDUCING cancels
+        the opening orders, HALTED flattens). Setting the same condition again changes nothing.
+
+        Raises:
+            ValueError: ``key`` is empty or one of the guard's own (``store``, ``connection``, ``evaluation``,
+                ``inputs``, ``stale:...``), or ``state`` is ACTIVE (a condition never allows).
+        """
+        if not key or key in _OWN_CONDITIONS or key.startswith(_STALE):
+            raise ValueError(f"condition key {key!r} is empty or reserved by the account guard")
+        if state is TradingState.ACTIVE:
+            raise ValueError(f"condition {key!r}: a fail-closed condition must be REDUCING or HALTED, not ACTIVE")
+        if self._conditions.get(key) == (state, reason):
+            return
+        self._enter()
+        try:
+            self._conditions[key] = (state, reason)
+            self._record("condition", f"SET {state.name}", (reason,), {"key": key})
+            self._refresh(f"condition {key}")
+        finally:
+            self._exit()
+
+    def clear_condition(self, key: str) -> bool:
+        """Lift a condition set with :meth:`set_condition`; ``False`` if it was not set (or is one of the guard's own,
+        which only the guard lifts)."""
+        if key in _OWN_CONDITIONS or key.startswith(_STALE) or key not in self._conditions:
+            return False
+        self._enter()
+        try:
+            _state, reason = self._conditions.pop(key)
+            self._record("condition", "CLEARED", (reason,), {"key": key})
+            self._refresh(f"condition {key} cleared")
+        finally:
+            self._exit()
+        return True
 
     def on_disconnected(self, event: BrokerDisconnected) -> None:
         """The broker connection was lost: REDUCING until reconnected and :meth:`reconciled`."""

@@ -274,7 +274,7 @@ def test_gate_lets_only_reducing_orders_through_when_behind(tmp_path: Any) -> No
     risk = _Risk()
     nj.node_hook(None, risk=risk)
     nj._on_level(BackpressureLevel.HALT)
-    assert risk.guard.conditions["journal"][0] is TradingState.HALTED
+    assert risk.guard.conditions["journal"][0] is TradingState.REDUCING  # new exposure stops; nothing is liquidated
     nj._on_level(BackpressureLevel.SLOW)
     assert risk.guard.conditions["journal"][0] is TradingState.REDUCING
     nj._on_level(BackpressureLevel.NORMAL)
