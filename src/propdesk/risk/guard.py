@@ -106,7 +106,7 @@ _CONNECTION: Final = "connection"
 _EVALUATION: Final = "evaluation"
 _INPUTS: Final = "inputs"
 _STALE: Final = "stale:"
-_OWN_CONDITIONS: Final = frozenset({"store", "connection", "evaluation", "inputs"})
+_OWN_CONDITIONS: Final = frozenset({_STORE, _CONNECTION, _EVALUATION, _INPUTS})
 """The condition keys the guard sets and lifts itself (outside conditions use other keys)."""
 
 

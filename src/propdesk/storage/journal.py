@@ -81,7 +81,7 @@ if TYPE_CHECKING:
     from propdesk.model.positions import Position, PositionEvent
     from propdesk.risk.state import AccountSnapshot
 
-__all__ = ["BackpressureLevel", "Journal", "JournalClosedError", "JournalStats", "WriterKind"]
+__all__ = ["BackpressureLevel", "Journal", "JournalClosedError", "JournalStats", "PositionSource", "WriterKind"]
 
 log = logging.getLogger("propdesk.storage.journal")
 
