@@ -423,10 +423,8 @@ class PositionManager:
         return False
 
     def _unrealized_money(self, pos: Position) -> Money | None:
-        if not pos.signed_qty:
-            return None
-        t = self.mark_ticks(pos.symbol, pos.signed_qty)
-        return None if t is None else Money(pos.unrealized_cents(t))
+        cents = self._unrealized_cents_of(pos)
+        return None if cents is None else Money(cents)
 
     def position_unrealized(self, pos: Position) -> Money | None:
         """Open PnL of ``pos`` (account-level or strategy) at the current mark, USD; ``None`` when flat or

@@ -38,6 +38,7 @@ __all__ = [
     "default_sqlite_url",
     "describe_error",
     "dialect_of",
+    "is_memory_sqlite",
     "normalize_url",
     "redact_url",
     "resolve_url",
@@ -159,6 +160,12 @@ def sync_url(url: str | URL) -> URL:
     """
     parsed = normalize_url(url)
     return parsed.set(drivername=_SYNC_DRIVERS[parsed.get_backend_name()])
+
+
+def is_memory_sqlite(url: URL) -> bool:
+    """True for an in-memory SQLite database (no file: ``sqlite://``, ``:memory:``, a ``mode=memory`` URI)."""
+    db = url.database or ""
+    return url.get_backend_name() == "sqlite" and (not db or db == ":memory:" or "mode=memory" in db)
 
 
 def _sqlite_file(url: URL) -> Path | None:

@@ -71,7 +71,7 @@ from propdesk.model.price import Money
 from propdesk.model.reports import AccountReport
 from propdesk.risk.audit import AuditEntry
 from propdesk.storage import wire
-from propdesk.storage.db import create_engine_for, describe_error, normalize_url, redact_url
+from propdesk.storage.db import create_engine_for, describe_error, is_memory_sqlite, normalize_url, redact_url
 from propdesk.storage.repositories import Repository
 from propdesk.storage.writer import WriterDiedError, WriterProcess
 
@@ -216,10 +216,8 @@ class Journal:
             raise ValueError(f"writer must be 'inline' or 'process', not {writer!r}")
         self._own_engine = not isinstance(engine, AsyncEngine)
         self._engine_url: URL = normalize_url(engine if not isinstance(engine, AsyncEngine) else engine.url)
-        if writer == "process":
-            db = self._engine_url.database or ""
-            if self._engine_url.get_backend_name() == "sqlite" and (not db or db == ":memory:" or "mode=memory" in db):
-                raise ConfigError("the journal's process writer needs a database file, not in-memory SQLite")
+        if writer == "process" and is_memory_sqlite(self._engine_url):
+            raise ConfigError("the journal's process writer needs a database file, not in-memory SQLite")
         self._engine: AsyncEngine | None = engine if isinstance(engine, AsyncEngine) else None
         self.writer: WriterKind = writer
         self.migrate = migrate

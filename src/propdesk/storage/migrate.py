@@ -32,7 +32,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from propdesk.core.errors import ConfigError
-from propdesk.storage.db import create_engine_for, redact_url, verify_connection
+from propdesk.storage.db import create_engine_for, is_memory_sqlite, redact_url, verify_connection
 
 __all__ = [
     "MIGRATIONS_DIR",
@@ -75,9 +75,9 @@ def _upgrade(connection: Connection, cfg: Config, target: str) -> None:
 
 def _lock_path(url: URL) -> Path | None:
     """The migration lock file of a SQLite file database, else ``None``."""
-    db = url.database or ""
-    if url.get_backend_name() != "sqlite" or not db or db == ":memory:" or "mode=memory" in db:
+    if url.get_backend_name() != "sqlite" or is_memory_sqlite(url):
         return None
+    db = url.database or ""
     return Path(db.removeprefix("file:").split("?", 1)[0] + ".migrate.lock")
 
 
