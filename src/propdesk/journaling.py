@@ -7,8 +7,9 @@
   ``strategy_runs`` row at the start, its end and status at the end, and for a backtest its ``backtest_results``
   row);
 * hooks into the node through :meth:`NodeJournal.node_hook` (the ``TradingNode(risk=...)`` hook): it attaches the
-  journal to the node's bus (with the order manager as the order lookup) and wraps the pre-trade gate in a
-  :class:`JournalGate`;
+  journal to the node's bus (with the order manager as the order lookup) and, while the journal is behind, puts a
+  :class:`JournalGate` in front of the pre-trade gate (``OrderManager.gate``; at NORMAL the risk gate alone is asked,
+  so a journal that keeps up costs the order path nothing);
 * maps the journal's **back-pressure** to trading: at SLOW and HALT the gate lets only orders that reduce exposure
   through (a halted journal must never trap a position); with a risk engine, the account guard also goes REDUCING
   at SLOW and HALT (``AccountGuard.set_condition``: its opening orders are canceled, the state and reason show in
@@ -143,6 +144,8 @@ class NodeJournal:
         self._guard: Any = None
         self._risk: Any = None
         self._node: TradingNode | None = None
+        self._inner_gate: PreTradeGate | None = None
+        self._journal_gate: JournalGate | None = None
 
     @property
     def display_url(self) -> str:
@@ -152,23 +155,27 @@ class NodeJournal:
     # ------------------------------------------------------------------ node wiring
 
     def node_hook(
-        self, inner: Callable[[TradingNode], PreTradeGate] | None = None, *, risk: Any = None, bind: bool = True
-    ) -> Callable[[TradingNode], PreTradeGate]:
+        self, inner: Callable[[TradingNode], PreTradeGate | None] | None = None, *, risk: Any = None, bind: bool = True
+    ) -> Callable[[TradingNode], PreTradeGate | None]:
         """A ``TradingNode(risk=...)`` hook: call ``inner`` (e.g. ``RiskEngine.attach``) for the gate, attach the
-        journal to the node's bus and return a :class:`JournalGate` around that gate. Pass the risk engine as
-        ``risk`` to map back-pressure to its guard's state (module docstring). With ``bind=False`` the journal is
-        not attached yet: the caller restores the node from the journal first (:mod:`propdesk.recovery_flow`), then
-        calls :meth:`bind`."""
+        journal to the node's bus and return the gate: ``inner``'s while the journal keeps up, a :class:`JournalGate`
+        around it while the journal is behind (swapped on ``node.orders.gate`` at each change of level). Pass the risk
+        engine as ``risk`` to map back-pressure to its guard's state (module docstring). With ``bind=False`` the
+        journal is not attached yet: the caller restores the node from the journal first
+        (:mod:`propdesk.recovery_flow`), then calls :meth:`bind`."""
         self._risk = risk
 
-        def hook(node: TradingNode) -> PreTradeGate:
+        def hook(node: TradingNode) -> PreTradeGate | None:
             inner_gate = None if inner is None else inner(node)
-            if bind:
-                self.bind(node)
             account = node.account_id
-            return JournalGate(
+            self._node = node
+            self._inner_gate = inner_gate
+            self._journal_gate = JournalGate(
                 lambda: self.journal.level, inner_gate, lambda symbol: node.positions.net_qty(account, symbol)
             )
+            if bind:
+                self.bind(node)
+            return inner_gate if self.journal.level is BackpressureLevel.NORMAL else self._journal_gate
 
         return hook
 
@@ -176,10 +183,24 @@ class NodeJournal:
         """Attach the journal to ``node``'s bus, with its order manager as the order lookup (also done by the
         hook)."""
         self._node = node
-        self.journal.order_lookup = lambda cid: node.orders.order(cid)  # noqa: PLW0108 - orders is built later
+        self.journal.order_lookup = node.orders.order
         self.journal.attach(node.bus, positions=node.positions)
+        self._place_gate(self.journal.level)
+
+    def _place_gate(self, level: BackpressureLevel) -> None:
+        """Put the :class:`JournalGate` in front of the risk gate at SLOW and HALT, take it out at NORMAL (only if
+        the order manager's gate is still one of the two)."""
+        node, gate = self._node, self._journal_gate
+        if node is None or gate is None:
+            return
+        orders = node.orders
+        want = self._inner_gate if level is BackpressureLevel.NORMAL else gate
+        current = orders.gate
+        if current is not want and (current is gate or current is self._inner_gate):
+            orders.gate = want
 
     def _on_level(self, level: BackpressureLevel) -> None:
+        self._place_gate(level)
         guard = self._guard_of()
         if guard is None:
             return

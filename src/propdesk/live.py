@@ -537,7 +537,7 @@ class LiveSession(EventFanout):
                 new_account=options.risk_new_account,
                 balance=None if options.risk_new_account else self.starting_balance,
             )
-        hook: Callable[[TradingNode], PreTradeGate] | None = None if self.risk is None else self.risk.attach
+        hook: Callable[[TradingNode], PreTradeGate | None] | None = None if self.risk is None else self.risk.attach
         if journal is not None:  # the journal is attached in run(), after the node is restored from it
             hook = journal.node_hook(hook, risk=self.risk, bind=False)
         self.node = TradingNode(

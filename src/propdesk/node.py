@@ -76,8 +76,8 @@ class TradingNode:
         bus: an existing bus (default: a new one with ``config.bus_timing``).
         gate: the pre-trade risk gate (issue 4), or ``None``.
         contracts: symbol -> contract spec (default: the shipped contract table).
-        risk: a hook called with the node once its bus, clock, positions and portfolio exist and before the order
-            manager is built; it returns the pre-trade gate (replacing ``gate``), e.g.
+        risk: a hook called with the node once its bus, clock, positions, portfolio and order manager exist (before
+            any strategy); it returns the pre-trade gate (replacing ``gate``; ``None`` passes every order), e.g.
             :meth:`propdesk.risk.engine.RiskEngine.attach`.
     """
 
@@ -91,7 +91,7 @@ class TradingNode:
         bus: MessageBus | None = None,
         gate: PreTradeGate | None = None,
         contracts: Callable[[str], ContractSpec] = spec_for_symbol,
-        risk: Callable[[TradingNode], PreTradeGate] | None = None,
+        risk: Callable[[TradingNode], PreTradeGate | None] | None = None,
     ) -> None:
         self.config = config or NodeConfig()
         self.clock = clock
@@ -100,11 +100,11 @@ class TradingNode:
         self.account_id = AccountId(self.config.account_id)
         self.positions = PositionManager(self.bus, contracts, subscribe_marks=True)
         self.portfolio = Portfolio(self.positions, self.account_id, Money.of(self.config.starting_balance_usd))
-        if risk is not None:
-            gate = risk(self)
         self.orders = OrderManager(
             self.bus, broker, clock, account_id=self.account_id, gate=gate, id_prefix=self.config.id_prefix
         )
+        if risk is not None:
+            self.orders.gate = risk(self)
         self.strategies: list[Strategy] = []
         self._by_tag: dict[str, Strategy] = {}
         self._topics: dict[tuple[str, object], str] = {}

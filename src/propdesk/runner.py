@@ -324,8 +324,9 @@ class RunSession(EventFanout, ReplayControl):
         self.wall_s = 0.0
         self._t0: float | None = None
 
-    def _node_hook(self) -> Callable[[TradingNode], PreTradeGate] | None:
-        """The node's risk hook: the risk engine's gate, wrapped by the journal's when journaling."""
+    def _node_hook(self) -> Callable[[TradingNode], PreTradeGate | None] | None:
+        """The node's risk hook: the risk engine's gate, with the journal's back-pressure gate in front of it while
+        the journal is behind."""
         hook = None if self.risk is None else self.risk.attach
         return hook if self.journal is None else self.journal.node_hook(hook, risk=self.risk)
 

@@ -249,12 +249,12 @@ def run_backtest(
                 process(bar)
                 publish(topic, bar)
             done = hi
+            if journal is not None:  # first, so the records it hands over are not traversed by the collection
+                journal.pump_sync()
             if gc_was_enabled:
                 gc.collect(0)
             if progress is not None:
                 progress(done, n)
-            if journal is not None:
-                journal.pump_sync()
         run_s = time.perf_counter() - t0
     finally:
         if gc_was_enabled:

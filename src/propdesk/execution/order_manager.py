@@ -213,6 +213,16 @@ class OrderManager:
     # ------------------------------------------------------------------------------------------------ properties
 
     @property
+    def gate(self) -> PreTradeGate | None:
+        """The pre-trade gate every order passes (``None``: pass). Replaceable on the core's thread, e.g. by the
+        journal's back-pressure gate while the database is behind (:mod:`propdesk.journaling`)."""
+        return self._gate
+
+    @gate.setter
+    def gate(self, gate: PreTradeGate | None) -> None:
+        self._gate = gate
+
+    @property
     def account_id(self) -> AccountId:
         """The account this manager trades."""
         return self._account_id

@@ -20,8 +20,11 @@ Events (past tense, ARCHITECTURE.md "Naming") carry a frozen :class:`PositionSna
 
 from __future__ import annotations
 
+import operator
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Final
 
 from propdesk.core.errors import InvalidPriceError, InvalidQuantityError
 from propdesk.model._fastinit import fast_frozen_init
@@ -29,6 +32,7 @@ from propdesk.model.identifiers import AccountId
 from propdesk.model.price import Money, Price
 
 __all__ = [
+    "POSITION_STATE_FIELDS",
     "POSITION_TOPICS",
     "Position",
     "PositionChanged",
@@ -36,6 +40,8 @@ __all__ = [
     "PositionEvent",
     "PositionOpened",
     "PositionSnapshot",
+    "avg_price_raw_of",
+    "position_state",
 ]
 
 
@@ -197,10 +203,7 @@ class Position:
     @property
     def avg_price_raw(self) -> int | None:
         """:attr:`avg_price` as its fixed-point ``raw`` int (1e-9 point), ``None`` when flat (for hot paths)."""
-        qty = abs(self.signed_qty)
-        if not qty:
-            return None
-        return _div_round_half_even(self._open_ticks * self._tick_raw, qty)
+        return avg_price_raw_of(self._open_ticks, self._tick_raw, self.signed_qty)
 
     def lots(self) -> list[tuple[int, Price]]:
         """The open lots, oldest first, as ``(qty contracts > 0, entry price)``; empty when flat."""
@@ -310,6 +313,40 @@ class Position:
 
 
 # --- events -----------------------------------------------------------------------------------------------------
+
+
+def avg_price_raw_of(open_ticks: int, tick_raw: int, signed_qty: int) -> int | None:
+    """The average entry price (fixed-point ``raw``, 1e-9 point, half-even) of ``|signed_qty|`` open contracts whose
+    lot prices sum to ``open_ticks`` ticks of ``tick_raw``; ``None`` when flat (:attr:`Position.avg_price_raw`)."""
+    if not signed_qty:
+        return None
+    den = signed_qty if signed_qty > 0 else -signed_qty
+    q, r = divmod(open_ticks * tick_raw, den)  # _div_round_half_even, inlined: the journal calls this per fill
+    twice = 2 * r
+    if twice > den or (twice == den and q & 1):
+        q += 1
+    return q
+
+
+POSITION_STATE_FIELDS: Final[tuple[str, ...]] = (
+    "account_id",
+    "symbol",
+    "tag",
+    "signed_qty",
+    "_open_ticks",
+    "_tick_raw",
+    "_realized_cents",
+    "_fees_cents",
+    "opened_ts_ns",
+    "last_ts_ns",
+    "fill_count",
+)
+"""What :data:`position_state` takes of a :class:`Position`: its identity and everything that changes with a fill
+(the average price is ``avg_price_raw_of(state[4], state[5], state[3])``)."""
+
+position_state: Final[Callable[[Position], tuple[Any, ...]]] = operator.attrgetter(*POSITION_STATE_FIELDS)
+"""``position_state(position)``: the values of :data:`POSITION_STATE_FIELDS` at this moment, in one C call (a
+capture that must outlive the mutable position, e.g. the journal's)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

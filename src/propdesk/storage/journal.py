@@ -145,6 +145,19 @@ _ORDER_CODE = wire.ORDER_CODE
 _ORDER_GET = wire.ORDER_GETTERS
 _POSITION_CODE = wire.POSITION_CODE
 _K_FILL = wire.K_FILL
+_K_POSITION_CHANGE = wire.K_POSITION_CHANGE
+_position_change = wire.position_change
+_TS_FIELD: Final[dict[int, int]] = {wire.K_FILL: 3, wire.K_POSITION: 19}
+
+
+def _ts_of(item: wire.Item) -> int:
+    """The event time (UTC ns) of an order-event, fill or position item (stamps a first sight of its account)."""
+    kind = item[0]
+    if kind == wire.K_ORDER:
+        return int(item[3][wire.ORDER_TS_INDEX[item[2]]])
+    if kind == _K_POSITION_CHANGE:
+        return int(item[8][3])
+    return int(item[_TS_FIELD[kind]])
 
 
 class PositionSource(Protocol):
@@ -237,10 +250,9 @@ class Journal:
 
         # capture (core's thread)
         self._buf: list[wire.Item] = []
-        self._dirty: dict[str, int] = {}
+        self._dirty: dict[ClientOrderId, int] = {}
         self._fill_seq: dict[tuple[int, str], int] = {}
         self._seen_accounts: set[int] = set()
-        self._seq = 0
         self._cut_seq = 0
         self._inflight = 0
         # writers
@@ -292,6 +304,12 @@ class Journal:
     def repository(self, repo: Repository) -> None:
         self._repository = repo
 
+    @property
+    def _seq(self) -> int:
+        """The sequence number of the last record captured: every captured entry counts one, in capture order (a
+        batch's first sights of accounts, found when it is cut, add to the numbers after it)."""
+        return self._cut_seq + len(self._buf)
+
     # ------------------------------------------------------------------ life cycle
 
     async def start(self) -> None:
@@ -323,7 +341,7 @@ class Journal:
             self._task = loop.create_task(self._run_inline(), name="propdesk-journal-writer")
         self._running = True
         self._armed = False
-        if self._buf:
+        if self._buf or self._bus is not None or self._positions is not None:
             self._arm()
 
     def wait_ready(self, timeout_s: float = _START_TIMEOUT_S) -> bool:
@@ -439,18 +457,20 @@ class Journal:
         for pattern in TOPICS:
             if positions is not None and pattern == POSITION_PATTERN:
                 continue
-            if pattern == ORDER_PATTERN:  # one subscription per order event topic, each to its capture
-                for cls, topic in wire.ORDER_EVENT_TOPICS.items():
-                    handler = self._capture_fill if cls is OrderFilled else self._capture_order_event
-                    self._subs.append(bus.subscribe(topic, handler, priority))
+            if pattern == ORDER_PATTERN:  # one subscription per order event topic: the buffer's own append
+                for topic in wire.ORDER_EVENT_TOPICS.values():
+                    self._subs.append(bus.subscribe(topic, self._buf.append, priority))
                 continue
-            self._subs.append(bus.subscribe(pattern, self.record, priority))
+            handler = self._buf.append if pattern == POSITION_PATTERN else self.record
+            self._subs.append(bus.subscribe(pattern, handler, priority))
         if positions is not None:
             positions.add_capture(self._capture_position)
             self._positions = positions
         if self.snapshot_sources:
             self._subs.append(bus.subscribe("events.order.filled", self._snapshot_after_fill, snapshot_priority))
             self._subs.append(bus.subscribe("events.session.rolled", self._snapshot_at_roll, snapshot_priority))
+        if not self._armed:
+            self._arm()
 
     def detach(self) -> None:
         """Unsubscribe from the bus (captured records are still written)."""
@@ -488,8 +508,8 @@ class Journal:
         acct = item[1]
         if acct not in self._seen_accounts:
             self._first_sight(acct, message.ts_event_ns)  # type: ignore[attr-defined]
-        self._seq = seq = self._seq + 1
         self._buf.append(item)
+        seq = self._seq
         if item[0] != wire.K_POSITION:
             if self.order_lookup is not None:
                 # every order event (not only fills) refreshes its order's row: canceled legs and orders still
@@ -499,46 +519,6 @@ class Journal:
                 self._fill_seq[(acct, item[10])] = seq
         self._after_capture()
         return seq
-
-    def _capture_fill(self, message: object) -> None:
-        """:meth:`record` of an ``OrderFilled`` (the ``events.order.filled`` subscription), with less bookkeeping."""
-        if type(message) is not OrderFilled:
-            self.record(message)
-            return
-        if self._closed:
-            self._refuse(message)
-        acct = message.account_id
-        if acct not in self._seen_accounts:
-            self._first_sight(acct, message.ts_event_ns)
-        self._seq = seq = self._seq + 1
-        buf = self._buf
-        buf.append(wire.encode_fill(message))
-        if self.order_lookup is not None:
-            self._dirty[message.client_order_id] = acct
-        self._fill_seq[(acct, message.trade_id)] = seq
-        backlog = len(buf) + self._inflight
-        if backlog >= self.high_watermark or not self._armed or (self._loop is not None and backlog >= self.batch_size):
-            self._after_capture()
-
-    def _capture_order_event(self, message: object) -> None:
-        """:meth:`record` of an order event other than a fill (its topic's subscription), with less bookkeeping."""
-        code = _ORDER_CODE.get(type(message))  # type: ignore[arg-type]
-        if code is None:
-            self.record(message)
-            return
-        if self._closed:
-            self._refuse(message)
-        acct = message.account_id  # type: ignore[attr-defined]
-        if acct not in self._seen_accounts:
-            self._first_sight(acct, message.ts_event_ns)  # type: ignore[attr-defined]
-        self._seq += 1
-        buf = self._buf
-        buf.append((wire.K_ORDER, acct, code, _ORDER_GET[code](message)))
-        if self.order_lookup is not None:
-            self._dirty[message.client_order_id] = acct  # type: ignore[attr-defined]
-        backlog = len(buf) + self._inflight
-        if backlog >= self.high_watermark or not self._armed or (self._loop is not None and backlog >= self.batch_size):
-            self._after_capture()
 
     def _after_capture(self) -> None:
         """The back-pressure and cut-timer checks of a capture (only called when one may be due)."""
@@ -560,20 +540,9 @@ class Journal:
         fee_cents: int,
         realized_cents: int,
     ) -> None:
-        """The position manager's capture (see :meth:`attach`): the record :meth:`record` makes of the position
-        event, built from the raw values."""
-        if self._closed:
-            self._refuse(fill)
-        item = wire.encode_position_parts(cls, pos, unrealized_cents, fill, signed_qty, fee_cents, realized_cents)
-        acct = item[1]
-        if acct not in self._seen_accounts:
-            self._first_sight(acct, fill.ts_event_ns)
-        self._seq += 1
-        buf = self._buf
-        buf.append(item)
-        backlog = len(buf) + self._inflight
-        if backlog >= self.high_watermark or not self._armed or (self._loop is not None and backlog >= self.batch_size):
-            self._after_capture()
+        """The position manager's capture (see :meth:`attach`): the position's state at this change, as plain values
+        (:func:`propdesk.storage.wire.position_change`; the writer makes the position event's record of it)."""
+        self._buf.append(_position_change(cls, pos, unrealized_cents, fill, signed_qty, fee_cents, realized_cents))
 
     @property
     def running(self) -> bool:
@@ -590,11 +559,10 @@ class Journal:
         """
         if self._closed:
             self._refuse(rows)
-        self._seq = seq = self._seq + 1
         self._buf.append((wire.K_ROWS, account_id, list(rows)))
         if not self._armed:
             self._arm()
-        return seq
+        return self._seq
 
     def _record_other(self, message: object) -> int:
         if isinstance(message, AuditEntry):
@@ -638,7 +606,6 @@ class Journal:
 
     def _first_sight(self, account_id: int, ts_ns: int) -> None:
         self._seen_accounts.add(account_id)
-        self._seq += 1
         self._buf.append((wire.K_REPORT, account_id, None, ts_ns or self._clock()))
 
     def _put(self, item: wire.Item, message: object, ts_ns: int = 0) -> int:
@@ -650,8 +617,8 @@ class Journal:
             self._first_sight(acct, ts_ns)
         if item[0] == wire.K_REPORT:
             self._seen_accounts.add(acct)
-        self._seq = seq = self._seq + 1
         self._buf.append(item)
+        seq = self._seq
         backlog = len(self._buf) + self._inflight
         if backlog >= self.high_watermark:
             self._over(backlog)
@@ -689,6 +656,8 @@ class Journal:
         self._armed = False
         self._soon = False
         self._cut()
+        if self._bus is not None or self._positions is not None:
+            self._arm()  # raw captures arm nothing: while attached, a cut is due every max_delay_s
 
     def pump(self) -> None:
         """Cut what was captured and hand it to the writer, and take in the writer's acknowledgements. A synchronous
@@ -701,25 +670,33 @@ class Journal:
             self._maybe_restart_sync()
 
     def _cut(self) -> None:
-        if not self._buf or not self._running:
+        buf = self._buf
+        if not buf or not self._running:
             return
-        items, self._buf = self._buf, []
+        raw = buf[:]  # the list itself stays: the bus subscriptions append to it
+        buf.clear()
+        items, fills, first_sights = self._encode(raw)
+        last = self._cut_seq + len(raw) + first_sights
+        self._cut_seq = last
+        if fills:
+            self._fill_seq.update(dict.fromkeys(fills, last))
         states: list[tuple[Any, ...]] = []
         if self._dirty:
             lookup = self.order_lookup
             if lookup is not None:
                 get = wire.order_state
+                add = states.append
                 for cid, acct in self._dirty.items():
-                    order = lookup(ClientOrderId(cid))
+                    order = lookup(cid)
                     if order is not None and order.account_id == acct:
-                        states.append(get(order))
+                        add(get(order))
             self._dirty = {}
-        last = self._seq
-        self._cut_seq = last
         self._inflight += len(items)
         backlog = self._inflight
         if backlog > self._max_pending:
             self._max_pending = backlog
+        if backlog >= self.high_watermark:
+            self._over(backlog)
         batch: wire.Batch = (last, items, states)
         if self.writer == "process":
             data = wire.dumps(batch)
@@ -733,6 +710,51 @@ class Journal:
         if len(self._fill_seq) > 100_000:
             done = self._committed_seq
             self._fill_seq = {k: s for k, s in self._fill_seq.items() if s > done}
+
+    def _encode(self, raw: list[Any]) -> tuple[list[wire.Item], list[tuple[int, str]], int]:
+        """The items of a cut's entries, in capture order: items made by :meth:`record` as they are; events taken
+        raw from the bus and the position manager's captures encoded here (:mod:`propdesk.storage.wire`), with their
+        bookkeeping (orders touched, first sight of an account). Returns the items, the ``(account, trade id)`` of
+        the raw fills, and how many first sights were added. A message of an unknown type is counted as skipped."""
+        items: list[wire.Item] = []
+        add = items.append
+        fills: list[tuple[int, str]] = []
+        seen = self._seen_accounts
+        dirty = self._dirty
+        codes = _ORDER_CODE
+        getters = _ORDER_GET
+        encode_fill = wire.encode_fill
+        added = 0
+        for m in raw:
+            t = type(m)
+            if t is tuple:
+                if m[0] != _K_POSITION_CHANGE:
+                    add(m)  # made by record(): its bookkeeping is done
+                    continue
+                item = m
+            elif t is OrderFilled:
+                item = encode_fill(m)
+                dirty[m.client_order_id] = item[1]
+                fills.append((item[1], item[10]))
+            else:
+                code = codes.get(t)
+                if code is not None:
+                    acct = m.account_id
+                    item = (wire.K_ORDER, acct, code, getters[code](m))
+                    dirty[m.client_order_id] = acct
+                elif t in _POSITION_CODE:
+                    item = wire.encode_position(m)
+                else:
+                    self._skipped += 1
+                    continue
+            if item[1] not in seen:
+                seen.add(item[1])
+                add((wire.K_REPORT, item[1], None, _ts_of(item) or self._clock()))
+                added += 1
+            add(item)
+        if self.order_lookup is None:
+            dirty.clear()
+        return items, fills, added
 
     # ------------------------------------------------------------------ process writer
 
@@ -979,6 +1001,9 @@ class Journal:
         if isinstance(event, OrderFilled):
             key = (int(event.account_id), event.trade_id)
             known = self._fill_seq.get(key)
+            if known is None and self._buf and self._running:
+                self._cut()  # the fill may still wait in the buffer, raw (a coroutine runs between dispatches)
+                known = self._fill_seq.get(key)
             seq = known if known is not None else self.record(event)
         await self._wait_seq(seq)
 

@@ -7,6 +7,7 @@ Expected amounts come from the CME contract specs (ES $12.50 per 0.25 tick, NQ $
 from __future__ import annotations
 
 import itertools
+import marshal
 from decimal import Decimal
 from typing import Any
 
@@ -322,14 +323,17 @@ def test_strategy_attribution_sums_to_the_account(fills: list[tuple[str, str, in
 
 
 def test_a_capture_gives_the_journal_the_same_item_as_the_published_event(bus: MessageBus) -> None:
-    """The journal's position capture (storage.wire.encode_position_parts) equals encoding the event that is
-    published, for opens, changes, a reversal through zero (two parts, fee split), closes, marks and manual tags."""
+    """The journal's position capture (storage.wire.position_change, made into an item by the writer) equals encoding
+    the event that is published, for opens, changes, a reversal through zero (two parts, fee split), closes, marks
+    and manual tags; the capture is plain values (marshal takes it)."""
     pm = PositionManager(bus)
     rec = Recorder(bus)
     items: list[tuple[object, ...]] = []
 
     def capture(*args: Any) -> None:
-        items.append(wire.encode_position_parts(*args))
+        change = wire.position_change(*args)
+        assert marshal.loads(marshal.dumps(change)) == change
+        items.append(wire.position_change_item(change))
 
     pm.add_capture(capture)
     pm.add_capture(capture)  # added once
