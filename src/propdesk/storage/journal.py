@@ -6,20 +6,25 @@ How it works:
 * :meth:`Journal.attach` subscribes to the bus (each order event's topic, ``events.position.**``,
   ``events.risk.**``, ``events.account.**``, ``events.session.rolled``); given the node's position manager it takes
   position changes from the manager's capture hook instead of ``events.position.**`` (the same records, without a
-  position event object per fill). The handlers run inside the synchronous core and only **capture**: each appends
-  one flat tuple per record to a buffer (:mod:`propdesk.storage.wire`; under 1 us) and notes which orders changed.
-  They never await, never do I/O, never build rows.
-* A **cut** moves the buffer to the writer as one batch, with the state of every order that changed. Cuts happen
-  only between bus dispatches: on the event loop ``max_delay_s`` after the first record (sooner when ``batch_size``
-  records are waiting, or when someone waits for durability), or when a synchronous driver (a backtest loop) calls
-  :meth:`Journal.pump`. The writer converts the batch to rows and writes it in **one transaction** with
-  insert-or-ignore semantics, so replaying an event never creates a second row.
+  position event object per fill). Capture on the core's thread is as small as it can be: order events (and position
+  events) are immutable, so the subscription *is* the buffer's ``list.append`` (no Python frame); a position change
+  appends the position's state as plain values (:func:`propdesk.storage.wire.position_change`); other records
+  (:meth:`record`) are encoded at once. Nothing awaits, does I/O or builds rows there.
+* A **cut** moves the buffer to the writer as one batch: the raw events are encoded there, in one tight loop
+  (:mod:`propdesk.storage.wire`; noting which orders changed and which accounts are new), and the state of every
+  order that changed is taken. Cuts happen only between bus dispatches: on the event loop every ``max_delay_s``
+  while attached to a bus and records wait (``max_delay_s`` after a :meth:`record` otherwise; sooner when
+  ``batch_size`` records are recorded, or when someone waits for durability), or when a synchronous driver (a
+  backtest loop) calls :meth:`Journal.pump`. The back-pressure levels are checked at each cut (and at each
+  :meth:`record`). The writer converts the batch to rows and writes it in **one transaction** with insert-or-ignore
+  semantics, so replaying an event never creates a second row.
 * Two writers (``writer=``):
 
   - ``"process"`` (what the node uses): a writer **subprocess** (:mod:`propdesk.storage.writer`). The core's thread
-    pickles the batch (~1 us a record) and a sender thread pipes it over; rows, JSON, hashes and SQL run in the
-    other process, on another core. Acknowledgements come back after each commit. If the writer dies, the journal
-    reports HALT, starts a new one and sends every unacknowledged batch again (idempotent writes).
+    serializes the batch (``wire.dumps``: marshal, ~0.5 us a record) and a sender thread pipes it over; rows, JSON,
+    hashes and SQL run in the other process, on another core. Acknowledgements come back after each commit. If the
+    writer dies, the journal reports HALT, starts a new one and sends every unacknowledged batch again (idempotent
+    writes).
   - ``"inline"``: an asyncio task of this process writes through the async engine (``batch_size`` records per
     transaction). Simple, in-memory SQLite works; it costs the core's thread ~50 us a record.
 

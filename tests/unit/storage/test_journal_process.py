@@ -16,7 +16,9 @@ import pytest_asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from propdesk.backtest.engine import run_backtest
+from propdesk.brokers.sim.broker import SimBroker
 from propdesk.core.bus import MessageBus
+from propdesk.core.clock import SimClock
 from propdesk.core.errors import ConfigError
 from propdesk.journaling import JournalGate, NodeJournal
 from propdesk.model.data import BarSeries, Timeframe
@@ -24,6 +26,7 @@ from propdesk.model.enums import Side
 from propdesk.model.events import OrderCanceled, OrderRejected
 from propdesk.model.identifiers import AccountId, ClientOrderId
 from propdesk.model.orders import OrderStatus
+from propdesk.node import TradingNode
 from propdesk.risk.decisions import TradingState
 from propdesk.storage import rows as rw
 from propdesk.storage import wire
@@ -148,6 +151,49 @@ async def test_durable_resolves_only_after_the_commit(db_url: str, engine: Async
     await asyncio.wait_for(task, 20)
     assert acked and acked[0] >= 2  # the account's first sight and the fill
     assert [x.trade_id for x in await Repository(engine).fills(ACCOUNT)] == ["T1"]
+    await journal.stop()
+
+
+@pytest.mark.asyncio
+async def test_bus_captures_are_cut_on_the_timer_without_a_flush(db_url: str, engine: AsyncEngine) -> None:
+    """Events taken raw from the bus (the buffer's own append, nothing else runs) reach the database by the periodic
+    cut alone; a message of another type on an order topic is skipped at the cut without harming the batch."""
+    bus = MessageBus(timing=False)
+    o = order("pd-1", qty=1)
+    journal = Journal(db_url, writer="process", order_lookup=lambda cid: o if cid == "pd-1" else None, max_delay_s=0.01)
+    journal.attach(bus)
+    await journal.start()
+    events: list[Any] = [submitted(), accepted(), fill("T1", cid="pd-1")]
+    for ev in events:
+        o.apply(ev)
+        bus.publish(ev.topic, ev)
+    bus.publish("events.order.filled", object())  # not an order event
+    for _ in range(500):  # no flush, no record(): only the timer cuts
+        if journal.committed_seq >= 5:
+            break
+        await asyncio.sleep(0.01)
+    counts = await Repository(engine).counts()
+    assert (counts["order_events"], counts["fills"], counts["orders"], counts["accounts"]) == (3, 1, 1, 1)
+    assert journal.stats().skipped == 1 and journal.pending == 0
+    stored = await Repository(engine).order(ACCOUNT, "pd-1")
+    assert stored is not None and stored.status is OrderStatus.FILLED
+    await journal.stop()
+
+
+@pytest.mark.asyncio
+async def test_durable_finds_a_fill_still_waiting_in_the_buffer(db_url: str, engine: AsyncEngine) -> None:
+    """``durable`` of a fill captured from the bus but not cut yet cuts it and waits for its commit; the fill is
+    not recorded a second time."""
+    bus = MessageBus(timing=False)
+    journal = Journal(db_url, writer="process", max_delay_s=10.0)
+    journal.attach(bus)
+    await journal.start()
+    f = fill("T7")
+    bus.publish(f.topic, f)
+    assert journal.committed_seq == 0
+    await asyncio.wait_for(journal.durable(f), 20)
+    assert journal.stats().enqueued == 2  # the account's first sight and the fill, once
+    assert [x.trade_id for x in await Repository(engine).fills(ACCOUNT)] == ["T7"]
     await journal.stop()
 
 
@@ -279,6 +325,23 @@ def test_gate_lets_only_reducing_orders_through_when_behind(tmp_path: Any) -> No
     assert risk.guard.conditions["journal"][0] is TradingState.REDUCING
     nj._on_level(BackpressureLevel.NORMAL)
     assert risk.guard.conditions == {}
+
+
+def test_journal_gate_is_in_the_order_path_only_while_behind(tmp_path: Any) -> None:
+    """At NORMAL the node's order manager asks the risk gate alone (nothing in the order path); SLOW and HALT put the
+    journal's gate in front of it, NORMAL takes it out again."""
+    clock = SimClock(T0)
+    nj = NodeJournal(f"sqlite:///{tmp_path / 'g.sqlite3'}")
+    node = TradingNode(clock=clock, broker=SimBroker(clock, account_id=int(ACCOUNT)), risk=nj.node_hook(None))
+    assert node.orders.gate is None
+    nj.journal._set_level(BackpressureLevel.SLOW)  # as a backlog over the high watermark does
+    gate = node.orders.gate
+    assert isinstance(gate, JournalGate)
+    assert "SLOW" in str(gate.check(order("x", qty=1), node.orders))
+    nj.journal._set_level(BackpressureLevel.HALT)
+    assert node.orders.gate is gate
+    nj.journal._set_level(BackpressureLevel.NORMAL)
+    assert node.orders.gate is None
 
 
 def test_backtest_with_journal_records_run_events_and_result(tmp_path: Any) -> None:
