@@ -161,7 +161,7 @@ def _ts_of(item: wire.Item) -> int:
     if kind == wire.K_ORDER:
         return int(item[3][wire.ORDER_TS_INDEX[item[2]]])
     if kind == _K_POSITION_CHANGE:
-        return int(item[8][3])
+        return int(item[wire.POSITION_CHANGE_TS])
     return int(item[_TS_FIELD[kind]])
 
 

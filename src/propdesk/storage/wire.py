@@ -10,7 +10,7 @@ per record), so it does no row building, no JSON and no hashing. It keeps each r
 * other order events: ``(K_ORDER, account, class code, field values)`` - the values taken by the class's
   :func:`values_getter`;
 * position events: ``(K_POSITION, account, class code, ...)`` - the snapshot and the fill part, flattened; a position
-  manager's capture: ``(K_POSITION_CHANGE, account, class code, position state, ...)`` (:func:`position_change`,
+  manager's capture: ``(K_POSITION_CHANGE, account, class code, ..., position state)`` (:func:`position_change`,
   turned into the ``K_POSITION`` item by the writer);
 * rare records (risk events, audit entries, account reports and snapshots, EOD balances): ``(kind, account, record,
   extra)`` with the record object itself.
@@ -19,9 +19,10 @@ An order's state (orders are mutable) is taken once per order and batch, when th
 :data:`ORDER_FIELDS` (:data:`order_state`); a batch is cut only between bus dispatches, when every event applied to
 an order has been captured, so the state matches the events committed with it.
 
-A batch travels as bytes (:func:`dumps` / :func:`loads`): its items with :mod:`marshal` when they are plain values
-(the usual case), else with pickle protocol 5 with fast reducers for ``Price`` and ``Money`` (frozen dataclasses
-otherwise pickle through a Python ``__getstate__``, ~17 us a record); the order states with that pickle. The writer
+A batch travels as bytes (:func:`dumps` / :func:`loads`): with :mod:`marshal` when it holds only plain values (the
+usual case: order events, fills, position changes and order states are all plain), else with pickle protocol 5 with
+fast reducers for ``Price`` and ``Money`` (frozen dataclasses otherwise pickle through a Python ``__getstate__``,
+~17 us a record). The writer
 rebuilds the records and converts them with :mod:`propdesk.storage.rows` (:func:`rows_of`), so the rows, their JSON
 and their idempotency keys are exactly those the rest of the storage package writes and reads.
 """
@@ -39,7 +40,7 @@ from typing import Any, Final
 from propdesk.model.enums import Side
 from propdesk.model.events import _TOPICS as ORDER_EVENT_TOPICS
 from propdesk.model.events import OrderEvent, OrderFilled
-from propdesk.model.orders import MANUAL_TAG, OPEN
+from propdesk.model.orders import MANUAL_TAG, OPEN, Order, OrderStatus
 from propdesk.model.positions import (
     POSITION_TOPICS,
     Position,
@@ -67,6 +68,7 @@ __all__ = [
     "ORDER_FIELDS",
     "ORDER_GETTERS",
     "ORDER_TS_INDEX",
+    "POSITION_CHANGE_TS",
     "POSITION_CODE",
     "Batch",
     "Item",
@@ -314,29 +316,36 @@ def position_change(  # noqa: PLR0917 - the PositionCapture call, positional
     realized_cents: int,
 ) -> Item:
     """The item of a :class:`~propdesk.execution.positions.PositionManager` capture (``p`` is the live position at
-    that moment): ``(K_POSITION_CHANGE, account, class code, position_state(p), unrealized cents, fill signed qty,
-    fee cents, realized cents, (trade id, tag, price raw, ts, reconciled) of the fill)``: plain values, without
-    building the snapshot and the event; the writer turns it into the item :func:`encode_position` gives of the
-    published event (:func:`position_change_item`)."""
+    that moment), one flat tuple of plain values: ``(K_POSITION_CHANGE, account, class code, unrealized cents, fill
+    signed qty, fee cents, realized cents, trade id, fill tag, fill price raw, ts, reconciled) + position_state(p)``,
+    without building the snapshot and the event; the writer turns it into the item :func:`encode_position` gives of
+    the published event (:func:`position_change_item`)."""
     return (
         K_POSITION_CHANGE,
         p.account_id,
         POSITION_CODE[cls],
-        position_state(p),
         unrealized_cents,
         signed_qty,
         fee_cents,
         realized_cents,
-        (fill.trade_id, fill.tag, fill.price.raw, fill.ts_event_ns, fill.reconciled),
+        fill.trade_id,
+        fill.tag,
+        fill.price.raw,
+        fill.ts_event_ns,
+        fill.reconciled,
+        *position_state(p),
     )
+
+
+POSITION_CHANGE_TS: Final = 10
+"""Where the event time is in a :func:`position_change` item."""
 
 
 def position_change_item(it: Item) -> Item:
     """The ``K_POSITION`` item of a :func:`position_change` item (equal to :func:`encode_position` of the event the
     position manager publishes for that change)."""
-    _k, _acct, code, state, unrealized, signed_qty, fee_cents, realized_cents, fill_part = it
-    acct, symbol, ptag, qty, open_ticks, tick_raw, realized, fees, opened, last, count = state
-    trade_id, tag, price_raw, ts, reconciled = fill_part
+    (_k, _acct, code, unrealized, signed_qty, fee_cents, realized_cents, trade_id, tag, price_raw, ts, reconciled,
+     acct, symbol, ptag, qty, open_ticks, tick_raw, realized, fees, opened, last, count) = it  # fmt: skip
     return (
         K_POSITION,
         acct,
@@ -409,17 +418,46 @@ ORDER_FIELDS: Final[tuple[str, ...]] = (
     "linked_ids",
     "status",
     "filled_qty",
-    "fees.cents",
+    "fees",
     "_fill_notional_raw",
     "reason",
     "ts_init_ns",
     "ts_last_ns",
 )
-"""The attributes of an :class:`~propdesk.model.orders.Order` its ``orders`` row is built from (the fees as their
-cents: a plain int pickles without a reducer call)."""
+"""The attributes of an :class:`~propdesk.model.orders.Order` its ``orders`` row is built from, in the order of
+:func:`order_state`."""
 
-order_state: Final[Callable[[Any], tuple[Any, ...]]] = values_getter(ORDER_FIELDS)
-"""``order_state(order)``: the values of :data:`ORDER_FIELDS` (the order's state at that moment)."""
+
+def order_state(o: Order) -> tuple[Any, ...]:
+    """The order's state at this moment as plain values (what :data:`ORDER_FIELDS` names, in that order): enums as
+    their values, prices as their fixed-point ``raw`` ints (or None), the fees as cents, so the whole batch marshals.
+    Plain attribute reads, which the interpreter specializes (see :func:`values_getter`)."""
+    limit = o.limit_price
+    stop = o.stop_price
+    return (
+        o.account_id,
+        o.client_order_id,
+        o.broker_order_id,
+        o.symbol,
+        o.side._value_,
+        o.qty,
+        o.order_type._value_,
+        None if limit is None else limit.raw,
+        None if stop is None else stop.raw,
+        o.trail_ticks,
+        o.tif._value_,
+        o.tag,
+        o.reduce_only,
+        o.parent_id,
+        o.linked_ids,
+        o.status._value_,
+        o.filled_qty,
+        o.fees.cents,
+        o._fill_notional_raw,
+        o.reason,
+        o.ts_init_ns,
+        o.ts_last_ns,
+    )
 
 
 def order_state_row(state: tuple[Any, ...]) -> rw.Row:
@@ -434,17 +472,17 @@ def order_state_row(state: tuple[Any, ...]) -> rw.Row:
         "symbol": symbol,
         "side": int(side),
         "qty": qty,
-        "order_type": otype.value,
-        "limit_price_raw": None if limit is None else limit.raw,
-        "stop_price_raw": None if stop is None else stop.raw,
+        "order_type": otype,
+        "limit_price_raw": limit,
+        "stop_price_raw": stop,
         "trail_ticks": trail,
-        "tif": tif.value,
+        "tif": tif,
         "tag": tag,
         "reduce_only": reduce_only,
         "parent_id": None if parent is None else str(parent),
         "linked_ids": json.dumps([str(i) for i in linked]),
-        "status": status.value,
-        "is_open": status in OPEN,
+        "status": status,
+        "is_open": OrderStatus(status) in OPEN,
         "filled_qty": filled,
         "fees_cents": fees,
         "fill_notional_raw": notional,
@@ -497,26 +535,40 @@ def _reduce_money(m: Money) -> tuple[type[Money], tuple[int]]:
 _DISPATCH: Final[dict[type, Callable[[Any], Any]]] = {Price: _reduce_price, Money: _reduce_money}
 
 
+_MARSHALLED: Final = b"M"
+_PICKLED: Final = b"P"
+
+
 def dumps(batch: Batch) -> bytes:
-    """``batch`` as bytes. The items are :mod:`marshal`-ed when they are all plain values (ints, strings, tuples:
-    the order events, fills and positions of a cut; about twice as fast as pickle), else pickled with the rest;
-    the order states are pickled (protocol 5, with the fast reducers of the module docstring)."""
-    last, items, states = batch
+    """``batch`` as bytes: :mod:`marshal` when everything in it is a plain value (ints, strings, tuples: the order
+    events, fills, position changes and order states of a cut; several times faster than pickle), else pickle
+    protocol 5 with the fast reducers of the module docstring (a risk event, an audit entry, a modify's prices...).
+    The first byte says which."""
     try:
-        packed: bytes | None = marshal.dumps(items)
-    except ValueError:  # an object among them (a risk event, an audit entry, a modify's prices...)
-        packed = None
-    buf = io.BytesIO()
-    pickler = pickle.Pickler(buf, protocol=5)
-    pickler.dispatch_table = _DISPATCH
-    pickler.dump((last, packed, items if packed is None else None, states))
-    return buf.getvalue()
+        return _MARSHALLED + marshal.dumps(batch)
+    except ValueError:
+        buf = io.BytesIO()
+        buf.write(_PICKLED)
+        pickler = pickle.Pickler(buf, protocol=5)
+        pickler.dispatch_table = _DISPATCH
+        pickler.dump(batch)
+        return buf.getvalue()
 
 
 def loads(data: bytes) -> Batch:
-    """The batch :func:`dumps` wrote (trusted input: the journal's own pipe, from the same interpreter)."""
-    last, packed, items, states = pickle.loads(data)
-    return last, (marshal.loads(packed) if packed is not None else items), states
+    """The batch :func:`dumps` wrote (trusted input: the journal's own pipe, from the same interpreter).
+
+    Raises:
+        ValueError: bytes :func:`dumps` did not write.
+    """
+    head, body = data[:1], memoryview(data)[1:]
+    if head == _MARSHALLED:
+        batch: Batch = marshal.loads(body)
+    elif head == _PICKLED:
+        batch = pickle.loads(body)
+    else:
+        raise ValueError(f"not a journal batch (first byte {head!r})")
+    return batch
 
 
 def rows_of(

@@ -48,7 +48,7 @@ from propdesk.storage import wire
 from propdesk.storage.db import create_sync_engine_for, describe_error
 from propdesk.storage.repositories import _ACCOUNT_KEEP, TABLES, _insert, insert_ignore, table_rank, upsert
 
-__all__ = ["STOP", "WriterDiedError", "WriterProcess", "child_main", "write_rows_sync", "writer_main"]
+__all__ = ["STOP", "WRITER_NICE", "WriterDiedError", "WriterProcess", "child_main", "write_rows_sync", "writer_main"]
 
 log = logging.getLogger("propdesk.storage.writer")
 
@@ -57,6 +57,12 @@ STOP: Final = b""
 
 _MERGE_MAX_BATCHES: Final = 64
 """At most this many batches waiting in the pipe are merged into one transaction."""
+
+WRITER_NICE: Final = 5
+"""How much the writer process lowers its scheduling priority (POSIX ``nice``). When the scheduler puts the writer on
+the core's CPU (2-vCPU machines do, often), the core's thread keeps most of it; a writer that falls behind shows as
+back-pressure, never as a slower core. Measured with a busy process beside an ``sma_cross`` backtest on 2 vCPUs:
+median loop 262 ms at nice 0, 233 ms at nice 5, 232 ms alone."""
 
 
 class WriterDiedError(RuntimeError):
@@ -406,6 +412,9 @@ def child_main(argv: list[str]) -> int:
     after a normal end the process exits at once with 0)."""
     inbox = Connection(int(argv[1]), writable=False)
     outbox = Connection(int(argv[2]), readable=False)
+    if hasattr(os, "nice"):
+        with contextlib.suppress(OSError):
+            os.nice(WRITER_NICE)
     try:
         url, retry, max_retry, migrate = pickle.loads(inbox.recv_bytes())
     except EOFError:
