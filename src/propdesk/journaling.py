@@ -183,7 +183,7 @@ class NodeJournal:
         """Attach the journal to ``node``'s bus, with its order manager as the order lookup (also done by the
         hook)."""
         self._node = node
-        self.journal.order_lookup = node.orders.order
+        self.journal.order_lookup = node.orders.by_client_id.get
         self.journal.attach(node.bus, positions=node.positions)
         self._place_gate(self.journal.level)
 

@@ -40,10 +40,11 @@ brackets), ``../shared/specs/risk-rules.md`` section 7.2 (the gate).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from functools import cache
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Final, Protocol
 
 from propdesk.brokers.base import BracketSpec
@@ -197,6 +198,7 @@ class OrderManager:
         self._ids = ClientOrderIdGenerator(id_prefix or DEFAULT_PREFIX, run_token=run_token)
         self._tick_size_of = tick_size_of or tick_size_of_symbol
         self._orders: dict[ClientOrderId, Order] = {}
+        self._view: Mapping[ClientOrderId, Order] = MappingProxyType(self._orders)
         self._open: dict[ClientOrderId, Order] = {}
         self._by_broker_id: dict[BrokerOrderId, ClientOrderId] = {}
         self._by_tag: dict[str, list[ClientOrderId]] = {}
@@ -594,6 +596,12 @@ class OrderManager:
         self._broker.flatten()
 
     # ------------------------------------------------------------------------------------------------ queries
+
+    @property
+    def by_client_id(self) -> Mapping[ClientOrderId, Order]:
+        """Every tracked order by client order id: a read-only live view (``by_client_id.get`` is the cheapest
+        lookup, for the journal's cuts)."""
+        return self._view
 
     def order(self, client_order_id: ClientOrderId | str) -> Order | None:
         """The order with this client order id (submitted by propdesk, a bracket child, or foreign), or None."""

@@ -147,7 +147,7 @@ class JournalStats:
 
 
 _ORDER_CODE = wire.ORDER_CODE
-_ORDER_GET = wire.ORDER_GETTERS
+_ORDER_ENCODE = wire.ORDER_ENCODERS
 _POSITION_CODE = wire.POSITION_CODE
 _K_FILL = wire.K_FILL
 _K_POSITION_CHANGE = wire.K_POSITION_CHANGE
@@ -159,7 +159,7 @@ def _ts_of(item: wire.Item) -> int:
     """The event time (UTC ns) of an order-event, fill or position item (stamps a first sight of its account)."""
     kind = item[0]
     if kind == wire.K_ORDER:
-        return int(item[3][wire.ORDER_TS_INDEX[item[2]]])
+        return int(item[wire.ORDER_TS_INDEX[item[2]]])
     if kind == _K_POSITION_CHANGE:
         return int(item[wire.POSITION_CHANGE_TS])
     return int(item[_TS_FIELD[kind]])
@@ -727,7 +727,7 @@ class Journal:
         seen = self._seen_accounts
         dirty = self._dirty
         codes = _ORDER_CODE
-        getters = _ORDER_GET
+        encoders = _ORDER_ENCODE
         encode_fill = wire.encode_fill
         added = 0
         for m in raw:
@@ -744,9 +744,8 @@ class Journal:
             else:
                 code = codes.get(t)
                 if code is not None:
-                    acct = m.account_id
-                    item = (wire.K_ORDER, acct, code, getters[code](m))
-                    dirty[m.client_order_id] = acct
+                    item = encoders[code](m)
+                    dirty[m.client_order_id] = item[1]
                 elif t in _POSITION_CODE:
                     item = wire.encode_position(m)
                 else:
