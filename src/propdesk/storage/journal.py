@@ -720,7 +720,8 @@ class Journal:
         """The items of a cut's entries, in capture order: items made by :meth:`record` as they are; events taken
         raw from the bus and the position manager's captures encoded here (:mod:`propdesk.storage.wire`), with their
         bookkeeping (orders touched, first sight of an account). Returns the items, the ``(account, trade id)`` of
-        the raw fills, and how many first sights were added. A message of an unknown type is counted as skipped."""
+        the raw fills (on an event loop, for :meth:`durable`), and how many first sights were added. A message of an
+        unknown type is counted as skipped."""
         items: list[wire.Item] = []
         add = items.append
         fills: list[tuple[int, str]] = []
@@ -729,6 +730,7 @@ class Journal:
         codes = _ORDER_CODE
         encoders = _ORDER_ENCODE
         encode_fill = wire.encode_fill
+        track_fills = self._loop is not None  # durable() needs a loop: a synchronous driver never asks
         added = 0
         for m in raw:
             t = type(m)
@@ -740,7 +742,8 @@ class Journal:
             elif t is OrderFilled:
                 item = encode_fill(m)
                 dirty[m.client_order_id] = item[1]
-                fills.append((item[1], item[10]))
+                if track_fills:
+                    fills.append((item[1], item[10]))
             else:
                 code = codes.get(t)
                 if code is not None:

@@ -482,7 +482,7 @@ def order_state_row(state: tuple[Any, ...]) -> rw.Row:
         "tag": tag,
         "reduce_only": reduce_only,
         "parent_id": None if parent is None else str(parent),
-        "linked_ids": json.dumps([str(i) for i in linked]),
+        "linked_ids": json.dumps([str(i) for i in linked]) if linked else "[]",  # json.dumps costs ~3 us
         "status": status,
         "is_open": OrderStatus(status) in OPEN,
         "filled_qty": filled,

@@ -58,11 +58,13 @@ STOP: Final = b""
 _MERGE_MAX_BATCHES: Final = 64
 """At most this many batches waiting in the pipe are merged into one transaction."""
 
-WRITER_NICE: Final = 5
+WRITER_NICE: Final = 10
 """How much the writer process lowers its scheduling priority (POSIX ``nice``). When the scheduler puts the writer on
-the core's CPU (2-vCPU machines do, often), the core's thread keeps most of it; a writer that falls behind shows as
-back-pressure, never as a slower core. Measured with a busy process beside an ``sma_cross`` backtest on 2 vCPUs:
-median loop 262 ms at nice 0, 233 ms at nice 5, 232 ms alone."""
+the core's CPU (2-vCPU machines do, often), the core's thread keeps most of it; on a machine with an idle core the
+writer loses nothing, and a writer starved by other load shows as back-pressure, never as a slower core. Measured
+on 2 vCPUs (``sma_cross`` backtest, paired runs): a busy process beside the backtest raised its median replay loop
+from 232 ms to 262 ms at nice 0 and not at all at nice 5; with the journal on, the writer's own share of the
+slowdown fell from about 11% (nice 0) to 2.5% (nice 5) and 0.5% (nice 10)."""
 
 
 class WriterDiedError(RuntimeError):
