@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
+from propdesk.core.bus import MessageBus
 from propdesk.model.enums import Side
 from propdesk.model.events import OrderAccepted, OrderFilled, OrderSubmitted
 from propdesk.model.identifiers import AccountId, BrokerOrderId, ClientOrderId
@@ -65,6 +67,16 @@ def accepted(cid: str = "pd-1", ts: int = T0 + 1, broker_id: int = 991) -> Order
     return OrderAccepted(
         client_order_id=ClientOrderId(cid), account_id=ACCOUNT, ts_event_ns=ts, broker_order_id=BrokerOrderId(broker_id)
     )
+
+
+def filled_lifecycle(bus: MessageBus, o: Order) -> list[Any]:
+    """Submit, accept and fill ``o`` (``pd-1``, trade ``T1``): each event applied to the order, then published on
+    ``bus``, as the order manager does. Returns the three events."""
+    events: list[Any] = [submitted(), accepted(), fill("T1", cid="pd-1")]
+    for ev in events:
+        o.apply(ev)
+        bus.publish(ev.topic, ev)
+    return events
 
 
 def position_event(kind: str, trade_id: str, signed_qty: int, *, ts: int = T0) -> PositionOpened:

@@ -21,7 +21,7 @@ from propdesk.storage.db import create_engine_for
 from propdesk.storage.journal import BackpressureLevel, Journal, JournalClosedError
 from propdesk.storage.repositories import Repository
 
-from .factories import ACCOUNT, T0, accepted, account_snapshot, fill, order, position_event, submitted
+from .factories import ACCOUNT, T0, accepted, account_snapshot, fill, filled_lifecycle, order, position_event, submitted
 
 
 @pytest_asyncio.fixture
@@ -68,10 +68,7 @@ async def test_bus_events_are_journaled_once(engine: AsyncEngine) -> None:
     journal = Journal(engine, order_lookup=lambda cid: o if cid == "pd-1" else None, max_delay_s=0.005)
     journal.attach(bus)
     await journal.start()
-    events: list[Any] = [submitted(), accepted(), fill("T1", cid="pd-1")]
-    for ev in events:
-        o.apply(ev)
-        bus.publish(ev.topic, ev)
+    events = filled_lifecycle(bus, o)
     pos = position_event("opened", "T1", 1)
     bus.publish(pos.topic, pos)
     state = TradingStateChanged(

@@ -35,7 +35,7 @@ from propdesk.storage.journal import BackpressureLevel, Journal
 from propdesk.storage.repositories import Repository
 from propdesk.strategies.registry import build_strategy
 
-from .factories import ACCOUNT, T0, accepted, fill, order, position_event, submitted
+from .factories import ACCOUNT, T0, accepted, fill, filled_lifecycle, order, position_event, submitted
 
 
 @pytest_asyncio.fixture
@@ -95,10 +95,7 @@ async def test_batches_arrive_once_and_orders_follow(db_url: str, engine: AsyncE
     journal = Journal(db_url, writer="process", order_lookup=lambda cid: o if cid == "pd-1" else None)
     journal.attach(bus)
     await journal.start()
-    events: list[Any] = [submitted(), accepted(), fill("T1", cid="pd-1")]
-    for ev in events:
-        o.apply(ev)
-        bus.publish(ev.topic, ev)
+    events = filled_lifecycle(bus, o)
     pos = position_event("opened", "T1", 1)
     bus.publish(pos.topic, pos)
     await journal.flush()
@@ -163,10 +160,7 @@ async def test_bus_captures_are_cut_on_the_timer_without_a_flush(db_url: str, en
     journal = Journal(db_url, writer="process", order_lookup=lambda cid: o if cid == "pd-1" else None, max_delay_s=0.01)
     journal.attach(bus)
     await journal.start()
-    events: list[Any] = [submitted(), accepted(), fill("T1", cid="pd-1")]
-    for ev in events:
-        o.apply(ev)
-        bus.publish(ev.topic, ev)
+    filled_lifecycle(bus, o)
     bus.publish("events.order.filled", object())  # not an order event
     for _ in range(500):  # no flush, no record(): only the timer cuts
         if journal.committed_seq >= 5:
