@@ -6,6 +6,9 @@
 * migrates the database (``propdesk db upgrade`` happens by itself) and records the **strategy run** (a
   ``strategy_runs`` row at the start, its end and status at the end, and for a backtest its ``backtest_results``
   row);
+* with a risk engine, journals its **account snapshots** after every fill and at every session roll (with the
+  closed day's end-of-day balance, which moves the trailing drawdown floor), so a restarted node gets its day
+  counters and end-of-day history back (:mod:`propdesk.storage.recovery`);
 * hooks into the node through :meth:`NodeJournal.node_hook` (the ``TradingNode(risk=...)`` hook): it attaches the
   journal to the node's bus (with the order manager as the order lookup) and, while the journal is behind, puts a
   :class:`JournalGate` in front of the pre-trade gate (``OrderManager.gate``; at NORMAL the risk gate alone is asked,
@@ -49,6 +52,7 @@ if TYPE_CHECKING:
     from propdesk.execution.order_manager import OrderManager, PreTradeGate
     from propdesk.model.orders import Order
     from propdesk.node import TradingNode
+    from propdesk.risk.state import AccountSnapshot
 
 __all__ = ["JOURNAL_CONDITION", "JournalGate", "NodeJournal"]
 
@@ -184,8 +188,24 @@ class NodeJournal:
         hook)."""
         self._node = node
         self.journal.order_lookup = node.orders.by_client_id.get
+        source = self._snapshot_source()
+        if source is not None:  # the risk engine's account state: after every fill and at every session roll
+            self.journal.snapshot_sources[int(node.account_id)] = source
         self.journal.attach(node.bus, positions=node.positions)
         self._place_gate(self.journal.level)
+
+    def _snapshot_source(self) -> Callable[[], AccountSnapshot] | None:
+        """The risk engine's account snapshot (day counters, peaks, the end-of-day balances the trailing drawdown
+        floor depends on) as a journal snapshot source, or ``None`` without a risk engine attached to the node."""
+        risk = self._risk
+        if risk is None:
+            return None
+        try:
+            state = risk.state
+        except ConfigError:  # not attached to a node
+            return None
+        snapshot = getattr(state, "snapshot", None)
+        return snapshot if callable(snapshot) else None
 
     def _place_gate(self, level: BackpressureLevel) -> None:
         """Put the :class:`JournalGate` in front of the risk gate at SLOW and HALT, take it out at NORMAL (only if
