@@ -79,6 +79,7 @@ from propdesk.risk.presets import RiskConfig
 from propdesk.risk.reconcile import ReconcileReport
 from propdesk.session_common import EventFanout, account_json, install_sigint, remove_sigint
 from propdesk.storage.cache import SeriesSource, missing_spans
+from propdesk.storage.lockouts import SqlLockoutStore
 from propdesk.strategies.base import Strategy
 from propdesk.strategies.registry import build_strategy
 
@@ -486,9 +487,10 @@ class LiveSession(EventFanout):
         journal: the node's journal (:class:`~propdesk.journaling.NodeJournal`, not yet opened), or ``None``. With
             one, :meth:`run` opens it, restores the node from it before connecting
             (:func:`propdesk.recovery_flow.recover_node`: open orders, positions, the risk engine's day counters,
-            end-of-day balances and lockouts), attaches it, holds the risk guard REDUCING, connects with the
-            broker's reconcile starting at the journal's newest fill, reconciles, and only then adds the strategy;
-            it closes the journal at the end.
+            end-of-day balances and lockouts; the risk engine's lockouts are kept in the journal's ``lockouts`` table,
+            :class:`~propdesk.storage.lockouts.SqlLockoutStore`, persisted before any flatten), attaches it, holds
+            the risk guard REDUCING, connects with the broker's reconcile starting at the journal's newest fill,
+            reconciles, and only then adds the strategy; it closes the journal at the end.
 
     Attributes:
         clock, broker, node, risk (``None`` without a risk configuration), strategy, symbol (set by :meth:`run`),
@@ -531,9 +533,13 @@ class LiveSession(EventFanout):
         self.history: HistoryProvider = history if history is not None else BrokerHistory(self.broker)
         self.starting_balance = balance if balance is not None else Money.of(Decimal("50000"))
         self.risk: RiskEngine | None = None
+        self._lockouts: SqlLockoutStore | None = None
         if options.risk is not None:
+            if journal is not None:  # lockouts persist in the journal's database: a restart finds them active
+                self._lockouts = SqlLockoutStore(journal.url)
             self.risk = RiskEngine(
                 options.risk,
+                store=self._lockouts,
                 new_account=options.risk_new_account,
                 balance=None if options.risk_new_account else self.starting_balance,
             )
@@ -870,6 +876,8 @@ class LiveSession(EventFanout):
             await self.broker.aclose()
             if journal_open and self.journal is not None:
                 await self.journal.close(status="interrupted" if self.interrupted else "done")
+            if self._lockouts is not None:
+                self._lockouts.close()
         return self.summary()
 
     async def _recover(self) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -25,10 +26,17 @@ from propdesk.execution.order_manager import MANUAL_TAG
 from propdesk.journaling import NodeJournal
 from propdesk.live import LiveOptions, LiveSession
 from propdesk.model.data import Bar
+from propdesk.model.identifiers import AccountId
 from propdesk.model.orders import Order
 from propdesk.risk.decisions import TradingState
 from propdesk.risk.events import TradingStateChanged
+from propdesk.risk.lockouts import Lockout
 from propdesk.risk.presets import load_risk_config
+from propdesk.storage.db import create_engine_for
+from propdesk.storage.lockouts import SqlLockoutStore
+from propdesk.storage.migrate import upgrade_async
+from propdesk.storage.recovery import load_recovery
+from propdesk.storage.repositories import Repository
 from propdesk.strategies.base import Strategy, StrategyConfig
 from tests.integration.test_live_projectx import GatewayApi, settings_for
 from tests.integration.test_live_projectx import gateway_in_session as gateway_in_session  # noqa: PLC0414 - fixture
@@ -212,3 +220,37 @@ async def test_restart_restores_from_journal_then_reconciles_before_trading(
     assert at_connect[:1] == [TradingState.HALTED]  # connected with every order denied (risk not started yet)
     assert all(n >= 1 for _old, new, n in transitions if new is TradingState.ACTIVE)
     assert second.live_states and all(st is TradingState.ACTIVE and n >= 1 for st, n in second.live_states)
+
+
+def test_live_lockouts_are_kept_in_the_journal_and_survive_a_restart(journal_path: Path) -> None:
+    """With a journal, the live session's risk engine keeps its lockouts in the journal's ``lockouts`` table: a lockout
+    set before a restart is what the next session's recovery and risk engine find active (before, they lived in
+    memory and a restart forgot them)."""
+    asyncio.run(upgrade_async(f"sqlite+aiosqlite:///{journal_path}"))
+    now = time.time_ns()
+    first = _session("127.0.0.1:9", journal_path, BuyAndRest(RestConfig(symbol="ES", warmup=0)), max_bars=1)
+    assert first.risk is not None and isinstance(first.risk.store, SqlLockoutStore)
+    daily_loss = Lockout(
+        account=AccountId(POSITION_ACCT),
+        rule_id="R2",
+        reason="daily loss limit -$1,000.00 reached",
+        set_at_ns=now - 1_000_000_000,
+        expires_at_ns=now + 3_600_000_000_000,
+        firm=True,
+    )
+    first.risk.store.save(daily_loss)
+    first.risk.store.close()  # type: ignore[attr-defined]
+
+    second = _session("127.0.0.1:9", journal_path, BuyAndRest(RestConfig(symbol="ES", warmup=0)), max_bars=1)
+    assert second.risk is not None
+    assert second.risk.store.load_active(AccountId(POSITION_ACCT), now) == [daily_loss]
+    second.risk.store.close()  # type: ignore[attr-defined]
+
+    async def recovered() -> list[Lockout]:
+        engine = create_engine_for(f"sqlite+aiosqlite:///{journal_path}")
+        try:
+            return (await load_recovery(Repository(engine), POSITION_ACCT, now)).lockouts
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(recovered()) == [daily_loss]
