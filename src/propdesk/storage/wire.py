@@ -15,8 +15,8 @@ per record), so it does no row building, no JSON and no hashing. It keeps each r
 * rare records (risk events, audit entries, account reports and snapshots, EOD balances): ``(kind, account, record,
   extra)`` with the record object itself.
 
-An order's state (orders are mutable) is taken once per order and batch, when the batch is cut, as the values of
-:data:`ORDER_FIELDS` (:data:`order_state`); a batch is cut only between bus dispatches, when every event applied to
+An order's state (orders are mutable) is taken once per order and batch, when the batch is cut, as the plain values
+of :data:`ORDER_FIELDS` (:func:`order_state`); a batch is cut only between bus dispatches, when every event applied to
 an order has been captured, so the state matches the events committed with it.
 
 A batch travels as bytes (:func:`dumps` / :func:`loads`): with :mod:`marshal` when it holds only plain values (the
