@@ -193,10 +193,8 @@ class Position:
     @property
     def avg_price(self) -> Price | None:
         """The average entry price of the open contracts (exact to 1e-9 point, half-even); ``None`` when flat."""
-        qty = abs(self.signed_qty)
-        if not qty:
-            return None
-        return Price(_div_round_half_even(self._open_ticks * self._tick_raw, qty))
+        raw = avg_price_raw_of(self._open_ticks, self._tick_raw, self.signed_qty)
+        return None if raw is None else Price(raw)
 
     @property
     def avg_price_raw(self) -> int | None:
@@ -316,14 +314,10 @@ class Position:
 def avg_price_raw_of(open_ticks: int, tick_raw: int, signed_qty: int) -> int | None:
     """The average entry price (fixed-point ``raw``, 1e-9 point, half-even) of ``|signed_qty|`` open contracts whose
     lot prices sum to ``open_ticks`` ticks of ``tick_raw``; ``None`` when flat (:attr:`Position.avg_price_raw`)."""
-    if not signed_qty:
+    qty = abs(signed_qty)
+    if not qty:
         return None
-    den = signed_qty if signed_qty > 0 else -signed_qty
-    q, r = divmod(open_ticks * tick_raw, den)  # _div_round_half_even, inlined: the journal calls this per fill
-    twice = 2 * r
-    if twice > den or (twice == den and q & 1):
-        q += 1
-    return q
+    return _div_round_half_even(open_ticks * tick_raw, qty)
 
 
 POSITION_STATE_FIELDS: Final[tuple[str, ...]] = (
