@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any
 
 from propdesk.core.errors import InvalidPriceError, InvalidQuantityError
 from propdesk.model._fastinit import fast_frozen_init
@@ -30,7 +30,6 @@ from propdesk.model.identifiers import AccountId
 from propdesk.model.price import Money, Price
 
 __all__ = [
-    "POSITION_STATE_FIELDS",
     "POSITION_TOPICS",
     "Position",
     "PositionChanged",
@@ -320,26 +319,11 @@ def avg_price_raw_of(open_ticks: int, tick_raw: int, signed_qty: int) -> int | N
     return _div_round_half_even(open_ticks * tick_raw, qty)
 
 
-POSITION_STATE_FIELDS: Final[tuple[str, ...]] = (
-    "account_id",
-    "symbol",
-    "tag",
-    "signed_qty",
-    "_open_ticks",
-    "_tick_raw",
-    "_realized_cents",
-    "_fees_cents",
-    "opened_ts_ns",
-    "last_ts_ns",
-    "fill_count",
-)
-"""What :func:`position_state` takes of a :class:`Position`: its identity and everything that changes with a fill
-(the average price is ``avg_price_raw_of(state[4], state[5], state[3])``)."""
-
-
 def position_state(p: Position) -> tuple[Any, ...]:
-    """The values of :data:`POSITION_STATE_FIELDS` of ``p`` at this moment (a capture that must outlive the mutable
-    position, e.g. the journal's). Plain attribute reads, which the interpreter specializes: in a busy loop this is
+    """``p``'s identity and everything a fill changes, at this moment: ``(account_id, symbol, tag, signed_qty,
+    open_ticks, tick_raw, realized_cents, fees_cents, opened_ts_ns, last_ts_ns, fill_count)`` (the average price is
+    ``avg_price_raw_of(state[4], state[5], state[3])``), a capture that must outlive the mutable position, e.g. the
+    journal's. Plain attribute reads, which the interpreter specializes: in a busy loop this is
     several times cheaper than an ``operator.attrgetter``, whose generic lookups miss the type cache."""
     return (
         p.account_id,

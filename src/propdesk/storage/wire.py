@@ -15,9 +15,9 @@ per record), so it does no row building, no JSON and no hashing. It keeps each r
 * rare records (risk events, audit entries, account reports and snapshots, EOD balances): ``(kind, account, record,
   extra)`` with the record object itself.
 
-An order's state (orders are mutable) is taken once per order and batch, when the batch is cut, as the plain values
-of :data:`ORDER_FIELDS` (:func:`order_state`); a batch is cut only between bus dispatches, when every event applied to
-an order has been captured, so the state matches the events committed with it.
+An order's state (orders are mutable) is taken once per order and batch, when the batch is cut
+(:func:`order_state`); a batch is cut only between bus dispatches, when every event applied to an order has been
+captured, so the state matches the events committed with it.
 
 A batch travels as bytes (:func:`dumps` / :func:`loads`): with :mod:`marshal` when it holds only plain values (the
 usual case: order events, fills, position changes and order states are all plain), else with pickle protocol 5 with
@@ -66,7 +66,6 @@ __all__ = [
     "ORDER_CODE",
     "ORDER_ENCODERS",
     "ORDER_EVENT_TOPICS",
-    "ORDER_FIELDS",
     "ORDER_TS_INDEX",
     "POSITION_CHANGE_TS",
     "POSITION_CODE",
@@ -402,38 +401,12 @@ def decode_position(it: Item) -> PositionEvent:
 
 # ------------------------------------------------------------------------------------------------ orders
 
-ORDER_FIELDS: Final[tuple[str, ...]] = (
-    "account_id",
-    "client_order_id",
-    "broker_order_id",
-    "symbol",
-    "side",
-    "qty",
-    "order_type",
-    "limit_price",
-    "stop_price",
-    "trail_ticks",
-    "tif",
-    "tag",
-    "reduce_only",
-    "parent_id",
-    "linked_ids",
-    "status",
-    "filled_qty",
-    "fees",
-    "_fill_notional_raw",
-    "reason",
-    "ts_init_ns",
-    "ts_last_ns",
-)
-"""The attributes of an :class:`~propdesk.model.orders.Order` its ``orders`` row is built from, in the order of
-:func:`order_state`."""
-
 
 def order_state(o: Order) -> tuple[Any, ...]:
-    """The order's state at this moment as plain values (what :data:`ORDER_FIELDS` names, in that order): enums as
-    their values, prices as their fixed-point ``raw`` ints (or None), the fees as cents, so the whole batch marshals.
-    Plain attribute reads, which the interpreter specializes (see :func:`_order_encoder`)."""
+    """The order's state at this moment as plain values, the fields its ``orders`` row is built from
+    (:func:`order_state_row` reads them in this order): enums as their values, prices as their fixed-point ``raw``
+    ints (or None), the fees as cents, so the whole batch marshals. Plain attribute reads, which the interpreter
+    specializes (see :func:`_order_encoder`)."""
     limit = o.limit_price
     stop = o.stop_price
     return (
