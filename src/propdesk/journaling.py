@@ -179,7 +179,7 @@ class NodeJournal:
             )
             if bind:
                 self.bind(node)
-            return inner_gate if self.journal.level is BackpressureLevel.NORMAL else self._journal_gate
+            return self._gate_for(self.journal.level)
 
         return hook
 
@@ -207,6 +207,10 @@ class NodeJournal:
         snapshot = getattr(state, "snapshot", None)
         return snapshot if callable(snapshot) else None
 
+    def _gate_for(self, level: BackpressureLevel) -> PreTradeGate | None:
+        """The node's gate at ``level``: the risk gate alone at NORMAL, the :class:`JournalGate` around it else."""
+        return self._inner_gate if level is BackpressureLevel.NORMAL else self._journal_gate
+
     def _place_gate(self, level: BackpressureLevel) -> None:
         """Put the :class:`JournalGate` in front of the risk gate at SLOW and HALT, take it out at NORMAL (only if
         the order manager's gate is still one of the two)."""
@@ -214,7 +218,7 @@ class NodeJournal:
         if node is None or gate is None:
             return
         orders = node.orders
-        want = self._inner_gate if level is BackpressureLevel.NORMAL else gate
+        want = self._gate_for(level)
         current = orders.gate
         if current is not want and (current is gate or current is self._inner_gate):
             orders.gate = want
