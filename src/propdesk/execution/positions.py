@@ -39,7 +39,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from math import isfinite
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 from propdesk.core.bus import MessageBus, Subscription
 from propdesk.core.errors import InvalidQuantityError
@@ -56,14 +56,15 @@ from propdesk.model.positions import (
     PositionClosed,
     PositionEvent,
     PositionOpened,
+    position_change_record,
 )
 from propdesk.model.price import Money, Price
 
-PositionCapture = Callable[[type[PositionEvent], Position, int | None, OrderFilled, int, int, int], None]
-"""A position capture (:meth:`PositionManager.add_capture`): called with ``(event class, position after this part,
-unrealized cents at the current mark or None, fill, signed contracts of this part, fee cents of this part, realized
-cents of this part)`` for every change of an account-level position (a reversal is two calls: the close, then the
-open). The position object is live: read what is needed during the call."""
+PositionCapture = Callable[[tuple[Any, ...]], object]
+"""A position capture (:meth:`PositionManager.add_capture`): called with the
+:func:`~propdesk.model.positions.position_change_record` of every change of an account-level position (a reversal is
+two calls: the close, then the open), a flat tuple of plain values built once per change for all captures (the
+journal's capture is its buffer's ``list.append``)."""
 
 __all__ = [
     "FILL_TOPIC",
@@ -287,8 +288,13 @@ class PositionManager:
         fee: Money,
         realized: Money,
     ) -> PositionEvent | None:
-        for capture in self._captures:
-            capture(cls, pos, self._unrealized_cents_of(pos), fill, signed_qty, fee.cents, realized.cents)
+        captures = self._captures
+        if captures:  # one plain record for every capture (the journal's is its buffer's own append)
+            record = position_change_record(
+                cls, pos, self._unrealized_cents_of(pos), fill, signed_qty, fee.cents, realized.cents
+            )
+            for capture in captures:
+                capture(record)
         if not self._bus.has_subscribers(POSITION_TOPICS[cls]):
             return None  # nobody listens: skip building the snapshot (~5 us per fill in backtests)
         return cls(

@@ -22,14 +22,19 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final
 
 from propdesk.core.errors import InvalidPriceError, InvalidQuantityError
 from propdesk.model._fastinit import fast_frozen_init
 from propdesk.model.identifiers import AccountId
 from propdesk.model.price import Money, Price
 
+if TYPE_CHECKING:
+    from propdesk.model.events import OrderFilled
+
 __all__ = [
+    "POSITION_CHANGE",
+    "POSITION_CODE",
     "POSITION_TOPICS",
     "Position",
     "PositionChanged",
@@ -38,7 +43,7 @@ __all__ = [
     "PositionOpened",
     "PositionSnapshot",
     "avg_price_raw_of",
-    "position_state",
+    "position_change_record",
 ]
 
 
@@ -319,27 +324,6 @@ def avg_price_raw_of(open_ticks: int, tick_raw: int, signed_qty: int) -> int | N
     return _div_round_half_even(open_ticks * tick_raw, qty)
 
 
-def position_state(p: Position) -> tuple[Any, ...]:
-    """``p``'s identity and everything a fill changes, at this moment: ``(account_id, symbol, tag, signed_qty,
-    open_ticks, tick_raw, realized_cents, fees_cents, opened_ts_ns, last_ts_ns, fill_count)`` (the average price is
-    ``avg_price_raw_of(state[4], state[5], state[3])``), a capture that must outlive the mutable position, e.g. the
-    journal's. Plain attribute reads, which the interpreter specializes: in a busy loop this is
-    several times cheaper than an ``operator.attrgetter``, whose generic lookups miss the type cache."""
-    return (
-        p.account_id,
-        p.symbol,
-        p.tag,
-        p.signed_qty,
-        p._open_ticks,
-        p._tick_raw,
-        p._realized_cents,
-        p._fees_cents,
-        p.opened_ts_ns,
-        p.last_ts_ns,
-        p.fill_count,
-    )
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PositionEvent:
     """Base of the position events: what one fill did to the account-level position in one contract.
@@ -394,6 +378,62 @@ POSITION_TOPICS: dict[type[PositionEvent], str] = {
     PositionClosed: "events.position.closed",
 }
 """The bus topic of each position event class."""
+
+POSITION_CODE: Final[dict[type[PositionEvent], int]] = {cls: i for i, cls in enumerate(POSITION_TOPICS)}
+"""A small int per position event class (the order of :data:`POSITION_TOPICS`), for plain-value records."""
+
+POSITION_CHANGE: Final = 9
+"""The first field of a :func:`position_change_record` (``propdesk.storage.wire.K_POSITION_CHANGE``: the journal's
+buffer tells the record from its own items by it)."""
+
+
+def position_change_record(  # noqa: PLR0917 - positional: built once per position change, on the fill's path
+    cls: type[PositionEvent],
+    p: Position,
+    unrealized_cents: int | None,
+    fill: OrderFilled,
+    signed_qty: int,
+    fee_cents: int,
+    realized_cents: int,
+) -> tuple[Any, ...]:
+    """One change of ``p`` (the live position just after it) as one flat tuple of plain values, a record that
+    outlives the mutable position (the journal keeps it; the position manager builds it once per change for its
+    captures, :meth:`propdesk.execution.positions.PositionManager.add_capture`). The fields, in order:
+
+    ``(POSITION_CHANGE, account, POSITION_CODE[cls], unrealized cents at the mark or None, signed contracts of this
+    part, fee cents of this part, realized cents of this part, fill trade id, fill tag, fill price raw, fill time
+    (UTC ns), reconciled, account, symbol, position tag, signed qty after, open lots in ticks, tick size raw, realized
+    cents total, fee cents total, opened ts, last ts, fill count)`` (the average price is
+    ``avg_price_raw_of(open ticks, tick raw, signed qty)``).
+
+    Plain attribute reads, which the interpreter specializes: in a busy loop this is several times cheaper than an
+    ``operator.attrgetter``, whose generic lookups miss the type cache."""
+    return (
+        POSITION_CHANGE,
+        p.account_id,
+        POSITION_CODE[cls],
+        unrealized_cents,
+        signed_qty,
+        fee_cents,
+        realized_cents,
+        fill.trade_id,
+        fill.tag,
+        fill.price.raw,
+        fill.ts_event_ns,
+        fill.reconciled,
+        p.account_id,
+        p.symbol,
+        p.tag,
+        p.signed_qty,
+        p._open_ticks,
+        p._tick_raw,
+        p._realized_cents,
+        p._fees_cents,
+        p.opened_ts_ns,
+        p.last_ts_ns,
+        p.fill_count,
+    )
+
 
 _HOT_EVENTS: tuple[type[PositionEvent], ...] = (PositionEvent, *POSITION_TOPICS)
 for _cls in _HOT_EVENTS:  # built per fill when someone listens to position events

@@ -7,8 +7,9 @@ How it works:
   ``events.risk.**``, ``events.account.**``, ``events.session.rolled``); given the node's position manager it takes
   position changes from the manager's capture hook instead of ``events.position.**`` (the same records, without a
   position event object per fill). Capture on the core's thread is as small as it can be: order events (and position
-  events) are immutable, so the subscription *is* the buffer's ``list.append`` (no Python frame); a position change
-  appends the position's state as plain values (:func:`propdesk.storage.wire.position_change`); other records
+  events) are immutable, so the subscription *is* the buffer's ``list.append`` (no Python frame); so is the position
+  manager's capture, which hands over one record of plain values per change
+  (:func:`propdesk.model.positions.position_change_record`); other records
   (:meth:`record`) are encoded at once. Nothing awaits, does I/O or builds rows there.
 * A **cut** moves the buffer to the writer as one batch: the raw events are encoded there, in one tight loop
   (:mod:`propdesk.storage.wire`; noting which orders changed and which accounts are new), and the state of every
@@ -21,7 +22,7 @@ How it works:
 * Two writers (``writer=``):
 
   - ``"process"`` (what the node uses): a writer **subprocess** (:mod:`propdesk.storage.writer`). The core's thread
-    serializes the batch (``wire.dumps``: marshal, ~0.5 us a record) and a sender thread pipes it over; rows, JSON,
+    serializes the batch (``wire.dumps``: MessagePack, ~0.1 us a record) and a sender thread pipes it over; rows, JSON,
     hashes and SQL run in the other process, on another core. Acknowledgements come back after each commit. If the
     writer dies, the journal reports HALT, starts a new one and sends every unacknowledged batch again (idempotent
     writes).
@@ -83,7 +84,6 @@ from propdesk.storage.writer import WriterDiedError, WriterProcess
 if TYPE_CHECKING:
     from propdesk.core.bus import MessageBus, Subscription
     from propdesk.execution.positions import PositionCapture
-    from propdesk.model.positions import Position, PositionEvent
     from propdesk.risk.state import AccountSnapshot
 
 __all__ = ["BackpressureLevel", "Journal", "JournalClosedError", "JournalStats", "PositionSource", "WriterKind"]
@@ -151,7 +151,6 @@ _ORDER_ENCODE = wire.ORDER_ENCODERS
 _POSITION_CODE = wire.POSITION_CODE
 _K_FILL = wire.K_FILL
 _K_POSITION_CHANGE = wire.K_POSITION_CHANGE
-_position_change = wire.position_change
 _TS_FIELD: Final[dict[int, int]] = {wire.K_FILL: 3, wire.K_POSITION: 19}
 
 
@@ -254,8 +253,9 @@ class Journal:
         self._url = redact_url(self._engine_url)
 
         # capture (core's thread)
-        self._buf: list[wire.Item] = []
+        self._buf: list[Any] = []  # items, and raw events and position records the cut encodes
         self._dirty: dict[ClientOrderId, int] = {}
+        self._objects = 0  # records in the buffer that hold objects (the next cut is pickled, not MessagePack)
         self._fill_seq: dict[tuple[int, str], int] = {}
         self._seen_accounts: set[int] = set()
         self._cut_seq = 0
@@ -463,13 +463,14 @@ class Journal:
             if positions is not None and pattern == POSITION_PATTERN:
                 continue
             if pattern == ORDER_PATTERN:  # one subscription per order event topic: the buffer's own append
-                for topic in wire.ORDER_EVENT_TOPICS.values():
-                    self._subs.append(bus.subscribe(topic, self._buf.append, priority))
+                for cls, topic in wire.ORDER_EVENT_TOPICS.items():
+                    capture = self._capture_object if cls in wire.OBJECT_EVENTS else self._buf.append
+                    self._subs.append(bus.subscribe(topic, capture, priority))
                 continue
             handler = self._buf.append if pattern == POSITION_PATTERN else self.record
             self._subs.append(bus.subscribe(pattern, handler, priority))
         if positions is not None:
-            positions.add_capture(self._capture_position)
+            positions.add_capture(self._buf.append)
             self._positions = positions
         if self.snapshot_sources:
             self._subs.append(bus.subscribe("events.order.filled", self._snapshot_after_fill, snapshot_priority))
@@ -485,7 +486,7 @@ class Journal:
         self._subs.clear()
         self._bus = None
         if self._positions is not None:
-            self._positions.remove_capture(self._capture_position)
+            self._positions.remove_capture(self._buf.append)
             self._positions = None
 
     # ------------------------------------------------------------------ capture (sync, never blocks)
@@ -504,6 +505,8 @@ class Journal:
             item = wire.encode_fill(message)  # type: ignore[arg-type]
         elif cls in _ORDER_CODE:
             item = wire.encode_order_event(message)  # type: ignore[arg-type]
+            if cls in wire.OBJECT_EVENTS:
+                self._objects += 1
         elif cls in _POSITION_CODE:
             item = wire.encode_position(message)  # type: ignore[arg-type]
         else:
@@ -535,19 +538,11 @@ class Journal:
         elif backlog >= self.batch_size and not self._soon and self._loop is not None:
             self._hurry()
 
-    def _capture_position(  # noqa: PLR0917 - the PositionCapture call, positional
-        self,
-        cls: type[PositionEvent],
-        pos: Position,
-        unrealized_cents: int | None,
-        fill: OrderFilled,
-        signed_qty: int,
-        fee_cents: int,
-        realized_cents: int,
-    ) -> None:
-        """The position manager's capture (see :meth:`attach`): the position's state at this change, as plain values
-        (:func:`propdesk.storage.wire.position_change`; the writer makes the position event's record of it)."""
-        self._buf.append(_position_change(cls, pos, unrealized_cents, fill, signed_qty, fee_cents, realized_cents))
+    def _capture_object(self, event: object) -> None:
+        """The raw capture of an order event whose item holds objects (a modify's prices): the cut that takes it is
+        pickled (:func:`propdesk.storage.wire.dumps`)."""
+        self._buf.append(event)
+        self._objects += 1
 
     @property
     def running(self) -> bool:
@@ -623,6 +618,7 @@ class Journal:
         if item[0] == wire.K_REPORT:
             self._seen_accounts.add(acct)
         self._buf.append(item)
+        self._objects += 1
         seq = self._seq
         backlog = len(self._buf) + self._inflight
         if backlog >= self.high_watermark:
@@ -680,6 +676,8 @@ class Journal:
             return
         raw = buf[:]  # the list itself stays: the bus subscriptions append to it
         buf.clear()
+        plain = not self._objects
+        self._objects = 0
         items, fills, first_sights = self._encode(raw)
         last = self._cut_seq + len(raw) + first_sights
         self._cut_seq = last
@@ -704,7 +702,7 @@ class Journal:
             self._over(backlog)
         batch: wire.Batch = (last, items, states)
         if self.writer == "process":
-            data = wire.dumps(batch)
+            data = wire.dumps(batch, plain=plain)
             self._unacked.append((last, len(items), data))
             if self._proc is not None and not self._dead:
                 self._proc.send(data)

@@ -32,6 +32,7 @@ import operator
 import os
 import pickle
 import re
+import select
 import subprocess
 import sys
 import threading
@@ -316,6 +317,9 @@ class WriterProcess:
             os.close(out_w)
         self._send_conn = Connection(in_w, readable=False)
         self._ack_conn = Connection(out_r, writable=False)
+        # one poll object for the acknowledgement pipe: Connection.poll() builds a selector on every call (~0.1 ms)
+        self._ack_poll = select.poll()
+        self._ack_poll.register(out_r, select.POLLIN)
         self.fileno = out_r
         self._queue: SimpleQueue[bytes | None] = SimpleQueue()
         self.send_error: str | None = None
@@ -357,8 +361,9 @@ class WriterProcess:
         """
         out: list[tuple[Any, ...]] = []
         conn = self._ack_conn
+        ready = self._ack_poll.poll
         try:
-            while conn.poll():
+            while ready(0):  # readable, or the end of the pipe (POLLHUP): recv_bytes then raises EOFError
                 out.append(pickle.loads(conn.recv_bytes()))
         except (EOFError, OSError) as exc:
             if out:

@@ -323,20 +323,22 @@ def test_strategy_attribution_sums_to_the_account(fills: list[tuple[str, str, in
 
 
 def test_a_capture_gives_the_journal_the_same_item_as_the_published_event(bus: MessageBus) -> None:
-    """The journal's position capture (storage.wire.position_change, made into an item by the writer) equals encoding
-    the event that is published, for opens, changes, a reversal through zero (two parts, fee split), closes, marks
-    and manual tags; the capture is plain values (marshal takes it)."""
+    """The record a capture gets (model.positions.position_change_record, made into an item by the journal's writer)
+    equals encoding the event that is published, for opens, changes, a reversal through zero (two parts, fee split),
+    closes, marks and manual tags; the record is plain values (marshal takes it), one object for every capture."""
     pm = PositionManager(bus)
     rec = Recorder(bus)
     items: list[tuple[object, ...]] = []
+    raw: list[tuple[Any, ...]] = []
 
-    def capture(*args: Any) -> None:
-        change = wire.position_change(*args)
+    def capture(change: tuple[Any, ...]) -> None:
+        assert change[0] == wire.K_POSITION_CHANGE
         assert marshal.loads(marshal.dumps(change)) == change
         items.append(wire.position_change_item(change))
 
     pm.add_capture(capture)
     pm.add_capture(capture)  # added once
+    pm.add_capture(raw.append)
     pm.on_fill(fill("ESZ5", 2, "6000.25", fee="2.50"))
     pm.update_quote("ESZ5", 6001.0, 6001.25, 2)
     pm.on_fill(fill("ESZ5", 1, "6000.75", fee="1.25", ts=3))
@@ -350,6 +352,8 @@ def test_a_capture_gives_the_journal_the_same_item_as_the_published_event(bus: M
         PositionClosed,
     ]
     assert items == [wire.encode_position(e) for e in rec.events]
+    assert [wire.position_change_item(r) for r in raw] == items
+    assert pm.remove_capture(raw.append)
     assert pm.remove_capture(capture) and not pm.remove_capture(capture)
     pm.on_fill(fill("ESZ5", 1, "6000", ts=6))
     assert len(items) == 5

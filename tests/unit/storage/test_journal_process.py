@@ -71,8 +71,11 @@ def test_fast_rows_equal_the_reference_rows() -> None:
     items = [wire.encode_fill(e) if type(e).__name__ == "OrderFilled" else wire.encode_order_event(e) for e in events]
     items += [wire.encode_position(p) for p in pos]
     batch: wire.Batch = (len(items), items, [wire.order_state(o)])
-    back = wire.loads(wire.dumps(batch))
-    assert back == batch
+    data = wire.dumps(batch)
+    assert data[:1] == b"K"  # plain values: MessagePack
+    back = wire.loads(data)
+    assert back[:2] == batch[:2]
+    assert back[2] == [(*s[:14], list(s[14]), *s[15:]) for s in batch[2]]  # nested arrays come back as lists
     got = wire.rows_of(back[1], back[2])
     expected: list[tuple[str, rw.Row]] = [("orders", rw.order_row(o))]
     for e in events:
@@ -83,6 +86,62 @@ def test_fast_rows_equal_the_reference_rows() -> None:
     assert got == expected
     assert wire.decode_fill(items[2]) == events[2]
     assert wire.decode_position(items[-1]) == pos[-1]
+
+
+def test_batches_with_objects_are_pickled_and_come_back_whole() -> None:
+    """A batch whose caller says it holds objects (a modify's prices, a risk event) is pickled, so the objects come
+    back as themselves (MessagePack would write a dataclass as a map of its fields); a plain batch with an int beyond
+    64 bits falls back to pickle too; an OCO order's linked ids survive either way; foreign bytes are refused."""
+    from propdesk.model.events import OrderUpdated  # noqa: PLC0415
+    from propdesk.model.price import Price  # noqa: PLC0415
+
+    assert {OrderUpdated} == wire.OBJECT_EVENTS
+    upd = OrderUpdated(
+        client_order_id=ClientOrderId("pd-1"), account_id=ACCOUNT, ts_event_ns=T0, limit_price=Price.of("6501")
+    )
+    o = order("pd-1")
+    o.linked_ids = (ClientOrderId("pd-2"),)
+    batch: wire.Batch = (1, [wire.encode_order_event(upd)], [wire.order_state(o)])
+    data = wire.dumps(batch, plain=False)
+    assert data[:1] == b"P"
+    back = wire.loads(data)
+    assert back == batch and wire.decode_order_event(back[1][0]) == upd
+    huge: wire.Batch = (1, [(wire.K_ROWS, 0, [("t", {"v": 2**70})])], [])
+    assert wire.dumps(huge)[:1] == b"P" and wire.loads(wire.dumps(huge)) == huge
+    row = wire.order_state_row(wire.loads(wire.dumps((0, [], [wire.order_state(o)])))[2][0])
+    assert row == rw.order_row(o) and row["linked_ids"] == '["pd-2"]'
+    with pytest.raises(ValueError, match="not a journal batch"):
+        wire.loads(b"Xabc")
+    with pytest.raises(ValueError, match="damaged journal batch"):
+        wire.loads(b"K\xc1")
+
+
+@pytest.mark.asyncio
+async def test_a_raw_modify_capture_reaches_the_database_with_its_prices(db_url: str, engine: AsyncEngine) -> None:
+    """An ``OrderUpdated`` taken raw from the bus (its item holds ``Price`` objects) makes its cut a pickled batch:
+    the event's row carries the new price, next to plain events cut with it."""
+    from propdesk.model.events import OrderUpdated  # noqa: PLC0415
+    from propdesk.model.price import Price  # noqa: PLC0415
+
+    bus = MessageBus(timing=False)
+    journal = Journal(db_url, writer="process", max_delay_s=10.0)
+    journal.attach(bus)
+    await journal.start()
+    for ev in (
+        submitted(),
+        OrderUpdated(
+            client_order_id=ClientOrderId("pd-1"),
+            account_id=ACCOUNT,
+            ts_event_ns=T0 + 5,
+            limit_price=Price.of("6501.5"),
+        ),
+    ):
+        bus.publish(ev.topic, ev)
+    await asyncio.wait_for(journal.flush(), 20)
+    events = await Repository(engine).order_events(ACCOUNT, "pd-1")
+    assert [e["kind"] for e in events] == ["submitted", "updated"]
+    assert events[1]["payload"]["limit_price"] == Price.of("6501.5").raw
+    await journal.stop()
 
 
 # ------------------------------------------------------------------------------------------------ process writer
