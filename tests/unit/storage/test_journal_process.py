@@ -279,6 +279,48 @@ async def test_writer_crash_halts_then_recovers_without_loss(db_url: str, engine
     await journal.stop()
 
 
+def test_batches_go_straight_into_the_pipe_until_it_is_full_then_through_the_sender(tmp_path: Any) -> None:
+    """The core's thread writes a batch into the (enlarged) pipe itself while it has room; once the pipe is full (a
+    stopped writer) the rest wait for the sender thread, in order, and nothing is lost or reordered: every record is
+    committed after the writer resumes."""
+    from propdesk.storage.writer import PIPE_BYTES  # noqa: PLC0415
+
+    journal = Journal(f"sqlite:///{tmp_path / 'pipe.sqlite3'}", writer="process", capacity=10**6, migrate=True)
+    journal.start_sync()
+    proc = journal._proc
+    assert proc is not None and proc._direct is not None
+    os.kill(proc.pid, signal.SIGSTOP)
+    try:
+        n = 0
+        while proc._queued == 0:  # batches of ~70 KB until one no longer fits
+            for _ in range(500):
+                journal.record(fill(f"T{n}", ts=T0 + n))
+                n += 1
+            journal.pump()
+            assert n < 4 * PIPE_BYTES // 100, "the pipe never filled"
+        for _ in range(3):  # more batches queue behind the sender thread, not around it
+            for _ in range(500):
+                journal.record(fill(f"T{n}", ts=T0 + n))
+                n += 1
+            journal.pump()
+        assert proc._queued >= 1
+    finally:
+        os.kill(proc.pid, signal.SIGCONT)
+    journal.flush_sync(60)
+    assert proc._queued == 0 and journal.pending == 0
+    journal.stop_sync()
+
+    async def trade_ids() -> list[str]:
+        eng = create_engine_for(f"sqlite+aiosqlite:///{tmp_path / 'pipe.sqlite3'}")
+        try:
+            return [f.trade_id for f in await Repository(eng).fills(ACCOUNT)]
+        finally:
+            await eng.dispose()
+
+    got = asyncio.run(trade_ids())
+    assert sorted(got, key=lambda t: int(t[1:])) == [f"T{i}" for i in range(n)]
+
+
 @pytest.mark.asyncio
 async def test_slow_writer_raises_backpressure_and_drops_nothing(db_url: str, engine: AsyncEngine) -> None:
     levels: list[BackpressureLevel] = []
