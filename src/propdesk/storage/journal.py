@@ -148,6 +148,10 @@ class JournalStats:
 
 _ORDER_CODE = wire.ORDER_CODE
 _ORDER_ENCODE = wire.ORDER_ENCODERS
+_ENCODER_OF: Final[dict[type, Callable[[Any], wire.Item]]] = {
+    cls: wire.encode_fill if cls is OrderFilled else _ORDER_ENCODE[code] for cls, code in _ORDER_CODE.items()
+}
+"""Per order event class, its item's encoder (one look-up per raw event at the cut)."""
 _POSITION_CODE = wire.POSITION_CODE
 _K_FILL = wire.K_FILL
 _K_POSITION_CHANGE = wire.K_POSITION_CHANGE
@@ -725,9 +729,7 @@ class Journal:
         fills: list[tuple[int, str]] = []
         seen = self._seen_accounts
         dirty = self._dirty
-        codes = _ORDER_CODE
-        encoders = _ORDER_ENCODE
-        encode_fill = wire.encode_fill
+        encoder_of = _ENCODER_OF.get
         track_fills = self._loop is not None  # durable() needs a loop: a synchronous driver never asks
         added = 0
         for m in raw:
@@ -737,16 +739,13 @@ class Journal:
                     add(m)  # made by record(): its bookkeeping is done
                     continue
                 item = m
-            elif t is OrderFilled:
-                item = encode_fill(m)
-                dirty[m.client_order_id] = item[1]
-                if track_fills:
-                    fills.append((item[1], item[10]))
             else:
-                code = codes.get(t)
-                if code is not None:
-                    item = encoders[code](m)
+                encode = encoder_of(t)
+                if encode is not None:
+                    item = encode(m)
                     dirty[m.client_order_id] = item[1]
+                    if track_fills and t is OrderFilled:
+                        fills.append((item[1], item[10]))
                 elif t in _POSITION_CODE:
                     item = wire.encode_position(m)
                 else:
