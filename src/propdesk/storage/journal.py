@@ -22,10 +22,10 @@ How it works:
 * Two writers (``writer=``):
 
   - ``"process"`` (what the node uses): a writer **subprocess** (:mod:`propdesk.storage.writer`). The core's thread
-    serializes the batch (``wire.dumps``: MessagePack, ~0.1 us a record) and a sender thread pipes it over; rows, JSON,
-    hashes and SQL run in the other process, on another core. Acknowledgements come back after each commit. If the
-    writer dies, the journal reports HALT, starts a new one and sends every unacknowledged batch again (idempotent
-    writes).
+    serializes the batch (``wire.dumps``: MessagePack, ~0.1 us a record) and writes it into the pipe (or leaves it to a
+    sender thread when the pipe is full); rows, JSON, hashes and SQL run in the other process, on another core.
+    Acknowledgements come back after each commit. If the writer dies, the journal reports HALT, starts a new one and
+    sends every unacknowledged batch again (idempotent writes).
   - ``"inline"``: an asyncio task of this process writes through the async engine (``batch_size`` records per
     transaction). Simple, in-memory SQLite works; it costs the core's thread ~50 us a record.
 

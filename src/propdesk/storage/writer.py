@@ -1,6 +1,6 @@
 """The journal's writer subprocess: batches in through a pipe, rows out to the database, acknowledgements back.
 
-The core's thread only captures records and, at each cut, pickles the batch (:mod:`propdesk.storage.wire`). All
+The core's thread only captures records and, at each cut, serializes the batch (:mod:`propdesk.storage.wire`). All
 the rest - rebuilding the records, building rows (JSON, idempotency hashes), SQLAlchemy Core ``executemany`` and
 the commit - runs in a separate process (``python -m propdesk.storage.writer_child``), on another core and
 outside the core's GIL. Protocol (:class:`WriterProcess` is the parent's end):
@@ -11,11 +11,12 @@ outside the core's GIL. Protocol (:class:`WriterProcess` is the parent's end):
   ``("fail", last_seq, error)`` after a failed attempt (the child keeps the batch and retries with backoff, so
   order is kept and nothing is dropped); ``("fatal", error)`` when it cannot start.
 
-A send never blocks the core: a sender thread does the blocking pipe writes (the write releases the GIL). The
-parent reads acknowledgements without blocking (``poll``), from the event loop (``add_reader`` on
-:attr:`WriterProcess.fileno`) or from a synchronous driver. End of file on the acknowledgement pipe means the child
-died; the journal then reports HALT, starts a new writer and sends every unacknowledged batch again (writes are
-idempotent: a batch committed just before the death is not written twice).
+A send never blocks the core: the caller writes the batch itself into the pipe (enlarged to :data:`PIPE_BYTES`,
+non-blocking) while nothing waits for the sender thread, which does the blocking writes of whatever does not fit (the
+write releases the GIL), in order. The parent reads acknowledgements without blocking (``poll``), from the event loop
+(``add_reader`` on :attr:`WriterProcess.fileno`) or from a synchronous driver. End of file on the acknowledgement pipe
+means the child died; the journal then reports HALT, starts a new writer and sends every unacknowledged batch again
+(writes are idempotent: a batch committed just before the death is not written twice).
 
 SQLite: the child opens the file itself (WAL, ``synchronous=FULL``: :func:`propdesk.storage.db.create_sync_engine_for`).
 PostgreSQL: the child connects with psycopg. The URL, password included, reaches the child through the spawn pipe,
