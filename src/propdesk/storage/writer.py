@@ -104,6 +104,11 @@ class WriterDiedError(RuntimeError):
 _FAST_TABLES: Final = frozenset({"order_events", "fills", "position_snapshots", "orders", "accounts"})
 """Tables whose rows hold only ints, strings, booleans and NULLs: written by the driver's own ``executemany``."""
 
+_RUN_TABLES: Final = frozenset({"strategy_runs", "backtest_results"})
+"""A run's rows: on SQLite they take the driver's path too, their statements compiled when the writer starts (the
+end of a backtest waits for the commit of its result, and a first compile there cost ~2 ms). Not on PostgreSQL: a
+result's float may be infinite (a profit factor without losses), which its JSON recordset cannot carry."""
+
 _SQL_CACHE: dict[tuple[str, str, str, tuple[str, ...]], tuple[str, tuple[str, ...] | None, bool]] = {}
 
 
@@ -151,9 +156,27 @@ def _executemany(conn: SaConnection, name: str, kind: str, rows: list[rw.Row]) -
     if not rows:
         return
     keys = tuple(rows[0])
-    if name not in _FAST_TABLES:
+    if name not in _FAST_TABLES and (name not in _RUN_TABLES or conn.dialect.name != "sqlite"):
         conn.execute(_statement(conn, name, kind, keys), rows)
         return
+    cached = _compiled(conn, name, kind, keys)
+    sql, positions, recordset = cached
+    if recordset:
+        conn.exec_driver_sql(sql, (_JSON_ROWS(rows),))
+        return
+    if positions is not None:
+        get = operator.itemgetter(*positions)
+        params: list[Any] = [get(r) for r in rows] if len(positions) > 1 else [(get(r),) for r in rows]
+    else:
+        params = rows
+    conn.exec_driver_sql(sql, params)
+
+
+def _compiled(
+    conn: SaConnection, name: str, kind: str, keys: tuple[str, ...]
+) -> tuple[str, tuple[str, ...] | None, bool]:
+    """The driver-level SQL of one statement for ``keys`` (cached per dialect, table, kind and keys): the SQL, the
+    order of the row's keys in its parameters (``None``: by name), and whether it is a PostgreSQL JSON recordset."""
     dialect = conn.dialect.name
     cache_key = (dialect, name, kind, keys)
     cached = _SQL_CACHE.get(cache_key)
@@ -165,16 +188,16 @@ def _executemany(conn: SaConnection, name: str, kind: str, rows: list[rw.Row]) -
             cached = _SQL_CACHE[cache_key] = (sql, names, True)
         else:
             cached = _SQL_CACHE[cache_key] = (compiled.string, None if positions is None else tuple(positions), False)
-    sql, positions, recordset = cached
-    if recordset:
-        conn.exec_driver_sql(sql, (_JSON_ROWS(rows),))
+    return cached
+
+
+def _warm_run_statements(conn: SaConnection) -> None:
+    """Compile the run tables' statements (SQLite: :data:`_RUN_TABLES`) before the writer reports ready."""
+    if conn.dialect.name != "sqlite":
         return
-    if positions is not None:
-        get = operator.itemgetter(*positions)
-        params: list[Any] = [get(r) for r in rows] if len(positions) > 1 else [(get(r),) for r in rows]
-    else:
-        params = rows
-    conn.exec_driver_sql(sql, params)
+    run = rw.strategy_run_row(run_id="", kind="", strategy="", symbol="", started_ns=0)
+    _compiled(conn, "strategy_runs", "runs", tuple(run))
+    _compiled(conn, "backtest_results", "ignore", tuple(rw.backtest_result_row("", {})))
 
 
 def write_rows_sync(conn: SaConnection, dialect: str, rows: Iterable[tuple[str, rw.Row]]) -> int:
@@ -244,6 +267,7 @@ def writer_main(  # noqa: PLR0917
         engine = create_sync_engine_for(url)
         with engine.connect() as conn:
             conn.exec_driver_sql("SELECT 1")
+            _warm_run_statements(conn)
         if migrate:
             try:
                 _migrate(engine)

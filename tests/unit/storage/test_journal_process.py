@@ -116,6 +116,39 @@ def test_batches_with_objects_are_pickled_and_come_back_whole() -> None:
         wire.loads(b"K\xc1")
 
 
+def test_run_rows_take_the_driver_path_on_sqlite_with_statements_compiled_at_start(tmp_path: Any) -> None:
+    """On SQLite a run's rows (``strategy_runs`` upserted by id, ``backtest_results`` insert-or-ignore) go through
+    the statements the writer compiled before reporting ready (no compile at the end of a backtest); an infinite
+    profit factor is stored; a replayed result is ignored."""
+    from sqlalchemy import text  # noqa: PLC0415
+
+    from propdesk.storage import writer as wr  # noqa: PLC0415
+    from propdesk.storage.db import create_sync_engine_for  # noqa: PLC0415
+
+    eng = create_sync_engine_for(f"sqlite:///{tmp_path / 'runs.sqlite3'}")
+    wr._migrate(eng)
+    wr._SQL_CACHE.clear()
+    fields: dict[str, Any] = {"run_id": "r1", "kind": "backtest", "strategy": "sma_cross", "symbol": "ESZ5"}
+    try:
+        with eng.connect() as conn:
+            wr._warm_run_statements(conn)
+            warmed = set(wr._SQL_CACHE)
+            assert {k[1] for k in warmed} == {"strategy_runs", "backtest_results"}
+            result = rw.backtest_result_row("r1", {"bars": 3, "profit_factor": float("inf"), "net_pnl_usd": "1.25"})
+            wr.write_rows_sync(conn, "sqlite", [("strategy_runs", rw.strategy_run_row(**fields, started_ns=1))])
+            conn.commit()
+            end = rw.strategy_run_row(**fields, started_ns=1, status="done", ended_ns=5)
+            wr.write_rows_sync(conn, "sqlite", [("strategy_runs", end), ("backtest_results", result)])
+            wr.write_rows_sync(conn, "sqlite", [("backtest_results", result)])
+            conn.commit()
+            assert set(wr._SQL_CACHE) == warmed
+            assert conn.execute(text("SELECT id, status, ended_ns FROM strategy_runs")).all() == [("r1", "done", 5)]
+            stored = conn.execute(text("SELECT run_id, bars, profit_factor, net_pnl_cents FROM backtest_results"))
+            assert stored.all() == [("r1", 3, float("inf"), 125)]
+    finally:
+        eng.dispose()
+
+
 @pytest.mark.asyncio
 async def test_a_raw_modify_capture_reaches_the_database_with_its_prices(db_url: str, engine: AsyncEngine) -> None:
     """An ``OrderUpdated`` taken raw from the bus (its item holds ``Price`` objects) makes its cut a pickled batch:
