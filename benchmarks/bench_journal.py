@@ -18,8 +18,8 @@ backtest on the ES file with the journal on versus off (target: under 10%, issue
   own ratios (each journaled run against the "off" run beside it, the order alternating) shows what a typical run
   sees.
 
-Run: ``python benchmarks/bench_journal.py [--events 20000] [--runs 5] [--no-pg]``. The machine's other load
-moves these figures a lot (2 shared cores): compare runs taken together.
+Run: ``python benchmarks/bench_journal.py [--events 20000] [--runs 9] [--no-pg] [--no-throughput]``. The machine's
+other load moves these figures a lot (2 shared cores): compare runs taken together.
 """
 
 from __future__ import annotations
@@ -228,7 +228,7 @@ def main() -> None:
     """Parse arguments and run the benchmark."""
     p = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     p.add_argument("--events", type=int, default=20_000)
-    p.add_argument("--runs", type=int, default=5)
+    p.add_argument("--runs", type=int, default=9, help="paired runs (fewer move the median by +-2%%)")
     p.add_argument("--no-pg", action="store_true", help="skip PostgreSQL")
     p.add_argument("--no-throughput", action="store_true", help="only the backtest comparison")
     args = p.parse_args()
