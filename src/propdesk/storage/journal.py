@@ -147,11 +147,6 @@ class JournalStats:
 
 
 _ORDER_CODE = wire.ORDER_CODE
-_ORDER_ENCODE = wire.ORDER_ENCODERS
-_ENCODER_OF: Final[dict[type, Callable[[Any], wire.Item]]] = {
-    cls: wire.encode_fill if cls is OrderFilled else _ORDER_ENCODE[code] for cls, code in _ORDER_CODE.items()
-}
-"""Per order event class, its item's encoder (one look-up per raw event at the cut)."""
 _POSITION_CODE = wire.POSITION_CODE
 _K_FILL = wire.K_FILL
 _K_POSITION_CHANGE = wire.K_POSITION_CHANGE
@@ -729,7 +724,7 @@ class Journal:
         fills: list[tuple[int, str]] = []
         seen = self._seen_accounts
         dirty = self._dirty
-        encoder_of = _ENCODER_OF.get
+        encoder_of = wire.ORDER_ENCODERS.get
         track_fills = self._loop is not None  # durable() needs a loop: a synchronous driver never asks
         added = 0
         for m in raw:

@@ -135,8 +135,6 @@ def _order_encoder(code: int, names: tuple[str, ...]) -> Callable[[Any], Item]:
 _ORDER_ENCODE: Final[tuple[Callable[[Any], Item], ...]] = tuple(
     _order_encoder(code, names) for code, names in enumerate(_ORDER_NAMES)
 )
-ORDER_ENCODERS: Final = _ORDER_ENCODE
-"""Per order event code, the encoder of the event's item ``(K_ORDER, account, code, field values...)``."""
 OBJECT_EVENTS: Final[frozenset[type[OrderEvent]]] = frozenset(
     cls
     for cls in _ORDER_CLASSES
@@ -146,11 +144,6 @@ OBJECT_EVENTS: Final[frozenset[type[OrderEvent]]] = frozenset(
 one is pickled, not MessagePack (:func:`dumps`). ``OrderFilled`` has its own plain item (:func:`encode_fill`)."""
 ORDER_TS_INDEX: Final[tuple[int, ...]] = tuple(3 + names.index("ts_event_ns") for names in _ORDER_NAMES)
 """Per order event code, where ``ts_event_ns`` is in its item."""
-
-
-def encode_order_event(event: OrderEvent) -> Item:
-    """The item of an order event other than ``OrderFilled`` (any class of ``propdesk.model.events``)."""
-    return _ORDER_ENCODE[ORDER_CODE[type(event)]](event)
 
 
 def encode_fill(e: OrderFilled) -> Item:
@@ -169,6 +162,18 @@ def encode_fill(e: OrderFilled) -> Item:
         e.trade_id,
         e.tag,
     )
+
+
+ORDER_ENCODERS: Final[dict[type[OrderEvent], Callable[[Any], Item]]] = {
+    cls: encode_fill if cls is OrderFilled else _ORDER_ENCODE[code] for cls, code in ORDER_CODE.items()
+}
+"""Per order event class, the encoder of its item: :func:`encode_fill` for ``OrderFilled``, else
+``(K_ORDER, account, code, field values...)`` (one look-up per raw event in the journal's cut)."""
+
+
+def encode_order_event(event: OrderEvent) -> Item:
+    """The item of an order event (any class of ``propdesk.model.events``; ``OrderFilled`` gives its fill item)."""
+    return ORDER_ENCODERS[type(event)](event)
 
 
 def decode_fill(it: Item) -> OrderFilled:

@@ -159,8 +159,7 @@ def _executemany(conn: SaConnection, name: str, kind: str, rows: list[rw.Row]) -
     if name not in _FAST_TABLES and (name not in _RUN_TABLES or conn.dialect.name != "sqlite"):
         conn.execute(_statement(conn, name, kind, keys), rows)
         return
-    cached = _compiled(conn, name, kind, keys)
-    sql, positions, recordset = cached
+    sql, positions, recordset = _compiled(conn, name, kind, keys)
     if recordset:
         conn.exec_driver_sql(sql, (_JSON_ROWS(rows),))
         return
