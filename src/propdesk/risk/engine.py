@@ -74,6 +74,7 @@ from propdesk.risk.events import AccountFlattened, LockoutSet, RuleBreached
 from propdesk.risk.gate import RiskGate
 from propdesk.risk.guard import AccountGuard
 from propdesk.risk.lockouts import JsonFileLockoutStore, LockoutStore, MemoryLockoutStore
+from propdesk.risk.outcomes import RiskOutcomes
 from propdesk.risk.presets import RiskConfig
 from propdesk.risk.rules.base import Rule, RuleSet
 from propdesk.risk.rules.hedging import HedgeBook
@@ -259,6 +260,9 @@ class RiskEngine:
         """Every session roll fired so far, in order."""
         self.day_closes: list[DayClose] = []
         """Every trading day closed so far (at its session roll), oldest first."""
+        self.outcomes = RiskOutcomes()
+        """What the engine did, for every view: the trading state timeline, lockouts, denied orders by rule,
+        flattens (:class:`~propdesk.risk.outcomes.RiskOutcomes`; recording from :meth:`start`)."""
 
     # ------------------------------------------------------------------------------------------------ wiring
 
@@ -275,6 +279,7 @@ class RiskEngine:
         if self._node is not None:
             raise ConfigError("the risk engine is already attached to a node")
         self._node = node
+        self.outcomes.account_id = node.account_id
         cfg = self.config
 
         def working_orders() -> list[Any]:
@@ -346,6 +351,7 @@ class RiskEngine:
         ]
         if self._bar_marks:
             self._subs.append(bus.subscribe("data.bars.**", self._on_bar, VIEW_PRIORITY))
+        self.outcomes.subscribe(bus)
         self._timers = SessionTimers(
             clock,
             self.calendar,
@@ -375,6 +381,7 @@ class RiskEngine:
         if self._node is not None:
             for sub in self._subs:
                 self._node.bus.unsubscribe(sub)
+            self.outcomes.unsubscribe(self._node.bus)
         self._subs = []
         self.running = False
 
