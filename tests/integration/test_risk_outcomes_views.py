@@ -22,7 +22,10 @@ from tests.conftest import ES_1MIN, resolve_shared
 
 runner = CliRunner()
 ARGS = ("--strategy", "trend_following", "--risk", "topstep-50k-combine")
-HALT = "halted since 2025-09-17 13:33 CT: equity $50,087.50 is within the $100.00 buffer above the locked MLL floor $50,000.00; no new trade can pass"
+HALT = (
+    "halted since 2025-09-17 13:33 CT: equity $50,087.50 is within the $100.00 buffer above the locked MLL floor "
+    "$50,000.00; no new trade can pass"
+)
 CONSISTENCY = "best day 2025-09-03 $2,850.00 is 3,257 % of total profit $87.50; the rule allows 40 %"
 
 
@@ -93,7 +96,7 @@ def test_json_carries_the_same_record(json_run: dict[str, object]) -> None:
 def test_report_has_trades_table_markers_halt_region_and_reason(text_run: tuple[str, str, str]) -> None:
     _out, _err, html = text_run
     assert "propdesk-trades" in html
-    assert html.count("<tr class=\"trade\">") == 306
+    assert html.count('<tr class="trade">') == 306
     assert "halted since 2025-09-17 13:33 CT" in html
     assert "3,257 %" in html
     for name in ("lockout", "flatten", "halted"):

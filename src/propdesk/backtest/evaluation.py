@@ -332,7 +332,9 @@ def verdict_reasons(ev: CombineEvaluation, share: Decimal | None = None) -> tupl
                 f"buffer above the {locked}MLL floor {fmt_usd(h.mll_floor)}; no new trade can pass"
             )
         else:
-            out.append(f"halted at the end of the data since {fmt_ct(h.since_ns)} ({h.rule_id or 'no rule'}): {h.reason}")
+            out.append(
+                f"halted at the end of the data since {fmt_ct(h.since_ns)} ({h.rule_id or 'no rule'}): {h.reason}"
+            )
     if ev.profit_target is None:
         out.append("the preset has no profit target, so the run cannot pass")
     elif ev.target_reached_on is None:
@@ -442,7 +444,8 @@ def risk_summary(engine: RiskEngine) -> dict[str, Any]:
     """What the risk engine did in a run, JSON-ready: ``preset``, ``state`` at the end, ``orders_denied`` /
     ``orders_allowed`` by the gate, ``breaches`` (count) and ``breach_rules`` (count per rule id), ``lockouts`` (one
     entry per lockout set: ``rule_id``, ``reason``, ``set_at_ns``, ``expires_at_ns``), ``flattens`` (verified
-    flattens), ``session_rolls``."""
+    flattens), ``session_rolls``, ``outcomes`` (:meth:`RiskOutcomes.to_json_dict`: the trading state timeline, the
+    lockouts with renewals merged, the denials by rule, the flattens with their fills, the halts)."""
     per_rule: dict[str, int] = {}
     for b in engine.breaches:
         per_rule[b.rule_id] = per_rule.get(b.rule_id, 0) + 1
@@ -464,4 +467,5 @@ def risk_summary(engine: RiskEngine) -> dict[str, Any]:
         ],
         "flattens": len(engine.flattens),
         "session_rolls": len(engine.rolls),
+        "outcomes": engine.outcomes.to_json_dict(),
     }

@@ -526,7 +526,9 @@ class RiskEngine:
         Keys: ``account``, ``preset``, ``state`` (ACTIVE / REDUCING / HALTED), ``reasons``, ``trading_date``,
         ``next_reset_ns`` / ``next_reset_utc`` (the next session roll: day lockouts and counters reset),
         ``next_flat_ns`` / ``next_flat_utc`` (the next R11 flatten), ``balance_usd``, ``equity_usd``,
-        ``day_net_usd``, ``mll_floor_usd``, ``trades_today``, ``contracts_today``, ``rules`` (one entry per rule:
+        ``day_net_usd``, ``mll_floor_usd``, ``daily_loss_left_usd`` / ``daily_loss_rule`` (USD left today before the
+        tightest daily loss limit, R2 or R3, and its rule id; ``None`` without one), ``trades_today``,
+        ``contracts_today``, ``rules`` (one entry per rule:
         ``rule_id``, ``firm``, ``describe``, ``action`` (the guard's held decision, else the rule's verdict now),
         ``reason``, ``used_fraction`` (the fraction of the limit used where the rule has one, else ``None``)),
         ``lockouts`` (:meth:`Lockout.to_dict` each), ``conditions`` (fail-closed conditions).
@@ -555,6 +557,7 @@ class RiskEngine:
         if next_reset is None:
             next_reset = state.next_day_start_ns
         next_flat = timers.next_ns("flatten") if timers is not None else None
+        left, left_rule = _daily_loss_left(self.rules.rules, state)
         return {
             "account": int(state.account_id),
             "preset": self.config.preset,
@@ -569,12 +572,28 @@ class RiskEngine:
             "equity_usd": _usd(state.equity),
             "day_net_usd": _usd(state.day_net),
             "mll_floor_usd": _usd(state.mll_floor),
+            "daily_loss_left_usd": _usd(left),
+            "daily_loss_rule": left_rule,
             "trades_today": state.trades_today,
             "contracts_today": state.contracts_today,
             "rules": rules_out,
             "lockouts": [lo.to_dict() for lo in guard.lockouts] if guard is not None else [],
             "conditions": guard.conditions if guard is not None else {},
         }
+
+
+def _daily_loss_left(rules: Sequence[Rule], view: AccountState) -> tuple[Money | None, str | None]:
+    """USD left today before the tightest daily loss limit (R2 firm, R3 personal: ``amount`` + the day's net, never
+    below zero) and that rule's id; ``(None, None)`` without such a rule."""
+    best: tuple[Money, str] | None = None
+    for rule in rules:
+        amount = getattr(rule.params, "amount", None) if rule.rule_id in ("R2", "R3") else None
+        if not isinstance(amount, Money):
+            continue
+        left = Money(max(0, amount.cents + view.day_net.cents))
+        if best is None or left.cents < best[0].cents:
+            best = (left, rule.rule_id)
+    return (None, None) if best is None else best
 
 
 def _never(_ts_ns: int) -> bool:

@@ -48,6 +48,7 @@ __all__ = [
     "LockoutSpan",
     "RiskOutcomes",
     "StateChange",
+    "plain_reason",
     "rule_of",
 ]
 
@@ -280,9 +281,7 @@ class RiskOutcomes:
             if lo.expires_at_ns is None or lo.expires_at_ns > cur.expires_at_ns:
                 cur.expires_at_ns = lo.expires_at_ns
             return
-        span = LockoutSpan(
-            rule_id=lo.rule_id, reason=lo.reason, start_ns=lo.set_at_ns, expires_at_ns=lo.expires_at_ns
-        )
+        span = LockoutSpan(rule_id=lo.rule_id, reason=lo.reason, start_ns=lo.set_at_ns, expires_at_ns=lo.expires_at_ns)
         self.lockouts.append(span)
         self._open[lo.rule_id] = span
 
@@ -362,7 +361,9 @@ class RiskOutcomes:
         cur: StateChange | None = None
         for ch in self.timeline:
             if cur is not None:
-                out.append(Halt(state=cur.new, start_ns=cur.ts_ns, end_ns=ch.ts_ns, rule_id=cur.rule_id, reason=cur.reason))
+                out.append(
+                    Halt(state=cur.new, start_ns=cur.ts_ns, end_ns=ch.ts_ns, rule_id=cur.rule_id, reason=cur.reason)
+                )
                 cur = None
             if ch.new in states:
                 cur = ch
@@ -395,3 +396,12 @@ class RiskOutcomes:
                 for h in self.halts()
             ],
         }
+
+
+_LOCKOUT_PREFIX: Final = re.compile(r"lockout (R\d+) until \S+Z: ")
+
+
+def plain_reason(reason: str) -> str:
+    """A reason for display: the guard's ``lockout R11 until 2025-09-02T22:00:00Z: `` prefixes dropped wherever they
+    stand (the rule is named in the rest or in its own column, and its expiry in CT)."""
+    return _LOCKOUT_PREFIX.sub("", reason)
