@@ -252,7 +252,8 @@ def backtest(
     if result.outcomes is not None or result.evaluation is not None:
         from propdesk.risk_display import risk_outcome_tables
 
-        console.print(risk_outcome_tables(result.outcomes, result.evaluation), highlight=False)
+        end_ns = int(result.bars.ts_close_ns[-1]) if len(result.bars) else None
+        console.print(risk_outcome_tables(result.outcomes, result.evaluation, end_ns=end_ns), highlight=False)
     for key in ("trades_csv", "report"):
         if key in out:
             console.print(f"{key.replace('_', ' ')}: {out[key]}", highlight=False)

@@ -78,7 +78,7 @@ def _timeline(outcomes: RiskOutcomes) -> Table:
     return t
 
 
-def _lockouts(outcomes: RiskOutcomes) -> Table:
+def _lockouts(outcomes: RiskOutcomes, end_ns: int | None) -> Table:
     t = _table("risk: lockouts by rule (CT)", "rule", "set", "first", "last lifted", "latest reason")
     by_rule: dict[str, list[Any]] = {}
     for span in outcomes.lockouts:
@@ -86,7 +86,12 @@ def _lockouts(outcomes: RiskOutcomes) -> Table:
     for rule, spans in by_rule.items():
         n = sum(s.count for s in spans)
         last = spans[-1]
-        lifted = "never (failed)" if last.expires_at_ns is None else _ct(last.expires_at_ns)
+        if last.expires_at_ns is None:
+            lifted = "never (failed)"
+        elif end_ns is not None and last.expires_at_ns > end_ns:
+            lifted = "in force at the end"
+        else:
+            lifted = _ct(last.expires_at_ns)
         _row(t, rule, f"{n:,}", _ct(spans[0].start_ns), lifted, plain_reason(last.reason))
     return t
 
@@ -127,14 +132,17 @@ def evaluation_lines(ev: CombineEvaluation) -> list[Text]:
     return [head, *(Text(f"- {r}") for r in ev.reasons)]
 
 
-def risk_outcome_tables(outcomes: RiskOutcomes | None, evaluation: CombineEvaluation | None = None) -> Group:
+def risk_outcome_tables(
+    outcomes: RiskOutcomes | None, evaluation: CombineEvaluation | None = None, *, end_ns: int | None = None
+) -> Group:
     """The summary's risk section: timeline, lockouts, denials, flattens (each only when there is something to show
-    beyond the timeline) and the evaluation's verdict."""
+    beyond the timeline) and the evaluation's verdict. ``end_ns`` (UTC ns) is the end of the run: a lockout whose
+    expiry lies beyond it is shown as in force at the end."""
     parts: list[RenderableType] = []
     if outcomes is not None:
         parts.append(_timeline(outcomes))
         if outcomes.lockouts:
-            parts.append(_lockouts(outcomes))
+            parts.append(_lockouts(outcomes, end_ns))
         if outcomes.denials:
             parts.append(_denials(outcomes))
         if outcomes.flattens:

@@ -96,7 +96,7 @@ def test_json_carries_the_same_record(json_run: dict[str, object]) -> None:
 def test_report_has_trades_table_markers_halt_region_and_reason(text_run: tuple[str, str, str]) -> None:
     _out, _err, html = text_run
     assert "propdesk-trades" in html
-    assert html.count('<tr class="trade">') == 306
+    assert html.count('<tr class="trade ') == 306
     assert "halted since 2025-09-17 13:33 CT" in html
     assert "3,257 %" in html
     for name in ("lockout", "flatten", "halted"):
