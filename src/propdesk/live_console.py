@@ -28,6 +28,7 @@ from propdesk.console import (
     event_line,
     fmt_ct,
     fmt_usd,
+    risk_status_panel,
     summary_account_rows,
 )
 from propdesk.core.errors import ConfigError
@@ -38,6 +39,7 @@ from propdesk.model.events import OrderEvent
 from propdesk.model.positions import PositionClosed, PositionEvent, PositionOpened
 from propdesk.model.price import Money
 from propdesk.risk.events import TradingStateChanged
+from propdesk.risk.outcomes import plain_reason
 
 if TYPE_CHECKING:
     from propdesk.journaling import NodeJournal
@@ -116,9 +118,11 @@ def render_live_dashboard(session: LiveSession) -> RenderableType:
     top.add_column(ratio=2)
     top.add_column(ratio=3)
     top.add_row(Panel(acct, title="account"), Panel(pos, title="positions"))
+    risk_panels: list[RenderableType] = [] if session.risk is None else [risk_status_panel(session.risk)]
     return Group(
         Panel(head, border_style="blue"),
         top,
+        *risk_panels,
         Panel(orders, title=f"working orders ({len(working)})"),
         Panel(events, title="recent events"),
     )
@@ -148,7 +152,8 @@ async def run_live_plain(
     def on_event(event: object) -> None:
         if isinstance(event, TradingStateChanged):
             write(
-                f"{fmt_ct(event.ts_ns)}  RISK        {event.old.name} -> {event.new.name}: {'; '.join(event.reasons)}"
+                f"{fmt_ct(event.ts_ns)}  RISK        {event.old.name} -> {event.new.name}: "
+                f"{'; '.join(plain_reason(r) for r in event.reasons) or 'no rule or condition holds'}"
             )
             return
         if isinstance(event, QUIET_EVENTS):
