@@ -44,6 +44,7 @@ from propdesk.model.orders import Order
 from propdesk.model.positions import PositionClosed, PositionEvent, PositionOpened
 from propdesk.model.price import Money
 from propdesk.risk.engine import RiskEngine
+from propdesk.risk.outcomes import plain_reason
 from propdesk.risk_display import risk_outcome_tables, risk_panel
 from propdesk.runner import RunSession, RunSummary
 from propdesk.session_common import AccountFigures
@@ -134,7 +135,7 @@ def describe_event(event: object, order: Order | None = None) -> tuple[str, str]
         )
         reason = ""
         if isinstance(event, OrderRejected | OrderDenied | OrderCanceled) and event.reason:
-            reason = f": {event.reason}"
+            reason = f": {plain_reason(event.reason)}"
         if isinstance(event, OrderExpired):
             reason = " (end of session)"
         return kind, f"{what}{reason}"
@@ -255,7 +256,7 @@ def _events(session: RunSession) -> RenderableType:
     for ev in list(session.recent):
         kind, detail = describe_event(ev, _order_of(session, ev))
         ts = int(getattr(ev, "ts_event_ns", 0))
-        t.add_row(fmt_ct(ts), Text(kind, style=styles.get(kind, "")), detail)
+        t.add_row(fmt_ct(ts), Text(kind, style=styles.get(kind, "")), Text(detail))  # a [tag] is not markup
     if not session.recent:
         t.add_row(Text("no events yet", style="dim"), "", "")
     return Panel(t, title="recent events", border_style="blue")

@@ -113,7 +113,7 @@ def render_live_dashboard(session: LiveSession) -> RenderableType:
     events.add_column("detail", ratio=1)
     for ev in list(session.recent):
         kind, detail = describe_event(ev, _order_of(session, ev))
-        events.add_row(fmt_ct(int(getattr(ev, "ts_event_ns", 0))), kind, detail)
+        events.add_row(fmt_ct(int(getattr(ev, "ts_event_ns", 0))), kind, Text(detail))  # a [tag] is not markup
     top = Table.grid(expand=True, padding=(0, 1))
     top.add_column(ratio=2)
     top.add_column(ratio=3)

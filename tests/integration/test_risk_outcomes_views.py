@@ -6,6 +6,7 @@ lockout."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -14,10 +15,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
 import propdesk
 from propdesk.cli import app
+from propdesk.console import render_dashboard, render_summary
+from propdesk.risk.presets import load_risk_config
+from propdesk.runner import RunOptions, RunSession
 from tests.conftest import ES_1MIN, resolve_shared
 
 runner = CliRunner()
@@ -101,3 +106,25 @@ def test_report_has_trades_table_markers_halt_region_and_reason(text_run: tuple[
     assert "3,257 %" in html
     for name in ("lockout", "flatten", "halted"):
         assert f'"name":"{name}' in html.replace(" ", "") or f'"name": "{name}' in html
+
+
+def test_run_summary_and_dashboard_show_the_halt_at_80_columns() -> None:
+    """``propdesk run --replay`` of the same strategy and preset: the summary states the same halt and consistency,
+    and the dashboard's risk panel (80 columns) the state, the MLL floor and the distance to it."""
+    risk = load_risk_config("topstep-50k-combine", None)
+    session = RunSession(RunOptions(replay=resolve_shared(ES_1MIN), strategy="trend_following", speed=None, risk=risk))
+    summary = asyncio.run(session.run(handle_sigint=False))
+    assert summary.evaluation is not None and summary.evaluation.reasons[0] == HALT
+    out = summary.to_json_dict()
+    assert out["risk"]["state"] == "HALTED"  # type: ignore[index]
+    console = Console(width=80, record=True, color_system=None)
+    console.print(render_summary(summary))
+    assert HALT in _flat(console.export_text())
+    console = Console(width=80, record=True, color_system=None)
+    console.print(render_dashboard(session))
+    text = console.export_text()
+    assert max(len(line) for line in text.splitlines()) <= 80
+    flat = _flat(text)
+    assert "risk" in flat and "state HALTED" in flat
+    assert "MLL floor $50,000.00 (equity $50,087.50, $87.50 above)" in flat
+    assert "next reset 2025-11-16 17:00 CT" in flat
