@@ -116,7 +116,8 @@ def _flattens(outcomes: RiskOutcomes) -> Table:
     )
     for f in closing:
         closed = ", ".join(f"{x.side} {x.qty} {x.symbol} @ {x.price} [{x.tag}]" for x in f.fills)
-        _row(t, _ct(f.ts_ns), f.rule_id or "-", closed, plain_reason(f.reason))
+        why = plain_reason(f.reason).removeprefix(f"{f.rule_id}: ") if f.rule_id else plain_reason(f.reason)
+        _row(t, _ct(f.ts_ns), f.rule_id or "-", closed, why)
     return t
 
 

@@ -399,9 +399,13 @@ class RiskOutcomes:
 
 
 _LOCKOUT_PREFIX: Final = re.compile(r"lockout (R\d+) until \S+Z: ")
+_HALTED_DENIAL: Final = re.compile(r"^account HALTED \((.*)\): only propdesk's own flatten and cancels pass$", re.S)
 
 
 def plain_reason(reason: str) -> str:
     """A reason for display: the guard's ``lockout R11 until 2025-09-02T22:00:00Z: `` prefixes dropped wherever they
-    stand (the rule is named in the rest or in its own column, and its expiry in CT)."""
-    return _LOCKOUT_PREFIX.sub("", reason)
+    stand (the rule is named in the rest or in its own column, and its expiry in CT), and the gate's HALTED denial
+    ``account HALTED (<why>): only propdesk's own flatten and cancels pass`` shortened to ``account HALTED: <why>``."""
+    text = _LOCKOUT_PREFIX.sub("", reason)
+    m = _HALTED_DENIAL.match(text)
+    return f"account HALTED: {m.group(1)}" if m else text

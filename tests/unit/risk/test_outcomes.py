@@ -53,8 +53,11 @@ def test_rule_of_and_plain_reason() -> None:
     assert rule_of("lockout R11 until 2025-09-02T22:00:00Z: flat time") == "R11"
     assert rule_of("account HALTED (lockout R1 until x: equity)") == "R1"
     assert rule_of("no quote for ESZ5 for 6.0 s", "REDUCING") == "REDUCING"
-    assert plain_reason(f"account HALTED (lockout R1 until 2025-09-17T22:00:00Z: {R1_REASON}): only ours pass") == (
-        f"account HALTED ({R1_REASON}): only ours pass"
+    gate = "only propdesk's own flatten and cancels pass"  # the gate's HALTED denial (risk/gate.py)
+    denial = f"account HALTED (lockout R1 until 2025-09-17T22:00:00Z: {R1_REASON}): {gate}"
+    assert plain_reason(denial) == f"account HALTED: {R1_REASON}"
+    assert plain_reason("account REDUCING (no quote): the order would open") == (
+        "account REDUCING (no quote): the order would open"
     )
 
 
