@@ -40,6 +40,7 @@ from propdesk.model.positions import PositionClosed, PositionEvent, PositionOpen
 from propdesk.model.price import Money
 from propdesk.risk.events import TradingStateChanged
 from propdesk.risk.outcomes import plain_reason
+from propdesk.risk_display import risk_outcome_tables
 
 if TYPE_CHECKING:
     from propdesk.journaling import NodeJournal
@@ -182,7 +183,10 @@ def render_live_summary(summary: LiveSummary) -> RenderableType:
     ]
     if summary.trading_state is not None:
         rows.append(("risk state", summary.trading_state))
-    return summary_table("live run summary", rows)
+    table = summary_table("live run summary", rows)
+    if summary.risk is None:
+        return table
+    return Group(table, risk_outcome_tables(summary.risk, end_ns=summary.last_ts_ns))
 
 
 def run_live_command(
