@@ -249,10 +249,11 @@ def backtest(
     for label, value in summary_rows(result):
         table.add_row(label, value)
     console.print(table)
-    if result.evaluation is not None:
-        ev = result.evaluation
-        why = f" ({ev.failure.rule_id} on {ev.failure.trading_date}: {ev.failure.reason})" if ev.failure else ""
-        console.print(f"evaluation ({ev.preset}): {ev.status}{why}; days traded {ev.days_traded}", highlight=False)
+    if result.outcomes is not None or result.evaluation is not None:
+        from propdesk.risk_display import risk_outcome_tables
+
+        end_ns = int(result.bars.ts_close_ns[-1]) if len(result.bars) else None
+        console.print(risk_outcome_tables(result.outcomes, result.evaluation, end_ns=end_ns), highlight=False)
     for key in ("trades_csv", "report"):
         if key in out:
             console.print(f"{key.replace('_', ' ')}: {out[key]}", highlight=False)

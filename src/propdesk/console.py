@@ -43,6 +43,9 @@ from propdesk.model.events import (
 from propdesk.model.orders import Order
 from propdesk.model.positions import PositionClosed, PositionEvent, PositionOpened
 from propdesk.model.price import Money
+from propdesk.risk.engine import RiskEngine
+from propdesk.risk.outcomes import plain_reason
+from propdesk.risk_display import risk_outcome_tables, risk_panel
 from propdesk.runner import RunSession, RunSummary
 from propdesk.session_common import AccountFigures
 
@@ -132,7 +135,7 @@ def describe_event(event: object, order: Order | None = None) -> tuple[str, str]
         )
         reason = ""
         if isinstance(event, OrderRejected | OrderDenied | OrderCanceled) and event.reason:
-            reason = f": {event.reason}"
+            reason = f": {plain_reason(event.reason)}"
         if isinstance(event, OrderExpired):
             reason = " (end of session)"
         return kind, f"{what}{reason}"
@@ -253,7 +256,7 @@ def _events(session: RunSession) -> RenderableType:
     for ev in list(session.recent):
         kind, detail = describe_event(ev, _order_of(session, ev))
         ts = int(getattr(ev, "ts_event_ns", 0))
-        t.add_row(fmt_ct(ts), Text(kind, style=styles.get(kind, "")), detail)
+        t.add_row(fmt_ct(ts), Text(kind, style=styles.get(kind, "")), Text(detail))  # a [tag] is not markup
     if not session.recent:
         t.add_row(Text("no events yet", style="dim"), "", "")
     return Panel(t, title="recent events", border_style="blue")
@@ -265,7 +268,21 @@ def render_dashboard(session: RunSession) -> RenderableType:
     top.add_column(ratio=2)
     top.add_column(ratio=3)
     top.add_row(_account(session), _positions(session))
-    return Group(_header(session), top, _orders(session), _events(session))
+    if session.risk is None:
+        return Group(_header(session), top, _orders(session), _events(session))
+    return Group(_header(session), top, risk_status_panel(session.risk), _orders(session), _events(session))
+
+
+def risk_status_panel(engine: RiskEngine) -> RenderableType:
+    """The risk panel of a dashboard: :func:`propdesk.risk_display.risk_panel` of the engine's status (trading state
+    and why, MLL floor and distance, daily loss left, next reset in CT) in a border; fits 80 columns."""
+    try:
+        status = engine.status()
+    except Exception as exc:  # a display must not fail the run (e.g. a rule raising in its peek)
+        return Panel(Text(f"risk status unavailable: {type(exc).__name__}: {exc}"), title="risk", border_style="red")
+    state = str(status.get("state"))
+    style = {"ACTIVE": "blue", "REDUCING": "yellow"}.get(state, "red")
+    return Panel(risk_panel(status), title="risk", border_style=style)
 
 
 async def run_with_console(
@@ -368,4 +385,7 @@ def render_summary(summary: RunSummary) -> RenderableType:
         ("round trips", f"{len(summary.trips)} ({summary.wins} won, {summary.losses} lost)"),
         *summary_account_rows(summary),
     ]
-    return summary_table("run summary", rows)
+    table = summary_table("run summary", rows)
+    if summary.risk is None and summary.evaluation is None:
+        return table
+    return Group(table, risk_outcome_tables(summary.risk, summary.evaluation, end_ns=summary.last_ts_ns))

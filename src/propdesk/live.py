@@ -75,6 +75,7 @@ from propdesk.recovery_flow import NodeRecovery, hold_until_reconciled, reconcil
 from propdesk.risk.decisions import TradingState
 from propdesk.risk.engine import RiskEngine
 from propdesk.risk.events import TradingStateChanged
+from propdesk.risk.outcomes import RiskOutcomes
 from propdesk.risk.presets import RiskConfig
 from propdesk.risk.reconcile import ReconcileReport
 from propdesk.session_common import EventFanout, account_json, install_sigint, remove_sigint
@@ -408,6 +409,8 @@ class LiveSummary:
         disconnects / reconciles: connection drops seen and clean reconciles run.
         trading_state: the risk guard's state at the end (``None`` without risk).
         completed: stopped by ``duration_s`` or ``max_bars``; interrupted: by Ctrl-C. wall_s: wall seconds.
+        risk: what the risk engine did this session (:class:`~propdesk.risk.outcomes.RiskOutcomes`: trading state
+            timeline, lockouts, orders denied by rule, flattens), ``None`` without risk.
     """
 
     broker: str
@@ -436,6 +439,7 @@ class LiveSummary:
     completed: bool
     interrupted: bool
     wall_s: float
+    risk: RiskOutcomes | None = None
 
     @property
     def realized_net(self) -> Money:
@@ -466,6 +470,7 @@ class LiveSummary:
             "disconnects": self.disconnects,
             "reconciles": self.reconciles,
             "trading_state": self.trading_state,
+            **({} if self.risk is None else {"risk": self.risk.to_json_dict()}),
             "completed": self.completed,
             "interrupted": self.interrupted,
             "wall_s": round(self.wall_s, 3),
@@ -962,4 +967,5 @@ class LiveSession(EventFanout):
             completed=self.completed,
             interrupted=self.interrupted,
             wall_s=self.elapsed_s,
+            risk=None if self.risk is None else self.risk.outcomes,
         )

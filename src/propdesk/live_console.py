@@ -28,6 +28,7 @@ from propdesk.console import (
     event_line,
     fmt_ct,
     fmt_usd,
+    risk_status_panel,
     summary_account_rows,
 )
 from propdesk.core.errors import ConfigError
@@ -38,6 +39,8 @@ from propdesk.model.events import OrderEvent
 from propdesk.model.positions import PositionClosed, PositionEvent, PositionOpened
 from propdesk.model.price import Money
 from propdesk.risk.events import TradingStateChanged
+from propdesk.risk.outcomes import plain_reason
+from propdesk.risk_display import risk_outcome_tables
 
 if TYPE_CHECKING:
     from propdesk.journaling import NodeJournal
@@ -111,14 +114,16 @@ def render_live_dashboard(session: LiveSession) -> RenderableType:
     events.add_column("detail", ratio=1)
     for ev in list(session.recent):
         kind, detail = describe_event(ev, _order_of(session, ev))
-        events.add_row(fmt_ct(int(getattr(ev, "ts_event_ns", 0))), kind, detail)
+        events.add_row(fmt_ct(int(getattr(ev, "ts_event_ns", 0))), kind, Text(detail))  # a [tag] is not markup
     top = Table.grid(expand=True, padding=(0, 1))
     top.add_column(ratio=2)
     top.add_column(ratio=3)
     top.add_row(Panel(acct, title="account"), Panel(pos, title="positions"))
+    risk_panels: list[RenderableType] = [] if session.risk is None else [risk_status_panel(session.risk)]
     return Group(
         Panel(head, border_style="blue"),
         top,
+        *risk_panels,
         Panel(orders, title=f"working orders ({len(working)})"),
         Panel(events, title="recent events"),
     )
@@ -148,7 +153,8 @@ async def run_live_plain(
     def on_event(event: object) -> None:
         if isinstance(event, TradingStateChanged):
             write(
-                f"{fmt_ct(event.ts_ns)}  RISK        {event.old.name} -> {event.new.name}: {'; '.join(event.reasons)}"
+                f"{fmt_ct(event.ts_ns)}  RISK        {event.old.name} -> {event.new.name}: "
+                f"{'; '.join(plain_reason(r) for r in event.reasons) or 'no rule or condition holds'}"
             )
             return
         if isinstance(event, QUIET_EVENTS):
@@ -177,7 +183,10 @@ def render_live_summary(summary: LiveSummary) -> RenderableType:
     ]
     if summary.trading_state is not None:
         rows.append(("risk state", summary.trading_state))
-    return summary_table("live run summary", rows)
+    table = summary_table("live run summary", rows)
+    if summary.risk is None:
+        return table
+    return Group(table, risk_outcome_tables(summary.risk, end_ns=summary.last_ts_ns))
 
 
 def run_live_command(

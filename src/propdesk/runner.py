@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 from propdesk.backtest.cli_support import iso_utc
 from propdesk.backtest.engine import resolve_contract
-from propdesk.backtest.evaluation import backtest_risk_engine
+from propdesk.backtest.evaluation import CombineEvaluation, backtest_risk_engine, evaluation_of
 from propdesk.backtest.trades import RoundTrip, RoundTripBuilder
 from propdesk.brokers.sim.broker import SimBroker
 from propdesk.brokers.sim.config import SimConfig
@@ -50,6 +50,7 @@ from propdesk.model.identifiers import AccountId
 from propdesk.model.price import Money, Price
 from propdesk.node import NodeConfig, TradingNode
 from propdesk.risk.engine import RiskEngine
+from propdesk.risk.outcomes import RiskOutcomes
 from propdesk.risk.presets import RiskConfig
 from propdesk.session_common import (
     EventFanout,
@@ -151,6 +152,9 @@ class RunSummary:
         starting_balance: USD.
         completed: every bar was played; interrupted: stopped by Ctrl-C (SIGINT).
         wall_s: wall seconds the replay took; slept_s: of which spent pacing.
+        risk: what the risk engine did (:class:`~propdesk.risk.outcomes.RiskOutcomes`: trading state timeline,
+            lockouts, orders denied by rule, flattens), ``None`` without a risk configuration.
+        evaluation: the Combine evaluation of the run so far with its reasons, ``None`` without a risk configuration.
     """
 
     symbol: str
@@ -176,6 +180,8 @@ class RunSummary:
     interrupted: bool
     wall_s: float
     slept_s: float
+    risk: RiskOutcomes | None = None
+    evaluation: CombineEvaluation | None = None
 
     @property
     def realized_net(self) -> Money:
@@ -218,6 +224,8 @@ class RunSummary:
             "interrupted": self.interrupted,
             "wall_s": round(self.wall_s, 3),
             "slept_s": round(self.slept_s, 3),
+            **({} if self.risk is None else {"risk": self.risk.to_json_dict()}),
+            **({} if self.evaluation is None else {"evaluation": self.evaluation.to_json_dict()}),
         }
 
 
@@ -415,6 +423,8 @@ class RunSession(EventFanout, ReplayControl):
             interrupted=self.interrupted,
             wall_s=self.elapsed_s,
             slept_s=prog.slept_s,
+            risk=None if self.risk is None else self.risk.outcomes,
+            evaluation=None if self.risk is None else evaluation_of(self.risk),
         )
 
 

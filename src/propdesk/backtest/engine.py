@@ -36,6 +36,7 @@ from propdesk.model.data import Bar, BarSeries
 from propdesk.model.events import OrderFilled
 from propdesk.model.price import Money, Price
 from propdesk.node import NodeConfig, TradingNode, bar_topic
+from propdesk.risk.outcomes import RiskOutcomes
 from propdesk.risk.presets import RiskConfig
 from propdesk.strategies.base import Strategy
 
@@ -79,6 +80,8 @@ class BacktestResult:
         run_s: wall time of the replay loop (seconds); bars_per_s: bars / run_s.
         evaluation: the Combine evaluation (with a risk configuration), else ``None``.
         risk: what the risk engine did (:func:`propdesk.backtest.evaluation.risk_summary`), else ``None``.
+        outcomes: the risk engine's record (:class:`~propdesk.risk.outcomes.RiskOutcomes`) the views render, else
+            ``None``.
     """
 
     symbol: str
@@ -97,6 +100,7 @@ class BacktestResult:
     bars_per_s: float
     evaluation: CombineEvaluation | None = None
     risk: dict[str, object] | None = None
+    outcomes: RiskOutcomes | None = None
 
     def to_json_dict(self) -> dict[str, object]:
         """The JSON object ``propdesk backtest --json`` prints (money as strings of USD with two decimals)."""
@@ -287,6 +291,7 @@ def run_backtest(
         bars_per_s=n / run_s if run_s > 0 else float("inf"),
         evaluation=None if risk is None else evaluation_of(risk),
         risk=None if risk is None else risk_summary(risk),
+        outcomes=None if risk is None else risk.outcomes,
     )
     if journal is not None:
         journal.close_sync(report=result.to_json_dict())

@@ -18,6 +18,13 @@ The definition (``../shared/specs/risk-rules.md``; the numbers come from the ris
   required. The evaluation ends at the first of "passed" and "failed".
 * **In progress**: neither by the end of the data (including a run that reached the target but not consistency).
 
+Every evaluation states why in the trader's words (:attr:`CombineEvaluation.reasons`): the failure and its rule, the
+pass, or each reason it cannot pass yet: the account HALTED at the end of the run (an R1 buffer lockout is renewed at
+every roll while a flat account's equity stays in the buffer, so no new trade can pass: "halted since 2025-09-17
+12:53 CT: equity $50,087.50 is within the $100.00 buffer above the locked MLL floor $50,000.00; no new trade can
+pass"), the profit target not reached, or the consistency target missed ("best day 2025-09-03 $2,850.00 is 3,257 %
+of total profit $87.50; the rule allows 40 %").
+
 Day figures are realized and net of fees (risk-rules.md section 6: R16 uses realized only); the MLL floor of a day
 is the one in force at its close. In a bar backtest the marks are bar closes, so a breach inside a bar that
 recovers by its close is not seen (the firm sees every tick): treat "passed" on bars as optimistic by that much.
@@ -26,6 +33,7 @@ A minimum number of trading days is not part of the spec and is not checked.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -36,12 +44,15 @@ from propdesk.model.price import Money
 from propdesk.risk.decisions import Action
 from propdesk.risk.engine import DayClose, RiskEngine
 from propdesk.risk.events import RuleBreached
+from propdesk.risk.outcomes import Halt
 from propdesk.risk.presets import RiskConfig
+from propdesk.risk.rules.common import fmt_ct, fmt_usd
 
 __all__ = [
     "CombineEvaluation",
     "EvaluationStatus",
     "Failure",
+    "HaltAtEnd",
     "backtest_risk_engine",
     "evaluate_combine",
     "evaluation_of",
@@ -62,6 +73,30 @@ class Failure:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class HaltAtEnd:
+    """The account was HALTED at the end of the run: since ``since_ns`` (UTC ns) by ``rule_id`` for ``reason``.
+
+    ``equity`` is the account's equity at the end, ``mll_floor`` the floor in force (USD, ``None`` when unknown),
+    ``buffer`` R1's ``trigger_buffer_usd`` and ``floor_locked`` whether the floor reached its lock level (the start
+    balance, risk-rules.md section 3.4). An R1 halt of a flat account is permanent: its equity cannot move, so the
+    buffer lockout is set again at every session roll.
+    """
+
+    since_ns: int
+    rule_id: str | None
+    reason: str
+    equity: Money
+    mll_floor: Money | None
+    buffer: Money | None
+    floor_locked: bool = False
+
+    @property
+    def permanent(self) -> bool:
+        """True for an R1 (MLL buffer) halt: no trade can be placed again."""
+        return self.rule_id == "R1" and self.mll_floor is not None and self.buffer is not None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CombineEvaluation:
     """The result of :func:`evaluate_combine` (see the module docstring for the definition).
 
@@ -79,6 +114,9 @@ class CombineEvaluation:
         best_day_share: best day / total profit (``None`` when the total is not positive).
         consistency_ok: the share is below ``max_best_day_pct`` (``None`` when not required or not computable).
         days: every trading day of the run (the last may be incomplete), oldest first.
+        halted: the account's halt in force at the end of the run, or ``None``.
+        reasons: why, in the trader's words: the failure, the pass, or each reason it cannot pass (see the module
+            docstring); never empty.
     """
 
     status: EvaluationStatus
@@ -95,6 +133,13 @@ class CombineEvaluation:
     best_day_share: float | None
     consistency_ok: bool | None
     days: tuple[DayClose, ...]
+    halted: HaltAtEnd | None = None
+    reasons: tuple[str, ...] = ()
+
+    @property
+    def reason(self) -> str:
+        """:attr:`reasons` as one line (``; ``-separated)."""
+        return "; ".join(self.reasons)
 
     def to_json_dict(self) -> dict[str, Any]:
         """The ``evaluation`` object of ``propdesk backtest --json`` (USD as strings with two decimals, dates ISO).
@@ -132,6 +177,19 @@ class CombineEvaluation:
             else {"date": self.best_day[0].isoformat(), "pnl_usd": usd(self.best_day[1])},
             "best_day_share": self.best_day_share,
             "consistency_ok": self.consistency_ok,
+            "reasons": list(self.reasons),
+            "halted": None
+            if self.halted is None
+            else {
+                "since_ns": self.halted.since_ns,
+                "rule_id": self.halted.rule_id,
+                "reason": self.halted.reason,
+                "equity_usd": usd(self.halted.equity),
+                "mll_floor_usd": usd(self.halted.mll_floor),
+                "buffer_usd": usd(self.halted.buffer),
+                "floor_locked": self.halted.floor_locked,
+                "permanent": self.halted.permanent,
+            },
             "days": [
                 {
                     "date": d.trading_date.isoformat(),
@@ -169,6 +227,7 @@ def evaluate_combine(
     max_best_day_pct: Decimal | None,
     trading_date_of: Callable[[int], date],
     preset: str | None = None,
+    halted: HaltAtEnd | None = None,
 ) -> CombineEvaluation:
     """Evaluate a run against the Combine's pass and fail criteria (see the module docstring).
 
@@ -181,6 +240,7 @@ def evaluate_combine(
         max_best_day_pct: the R16 limit as a fraction (``None``: consistency not required).
         trading_date_of: the trading date of a UTC ns instant (``TradingCalendar.trading_date``).
         preset: the preset's name, for the report.
+        halted: the account's halt in force at the end of the run (``None``: not HALTED).
 
     Returns:
         The :class:`CombineEvaluation`.
@@ -219,7 +279,7 @@ def evaluate_combine(
     consistency: bool | None = None
     if max_best_day_pct is not None and share is not None:
         consistency = share < max_best_day_pct
-    return CombineEvaluation(
+    ev = CombineEvaluation(
         status=status,
         preset=preset,
         start_balance=start_balance,
@@ -234,7 +294,73 @@ def evaluate_combine(
         best_day_share=None if share is None else float(share),
         consistency_ok=consistency,
         days=tuple(days),
+        halted=halted if status == "in_progress" else None,
     )
+    return dataclasses.replace(ev, reasons=verdict_reasons(ev, share))
+
+
+def _pct(x: Decimal | float) -> str:
+    """A fraction as a whole percentage with thousands separators: ``32.57`` -> ``3,257 %``."""
+    return f"{Decimal(str(x)) * 100:,.0f} %"
+
+
+def verdict_reasons(ev: CombineEvaluation, share: Decimal | None = None) -> tuple[str, ...]:
+    """Why ``ev`` passed, failed or cannot pass yet, one sentence each, in the trader's words (figures in USD, times
+    in CT, percentages whole): see the module docstring for examples. ``share`` is the exact best-day share (default:
+    ``ev.best_day_share``)."""
+    if ev.failure is not None:
+        f = ev.failure
+        return (f"failed on {f.trading_date.isoformat()} by {f.rule_id}: {f.reason}",)
+    pct = ev.max_best_day_pct
+    if share is None and ev.best_day_share is not None:
+        share = Decimal(str(ev.best_day_share))
+    if ev.status == "passed" and ev.passed_on is not None:
+        text = f"passed on {ev.passed_on.isoformat()}: the balance reached the profit target"
+        if ev.profit_target is not None:
+            text += f" {fmt_usd(ev.profit_target)}"
+        if pct is not None and share is not None:
+            text += f" with the best day at {_pct(share)} of total profit (the rule allows {_pct(pct)})"
+        return (text,)
+    out: list[str] = []
+    h = ev.halted
+    if h is not None:
+        if h.permanent:
+            assert h.mll_floor is not None and h.buffer is not None
+            locked = "locked " if h.floor_locked else ""
+            out.append(
+                f"halted since {fmt_ct(h.since_ns)}: equity {fmt_usd(h.equity)} is within the {fmt_usd(h.buffer)} "
+                f"buffer above the {locked}MLL floor {fmt_usd(h.mll_floor)}; no new trade can pass"
+            )
+        else:
+            out.append(
+                f"halted at the end of the data since {fmt_ct(h.since_ns)} ({h.rule_id or 'no rule'}): {h.reason}"
+            )
+    if ev.profit_target is None:
+        out.append("the preset has no profit target, so the run cannot pass")
+    elif ev.target_reached_on is None:
+        level = Money(ev.start_balance.cents + ev.profit_target.cents)
+        last = ev.days[-1].balance if ev.days else ev.start_balance
+        short = Money(level.cents - last.cents)
+        out.append(
+            f"profit target not reached: balance {fmt_usd(last)} is {fmt_usd(short)} short of {fmt_usd(level)} "
+            f"(start + {fmt_usd(ev.profit_target)})"
+        )
+    if pct is not None and ev.consistency_ok is not True:
+        if ev.best_day is not None and share is not None:
+            day, pnl = ev.best_day
+            reached = f" (the target was reached on {ev.target_reached_on.isoformat()})" if ev.target_reached_on else ""
+            out.append(
+                f"consistency{reached}: best day {day.isoformat()} {fmt_usd(pnl)} is {_pct(share)} of total profit "
+                f"{fmt_usd(ev.total_profit)}; the rule allows {_pct(pct)}"
+            )
+        elif ev.days_traded:
+            out.append(
+                f"consistency: total profit {fmt_usd(ev.total_profit)} is not positive, so no best day can be below "
+                f"{_pct(pct)} of it"
+            )
+    if not out:
+        out.append("in progress: neither passed nor failed by the end of the data")
+    return tuple(out)
 
 
 # ------------------------------------------------------------------------------------------------ backtest wiring
@@ -284,6 +410,33 @@ def evaluation_of(engine: RiskEngine) -> CombineEvaluation:
         max_best_day_pct=None if pct is None else Decimal(str(pct)),
         trading_date_of=engine.calendar.trading_date,
         preset=cfg.preset,
+        halted=halt_at_end(engine),
+    )
+
+
+def halt_at_end(engine: RiskEngine) -> HaltAtEnd | None:
+    """The HALTED stretch in force at the end of ``engine``'s run (:meth:`RiskOutcomes.final_halt`) with the account's
+    equity, MLL floor and R1 buffer, or ``None`` when the account is not HALTED."""
+    halt: Halt | None = engine.outcomes.final_halt()
+    if halt is None:
+        return None
+    state = engine.state
+    r1 = engine.config.rule("R1")
+    buffer = lock = None
+    if r1 is not None:
+        raw = r1.params.get("trigger_buffer_usd")
+        buffer = raw if isinstance(raw, Money) else None if raw is None else Money.of(str(raw))
+        lock = bool(r1.params.get("lock_at_start", True))
+    floor = state.mll_floor
+    start = engine.config.start_balance
+    return HaltAtEnd(
+        since_ns=halt.start_ns,
+        rule_id=halt.rule_id,
+        reason=halt.reason,
+        equity=state.equity,
+        mll_floor=floor,
+        buffer=buffer,
+        floor_locked=bool(lock) and floor is not None and floor.cents >= start.cents,
     )
 
 
@@ -291,7 +444,8 @@ def risk_summary(engine: RiskEngine) -> dict[str, Any]:
     """What the risk engine did in a run, JSON-ready: ``preset``, ``state`` at the end, ``orders_denied`` /
     ``orders_allowed`` by the gate, ``breaches`` (count) and ``breach_rules`` (count per rule id), ``lockouts`` (one
     entry per lockout set: ``rule_id``, ``reason``, ``set_at_ns``, ``expires_at_ns``), ``flattens`` (verified
-    flattens), ``session_rolls``."""
+    flattens), ``session_rolls``, ``outcomes`` (:meth:`RiskOutcomes.to_json_dict`: the trading state timeline, the
+    lockouts with renewals merged, the denials by rule, the flattens with their fills, the halts)."""
     per_rule: dict[str, int] = {}
     for b in engine.breaches:
         per_rule[b.rule_id] = per_rule.get(b.rule_id, 0) + 1
@@ -313,4 +467,5 @@ def risk_summary(engine: RiskEngine) -> dict[str, Any]:
         ],
         "flattens": len(engine.flattens),
         "session_rolls": len(engine.rolls),
+        "outcomes": engine.outcomes.to_json_dict(),
     }

@@ -15,7 +15,12 @@ figure with four panels sharing the time axis (UTC):
    :mod:`propdesk.backtest.metrics`), one bar per day labelled with the day's date (Chicago).
 
 With a risk preset (``--risk``) the equity panel also shows the MLL floor in force each trading day and the
-profit-target balance, and the summary table the Combine evaluation (:mod:`propdesk.backtest.evaluation`).
+profit-target balance, the HALTED stretches shaded (the routine R11 flat-time halts in grey, any other in red) and
+markers with hover text at each lockout, denied order and flatten (:mod:`propdesk.risk.outcomes`); the page states the
+Combine evaluation's verdict and its reasons in words (:mod:`propdesk.backtest.evaluation`) above the figure, and
+tables of the trading state timeline, the lockouts, the orders denied by rule and the flattens below it.
+
+The page ends with the trade list: one row per closed round trip (times in CT, prices in points, USD exact).
 
 plotly.js is written into the file (``plotly_js="inline"``, the default: the file works offline) or loaded from the
 plotly CDN (``plotly_js="cdn"``, a much smaller file that needs the network to display).
@@ -25,6 +30,7 @@ from __future__ import annotations
 
 import html
 import itertools
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -39,6 +45,7 @@ from propdesk.backtest.cli_support import summary_rows
 from propdesk.backtest.engine import BacktestResult
 from propdesk.core.errors import ConfigError
 from propdesk.model.calendar import CalendarError, default_calendar
+from propdesk.risk.outcomes import DenialTally, plain_reason
 
 PlotlyJs = Literal["inline", "cdn"]
 
@@ -328,6 +335,8 @@ def build_figure(
 
     if result.evaluation is not None:
         _add_evaluation_traces(fig, result)
+    if result.outcomes is not None and len(eq):
+        _add_risk_traces(fig, result, ts, eq)
 
     # 4. daily PnL
     xs, widths, labels, pnl = _daily(result)
@@ -404,6 +413,135 @@ def _add_evaluation_traces(fig: Any, result: BacktestResult) -> None:
             )
 
 
+def _equity_at(ts: IntArray, eq: IntArray, when: Sequence[int]) -> list[float]:
+    """The equity (USD) of the last point at or before each of ``when`` (UTC ns; the first point before the curve)."""
+    idx = np.clip(np.searchsorted(ts, np.asarray(when, dtype=np.int64), side="right") - 1, 0, len(ts) - 1)
+    return [float(v) / 100.0 for v in eq[idx]]
+
+
+def _add_risk_traces(fig: Any, result: BacktestResult, ts: IntArray, eq: IntArray) -> None:
+    """The risk engine's outcomes on the equity panel: shaded HALTED stretches (``halted``: a firm rule other than
+    the routine R11 flat time, and ``halted (R11 flat time)``), and markers with hover text at each ``lockout`` set,
+    ``order denied`` and ``flatten`` that closed a position (``flatten (already flat)`` for the others, hidden until
+    clicked in the legend)."""
+    outcomes = result.outcomes
+    assert outcomes is not None
+    lo, hi = float(eq.min()) / 100.0, float(eq.max()) / 100.0
+    pad = max((hi - lo) * 0.05, 50.0)
+    lo, hi = lo - pad, hi + pad
+    end_ns = int(ts[-1])
+    for name, color, routine in (
+        ("halted (R11 flat time)", "rgba(120,120,120,0.18)", True),
+        ("halted", "rgba(215,48,39,0.16)", False),
+    ):
+        xs: list[int | None] = []
+        ys: list[float | None] = []
+        hover: list[str | None] = []
+        for h in outcomes.halts():
+            if (h.rule_id == "R11") != routine:
+                continue
+            a, b = h.start_ns, h.end_ns if h.end_ns is not None else end_ns
+            until = "the end of the data" if h.end_ns is None else _ct(b)
+            text = f"HALTED {_ct(a)} to {until}<br>{h.rule_id or '-'}: {html.escape(plain_reason(h.reason))}"
+            xs += [a, a, b, b, a, None]
+            ys += [lo, hi, hi, lo, lo, None]
+            hover += [text, text, text, text, text, None]
+        if not xs:
+            continue
+        fig.add_trace(
+            go.Scatter(
+                x=[None if x is None else _times([x])[0] for x in xs],
+                y=ys,
+                mode="lines",
+                fill="toself",
+                fillcolor=color,
+                line={"width": 0},
+                name=name,
+                text=hover,
+                hoveron="fills+points",
+                hovertemplate="%{text}<extra></extra>",
+            ),
+            row=2,
+            col=1,
+        )
+    lockouts = outcomes.lockouts
+    denials = [(t, r, rule) for rule, d in outcomes.denials.items() for t, r in _denial_points(d)]
+    closing = outcomes.flattens_with_fills()
+    idle = [f for f in outcomes.flattens if not f.fills]
+    for name, when, texts, symbol, color, visible in (
+        (
+            "lockout",
+            [s.start_ns for s in lockouts],
+            [
+                f"lockout {s.rule_id} set {_ct(s.start_ns)}"
+                + (f" (set {s.count} times)" if s.renewals else "")
+                + f"<br>{html.escape(plain_reason(s.reason))}"
+                for s in lockouts
+            ],
+            "square",
+            "#7b3294",
+            True,
+        ),
+        (
+            "order denied",
+            [t for t, _r, _rule in denials],
+            [f"order denied by {rule}<br>{html.escape(plain_reason(r))}" for _t, r, rule in denials],
+            "x-thin-open",
+            "#fd8d3c",
+            True,
+        ),
+        (
+            "flatten",
+            [f.ts_ns for f in closing],
+            [
+                f"flatten {f.rule_id or ''}: "
+                + ", ".join(f"{x.side} {x.qty} {x.symbol} @ {x.price} [{x.tag}]" for x in f.fills)
+                + f"<br>{html.escape(plain_reason(f.reason))}"
+                for f in closing
+            ],
+            "diamond",
+            "#000000",
+            True,
+        ),
+        (
+            "flatten (already flat)",
+            [f.ts_ns for f in idle],
+            [f"flatten {f.rule_id or ''} (already flat)<br>{html.escape(plain_reason(f.reason))}" for f in idle],
+            "diamond-open",
+            "#666666",
+            False,
+        ),
+    ):
+        if not when:
+            continue
+        fig.add_trace(
+            go.Scatter(
+                x=_times(when),
+                y=_equity_at(ts, eq, when),
+                mode="markers",
+                name=name,
+                marker={"symbol": symbol, "size": 9, "color": color, "line": {"width": 1, "color": color}},
+                text=texts,
+                hovertemplate="%{x}<br>%{text}<extra></extra>",
+                visible=True if visible else "legendonly",
+            ),
+            row=2,
+            col=1,
+        )
+
+
+def _denial_points(d: DenialTally) -> list[tuple[int, str]]:
+    """The denial markers of one rule: its examples and its last denial (the tally keeps no more)."""
+    pts = list(d.examples)
+    if d.count > len(pts) and d.last_ns not in {t for t, _ in pts}:
+        pts.append((d.last_ns, f"{d.count:,} orders denied by {d.rule_id} in all, the last at {_ct(d.last_ns)}"))
+    return pts
+
+
+def _ct(ts_ns: int) -> str:
+    return datetime.fromtimestamp(ts_ns / 1e9, tz=UTC).astimezone(_CHICAGO).strftime("%Y-%m-%d %H:%M CT")
+
+
 def _evaluation_rows(result: BacktestResult) -> list[tuple[str, str]]:
     ev = result.evaluation
     if ev is None:
@@ -430,17 +568,35 @@ table.summary {{ border-collapse: collapse; font-size: 13px; margin-bottom: 16px
 table.summary th, table.summary td {{ border: 1px solid #ddd; padding: 3px 10px; }}
 table.summary th {{ text-align: left; background: #f5f5f5; font-weight: 600; }}
 table.summary td {{ text-align: right; font-variant-numeric: tabular-nums; }}
+table.list {{ border-collapse: collapse; font-size: 12px; margin: 4px 0 18px 0; }}
+table.list th, table.list td {{ border: 1px solid #ddd; padding: 2px 8px; vertical-align: top; }}
+table.list th {{ background: #f5f5f5; text-align: left; }}
+table.list td.num {{ text-align: right; font-variant-numeric: tabular-nums; }}
+table.list tr.win td.pnl {{ color: #1a9850; }}
+table.list tr.loss td.pnl {{ color: #d73027; }}
+h2 {{ font-size: 16px; margin: 18px 0 6px 0; }}
+.verdict {{ font-size: 14px; margin: 0 0 14px 0; padding: 8px 12px; border-left: 4px solid #d73027;
+  background: #fdf3f2; }}
+.verdict.passed {{ border-color: #1a9850; background: #f1f9f4; }}
+.verdict ul {{ margin: 4px 0 0 0; padding-left: 20px; }}
 .note {{ font-size: 12px; color: #666; }}
 </style>
 </head>
 <body>
 <h1>{title}</h1>
-<table class="summary" id="propdesk-summary">
+{verdict}<table class="summary" id="propdesk-summary">
 {rows}
 </table>
-<p class="note">Times are UTC. PnL is exact (whole ticks x tick value); net PnL counts closed round trips only.
-Price line: {price_note}.</p>
+<p class="note">Figure times are UTC; table times are CT (America/Chicago). PnL is exact (whole ticks x tick value);
+net PnL counts closed round trips only. Price line: {price_note}.</p>
 {figure}
+{risk}
+<h2>Trades ({n_trades:,} closed round trips)</h2>
+<table class="list" id="propdesk-trades">
+<tr><th>#</th><th>tag</th><th>side</th><th>qty</th><th>entry (CT)</th><th>entry price</th><th>exit (CT)</th>
+<th>exit price</th><th>gross USD</th><th>fees USD</th><th>net USD</th></tr>
+{trades}
+</table>
 </body>
 </html>
 """
@@ -479,7 +635,126 @@ def report_html(
         if n <= candles_max
         else f"high/low envelope of {n:,} bars in at most {max_points:,} points; every trade is marked"
     )
-    return _PAGE.format(title=html.escape(head), rows=rows, price_note=price_note, figure=figure)
+    return _PAGE.format(
+        title=html.escape(head),
+        rows=rows,
+        price_note=price_note,
+        figure=figure,
+        verdict=_verdict_html(result),
+        risk=_risk_html(result),
+        n_trades=len(result.trips),
+        trades=_trades_html(result),
+    )
+
+
+def _list_table(table_id: str, title: str, head: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """An HTML list table (cells escaped) under an ``h2`` title."""
+    th = "".join(f"<th>{html.escape(h)}</th>" for h in head)
+    body = "\n".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
+    return f'<h2>{html.escape(title)}</h2>\n<table class="list" id="{table_id}">\n<tr>{th}</tr>\n{body}\n</table>'
+
+
+def _verdict_html(result: BacktestResult) -> str:
+    """The evaluation's verdict and reasons in words (empty without a risk preset)."""
+    ev = result.evaluation
+    if ev is None:
+        return ""
+    status = ev.status.replace("_", " ")
+    if ev.status == "in_progress" and ev.halted is not None and ev.halted.permanent:
+        status += ", cannot pass"
+    items = "".join(f"<li>{html.escape(r)}</li>" for r in ev.reasons)
+    cls = "verdict passed" if ev.status == "passed" else "verdict"
+    preset = html.escape(ev.preset or "personal rules")
+    return f'<div class="{cls}" id="propdesk-verdict"><b>evaluation ({preset}): {status}</b><ul>{items}</ul></div>\n'
+
+
+def _risk_html(result: BacktestResult) -> str:
+    """The risk outcome tables: trading state timeline, lockouts, orders denied by rule, flattens that closed a
+    position (empty without a risk engine)."""
+    o = result.outcomes
+    if o is None:
+        return ""
+    idle = len(o.flattens) - len(o.flattens_with_fills())
+    end_ns = int(result.bars.ts_close_ns[-1]) if len(result.bars) else None
+    parts = [
+        _list_table(
+            "propdesk-risk-timeline",
+            "Trading state timeline",
+            ("time (CT)", "from", "to", "rule", "why"),
+            [(_ct(c.ts_ns), c.old, c.new, c.rule_id or "-", plain_reason(c.reason)) for c in o.timeline],
+        ),
+        _list_table(
+            "propdesk-risk-lockouts",
+            "Lockouts",
+            ("rule", "set (CT)", "lifted (CT)", "times set", "reason"),
+            [
+                (
+                    s.rule_id,
+                    _ct(s.start_ns),
+                    _lifted(s.expires_at_ns, end_ns),
+                    str(s.count),
+                    plain_reason(s.reason),
+                )
+                for s in o.lockouts
+            ],
+        ),
+        _list_table(
+            "propdesk-risk-denials",
+            f"Orders denied ({o.denied:,})",
+            ("rule", "orders", "first (CT)", "last (CT)", "example"),
+            [
+                (
+                    d.rule_id,
+                    f"{d.count:,}",
+                    _ct(d.first_ns),
+                    _ct(d.last_ns),
+                    plain_reason(d.examples[0][1]) if d.examples else "",
+                )
+                for d in sorted(o.denials.values(), key=lambda d: -d.count)
+            ],
+        ),
+        _list_table(
+            "propdesk-risk-flattens",
+            f"Flattens ({len(o.flattens):,}; {idle:,} found the account flat)",
+            ("time (CT)", "rule", "closed (fill, tag)", "why"),
+            [
+                (
+                    _ct(f.ts_ns),
+                    f.rule_id or "-",
+                    ", ".join(f"{x.side} {x.qty} {x.symbol} @ {x.price} [{x.tag}]" for x in f.fills),
+                    plain_reason(f.reason),
+                )
+                for f in o.flattens_with_fills()
+            ],
+        ),
+    ]
+    return "\n".join(parts)
+
+
+def _lifted(expires_at_ns: int | None, end_ns: int | None) -> str:
+    """When a lockout was lifted, in words: ``never (failed)``, ``in force at the end of the data``, or the time."""
+    if expires_at_ns is None:
+        return "never (failed)"
+    if end_ns is not None and expires_at_ns > end_ns:
+        return "in force at the end of the data"
+    return _ct(expires_at_ns)
+
+
+def _trades_html(result: BacktestResult) -> str:
+    """One ``<tr class="trade ...">`` per closed round trip (``win`` / ``loss`` / ``flat`` by net PnL)."""
+    rows = []
+    for k, t in enumerate(result.trips, 1):
+        net = t.net_pnl.cents
+        cls = "win" if net > 0 else "loss" if net < 0 else "flat"
+        cells = (
+            f'<td class="num">{k}</td><td>{html.escape(t.tag)}</td><td>{"long" if t.direction > 0 else "short"}</td>'
+            f'<td class="num">{t.qty}</td><td>{_ct(t.entry_ts_ns)}</td><td class="num">{t.entry_price}</td>'
+            f'<td>{_ct(t.exit_ts_ns)}</td><td class="num">{t.exit_price}</td>'
+            f'<td class="num">{t.gross_pnl.as_decimal():,}</td><td class="num">{t.fees.as_decimal():,}</td>'
+            f'<td class="num pnl">{t.net_pnl.as_decimal():,}</td>'
+        )
+        rows.append(f'<tr class="trade {cls}">{cells}</tr>')
+    return "\n".join(rows)
 
 
 def write_report(

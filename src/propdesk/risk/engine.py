@@ -74,6 +74,7 @@ from propdesk.risk.events import AccountFlattened, LockoutSet, RuleBreached
 from propdesk.risk.gate import RiskGate
 from propdesk.risk.guard import AccountGuard
 from propdesk.risk.lockouts import JsonFileLockoutStore, LockoutStore, MemoryLockoutStore
+from propdesk.risk.outcomes import RiskOutcomes
 from propdesk.risk.presets import RiskConfig
 from propdesk.risk.rules.base import Rule, RuleSet
 from propdesk.risk.rules.hedging import HedgeBook
@@ -259,6 +260,9 @@ class RiskEngine:
         """Every session roll fired so far, in order."""
         self.day_closes: list[DayClose] = []
         """Every trading day closed so far (at its session roll), oldest first."""
+        self.outcomes = RiskOutcomes()
+        """What the engine did, for every view: the trading state timeline, lockouts, denied orders by rule,
+        flattens (:class:`~propdesk.risk.outcomes.RiskOutcomes`; recording from :meth:`start`)."""
 
     # ------------------------------------------------------------------------------------------------ wiring
 
@@ -275,6 +279,7 @@ class RiskEngine:
         if self._node is not None:
             raise ConfigError("the risk engine is already attached to a node")
         self._node = node
+        self.outcomes.account_id = node.account_id
         cfg = self.config
 
         def working_orders() -> list[Any]:
@@ -346,6 +351,7 @@ class RiskEngine:
         ]
         if self._bar_marks:
             self._subs.append(bus.subscribe("data.bars.**", self._on_bar, VIEW_PRIORITY))
+        self.outcomes.subscribe(bus)
         self._timers = SessionTimers(
             clock,
             self.calendar,
@@ -375,6 +381,7 @@ class RiskEngine:
         if self._node is not None:
             for sub in self._subs:
                 self._node.bus.unsubscribe(sub)
+            self.outcomes.unsubscribe(self._node.bus)
         self._subs = []
         self.running = False
 
@@ -519,7 +526,9 @@ class RiskEngine:
         Keys: ``account``, ``preset``, ``state`` (ACTIVE / REDUCING / HALTED), ``reasons``, ``trading_date``,
         ``next_reset_ns`` / ``next_reset_utc`` (the next session roll: day lockouts and counters reset),
         ``next_flat_ns`` / ``next_flat_utc`` (the next R11 flatten), ``balance_usd``, ``equity_usd``,
-        ``day_net_usd``, ``mll_floor_usd``, ``trades_today``, ``contracts_today``, ``rules`` (one entry per rule:
+        ``day_net_usd``, ``mll_floor_usd``, ``daily_loss_left_usd`` / ``daily_loss_rule`` (USD left today before the
+        tightest daily loss limit, R2 or R3, and its rule id; ``None`` without one), ``trades_today``,
+        ``contracts_today``, ``rules`` (one entry per rule:
         ``rule_id``, ``firm``, ``describe``, ``action`` (the guard's held decision, else the rule's verdict now),
         ``reason``, ``used_fraction`` (the fraction of the limit used where the rule has one, else ``None``)),
         ``lockouts`` (:meth:`Lockout.to_dict` each), ``conditions`` (fail-closed conditions).
@@ -548,6 +557,7 @@ class RiskEngine:
         if next_reset is None:
             next_reset = state.next_day_start_ns
         next_flat = timers.next_ns("flatten") if timers is not None else None
+        left, left_rule = _daily_loss_left(self.rules.rules, state)
         return {
             "account": int(state.account_id),
             "preset": self.config.preset,
@@ -562,12 +572,28 @@ class RiskEngine:
             "equity_usd": _usd(state.equity),
             "day_net_usd": _usd(state.day_net),
             "mll_floor_usd": _usd(state.mll_floor),
+            "daily_loss_left_usd": _usd(left),
+            "daily_loss_rule": left_rule,
             "trades_today": state.trades_today,
             "contracts_today": state.contracts_today,
             "rules": rules_out,
             "lockouts": [lo.to_dict() for lo in guard.lockouts] if guard is not None else [],
             "conditions": guard.conditions if guard is not None else {},
         }
+
+
+def _daily_loss_left(rules: Sequence[Rule], view: AccountState) -> tuple[Money | None, str | None]:
+    """USD left today before the tightest daily loss limit (R2 firm, R3 personal: ``amount`` + the day's net, never
+    below zero) and that rule's id; ``(None, None)`` without such a rule."""
+    best: tuple[Money, str] | None = None
+    for rule in rules:
+        amount = getattr(rule.params, "amount", None) if rule.rule_id in ("R2", "R3") else None
+        if not isinstance(amount, Money):
+            continue
+        left = Money(max(0, amount.cents + view.day_net.cents))
+        if best is None or left.cents < best[0].cents:
+            best = (left, rule.rule_id)
+    return (None, None) if best is None else best
 
 
 def _never(_ts_ns: int) -> bool:

@@ -889,13 +889,19 @@ class AccountGuard:
                     continue
                 safe_record(self._audit, entry)
             for event in events:
+                # INFO, not WARNING: the views render these events from the bus (propdesk.risk.outcomes: the summary
+                # tables, the report, the console's risk panel); a backtest sets dozens of them
                 if isinstance(event, TradingStateChanged):
-                    log.warning(
-                        "risk: account %s %s -> %s: %s", self.account_id, event.old.name, event.new.name, event.reasons
+                    log.info(
+                        "risk: account %s %s -> %s: %s",
+                        self.account_id,
+                        event.old.name,
+                        event.new.name,
+                        "; ".join(event.reasons) or "no rule or condition holds",
                     )
                 elif isinstance(event, RuleBreached):
                     d = event.decision
-                    log.warning("risk: account %s: %s %s: %s", self.account_id, d.rule_id, d.action.name, d.reason)
+                    log.info("risk: account %s: %s %s: %s", self.account_id, d.rule_id, d.action.name, d.reason)
                 self._bus.publish(event.topic, event)
 
     def _emit(self, event: RiskEvent) -> None:

@@ -6,7 +6,7 @@ import json
 from datetime import date, timedelta
 from decimal import Decimal
 
-from propdesk.backtest.evaluation import evaluate_combine
+from propdesk.backtest.evaluation import HaltAtEnd, evaluate_combine
 from propdesk.model.identifiers import AccountId
 from propdesk.model.price import Money
 from propdesk.risk.decisions import Action, Decision, EvalPoint, TradingState
@@ -133,3 +133,50 @@ def test_json_object_has_the_series_for_the_report() -> None:
     assert [d["balance_usd"] for d in out["days"]] == ["50500.00", "50300.00"]
     assert all(d["mll_floor_usd"] == "48000.00" for d in out["days"])
     assert out["best_day"] == {"date": D0.isoformat(), "pnl_usd": "500.00"}
+
+
+def test_the_verdict_states_the_halt_and_the_consistency_in_words() -> None:
+    days = [
+        DayClose(
+            trading_date=date(2025, 9, 3),
+            net_pnl=Money(285_000),
+            balance=Money(5_285_000),
+            mll_floor=Money(4_800_000),
+            trades=4,
+            contracts=4,
+        ),
+        DayClose(
+            trading_date=date(2025, 9, 4),
+            net_pnl=Money(-276_250),
+            balance=Money(5_008_750),
+            mll_floor=Money(5_000_000),
+            trades=2,
+            contracts=2,
+        ),
+    ]
+    halt = HaltAtEnd(
+        since_ns=1_758_133_980_000_000_000,  # 2025-09-17 18:33 UTC
+        rule_id="R1",
+        reason="equity $50,087.50 reached the MLL floor $50,000.00 plus the $100.00 buffer; flatten and lock out",
+        equity=Money(5_008_750),
+        mll_floor=Money(5_000_000),
+        buffer=Money(10_000),
+        floor_locked=True,
+    )
+    ev = evaluate_combine(
+        days,
+        [],
+        start_balance=Money(5_000_000),
+        profit_target=Money(300_000),
+        max_best_day_pct=Decimal("0.4"),
+        trading_date_of=lambda _ns: date(2025, 9, 3),
+        halted=halt,
+    )
+    assert ev.status == "in_progress"
+    assert ev.reasons == (
+        "halted since 2025-09-17 13:33 CT: equity $50,087.50 is within the $100.00 buffer above the locked MLL floor "
+        "$50,000.00; no new trade can pass",
+        "profit target not reached: balance $50,087.50 is $2,912.50 short of $53,000.00 (start + $3,000.00)",
+        "consistency: best day 2025-09-03 $2,850.00 is 3,257 % of total profit $87.50; the rule allows 40 %",
+    )
+    assert ev.to_json_dict()["halted"]["permanent"] is True
