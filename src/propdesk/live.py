@@ -36,6 +36,13 @@ TopstepX defaults (:func:`projectx_settings`).
 A node started here books the broker's fills of the last 24 hours (the broker's first reconcile): a position opened
 before that is reported as a discrepancy and keeps the risk guard REDUCING until the journal (issue 5) restores the
 older fills.
+
+**The MLL floor** of an existing account comes from the journal's end-of-day balances, else the risk configuration's
+``[account] mll_floor``, else the broker's own trade history: after the first reconcile (today's fills are counted)
+and before the guard leaves REDUCING, :func:`propdesk.bootstrap_flow.bootstrap_from_broker` derives the end-of-day
+balances and the trailing floor from every fill since the account's first trade, seeds the risk engine's account
+state and journals the balances (the next start finds them there). When that is impossible the session refuses with
+one line naming ``[account] mll_floor``.
 """
 
 from __future__ import annotations
@@ -57,6 +64,7 @@ from pydantic import ValidationError
 
 from propdesk.backtest.cli_support import iso_utc
 from propdesk.backtest.trades import RoundTrip, RoundTripBuilder
+from propdesk.bootstrap_flow import BootstrapResult, bootstrap_from_broker
 from propdesk.brokers.projectx import ProjectXBroker, ProjectXRest, ProjectXSettings
 from propdesk.brokers.projectx.config import ENV_API_KEY, ENV_USERNAME
 from propdesk.core.clock import LiveClock, TimeEvent
@@ -370,7 +378,8 @@ class LiveOptions:
         max_bars: stop after this many live bars were published (``None``: no limit).
         risk: the risk configuration (the node runs the risk engine: gate, guard, session timers on the live clock).
         risk_new_account: the risk engine takes the account as new at the configuration's start balance (a practice
-            account on the local gateway); otherwise the MLL floor must come from the configuration's ``mll_floor``.
+            account on the local gateway); otherwise the MLL floor comes from the journal, else the configuration's
+            ``mll_floor``, else the broker's trade history (:func:`propdesk.bootstrap_flow.bootstrap_from_broker`).
         warmup_bars: at most this many history bars warm the strategy.
         warmup_wait_s: the longest wait for the first live bar boundary before warming up (seconds; ``None``: one
             bar plus 10 s, at most 120 s).
@@ -495,9 +504,10 @@ class LiveSession(EventFanout):
     Attributes:
         clock, broker, node, risk (``None`` without a risk configuration), strategy, symbol (set by :meth:`run`),
         fills (the session's fills), recent (the last order and position events), state_changes (every
-        ``TradingStateChanged``), reconcile_reports (every reconcile's report), recovery (what was restored from
-        the journal, ``None`` without one), disconnects, reconciles, warmup_bars, bars (live bars published),
-        last_price.
+        ``TradingStateChanged``), reconcile_reports (every reconcile's report), bootstrap (the MLL floor derived
+        from the broker's trade history, ``None`` when the journal or the configuration gave it), recovery (what was
+        restored from the journal, ``None`` without one), disconnects, reconciles, warmup_bars, bars (live bars
+        published), last_price.
 
     Raises:
         ConfigError: unknown strategy or parameter.
@@ -519,6 +529,7 @@ class LiveSession(EventFanout):
         self.options = options
         self.journal = journal
         self.recovery: NodeRecovery | None = None
+        self.bootstrap: BootstrapResult | None = None
         self.settings = settings
         self.account_name = account_name
         self.strategy = strategy if strategy is not None else build_strategy(options.strategy, options.params)
@@ -810,8 +821,10 @@ class LiveSession(EventFanout):
         """Connect, reconcile, subscribe, warm up, trade until stopped; disconnect; return the summary.
 
         Raises:
-            ConfigError: the account is not the user's; ContractError: the contract is unknown at ProjectX;
-            ProjectXError: login refused or the hubs did not connect.
+            ConfigError: the account is not the user's; HistoryUnavailableError (a ConfigError): the MLL floor is
+                known neither from the journal nor the configuration and cannot be derived from the broker's trade
+                history; ContractError: the contract is unknown at ProjectX; ProjectXError: login refused or the hubs
+                did not connect.
         """
         loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
@@ -835,6 +848,12 @@ class LiveSession(EventFanout):
                     self.node.bus.unsubscribe(sub)
                 for f in missed:
                     self.risk.state.on_fill(f)
+                self.bootstrap = await bootstrap_from_broker(
+                    self.risk,
+                    self.broker,
+                    now_ns=self.clock.timestamp_ns(),
+                    journal=None if self.journal is None else self.journal.journal,
+                )
                 self.risk.start()
                 if first is not None and first.ok:
                     self.risk.guard.reconciled()
