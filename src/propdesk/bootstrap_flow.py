@@ -13,7 +13,8 @@ counted by the account state) and before the account guard is told the state is 
    floor; the balance check refuses a history that does not explain the balance;
 3. :func:`~propdesk.risk.history_bootstrap.apply_history` seeds the account state; the journal (when there is one)
    records the derived end-of-day balances, so the next start finds them there, and an audit entry that names their
-   source (``broker_history``).
+   source (``broker_history``). The caller journals the seeded account state (``LiveSession`` does: an account
+   snapshot ``manual`` / ``broker_history``).
 
 When it is impossible (no answer from the trades endpoint, an account older than the history the broker returns, an
 MLL that trails intraday equity) :func:`bootstrap_from_broker` raises

@@ -64,7 +64,7 @@ from pydantic import ValidationError
 
 from propdesk.backtest.cli_support import iso_utc
 from propdesk.backtest.trades import RoundTrip, RoundTripBuilder
-from propdesk.bootstrap_flow import BootstrapResult, bootstrap_from_broker
+from propdesk.bootstrap_flow import HISTORY_SOURCE, BootstrapResult, bootstrap_from_broker
 from propdesk.brokers.projectx import ProjectXBroker, ProjectXRest, ProjectXSettings
 from propdesk.brokers.projectx.config import ENV_API_KEY, ENV_USERNAME
 from propdesk.core.clock import LiveClock, TimeEvent
@@ -854,6 +854,7 @@ class LiveSession(EventFanout):
                     now_ns=self.clock.timestamp_ns(),
                     journal=None if self.journal is None else self.journal.journal,
                 )
+                self._snapshot_counted(missed)
                 self.risk.start()
                 if first is not None and first.ok:
                     self.risk.guard.reconciled()
@@ -931,6 +932,19 @@ class LiveSession(EventFanout):
             "none" if self.recovery.last_fill_ns is None else iso_utc(self.recovery.last_fill_ns),
         )
         journal.bind(self.node)
+
+    def _snapshot_counted(self, counted: list[OrderFilled]) -> None:
+        """Journal the account state once the fills of the first reconcile are counted (and the MLL floor derived):
+        the journal's own snapshots after those fills were taken before the state counted them, so a restart
+        restores from this one. Its time is after every counted fill (broker times may run ahead of the clock):
+        fills journaled later count after it."""
+        if self.journal is None or self.risk is None:
+            return
+        ts = max([self.clock.timestamp_ns(), *(f.ts_event_ns + 1 for f in counted)])
+        ref = "reconciled" if self.bootstrap is None else HISTORY_SOURCE
+        self.journal.journal.record_account_snapshot(
+            int(self.account_id), self.risk.state.snapshot(), ts, kind="manual", ref=ref
+        )
 
     def _on_duration(self, _event: TimeEvent) -> None:
         self.completed = True
