@@ -416,6 +416,8 @@ class LiveSummary:
         balance / equity / starting_balance: the node's portfolio (USD).
         disconnects / reconciles: connection drops seen and clean reconciles run.
         trading_state: the risk guard's state at the end (``None`` without risk).
+        mll_floor / mll_floor_source: the MLL floor at the end (USD; ``None`` without risk or while unknown) and
+            where it came from: ``broker_history`` (derived at the start), ``journal_or_config``, ``new_account``.
         completed: stopped by ``duration_s`` or ``max_bars``; interrupted: by Ctrl-C. wall_s: wall seconds.
     """
 
@@ -445,6 +447,8 @@ class LiveSummary:
     completed: bool
     interrupted: bool
     wall_s: float
+    mll_floor: Money | None = None
+    mll_floor_source: str | None = None
 
     @property
     def realized_net(self) -> Money:
@@ -475,6 +479,8 @@ class LiveSummary:
             "disconnects": self.disconnects,
             "reconciles": self.reconciles,
             "trading_state": self.trading_state,
+            "mll_floor_usd": None if self.mll_floor is None else str(self.mll_floor.as_decimal()),
+            "mll_floor_source": self.mll_floor_source,
             "completed": self.completed,
             "interrupted": self.interrupted,
             "wall_s": round(self.wall_s, 3),
@@ -995,4 +1001,13 @@ class LiveSession(EventFanout):
             completed=self.completed,
             interrupted=self.interrupted,
             wall_s=self.elapsed_s,
+            mll_floor=None if self.risk is None else self.risk.state.mll_floor,
+            mll_floor_source=self._floor_source(),
         )
+
+    def _floor_source(self) -> str | None:
+        if self.risk is None or self.risk.state.mll_floor is None:
+            return None
+        if self.bootstrap is not None:
+            return HISTORY_SOURCE
+        return "new_account" if self.options.risk_new_account else "journal_or_config"

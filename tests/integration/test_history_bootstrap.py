@@ -159,6 +159,8 @@ async def test_live_session_derives_the_floor_from_weeks_of_history_and_trades(g
     assert state.balance == usd("50578.90")
     assert state.day_realized_net == usd("-105.60") and state.trades_today == 2
     assert summary.trading_state == "ACTIVE"
+    assert summary.to_json_dict()["mll_floor_usd"] == "49501.30"
+    assert summary.mll_floor_source == "broker_history"
     assert all(c.new is not TradingState.REDUCING for c in session.state_changes)  # never reduce-only
 
     with sqlite3.connect(tmp_path / "journal.db") as db:
@@ -172,7 +174,7 @@ async def test_live_session_derives_the_floor_from_weeks_of_history_and_trades(g
     # the next start takes the floor from the journal: no bootstrap
     again = _live(gateway, balance, journal=NodeJournal(url))
     summary = await asyncio.wait_for(again.run(handle_sigint=False), 60)
-    assert again.bootstrap is None
+    assert again.bootstrap is None and summary.mll_floor_source == "journal_or_config"
     assert again.risk is not None and again.risk.state.mll_floor == usd("49501.30")
     assert again.risk.state.balance == usd("50578.90") and again.risk.state.sod_balance == usd("50684.50")
     assert again.risk.state.trades_today == 2
@@ -199,6 +201,7 @@ async def test_risk_daemon_derives_the_floor_and_goes_active(gateway: str) -> No
     assert status["mll_floor_usd"] == "49501.30"
     assert status["balance_usd"] == "50578.90"
     assert status["trades_today"] == 2
+    assert status["mll_floor_source"] == "broker_history"
 
 
 @pytest.mark.asyncio

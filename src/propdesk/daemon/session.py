@@ -734,8 +734,10 @@ class ProjectXRiskSession:
         return status
 
     def status(self) -> dict[str, Any]:
-        """:meth:`RiskDaemon.status` plus ``reconciles`` (clean reconciliations so far) and ``interrupted``."""
+        """:meth:`RiskDaemon.status` plus ``reconciles`` (clean reconciliations so far), ``interrupted`` and
+        ``mll_floor_source`` (``broker_history`` when the floor was derived from the trade history, else ``None``)."""
         st = self.daemon.status()
         st["reconciles"] = self.reconciles
         st["interrupted"] = self.interrupted
+        st["mll_floor_source"] = "broker_history" if self.bootstrap is not None else None
         return st
