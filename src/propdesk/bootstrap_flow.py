@@ -16,6 +16,10 @@ counted by the account state) and before the account guard is told the state is 
    source (``broker_history``). The caller journals the seeded account state (``LiveSession`` does: an account
    snapshot ``manual`` / ``broker_history``).
 
+An account whose floor the journal or the configuration gives takes the broker's balance instead
+(:func:`sync_broker_balance`): the balance the account state was built with predates the fills the first reconcile
+counts.
+
 When it is impossible (no answer from the trades endpoint, an account older than the history the broker returns, an
 MLL that trails intraday equity) :func:`bootstrap_from_broker` raises
 :class:`~propdesk.risk.history_bootstrap.HistoryUnavailableError`, one line naming the ``[account] mll_floor``
@@ -38,7 +42,14 @@ if TYPE_CHECKING:
     from propdesk.risk.engine import RiskEngine
     from propdesk.storage.journal import Journal
 
-__all__ = ["HISTORY_SOURCE", "BootstrapResult", "TradeHistorySource", "bootstrap_from_broker", "fetch_fill_history"]
+__all__ = [
+    "HISTORY_SOURCE",
+    "BootstrapResult",
+    "TradeHistorySource",
+    "bootstrap_from_broker",
+    "fetch_fill_history",
+    "sync_broker_balance",
+]
 
 log = logging.getLogger("propdesk.bootstrap_flow")
 
@@ -81,6 +92,27 @@ class BootstrapResult:
             f"MLL floor {h.mll_floor} derived from the broker's trade history ({h.fills} fills, {first}; "
             f"EOD high {h.mll_peak}, balance at today's open {h.sod_balance})"
         )
+
+
+async def sync_broker_balance(risk: RiskEngine, source: TradeHistorySource) -> Money | None:
+    """Take the broker's balance as the account state's realized balance (the state keeps the day's realized PnL,
+    so its start-of-day balance becomes ``balance - day realized``): for an account whose floor the journal or
+    the configuration gave, after the first reconcile (today's fills are counted). The balance the state was
+    built with may predate those fills, so counting them would count them twice.
+
+    Returns:
+        The broker's balance (USD), or ``None`` when it could not be read (logged; the state is unchanged).
+    """
+    try:
+        balance = (await source.account_report()).balance
+    except Exception as exc:
+        log.error("account %s: the broker's balance could not be read (%s)", risk.state.account_id, exc)
+        return None
+    state = risk.state
+    if balance != state.balance:
+        log.info("account %s: balance %s taken from the broker (was %s)", state.account_id, balance, state.balance)
+        state.seed(balance=balance)
+    return balance
 
 
 async def fetch_fill_history(

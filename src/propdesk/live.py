@@ -64,7 +64,7 @@ from pydantic import ValidationError
 
 from propdesk.backtest.cli_support import iso_utc
 from propdesk.backtest.trades import RoundTrip, RoundTripBuilder
-from propdesk.bootstrap_flow import HISTORY_SOURCE, BootstrapResult, bootstrap_from_broker
+from propdesk.bootstrap_flow import HISTORY_SOURCE, BootstrapResult, bootstrap_from_broker, sync_broker_balance
 from propdesk.brokers.projectx import ProjectXBroker, ProjectXRest, ProjectXSettings
 from propdesk.brokers.projectx.config import ENV_API_KEY, ENV_USERNAME
 from propdesk.core.clock import LiveClock, TimeEvent
@@ -860,6 +860,8 @@ class LiveSession(EventFanout):
                     now_ns=self.clock.timestamp_ns(),
                     journal=None if self.journal is None else self.journal.journal,
                 )
+                if self.bootstrap is None:
+                    await sync_broker_balance(self.risk, self.broker)
                 self._snapshot_counted(missed)
                 self.risk.start()
                 if first is not None and first.ok:

@@ -30,6 +30,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dt_time
 from decimal import Decimal
@@ -219,3 +220,33 @@ async def test_history_that_does_not_explain_the_balance_is_refused_in_one_line(
     )
     with pytest.raises(HistoryUnavailableError, match=r"\[account\] mll_floor"):
         await asyncio.wait_for(ProjectXRiskSession(options).run(handle_sigint=False), 60)
+
+
+@pytest.mark.asyncio
+async def test_with_a_configured_floor_the_state_takes_the_brokers_balance(gateway: str) -> None:
+    cfg = replace(load_risk_config("topstep-50k-combine", None), mll_floor=usd("49250.00"))
+    _acct, _name, balance = await resolve_account(settings_for(gateway), str(SHORT_ACCT))
+    assert balance == usd("50828.90")
+    options = LiveOptions(strategy="flip", duration_s=1.0, warmup_bars=0, risk=cfg)
+    session = LiveSession(
+        options, settings_for(gateway), account_id=SHORT_ACCT, balance=balance, strategy=Flip(FlipConfig(symbol="ES"))
+    )
+    summary = await asyncio.wait_for(session.run(handle_sigint=False), 60)
+    assert session.bootstrap is None and summary.trading_state == "ACTIVE"
+    assert session.risk is not None
+    # today's fills were counted once: the broker's balance, with today's -105.60 in the day's figures
+    assert session.risk.state.balance == usd("50828.90")
+    assert session.risk.state.sod_balance == usd("50934.50")
+    assert session.risk.state.day_realized_net == usd("-105.60")
+
+    daemon = ProjectXRiskSession(ProjectXRiskOptions(account_id=SHORT_ACCT, config=cfg, settings=settings_for(gateway)))
+    run = asyncio.create_task(daemon.run(handle_sigint=False))
+    deadline = time.monotonic() + 30
+    while not daemon.reconciles:
+        assert not run.done(), run.result()
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.05)
+    daemon.stop()
+    status = await asyncio.wait_for(run, 30)
+    assert status["state"] == "ACTIVE" and status["mll_floor_usd"] == "49250.00"
+    assert status["balance_usd"] == "50828.90"

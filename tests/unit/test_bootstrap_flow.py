@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from propdesk.bootstrap_flow import HISTORY_SOURCE, bootstrap_from_broker, fetch_fill_history
+from propdesk.bootstrap_flow import HISTORY_SOURCE, bootstrap_from_broker, fetch_fill_history, sync_broker_balance
 from propdesk.core.clock import SimClock
 from propdesk.model.enums import Side
 from propdesk.model.identifiers import AccountId, BrokerOrderId
@@ -135,3 +135,22 @@ async def test_an_account_older_than_the_history_is_refused() -> None:
     with pytest.raises(HistoryUnavailableError, match=r"does not explain the balance.*\[account\] mll_floor"):
         await bootstrap_from_broker(engine, History(OLD[2:], "50690.00"), now_ns=NOW, max_days=60)
     assert engine.state.mll_floor is None
+
+
+@pytest.mark.asyncio
+async def test_a_known_floor_takes_the_brokers_balance_and_keeps_the_day() -> None:
+    engine = _engine("48500")
+    assert engine.state.balance == usd("50000")
+    assert await sync_broker_balance(engine, History([], "50690.00")) == usd("50690.00")
+    assert engine.state.balance == usd("50690.00") and engine.state.sod_balance == usd("50690.00")
+    assert engine.state.mll_floor == usd("48500")
+    assert await sync_broker_balance(engine, _Down()) is None  # unreadable: unchanged
+    assert engine.state.balance == usd("50690.00")
+
+
+class _Down(History):
+    def __init__(self) -> None:
+        super().__init__([], "0")
+
+    async def account_report(self) -> AccountReport:
+        raise OSError("unreachable")

@@ -656,9 +656,10 @@ class ProjectXRiskSession:
 
     async def reconcile(self) -> None:
         """Replay the broker's fills since the trading day's start and its open orders into the node, subscribe the
-        held contracts' quotes, derive the MLL floor from the broker's trade history while it is unknown
-        (:meth:`_bootstrap`), then let the guard lift its connection condition (a failed reconcile keeps the
-        account REDUCING and is logged).
+        held contracts' quotes; after the first one, derive the MLL floor from the broker's trade history while it
+        is unknown (:meth:`_bootstrap`), else take the broker's balance as the realized balance
+        (:func:`propdesk.bootstrap_flow.sync_broker_balance`); then let the guard lift its connection condition (a
+        failed reconcile keeps the account REDUCING and is logged).
 
         Raises:
             HistoryUnavailableError: from :meth:`_bootstrap`.
@@ -683,8 +684,13 @@ class ProjectXRiskSession:
         self.reconciles += 1
         for pos in node.positions.iter_open(self.daemon.account_id):
             self._watch(pos.symbol)
-        if self.bootstrap is None and self.daemon.engine.state.mll_floor is None:
-            self.bootstrap = await self._bootstrap()
+        if self.reconciles == 1:
+            if self.daemon.engine.state.mll_floor is None:
+                self.bootstrap = await self._bootstrap()
+            elif hasattr(self.broker, "account_report"):
+                from propdesk.bootstrap_flow import sync_broker_balance  # noqa: PLC0415
+
+                await sync_broker_balance(self.daemon.engine, self.broker)  # type: ignore[arg-type]
         if report.ok:
             self.daemon.engine.guard.reconciled()
 
