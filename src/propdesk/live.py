@@ -36,6 +36,13 @@ TopstepX defaults (:func:`projectx_settings`).
 A node started here books the broker's fills of the last 24 hours (the broker's first reconcile): a position opened
 before that is reported as a discrepancy and keeps the risk guard REDUCING until the journal (issue 5) restores the
 older fills.
+
+**The MLL floor** of an existing account comes from the journal's end-of-day balances, else the risk configuration's
+``[account] mll_floor``, else the broker's own trade history: after the first reconcile (today's fills are counted)
+and before the guard leaves REDUCING, :func:`propdesk.bootstrap_flow.bootstrap_from_broker` derives the end-of-day
+balances and the trailing floor from every fill since the account's first trade, seeds the risk engine's account
+state and journals the balances (the next start finds them there). When that is impossible the session refuses with
+one line naming ``[account] mll_floor``.
 """
 
 from __future__ import annotations
@@ -57,6 +64,7 @@ from pydantic import ValidationError
 
 from propdesk.backtest.cli_support import iso_utc
 from propdesk.backtest.trades import RoundTrip, RoundTripBuilder
+from propdesk.bootstrap_flow import HISTORY_SOURCE, BootstrapResult, bootstrap_from_broker, sync_broker_balance
 from propdesk.brokers.projectx import ProjectXBroker, ProjectXRest, ProjectXSettings
 from propdesk.brokers.projectx.config import ENV_API_KEY, ENV_USERNAME
 from propdesk.core.clock import LiveClock, TimeEvent
@@ -371,7 +379,8 @@ class LiveOptions:
         max_bars: stop after this many live bars were published (``None``: no limit).
         risk: the risk configuration (the node runs the risk engine: gate, guard, session timers on the live clock).
         risk_new_account: the risk engine takes the account as new at the configuration's start balance (a practice
-            account on the local gateway); otherwise the MLL floor must come from the configuration's ``mll_floor``.
+            account on the local gateway); otherwise the MLL floor comes from the journal, else the configuration's
+            ``mll_floor``, else the broker's trade history (:func:`propdesk.bootstrap_flow.bootstrap_from_broker`).
         warmup_bars: at most this many history bars warm the strategy.
         warmup_wait_s: the longest wait for the first live bar boundary before warming up (seconds; ``None``: one
             bar plus 10 s, at most 120 s).
@@ -408,6 +417,8 @@ class LiveSummary:
         balance / equity / starting_balance: the node's portfolio (USD).
         disconnects / reconciles: connection drops seen and clean reconciles run.
         trading_state: the risk guard's state at the end (``None`` without risk).
+        mll_floor / mll_floor_source: the MLL floor at the end (USD; ``None`` without risk or while unknown) and
+            where it came from: ``broker_history`` (derived at the start), ``journal_or_config``, ``new_account``.
         completed: stopped by ``duration_s`` or ``max_bars``; interrupted: by Ctrl-C. wall_s: wall seconds.
         risk: what the risk engine did this session (:class:`~propdesk.risk.outcomes.RiskOutcomes`: trading state
             timeline, lockouts, orders denied by rule, flattens), ``None`` without risk.
@@ -440,6 +451,8 @@ class LiveSummary:
     interrupted: bool
     wall_s: float
     risk: RiskOutcomes | None = None
+    mll_floor: Money | None = None
+    mll_floor_source: str | None = None
 
     @property
     def realized_net(self) -> Money:
@@ -470,6 +483,8 @@ class LiveSummary:
             "disconnects": self.disconnects,
             "reconciles": self.reconciles,
             "trading_state": self.trading_state,
+            "mll_floor_usd": None if self.mll_floor is None else str(self.mll_floor.as_decimal()),
+            "mll_floor_source": self.mll_floor_source,
             **({} if self.risk is None else {"risk": self.risk.to_json_dict()}),
             "completed": self.completed,
             "interrupted": self.interrupted,
@@ -500,9 +515,10 @@ class LiveSession(EventFanout):
     Attributes:
         clock, broker, node, risk (``None`` without a risk configuration), strategy, symbol (set by :meth:`run`),
         fills (the session's fills), recent (the last order and position events), state_changes (every
-        ``TradingStateChanged``), reconcile_reports (every reconcile's report), recovery (what was restored from
-        the journal, ``None`` without one), disconnects, reconciles, warmup_bars, bars (live bars published),
-        last_price.
+        ``TradingStateChanged``), reconcile_reports (every reconcile's report), bootstrap (the MLL floor derived
+        from the broker's trade history, ``None`` when the journal or the configuration gave it), recovery (what was
+        restored from the journal, ``None`` without one), disconnects, reconciles, warmup_bars, bars (live bars
+        published), last_price.
 
     Raises:
         ConfigError: unknown strategy or parameter.
@@ -524,6 +540,7 @@ class LiveSession(EventFanout):
         self.options = options
         self.journal = journal
         self.recovery: NodeRecovery | None = None
+        self.bootstrap: BootstrapResult | None = None
         self.settings = settings
         self.account_name = account_name
         self.strategy = strategy if strategy is not None else build_strategy(options.strategy, options.params)
@@ -815,8 +832,10 @@ class LiveSession(EventFanout):
         """Connect, reconcile, subscribe, warm up, trade until stopped; disconnect; return the summary.
 
         Raises:
-            ConfigError: the account is not the user's; ContractError: the contract is unknown at ProjectX;
-            ProjectXError: login refused or the hubs did not connect.
+            ConfigError: the account is not the user's; HistoryUnavailableError (a ConfigError): the MLL floor is
+                known neither from the journal nor the configuration and cannot be derived from the broker's trade
+                history; ContractError: the contract is unknown at ProjectX; ProjectXError: login refused or the hubs
+                did not connect.
         """
         loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
@@ -840,6 +859,15 @@ class LiveSession(EventFanout):
                     self.node.bus.unsubscribe(sub)
                 for f in missed:
                     self.risk.state.on_fill(f)
+                self.bootstrap = await bootstrap_from_broker(
+                    self.risk,
+                    self.broker,
+                    now_ns=self.clock.timestamp_ns(),
+                    journal=None if self.journal is None else self.journal.journal,
+                )
+                if self.bootstrap is None:
+                    await sync_broker_balance(self.risk, self.broker)
+                self._snapshot_counted(missed)
                 self.risk.start()
                 if first is not None and first.ok:
                     self.risk.guard.reconciled()
@@ -918,6 +946,19 @@ class LiveSession(EventFanout):
         )
         journal.bind(self.node)
 
+    def _snapshot_counted(self, counted: list[OrderFilled]) -> None:
+        """Journal the account state once the fills of the first reconcile are counted (and the MLL floor derived):
+        the journal's own snapshots after those fills were taken before the state counted them, so a restart
+        restores from this one. Its time is after every counted fill (broker times may run ahead of the clock):
+        fills journaled later count after it."""
+        if self.journal is None or self.risk is None:
+            return
+        ts = max([self.clock.timestamp_ns(), *(f.ts_event_ns + 1 for f in counted)])
+        ref = "reconciled" if self.bootstrap is None else HISTORY_SOURCE
+        self.journal.journal.record_account_snapshot(
+            int(self.account_id), self.risk.state.snapshot(), ts, kind="manual", ref=ref
+        )
+
     def _on_duration(self, _event: TimeEvent) -> None:
         self.completed = True
         self.stop()
@@ -968,4 +1009,13 @@ class LiveSession(EventFanout):
             interrupted=self.interrupted,
             wall_s=self.elapsed_s,
             risk=None if self.risk is None else self.risk.outcomes,
+            mll_floor=None if self.risk is None else self.risk.state.mll_floor,
+            mll_floor_source=self._floor_source(),
         )
+
+    def _floor_source(self) -> str | None:
+        if self.risk is None or self.risk.state.mll_floor is None:
+            return None
+        if self.bootstrap is not None:
+            return HISTORY_SOURCE
+        return "new_account" if self.options.risk_new_account else "journal_or_config"

@@ -183,6 +183,8 @@ def render_live_summary(summary: LiveSummary) -> RenderableType:
     ]
     if summary.trading_state is not None:
         rows.append(("risk state", summary.trading_state))
+    if summary.mll_floor is not None:
+        rows.append(("MLL floor", f"{summary.mll_floor.as_decimal():,} USD ({summary.mll_floor_source})"))
     table = summary_table("live run summary", rows)
     if summary.risk is None:
         return table

@@ -54,3 +54,13 @@ def test_inspect_missing_file_exits_2(tmp_path: Path) -> None:
     result = runner.invoke(app, ["data", "inspect", str(tmp_path / "absent.csv")])
     assert result.exit_code == 2
     assert "not found" in result.output
+
+
+def test_an_error_naming_a_toml_table_is_printed_verbatim_on_one_line(tmp_path: Path) -> None:
+    cfg = tmp_path / "risk.toml"
+    cfg.write_text('preset = "topstep-50k-combine"\n[account]\nmll_floor = "about 48k"\n', encoding="utf-8")
+    result = runner.invoke(app, ["risk", "--broker", "projectx", "--account", "1", "--risk-config", str(cfg)])
+    assert result.exit_code == 2
+    text = result.output.strip()
+    assert text.startswith("error:") and "[account] mll_floor" in text  # not taken for Rich markup
+    assert "\n" not in text, text

@@ -53,10 +53,12 @@ from propdesk.risk.audit import AuditEntry, AuditLog, JsonLinesAuditLog, MultiAu
 from propdesk.risk.engine import RiskEngine
 from propdesk.risk.events import RiskEvent
 from propdesk.risk.gate import ENFORCEMENT_TAG
+from propdesk.risk.history_bootstrap import HistoryUnavailableError
 from propdesk.risk.presets import RiskConfig
 from propdesk.session_common import ReplayControl, install_sigint, load_window_bars, remove_sigint
 
 if TYPE_CHECKING:
+    from propdesk.bootstrap_flow import BootstrapResult
     from propdesk.brokers.sim.broker import SimBroker
     from propdesk.brokers.sim.config import SimConfig
     from propdesk.brokers.sim.replay import ReplayFeed, SleepFn
@@ -559,8 +561,8 @@ class ProjectXRiskOptions:
 
     Attributes:
         account_id: the ProjectX account id.
-        config: the risk configuration (its ``mll_floor`` seeds the MLL floor; without it the account stays
-            REDUCING, risk-rules.md section 3.4).
+        config: the risk configuration (its ``mll_floor`` seeds the MLL floor; without it the floor is derived from
+            the broker's trade history at the first reconcile, :mod:`propdesk.bootstrap_flow`; risk-rules.md 3.4).
         audit_path / lockouts_path: see :class:`RiskDaemon`.
         settings: a ready :class:`~propdesk.brokers.projectx.ProjectXSettings` (default: the TopstepX hosts with
             the credentials from ``PROPDESK_PROJECTX_USERNAME`` / ``PROPDESK_PROJECTX_API_KEY``).
@@ -621,6 +623,8 @@ class ProjectXRiskSession:
         self._subscribed: set[str] = set()
         self.interrupted = False
         self.reconciles = 0
+        self.bootstrap: BootstrapResult | None = None
+        """The MLL floor derived from the broker's trade history (``None`` when the configuration gave it)."""
         self._ready = False
         self.daemon.bus.subscribe("events.broker.connected", self._on_connected, -400)
         self.daemon.bus.subscribe("events.order.filled", self._on_fill, -400)
@@ -652,8 +656,14 @@ class ProjectXRiskSession:
 
     async def reconcile(self) -> None:
         """Replay the broker's fills since the trading day's start and its open orders into the node, subscribe the
-        held contracts' quotes, then let the guard lift its connection condition (a failed reconcile keeps the
-        account REDUCING and is logged)."""
+        held contracts' quotes; after the first one, derive the MLL floor from the broker's trade history while it
+        is unknown (:meth:`_bootstrap`), else take the broker's balance as the realized balance
+        (:func:`propdesk.bootstrap_flow.sync_broker_balance`); then let the guard lift its connection condition (a
+        failed reconcile keeps the account REDUCING and is logged).
+
+        Raises:
+            HistoryUnavailableError: from :meth:`_bootstrap`.
+        """
         from propdesk.risk.reconcile import Reconciler  # noqa: PLC0415
 
         node = self.daemon.node
@@ -674,14 +684,38 @@ class ProjectXRiskSession:
         self.reconciles += 1
         for pos in node.positions.iter_open(self.daemon.account_id):
             self._watch(pos.symbol)
+        if self.reconciles == 1:
+            if self.daemon.engine.state.mll_floor is None:
+                self.bootstrap = await self._bootstrap()
+            elif hasattr(self.broker, "account_report"):
+                from propdesk.bootstrap_flow import sync_broker_balance  # noqa: PLC0415
+
+                await sync_broker_balance(self.daemon.engine, self.broker)  # type: ignore[arg-type]
         if report.ok:
             self.daemon.engine.guard.reconciled()
+
+    async def _bootstrap(self) -> BootstrapResult | None:
+        """The MLL floor from the broker's trade history (:func:`propdesk.bootstrap_flow.bootstrap_from_broker`).
+
+        Raises:
+            HistoryUnavailableError: it cannot be derived (the broker has no trade history, or it does not explain
+                the balance).
+        """
+        from propdesk.bootstrap_flow import TradeHistorySource, bootstrap_from_broker  # noqa: PLC0415
+
+        broker = self.broker
+        if not (hasattr(broker, "trade_history") and hasattr(broker, "account_report")):
+            raise HistoryUnavailableError(f"the {broker.name} broker gives no trade history")
+        source: TradeHistorySource = broker  # type: ignore[assignment]
+        return await bootstrap_from_broker(self.daemon.engine, source, now_ns=self.clock.timestamp_ns())
 
     async def run(self, *, handle_sigint: bool = True) -> dict[str, Any]:
         """Start the daemon, connect, reconcile, and watch until :meth:`stop` or Ctrl-C; return the final status.
 
         Raises:
             ConfigError, ProjectXError: the connection failed (the daemon is stopped first).
+            HistoryUnavailableError: the MLL floor is not configured and cannot be derived from the broker's trade
+                history.
         """
         loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
@@ -706,8 +740,10 @@ class ProjectXRiskSession:
         return status
 
     def status(self) -> dict[str, Any]:
-        """:meth:`RiskDaemon.status` plus ``reconciles`` (clean reconciliations so far) and ``interrupted``."""
+        """:meth:`RiskDaemon.status` plus ``reconciles`` (clean reconciliations so far), ``interrupted`` and
+        ``mll_floor_source`` (``broker_history`` when the floor was derived from the trade history, else ``None``)."""
         st = self.daemon.status()
         st["reconciles"] = self.reconciles
         st["interrupted"] = self.interrupted
+        st["mll_floor_source"] = "broker_history" if self.bootstrap is not None else None
         return st

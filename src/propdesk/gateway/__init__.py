@@ -7,6 +7,6 @@ binds loopback only and never forwards anything to a real gateway. Start it with
 """
 
 from propdesk.gateway.app import Gateway, create_app
-from propdesk.gateway.config import AccountConfig, FeedConfig, GatewayConfig, load_gateway_config
+from propdesk.gateway.config import AccountConfig, FeedConfig, GatewayConfig, PastTrade, load_gateway_config
 
-__all__ = ["AccountConfig", "FeedConfig", "Gateway", "GatewayConfig", "create_app", "load_gateway_config"]
+__all__ = ["AccountConfig", "FeedConfig", "Gateway", "GatewayConfig", "PastTrade", "create_app", "load_gateway_config"]

@@ -52,13 +52,54 @@ class RateLimits(_Frozen):
     history: RateLimit = RateLimit(count=30, window_s=30)
 
 
+class PastTrade(_Frozen):
+    """One fill of an account's past (a ProjectX ``Trade`` row, a half-turn), served by ``Trade/search``.
+
+    Attributes:
+        time: when it filled (UTC; a naive time is taken as UTC); before the gateway's start.
+        contract_id: the ProjectX contract id (``CON.F.US.EP.Z25``), any listed month of a configured root.
+        side: ``buy`` or ``sell``. size: contracts (>= 1). price: the fill price (points).
+        pnl: ``profitAndLoss``, USD: the realized PnL of a closing fill, ``None`` for an opening half-turn.
+        fees: ``fees``, USD (whole cents, >= 0). voided: ``voided`` (a voided fill does not move the balance).
+    """
+
+    time: datetime
+    contract_id: str
+    side: Literal["buy", "sell"]
+    size: int = Field(ge=1)
+    price: Decimal
+    pnl: Decimal | None = None
+    fees: Decimal = Field(default=Decimal(0), ge=0)
+    voided: bool = False
+
+    @field_validator("time")
+    @classmethod
+    def _utc(cls, v: datetime) -> datetime:
+        return v.replace(tzinfo=UTC) if v.tzinfo is None else v
+
+    @field_validator("pnl", "fees")
+    @classmethod
+    def _cents(cls, v: Decimal | None) -> Decimal | None:
+        if v is not None and (not v.is_finite() or v * 100 != (v * 100).to_integral_value()):
+            raise ValueError(f"{v} is not a whole number of cents")
+        return v
+
+    @property
+    def net(self) -> Decimal:
+        """What the fill did to the balance, USD: ``pnl - fees`` (0 when voided)."""
+        return Decimal(0) if self.voided else (self.pnl or Decimal(0)) - self.fees
+
+
 class AccountConfig(_Frozen):
     """One simulated trading account.
 
     Attributes:
         id: the ProjectX ``accountId`` (int).
         name: the account name (``Account.name``).
-        balance: starting balance, USD (whole cents).
+        balance: starting balance, USD (whole cents): the balance before ``history``.
+        history: the account's past fills, oldest first or not (``Trade/search`` serves them; the account was
+            created at the first one). They must leave every contract flat; the account's balance at the start is
+            ``balance`` plus every non-voided fill's ``pnl - fees``.
         bracket_mode: ``position`` (TopstepX default: bracket objects rejected with errorCode 2 and an orderId) or
             ``auto_oco`` (bracket children created; spec section 3.3).
         can_trade, is_visible: ``Account.canTrade`` / ``Account.isVisible``; ``can_trade=False`` makes
@@ -73,6 +114,23 @@ class AccountConfig(_Frozen):
     can_trade: bool = True
     is_visible: bool = True
     active: bool = True
+    history: list[PastTrade] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _flat_history(self) -> AccountConfig:
+        held: dict[str, int] = {}
+        for t in self.history:
+            if not t.voided:
+                held[t.contract_id] = held.get(t.contract_id, 0) + (t.size if t.side == "buy" else -t.size)
+        open_ = sorted(c for c, q in held.items() if q)
+        if open_:
+            raise ValueError(f"account {self.id}: history leaves a position open in {', '.join(open_)}")
+        return self
+
+    @property
+    def balance_now(self) -> Decimal:
+        """``balance`` plus the net of every past fill, USD."""
+        return self.balance + sum((t.net for t in self.history), Decimal(0))
 
     @field_validator("balance")
     @classmethod

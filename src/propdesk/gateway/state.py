@@ -23,6 +23,10 @@ that is not the active one: 9. Only the bracket rejection returns an ``orderId``
 Fees: ``Trade.fees`` is the sim's whole per-fill charge (commission + exchange fees) and ``commissions`` its
 commission part (propdesk's choice; whether real ``fees`` include commissions is open, spec section 10 item 11).
 Money is exact: realized PnL and fees come from the sim account in integer cents.
+
+An account's configured ``history`` (:class:`~propdesk.gateway.config.PastTrade`) becomes its first ``Trade`` rows:
+an account with weeks of trading behind it (its balance already includes them; ``Trade/search`` without a start
+returns them, the account being created at the first one).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from typing import Any, Final, Protocol
 from propdesk.brokers.base import BracketSpec
 from propdesk.brokers.sim import SimBroker
 from propdesk.core.clock import SimClock
+from propdesk.core.errors import ConfigError
 from propdesk.data.book.l2 import L2Book
 from propdesk.gateway.config import AccountConfig, GatewayConfig
 from propdesk.gateway.wire import ContractCatalog, ContractInfo, iso, num
@@ -302,11 +307,48 @@ class GatewayState:
                 update={"native_brackets": a.bracket_mode == "auto_oco", "account_name": a.name}
             )
             sim = SimBroker(
-                self.clock, account_id=AccountId(a.id), config=sim_cfg, starting_balance=Money.of(a.balance)
+                self.clock, account_id=AccountId(a.id), config=sim_cfg, starting_balance=Money.of(a.balance_now)
             )
             acct = AccountState(cfg=a, sim=sim, created_ns=start_ns, can_trade=a.can_trade)
             sim.set_event_handler(self._handler(acct))
             self.accounts[a.id] = acct
+            self._load_history(acct, start_ns)
+
+    def _load_history(self, acct: AccountState, start_ns: int) -> None:
+        """The account's configured past fills as ``Trade`` rows (oldest first, ids before any live trade's); the
+        account was created at the first one.
+
+        Raises:
+            ConfigError: a fill at or after the gateway's start, or on a contract of a root not configured.
+        """
+        past = sorted(acct.cfg.history, key=lambda t: t.time)
+        for t in past:
+            ts = int(t.time.timestamp()) * 1_000_000_000 + t.time.microsecond * 1_000
+            if ts >= start_ns:
+                raise ConfigError(f"account {acct.cfg.id}: past trade at {t.time.isoformat()} is not before the start")
+            contract = self.catalog.by_id(t.contract_id)
+            if contract is None:
+                raise ConfigError(f"account {acct.cfg.id}: past trade on unknown contract {t.contract_id!r}")
+            acct.trades.append(
+                PxTrade(
+                    id=self._next_trade,
+                    account_id=acct.cfg.id,
+                    contract=contract,
+                    ts_ns=ts,
+                    price=Price.of(t.price),
+                    pnl=None if t.pnl is None else Money.of(t.pnl),
+                    fees=Money.of(t.fees),
+                    commissions=Money(0),
+                    side=0 if t.side == "buy" else 1,
+                    size=t.size,
+                    order_id=self._new_id(),
+                    voided=t.voided,
+                )
+            )
+            self._next_trade += 1
+        if past:
+            first = acct.trades[0].ts_ns
+            acct.created_ns = min(acct.created_ns, first)
 
     # ------------------------------------------------------------------------------------------ time & data
 

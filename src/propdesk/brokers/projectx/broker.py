@@ -1216,6 +1216,17 @@ class ProjectXBroker:
             out.append(trade_to_fill_report(t, client_order_id=cid, symbol=self.contracts.symbol_of(t.contract_id)))
         return [f for f in out if f.ts_ns >= since_ns]
 
+    async def trade_history(self, start_ns: int, end_ns: int) -> list[FillReport]:
+        """The account's non-voided fills (``Trade/search``) in ``[start_ns, end_ns]`` (UTC ns), oldest first, one
+        request: ``realized_pnl`` is the row's ``profitAndLoss`` (``None`` on an opening half-turn), ``fee`` its
+        ``fees``; no client order id (the history bootstrap reads money and times only)."""
+        rows = await self.rest.search_trades(self._account_id, start_ns, end_ns)
+        return [
+            trade_to_fill_report(t, client_order_id=None, symbol=self.contracts.symbol_of(t.contract_id))
+            for t in rows
+            if not t.voided and start_ns <= t.creation_timestamp <= end_ns
+        ]
+
     async def position_reports(self) -> list[PositionReport]:
         """Every open position (``Position/searchOpen``)."""
         rows = await self.rest.search_open_positions(self._account_id)

@@ -342,3 +342,22 @@ async def test_market_data_merge_and_lists() -> None:
     ups = h.of(DepthUpdate)
     assert len(ups) == 3 and [u.is_last for u in ups] == [False, False, True]
     await h.broker.aclose()
+
+
+@pytest.mark.asyncio
+async def test_trade_history_is_one_trade_search_of_the_window_without_voided_fills() -> None:
+    h = Harness()
+    rows = [trade(1, 11), trade(2, 11), trade(3, 12), trade(4, 13)]
+    rows[0]["creationTimestamp"] = "2025-11-19T15:00:00+00:00"  # before the window
+    rows[1]["profitAndLoss"] = 125.0
+    rows[2]["voided"] = True
+    h.api.trades.extend(rows)
+    start = 1_763_596_800 * 10**9  # 2025-11-20T00:00:00Z
+    end = start + 86_400 * 10**9
+    got = await h.broker.trade_history(start, end)
+    assert [f.trade_id for f in got] == ["2", "4"]
+    assert got[0].realized_pnl == Money.of("125.00") and got[0].fee == Money.of("1.40")
+    assert got[1].realized_pnl is None and got[0].client_order_id is None
+    ((_path, body),) = [c for c in h.api.calls if c[0] == "Trade/search"]
+    assert body["accountId"] == ACCT and body["startTimestamp"].startswith("2025-11-20T00:00:00")
+    assert body["endTimestamp"].startswith("2025-11-21T00:00:00")
