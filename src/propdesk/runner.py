@@ -350,6 +350,7 @@ class RunSession(EventFanout, ReplayControl):
         installed = install_sigint(loop, self.interrupt, enabled=handle_sigint)
         if self.risk is not None:
             self.risk.start()
+            self.broker.set_path_listener(self.risk.on_path_mark, self.risk.path_breach_tick)
         if self.journal is not None:
             await self.journal.open(
                 kind="replay",

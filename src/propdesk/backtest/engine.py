@@ -217,8 +217,10 @@ def run_backtest(
         bars.close.tolist(),
         bars.volume.tolist(),
     )
+    sim.prepare(symbol)  # the trading calendar's hours are built before the timed loop
     if risk is not None:
         risk.start()
+        sim.set_path_listener(risk.on_path_mark, risk.path_breach_tick)
     if journal is not None:
         params = strategy.config.model_dump()
         journal.open_sync(

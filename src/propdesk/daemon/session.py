@@ -512,6 +512,8 @@ class SimRiskSession(ReplayControl):
         loop = asyncio.get_running_loop()
         installed = install_sigint(loop, self.interrupt, enabled=handle_sigint)
         self.daemon.start()
+        engine = self.daemon.engine
+        self.broker.set_path_listener(engine.on_path_mark, engine.path_breach_tick)
         await self.broker.connect()
         self.trader.arm()
         self._t0 = time.perf_counter()

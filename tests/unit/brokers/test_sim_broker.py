@@ -237,7 +237,7 @@ def test_market_closed_by_data_mode_and_by_calendar() -> None:
     sat = utc(2025, 11, 22, 15)  # Saturday
     halt = utc(2025, 11, 18, 22, 30)  # Tuesday 16:30 CT: daily halt
     open_ = utc(2025, 11, 18, 23, 30)  # Tuesday 17:30 CT: the next session is open
-    for ts, cid, expect in ((sat, "sat", "no CMES session"), (halt, "halt", "daily halt"), (open_, "eve", None)):
+    for ts, cid, expect in ((sat, "sat", "weekend"), (halt, "halt", "daily halt"), (open_, "eve", None)):
         cb, ccol, cclock = make(calendar_check="calendar")
         cclock.advance_to(ts)
         cb.submit_order(mk(ccol, cid, Side.BUY, 1))
