@@ -151,6 +151,8 @@ class RunSummary:
         starting_balance: USD.
         completed: every bar was played; interrupted: stopped by Ctrl-C (SIGINT).
         wall_s: wall seconds the replay took; slept_s: of which spent pacing.
+        data_warnings: the simulated exchange's data warnings, one line each (market data inside a closed period
+            of the trading calendar, not traded: :attr:`propdesk.brokers.sim.SimBroker.closed_periods`).
     """
 
     symbol: str
@@ -176,6 +178,7 @@ class RunSummary:
     interrupted: bool
     wall_s: float
     slept_s: float
+    data_warnings: tuple[str, ...] = ()
 
     @property
     def realized_net(self) -> Money:
@@ -218,6 +221,7 @@ class RunSummary:
             "interrupted": self.interrupted,
             "wall_s": round(self.wall_s, 3),
             "slept_s": round(self.slept_s, 3),
+            "data_warnings": list(self.data_warnings),
         }
 
 
@@ -416,6 +420,7 @@ class RunSession(EventFanout, ReplayControl):
             interrupted=self.interrupted,
             wall_s=self.elapsed_s,
             slept_s=prog.slept_s,
+            data_warnings=tuple(self.broker.data_warnings()),
         )
 
 

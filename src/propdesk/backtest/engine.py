@@ -79,6 +79,8 @@ class BacktestResult:
         run_s: wall time of the replay loop (seconds); bars_per_s: bars / run_s.
         evaluation: the Combine evaluation (with a risk configuration), else ``None``.
         risk: what the risk engine did (:func:`propdesk.backtest.evaluation.risk_summary`), else ``None``.
+        data_warnings: the simulated exchange's data warnings, one line each (market data inside a closed period of
+            the trading calendar, not traded: :attr:`propdesk.brokers.sim.SimBroker.closed_periods`).
     """
 
     symbol: str
@@ -97,6 +99,7 @@ class BacktestResult:
     bars_per_s: float
     evaluation: CombineEvaluation | None = None
     risk: dict[str, object] | None = None
+    data_warnings: tuple[str, ...] = ()
 
     def to_json_dict(self) -> dict[str, object]:
         """The JSON object ``propdesk backtest --json`` prints (money as strings of USD with two decimals)."""
@@ -126,6 +129,7 @@ class BacktestResult:
             "starting_balance_usd": str(self.starting_balance.as_decimal()),
             "run_s": round(self.run_s, 6),
             "bars_per_s": round(self.bars_per_s, 1),
+            "data_warnings": list(self.data_warnings),
             **({} if self.risk is None else {"risk": self.risk}),
             **({} if self.evaluation is None else {"evaluation": self.evaluation.to_json_dict()}),
         }
@@ -289,6 +293,7 @@ def run_backtest(
         bars_per_s=n / run_s if run_s > 0 else float("inf"),
         evaluation=None if risk is None else evaluation_of(risk),
         risk=None if risk is None else risk_summary(risk),
+        data_warnings=tuple(sim.data_warnings()),
     )
     if journal is not None:
         journal.close_sync(report=result.to_json_dict())

@@ -531,8 +531,9 @@ class SimRiskSession(ReplayControl):
 
     def status(self) -> dict[str, Any]:
         """:meth:`RiskDaemon.status` plus ``replay`` (``symbol``, ``bars``, ``total``, ``speed``, ``completed``,
-        ``interrupted``, ``wall_s``) and ``manual`` (``placed``, ``pending``: the scripted orders placed so far and
-        still to come, as text)."""
+        ``interrupted``, ``wall_s``), ``manual`` (``placed``, ``pending``: the scripted orders placed so far and
+        still to come, as text) and ``data_warnings`` (the simulated exchange's closed periods that held data, not
+        traded: :meth:`propdesk.brokers.sim.calendar_check.ClosedPeriod.to_dict` each)."""
         st = self.daemon.status()
         prog = self.feed.progress()
         st["replay"] = {
@@ -545,6 +546,7 @@ class SimRiskSession(ReplayControl):
             "interrupted": self.interrupted,
             "wall_s": round(self.elapsed_s, 3),
         }
+        st["data_warnings"] = [p.to_dict() for p in self.broker.closed_periods]
         st["manual"] = {
             "placed": [f"{_iso_ct(m.ts_ns)} {MANUAL_ID_PREFIX}{m.line}: {m.describe()}" for m in self.trader.placed],
             "pending": [f"{_iso_ct(m.ts_ns)} {MANUAL_ID_PREFIX}{m.line}: {m.describe()}" for m in self.trader.pending],

@@ -345,7 +345,7 @@ class SimBroker:
         period = ClosedPeriod(eng.symbol, eng.hours_lo, eng.hours_hi, closed_kind(spec, eng.hours_lo, eng.hours_hi), ts)
         eng.closed = period
         self.closed_periods.append(period)
-        log.warning("data warning: %s", period.describe())
+        log.warning("data warning: %s", period.notice())
         return True
 
     def data_warnings(self) -> list[str]:
@@ -925,17 +925,16 @@ class SimBroker:
             eng = self._engine(bar.symbol)
         if bar.ts_open_ns >= eng.hours_next and self._closed_record(eng, bar.ts_open_ns):
             return
-        if eng.path_watch:
-            listener = self._path_listener
-            if listener is not None:
-                symbol, tick_f, ts_c = bar.symbol, eng.tick_f, bar.ts_close_ns
-                probe = self._path_probe
-                eng.on_bar(
-                    bar,
-                    lambda p, _ts: listener(symbol, p * tick_f, ts_c),  # the clock is at the close
-                    None if probe is None else (lambda a, b: probe(symbol, a, b, tick_f)),
-                )
-                return
+        listener = self._path_listener
+        if listener is not None and (eng.path_watch or eng.orders):  # a position held, or one an order may open
+            symbol, tick_f, ts_c = bar.symbol, eng.tick_f, bar.ts_close_ns
+            probe = self._path_probe
+            eng.on_bar(
+                bar,
+                lambda p, _ts: listener(symbol, p * tick_f, ts_c),  # the clock is at the close
+                None if probe is None else (lambda a, b: probe(symbol, a, b, tick_f)),
+            )
+            return
         if eng.orders:
             eng.on_bar(bar)
         else:

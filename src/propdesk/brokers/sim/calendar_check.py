@@ -179,6 +179,14 @@ class ClosedPeriod:
             f"{'were' if n != 1 else 'was'} not traded"
         )
 
+    def notice(self) -> str:
+        """The log line at the period's first record: ``ESZ5: market data inside a closed period (early close,
+        2025-09-01 12:00 CT to 2025-09-01 17:00 CT by the trading calendar): not traded``."""
+        return (
+            f"{self.symbol}: market data inside a closed period ({self.kind}, {ct_text(self.start_ns)} to "
+            f"{ct_text(self.end_ns)} by the trading calendar): not traded"
+        )
+
     def to_dict(self) -> dict[str, object]:
         """JSON-ready: ``symbol``, ``kind``, ``start_ns``, ``end_ns``, ``start_ct``, ``end_ct``, ``records``,
         ``message``."""

@@ -376,7 +376,8 @@ class MatchingEngine:
         once from inside the callback (``fill_now``, e.g. a risk flatten) fills at the point's price. The callback
         may cancel and add orders; an added order waits for the next event.
 
-        ``probe(a_ticks, b_ticks)``, when given, is asked before each segment of the path (after the open) for a
+        Points are reported (and probes asked) only while ``path_watch`` is set (the broker clears it when the
+        account goes flat). ``probe(a_ticks, b_ticks)``, when given, is asked before each segment of the path (after the open) for a
         price on it at which the walk must stop and report a point (the first price at which a risk limit breaks),
         or ``None``; the walk then matches up to that price, reports it with ``on_point`` and goes on to ``b``."""
         self.event_no += 1
@@ -416,30 +417,37 @@ class MatchingEngine:
         tf = self.tick_f
         h = round(bar.high / tf)
         lo = round(bar.low / tf)
+        if not self.path_watch and not self._may_act(h, lo):  # flat, and no order can fill: nothing to report
+            self.last_px = bar.close
+            self.last_ts_ns = bar.ts_close_ns
+            return
         o = round(bar.open / tf)
         c = round(bar.close / tf)
         budget = [int(bar.volume * self._part)] if self._partial else None
         if self.orders:
             self._gap(o, o, None, None, ts=ts_o, budget=budget)
         self.last_px = o * tf
-        on_point(o, ts_o)
+        if self.path_watch:
+            on_point(o, ts_o)
         up, down = h - o, o - lo
         e1, e2 = (h, lo) if up < down or (up == down and c < o) else (lo, h)
         ts_c = bar.ts_close_ns
         a = o
         for b in (e1, e2, c):
-            if probe is not None and a != b:
+            if probe is not None and a != b and self.path_watch:
                 stop = probe(a, b)
                 if stop is not None and stop != b:
                     if self.orders:
                         self._segment(a, stop, ts_c, budget)
                     self.last_px = stop * tf
-                    on_point(stop, ts_c)
+                    if self.path_watch:
+                        on_point(stop, ts_c)
                     a = stop
             if self.orders:
                 self._segment(a, b, ts_c, budget)
             self.last_px = b * tf
-            on_point(b, ts_c)
+            if self.path_watch:
+                on_point(b, ts_c)
             a = b
         if self.orders:
             self._mark(c)
