@@ -377,9 +377,10 @@ class MatchingEngine:
         may cancel and add orders; an added order waits for the next event.
 
         Points are reported (and probes asked) only while ``path_watch`` is set (the broker clears it when the
-        account goes flat). ``probe(a_ticks, b_ticks)``, when given, is asked before each segment of the path (after the open) for a
-        price on it at which the walk must stop and report a point (the first price at which a risk limit breaks),
-        or ``None``; the walk then matches up to that price, reports it with ``on_point`` and goes on to ``b``."""
+        account goes flat). ``probe(a_ticks, b_ticks)``, when given, is asked before each segment of the path
+        (after the open) for a price on it at which the walk must stop and report a point (the first price at which
+        a risk limit breaks), or ``None``; the walk then matches up to that price, reports it with ``on_point`` and
+        goes on to ``b``."""
         self.event_no += 1
         ts_o = self._ev_ts = bar.ts_open_ns
         if ts_o >= self.next_expiry_ns:
