@@ -925,21 +925,26 @@ class SimBroker:
             eng = self._engine(bar.symbol)
         if bar.ts_open_ns >= eng.hours_next and self._closed_record(eng, bar.ts_open_ns):
             return
-        listener = self._path_listener
-        if listener is not None and (eng.path_watch or eng.orders):  # a position held, or one an order may open
-            symbol, tick_f, ts_c = bar.symbol, eng.tick_f, bar.ts_close_ns
-            probe = self._path_probe
-            eng.on_bar(
-                bar,
-                lambda p, _ts: listener(symbol, p * tick_f, ts_c),  # the clock is at the close
-                None if probe is None else (lambda a, b: probe(symbol, a, b, tick_f)),
-            )
-            return
-        if eng.orders:
-            eng.on_bar(bar)
+        if eng.orders or eng.path_watch:
+            self._match_bar(eng, bar)
         else:
             eng.last_px = bar.close
             eng.last_ts_ns = bar.ts_close_ns
+
+    def _match_bar(self, eng: MatchingEngine, bar: Bar) -> None:
+        """``process_bar`` with working orders or a held position: the path walk, reporting the path's points to the
+        path listener while a position is held (or an order may open one inside the bar)."""
+        listener = self._path_listener
+        if listener is None:
+            eng.on_bar(bar)
+            return
+        symbol, tick_f, ts_c = bar.symbol, eng.tick_f, bar.ts_close_ns
+        probe = self._path_probe
+        eng.on_bar(
+            bar,
+            lambda p, _ts: listener(symbol, p * tick_f, ts_c),  # the clock is at the close
+            None if probe is None else (lambda a, b: probe(symbol, a, b, tick_f)),
+        )
 
     def process_trade(self, trade: TradeTick) -> None:
         """Match one trade print against the symbol's working orders."""
