@@ -635,3 +635,17 @@ def test_a_close_sent_at_a_path_point_fills_at_that_point_and_the_probe_adds_a_p
     assert fills(col, "sim-close-1") == [("sim-close-1", 5, "98.25")]
     assert probes == [(400, 404), (404, 388)]  # flat after the close: no more probes
     assert broker.account.position(SYM) == 0
+
+
+def test_closed_periods_follow_the_data_time_of_a_shifted_replay() -> None:
+    # the gateway presents a file at another time: Labor Day's afternoon shown two days later (Wednesday) is still
+    # the Labor Day halt, and the Wednesday's own hours do not apply
+    shift = 2 * 24 * 60 * M
+    broker, col, clock = make(LABOR_NOON + shift - M, calendar_check="data")
+    broker.set_calendar_offset(SYM, shift)
+    broker.process_bar(bar(6540, 6540, 6540, 6540, start=LABOR_NOON + shift - 2 * M))
+    broker.submit_order(mk(col, "lim", Side.BUY, 1, OrderType.LIMIT, limit="6535"))
+    _labor_day_bars(broker, clock, LABOR_NOON + shift, 5, 6530.0)
+    assert fills(col) == []
+    [period] = broker.closed_periods
+    assert (period.start_ns, period.end_ns, period.kind) == (LABOR_NOON + shift, LABOR_REOPEN + shift, "early close")

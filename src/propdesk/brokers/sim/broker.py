@@ -327,8 +327,10 @@ class SimBroker:
             spec = self._specs.get(eng.symbol)
             if spec is None:
                 return True
-            eng.hours_open, eng.hours_lo, eng.hours_hi = market_span(spec, ts)
-            eng.hours_next = eng.hours_hi if eng.hours_open else eng.hours_lo
+            off = eng.cal_offset_ns
+            is_open, lo, hi = market_span(spec, ts - off)
+            eng.hours_open, eng.hours_lo, eng.hours_hi = is_open, max(lo + off, -(2**63)), min(hi + off, _NEVER)
+            eng.hours_next = eng.hours_hi if is_open else eng.hours_lo
         return eng.hours_open
 
     def _closed_record(self, eng: MatchingEngine, ts: int) -> bool:
@@ -342,11 +344,23 @@ class SimBroker:
             return True
         spec = self._specs.get(eng.symbol)
         assert spec is not None  # _span is closed only with a spec
-        period = ClosedPeriod(eng.symbol, eng.hours_lo, eng.hours_hi, closed_kind(spec, eng.hours_lo, eng.hours_hi), ts)
+        off = eng.cal_offset_ns
+        kind = closed_kind(spec, eng.hours_lo - off, eng.hours_hi - off)
+        period = ClosedPeriod(eng.symbol, eng.hours_lo, eng.hours_hi, kind, ts)
         eng.closed = period
         self.closed_periods.append(period)
         log.warning("data warning: %s", period.notice())
         return True
+
+    def set_calendar_offset(self, symbol: str, offset_ns: int) -> None:
+        """Judge ``symbol``'s closed periods at ``event time - offset_ns`` (UTC ns): for a replay whose event times are
+        shifted from the data's own (the local ProjectX gateway presents a file at the current time), so the data's
+        closed periods stay closed whatever time they are presented at. Closed periods are reported in event time."""
+        eng = self._engine(symbol)
+        eng.cal_offset_ns = offset_ns
+        eng.hours_lo, eng.hours_hi = _NEVER, -(2**63)  # look the span up again
+        if eng.hours_next != _NEVER:
+            eng.hours_next = -(2**63)
 
     def data_warnings(self) -> list[str]:
         """The data warnings so far, one line each (:meth:`ClosedPeriod.describe` of :attr:`closed_periods`)."""
@@ -407,7 +421,8 @@ class SimBroker:
             return None
         if not self._span(eng, now):
             return (
-                f"market closed: {symbol} is in a closed period ({closed_kind(spec, eng.hours_lo, eng.hours_hi)} "
+                f"market closed: {symbol} is in a closed period "
+                f"({closed_kind(spec, eng.hours_lo - eng.cal_offset_ns, eng.hours_hi - eng.cal_offset_ns)} "
                 f"until {ct_text(eng.hours_hi)} by the trading calendar)"
             )
         if mode == "data":

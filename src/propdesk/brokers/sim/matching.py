@@ -226,6 +226,8 @@ class MatchingEngine:
             ``[hours_lo, hours_hi)``, UTC ns), kept by the broker; hours_next: the time from which the broker must
             look again (``hours_hi`` while open, ``hours_lo`` while closed so every record inside is counted).
         closed: the closed period data last fell into (the broker's data warning), else ``None``.
+        cal_offset_ns: how far this contract's event times are shifted from the data's own times (a replay presented
+            at another time); the calendar is asked about ``ts - cal_offset_ns``.
         path_watch: the broker wants the bar path's points reported (a path listener and a position in this
             contract, see :meth:`on_bar`).
     """
@@ -242,6 +244,7 @@ class MatchingEngine:
         "bid_size",
         "book_asks",
         "book_bids",
+        "cal_offset_ns",
         "closed",
         "event_no",
         "hours_hi",
@@ -289,6 +292,7 @@ class MatchingEngine:
         self.hours_hi = -(2**63)
         self.hours_next = -(2**63)
         self.closed: object | None = None
+        self.cal_offset_ns = 0
         self.path_watch = False
 
     # ------------------------------------------------------------------------------------------ order book keeping
