@@ -155,6 +155,8 @@ class RunSummary:
         risk: what the risk engine did (:class:`~propdesk.risk.outcomes.RiskOutcomes`: trading state timeline,
             lockouts, orders denied by rule, flattens), ``None`` without a risk configuration.
         evaluation: the Combine evaluation of the run so far with its reasons, ``None`` without a risk configuration.
+        data_warnings: the simulated exchange's data warnings, one line each (market data inside a closed period
+            of the trading calendar, not traded: :attr:`propdesk.brokers.sim.SimBroker.closed_periods`).
     """
 
     symbol: str
@@ -182,6 +184,7 @@ class RunSummary:
     slept_s: float
     risk: RiskOutcomes | None = None
     evaluation: CombineEvaluation | None = None
+    data_warnings: tuple[str, ...] = ()
 
     @property
     def realized_net(self) -> Money:
@@ -226,6 +229,7 @@ class RunSummary:
             "slept_s": round(self.slept_s, 3),
             **({} if self.risk is None else {"risk": self.risk.to_json_dict()}),
             **({} if self.evaluation is None else {"evaluation": self.evaluation.to_json_dict()}),
+            "data_warnings": list(self.data_warnings),
         }
 
 
@@ -358,6 +362,7 @@ class RunSession(EventFanout, ReplayControl):
         installed = install_sigint(loop, self.interrupt, enabled=handle_sigint)
         if self.risk is not None:
             self.risk.start()
+            self.broker.set_path_listener(self.risk.on_path_mark, self.risk.path_breach_tick)
         if self.journal is not None:
             await self.journal.open(
                 kind="replay",
@@ -425,6 +430,7 @@ class RunSession(EventFanout, ReplayControl):
             slept_s=prog.slept_s,
             risk=None if self.risk is None else self.risk.outcomes,
             evaluation=None if self.risk is None else evaluation_of(self.risk),
+            data_warnings=tuple(self.broker.data_warnings()),
         )
 
 

@@ -82,6 +82,8 @@ class BacktestResult:
         risk: what the risk engine did (:func:`propdesk.backtest.evaluation.risk_summary`), else ``None``.
         outcomes: the risk engine's record (:class:`~propdesk.risk.outcomes.RiskOutcomes`) the views render, else
             ``None``.
+        data_warnings: the simulated exchange's data warnings, one line each (market data inside a closed period of
+            the trading calendar, not traded: :attr:`propdesk.brokers.sim.SimBroker.closed_periods`).
     """
 
     symbol: str
@@ -101,6 +103,7 @@ class BacktestResult:
     evaluation: CombineEvaluation | None = None
     risk: dict[str, object] | None = None
     outcomes: RiskOutcomes | None = None
+    data_warnings: tuple[str, ...] = ()
 
     def to_json_dict(self) -> dict[str, object]:
         """The JSON object ``propdesk backtest --json`` prints (money as strings of USD with two decimals)."""
@@ -130,6 +133,7 @@ class BacktestResult:
             "starting_balance_usd": str(self.starting_balance.as_decimal()),
             "run_s": round(self.run_s, 6),
             "bars_per_s": round(self.bars_per_s, 1),
+            "data_warnings": list(self.data_warnings),
             **({} if self.risk is None else {"risk": self.risk}),
             **({} if self.evaluation is None else {"evaluation": self.evaluation.to_json_dict()}),
         }
@@ -221,8 +225,10 @@ def run_backtest(
         bars.close.tolist(),
         bars.volume.tolist(),
     )
+    sim.prepare(symbol)  # the trading calendar's hours are built before the timed loop
     if risk is not None:
         risk.start()
+        sim.set_path_listener(risk.on_path_mark, risk.path_breach_tick)
     if journal is not None:
         params = strategy.config.model_dump()
         journal.open_sync(
@@ -292,6 +298,7 @@ def run_backtest(
         evaluation=None if risk is None else evaluation_of(risk),
         risk=None if risk is None else risk_summary(risk),
         outcomes=None if risk is None else risk.outcomes,
+        data_warnings=tuple(sim.data_warnings()),
     )
     if journal is not None:
         journal.close_sync(report=result.to_json_dict())

@@ -514,6 +514,8 @@ class SimRiskSession(ReplayControl):
         loop = asyncio.get_running_loop()
         installed = install_sigint(loop, self.interrupt, enabled=handle_sigint)
         self.daemon.start()
+        engine = self.daemon.engine
+        self.broker.set_path_listener(engine.on_path_mark, engine.path_breach_tick)
         await self.broker.connect()
         self.trader.arm()
         self._t0 = time.perf_counter()
@@ -531,8 +533,9 @@ class SimRiskSession(ReplayControl):
 
     def status(self) -> dict[str, Any]:
         """:meth:`RiskDaemon.status` plus ``replay`` (``symbol``, ``bars``, ``total``, ``speed``, ``completed``,
-        ``interrupted``, ``wall_s``) and ``manual`` (``placed``, ``pending``: the scripted orders placed so far and
-        still to come, as text)."""
+        ``interrupted``, ``wall_s``), ``manual`` (``placed``, ``pending``: the scripted orders placed so far and
+        still to come, as text) and ``data_warnings`` (the simulated exchange's closed periods that held data, not
+        traded: :meth:`propdesk.brokers.sim.calendar_check.ClosedPeriod.to_dict` each)."""
         st = self.daemon.status()
         prog = self.feed.progress()
         st["replay"] = {
@@ -545,6 +548,7 @@ class SimRiskSession(ReplayControl):
             "interrupted": self.interrupted,
             "wall_s": round(self.elapsed_s, 3),
         }
+        st["data_warnings"] = [p.to_dict() for p in self.broker.closed_periods]
         st["manual"] = {
             "placed": [f"{_iso_ct(m.ts_ns)} {MANUAL_ID_PREFIX}{m.line}: {m.describe()}" for m in self.trader.placed],
             "pending": [f"{_iso_ct(m.ts_ns)} {MANUAL_ID_PREFIX}{m.line}: {m.describe()}" for m in self.trader.pending],

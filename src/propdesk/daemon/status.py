@@ -160,6 +160,8 @@ def _header(st: dict[str, Any]) -> RenderableType:
         right = f"{replay.get('symbol')} {pct}({replay.get('bars', 0):,}/{replay.get('total') or 0:,} bars) "
         right += f"speed {speed if speed == 'max' else f'{speed:g}x'} {state}"
     grid.add_row(f"time [bold]{_ct(now)}[/]  ({_utc(now)})  trading day {st.get('trading_date')}", right)
+    for warning in st.get("data_warnings") or []:
+        grid.add_row(Text(f"data warning: {warning['message']}", style="yellow"), "")
     return Panel(grid, border_style="blue")
 
 
@@ -395,6 +397,8 @@ async def run_plain(
 
     session.daemon.add_listener(on_event)
     final = await session.run(handle_sigint=handle_sigint)
+    for warning in final.get("data_warnings") or []:
+        write(f"data warning: {warning['message']}")
     write(
         f"final state {final['state']}: day net {final.get('day_net_usd')} USD, balance {final.get('balance_usd')} "
         f"USD, lockouts {len(final.get('lockouts') or [])}"

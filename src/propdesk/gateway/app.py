@@ -208,6 +208,10 @@ class Gateway:
         self.state = GatewayState(config, self.catalog, self.market.start_ns)
         holder.append(self.state)
         self.state.market = self.market
+        for rt in self.market.feeds:  # the sim judges closed periods at the data's own time, not the presented one
+            for info in rt.contracts:
+                for acct in self.state.accounts.values():
+                    acct.sim.set_calendar_offset(info.name, rt.offset_ns)
         self.user_hub = UserHub({a.id for a in config.accounts}, config.user_event_shape)
         self.market_hub = MarketHub(
             self.market,

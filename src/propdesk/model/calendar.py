@@ -184,6 +184,7 @@ class TradingCalendar:
         "_products",
         "_sessions",
         "_source",
+        "_spans",
         "_tz",
         "_zone",
     )
@@ -236,6 +237,7 @@ class TradingCalendar:
         self._early: dict[date, dict[str, time]] = {d: dict(v) for d, v in (early_closes or {}).items()}
         self._products: dict[str, ProductHours] = dict(products or {})
         self._default_hours = default_hours or ProductHours(ALL_PRODUCTS, ALL_PRODUCTS, time(17, 0), time(16, 0))
+        self._spans: dict[str | None, tuple[list[int], list[int]]] = {}
 
     # ------------------------------------------------------------------ coverage and dates
 
@@ -463,6 +465,65 @@ class TradingCalendar:
             if any(a <= local < b for a, b in hours.breaks):
                 return False
         return True
+
+    def _open_intervals(self, product: str | None) -> tuple[list[int], list[int]]:
+        """The product's trading intervals ``[start, end)`` over the whole coverage as two sorted lists (UTC ns),
+        built once per product: each session's product hours with early closes applied, minus the product's daily
+        breaks, adjacent intervals merged."""
+        cached = self._spans.get(product)
+        if cached is not None:
+            return cached
+        hours = self.hours(product)
+        starts: list[int] = []
+        ends: list[int] = []
+        for s in self._sessions:
+            lo, hi = self._session_product_open(s, hours), self._session_product_close(s, hours)
+            if lo >= hi:
+                continue
+            pieces = [(lo, hi)]
+            if hours.breaks:
+                day = _local_dt(lo, self._zone).date()
+                last = _local_dt(hi, self._zone).date()
+                while day <= last:
+                    for a, b in hours.breaks:
+                        cut_lo, cut_hi = _local_ns(day, a, self._zone), _local_ns(day, b, self._zone)
+                        pieces = [
+                            part
+                            for x, y in pieces
+                            for part in ((x, min(y, cut_lo)), (max(x, cut_hi), y))
+                            if part[0] < part[1]
+                        ]
+                    day += _ONE_DAY
+            for x, y in pieces:
+                if ends and x <= ends[-1]:
+                    ends[-1] = max(ends[-1], y)
+                else:
+                    starts.append(x)
+                    ends.append(y)
+        self._spans[product] = (starts, ends)
+        return starts, ends
+
+    def open_span(self, ts_ns: int, product: str | None = None) -> tuple[bool, int, int]:
+        """Whether ``product`` trades at ``ts_ns`` (UTC ns), and the span ``[start_ns, end_ns)`` around it in which
+        that stays so: the trading interval containing ``ts_ns``, or the closed period (daily halt, weekend,
+        holiday halt, early close, closure, product break) containing it. The answer agrees with :meth:`is_open`;
+        it lets a caller that sees time move forward ask again only once ``end_ns`` is reached (the simulated
+        exchange checks each bar with one integer comparison).
+
+        Before the first covered session the span starts at ``-2**63``; after the last one it ends at ``2**63 - 1``
+        (the closed period then stands for "not covered").
+
+        Raises:
+            CalendarCoverageError: ``ts_ns`` outside the coverage. CalendarError: unknown product.
+        """
+        self._check_ts(ts_ns)
+        starts, ends = self._open_intervals(product)
+        i = bisect.bisect_right(starts, ts_ns) - 1
+        if i >= 0 and ts_ns < ends[i]:
+            return True, starts[i], ends[i]
+        lo = ends[i] if i >= 0 else -(2**63)
+        hi = starts[i + 1] if i + 1 < len(starts) else 2**63 - 1
+        return False, lo, hi
 
     def next_session_open_ns(self, ts_ns: int) -> int:
         """The first exchange session open strictly after ``ts_ns``, UTC ns (Friday -> Sunday 17:00 CT; after a

@@ -47,6 +47,17 @@ the rollover, nor R11, driven by the session timers, nor R16, which only warns),
 has a working order, a held decision, or is REDUCING. A flat account has nothing for a CLOCK rule to enforce, the PRE
 rules still check every order, and a HALTED one waits for its lockout's expiry alert.
 
+Bar paths as marks: a bar is known only at its close, but its price went through the open, the extreme nearer the
+open, the other extreme and the close (the simulated exchange's matching path, :mod:`propdesk.brokers.sim.matching`).
+Wired to a simulated exchange with ``SimBroker.set_path_listener(engine.on_path_mark)`` (backtests, ``run
+--replay``, ``propdesk risk --broker sim``), the engine marks a held contract at each of those points in path order
+and runs the QUOTE evaluation there. Between two points the path is continuous: before the exchange walks a segment
+it asks :meth:`RiskEngine.path_breach_tick` for the first price on it at which the rules would flatten (found by
+bisection on a what-if mark) and stops there, as it stops at a stop order's price. So an MLL or daily-loss breach
+inside a bar is enforced where the path crossed the limit (at the open when the bar gapped through it): the
+enforcer's close goes to the exchange while its last price is that point, and fills there (plus the configured
+slippage), not at the bar's close.
+
 QUOTE evaluations on bars are skipped when nothing they read changed (the held quantity, day net and equity are the
 same as at the previous bar): the QUOTE rules (R1-R4, R12) read money only.
 """
@@ -449,6 +460,79 @@ class RiskEngine:
         if node is not None and node.positions.net_qty(node.account_id, msg.symbol):
             self.state.on_mark()
 
+    def on_path_mark(self, symbol: str, price: float, ts_ns: int) -> None:
+        """A point of a bar's price path (a :data:`propdesk.brokers.sim.broker.PathListener`): mark ``symbol`` at
+        ``price`` (points, on the tick) as its last trade at ``ts_ns`` (UTC ns) and, when the account holds it, run
+        the QUOTE evaluation as on a bar close (module docstring, "Bar paths as marks")."""
+        node = self._node
+        if node is None or self._guard is None or not self.running:
+            return
+        positions = node.positions
+        held = positions.net_qty(node.account_id, symbol)
+        if held:
+            positions.update_trade(symbol, price, ts_ns)
+            self._quote_point(_PathPoint(symbol, price, ts_ns), held)
+
+    def path_breach_tick(self, symbol: str, a_ticks: int, b_ticks: int, tick: float) -> int | None:
+        """The first price (whole ticks) on the continuous path from ``a_ticks`` (the previous point, already
+        marked) to ``b_ticks`` at which the QUOTE rules would ask for something the guard does not hold yet at
+        CLOSE_POSITION or above (an MLL or daily-loss breach: flatten, lockout), or ``None`` when ``b_ticks`` itself
+        asks for nothing new. ``tick`` is the tick size (points).
+
+        A what-if: the mark and the account's figures are restored afterwards. The rules' verdict is taken to be
+        monotonic along a one-way segment (money only moves one way there), so the first such price is found by
+        bisection in O(log(|b - a|)) evaluations. The simulated exchange uses it to stop its bar walk at that price
+        (:meth:`propdesk.brokers.sim.broker.SimBroker.set_path_listener`), as it stops at a stop order's price.
+        """
+        node, guard, rules = self._node, self._guard, self._rules
+        if node is None or guard is None or rules is None or not self.running or a_ticks == b_ticks:
+            return None
+        positions = node.positions
+        if not positions.net_qty(node.account_id, symbol):
+            return None
+        state = self.state
+        held = guard.decisions
+        saved = state.save_marks()
+        ts = node.clock.timestamp_ns()
+
+        def breaches(p: int) -> bool:
+            positions.update_trade(symbol, p * tick, ts)
+            state.on_mark()
+            for d in rules.evaluate(state, EvalPoint.QUOTE).decisions:
+                if d.action >= Action.CLOSE_POSITION:
+                    prev = held.get(d.rule_id)
+                    if prev is None or prev.action < d.action:
+                        return True
+            return False
+
+        try:
+            if not breaches(b_ticks):
+                return None
+            lo, hi = a_ticks, b_ticks  # breaches(hi); not at lo (the guard evaluated it and holds what it asks)
+            while abs(hi - lo) > 1:
+                mid = (lo + hi) // 2
+                if breaches(mid):
+                    hi = mid
+                else:
+                    lo = mid
+            return hi
+        finally:
+            positions.update_trade(symbol, a_ticks * tick, ts)
+            state.restore_marks(saved)
+
+    def _quote_point(self, mark: Any, held: int) -> None:
+        """The held contract of ``mark`` (anything with a ``symbol``) was marked: recompute the account's money and
+        run the QUOTE evaluation when it changed."""
+        guard = self._guard
+        assert guard is not None
+        state = self.state
+        state.on_mark()
+        key = (held, state.day_net.cents, state.equity.cents)
+        # QUOTE rules read money only: an unchanged mark needs no evaluation (unless the watchdog counts quotes)
+        if key != self._last_quote_key or self._quote_stale_s is not None:
+            self._last_quote_key = key
+            guard.on_quote(mark)
+
     def _on_bar(self, bar: Any) -> None:
         node = self._node
         guard = self._guard
@@ -456,13 +540,7 @@ class RiskEngine:
             return
         held = node.positions.net_qty(node.account_id, bar.symbol)
         if held:
-            state = self.state
-            state.on_mark()
-            key = (held, state.day_net.cents, state.equity.cents)
-            # QUOTE rules read money only: an unchanged mark needs no evaluation (unless the watchdog counts quotes)
-            if key != self._last_quote_key or self._quote_stale_s is not None:
-                self._last_quote_key = key
-                guard.on_quote(bar)
+            self._quote_point(bar, held)
         else:
             self._last_quote_key = None
         if self._clock_from_bars and self._timed_rules:
@@ -594,6 +672,15 @@ def _daily_loss_left(rules: Sequence[Rule], view: AccountState) -> tuple[Money |
         if best is None or left.cents < best[0].cents:
             best = (left, rule.rule_id)
     return (None, None) if best is None else best
+
+
+@dataclass(frozen=True, slots=True)
+class _PathPoint:
+    """A point of a bar's path, as the guard's QUOTE evaluation takes it (it reads the ``symbol``)."""
+
+    symbol: str
+    price: float
+    ts_ns: int
 
 
 def _never(_ts_ns: int) -> bool:

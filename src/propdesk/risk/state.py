@@ -628,6 +628,29 @@ class AccountState:
         subscribed to ``data.quotes.*`` directly, below the position manager's priority). O(open positions)."""
         self._recompute_marks()
 
+    _MARK_FIELDS = (
+        "_positions_cache",
+        "_unreal_c",
+        "_peak_eq_c",
+        "_mll_peak_c",
+        "_floor_peak_c",
+        "_m_unreal",
+        "_m_equity",
+        "_m_day_net",
+        "_m_peak_eq",
+        "_m_floor",
+    )
+
+    def save_marks(self) -> tuple[object, ...]:
+        """The figures :meth:`on_mark` changes (unrealized PnL, equity, the equity and MLL peaks, the floor), for
+        :meth:`restore_marks`: a what-if evaluation at a hypothetical mark leaves no trace."""
+        return tuple(getattr(self, name) for name in self._MARK_FIELDS)
+
+    def restore_marks(self, saved: tuple[object, ...]) -> None:
+        """Put back the figures :meth:`save_marks` returned."""
+        for name, value in zip(self._MARK_FIELDS, saved, strict=True):
+            setattr(self, name, value)
+
     def roll_day(self, ts_ns: int, eod_balance: Money | None = None) -> bool:
         """Start the trading day that contains ``ts_ns`` (UTC ns), at the session boundary.
 

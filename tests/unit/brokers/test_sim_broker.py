@@ -72,9 +72,9 @@ class Collector:
         return [type(e).__name__ for e in self.events if getattr(e, "client_order_id", None) == cid]
 
 
-def make(**cfg: Any) -> tuple[SimBroker, Collector, SimClock]:
+def make(start: int = T0, **cfg: Any) -> tuple[SimBroker, Collector, SimClock]:
     cfg.setdefault("calendar_check", "off")
-    clock = SimClock(T0)
+    clock = SimClock(start)
     broker = SimBroker(clock, account_id=ACCT, config=SimConfig(**cfg), starting_balance=Money.of(50_000))
     col = Collector()
     broker.set_event_handler(col)
@@ -237,7 +237,7 @@ def test_market_closed_by_data_mode_and_by_calendar() -> None:
     sat = utc(2025, 11, 22, 15)  # Saturday
     halt = utc(2025, 11, 18, 22, 30)  # Tuesday 16:30 CT: daily halt
     open_ = utc(2025, 11, 18, 23, 30)  # Tuesday 17:30 CT: the next session is open
-    for ts, cid, expect in ((sat, "sat", "no CMES session"), (halt, "halt", "daily halt"), (open_, "eve", None)):
+    for ts, cid, expect in ((sat, "sat", "weekend"), (halt, "halt", "daily halt"), (open_, "eve", None)):
         cb, ccol, cclock = make(calendar_check="calendar")
         cclock.advance_to(ts)
         cb.submit_order(mk(ccol, cid, Side.BUY, 1))
@@ -515,3 +515,137 @@ def test_event_handler_exceptions_propagate() -> None:
     broker.set_event_handler(boom)
     with pytest.raises(RuntimeError):
         broker.submit_order(Order(ClientOrderId("x"), ACCT, SYM, Side.BUY, 1, OrderType.MARKET))
+
+
+# --------------------------------------------------------------------------------------------------- closed periods
+
+LABOR_NOON = utc(2025, 9, 1, 17)  # Labor Day 2025-09-01 12:00 CDT: CME equity futures halt until 17:00 CDT
+LABOR_REOPEN = utc(2025, 9, 1, 22)  # 17:00 CDT
+
+
+def _labor_day_bars(broker: SimBroker, clock: SimClock, start: int, n: int, px: float) -> None:
+    for i in range(n):
+        b = bar(px, px + 1, px - 1, px, i=i, start=start)
+        clock.advance_to(b.ts_close_ns)
+        broker.process_bar(b)
+
+
+@pytest.mark.parametrize("mode", ["data", "calendar"])
+def test_no_fill_inside_a_closed_period_and_one_warning_per_period(mode: str) -> None:
+    broker, col, clock = make(LABOR_NOON - 31 * M, calendar_check=mode)
+    clock.advance_to(LABOR_NOON - 30 * M)
+    broker.process_bar(bar(6540, 6540, 6540, 6540, start=LABOR_NOON - 31 * M))  # data before the halt
+    broker.submit_order(mk(col, "lim", Side.BUY, 1, OrderType.LIMIT, limit="6535"))  # 11:30 CDT, out of reach
+    _labor_day_bars(broker, clock, LABOR_NOON - 30 * M, 30, 6540.0)
+    assert fills(col) == []
+    _labor_day_bars(broker, clock, LABOR_NOON, 240, 6530.0)  # 12:00-15:59 CDT: the limit is crossed, not traded
+    assert fills(col) == []
+    assert broker.engine(SYM).last_px == 6540.0  # closed-period prices are not the exchange's last price
+    assert len(broker.closed_periods) == 1
+    period = broker.closed_periods[0]
+    assert (period.start_ns, period.end_ns, period.kind, period.records) == (
+        LABOR_NOON,
+        LABOR_REOPEN,
+        "early close",
+        240,
+    )
+    assert broker.data_warnings() == [
+        "ESZ5: 240 market-data records inside a closed period (early close, 2025-09-01 12:00 CT to "
+        "2025-09-01 17:00 CT by the trading calendar) were not traded"
+    ]
+    reopen = bar(6528.5, 6529, 6528, 6528.5, start=LABOR_REOPEN)
+    clock.advance_to(reopen.ts_close_ns)
+    broker.process_bar(reopen)  # the reopen gaps through the limit: it fills at the open
+    assert fills(col) == [("lim", 1, "6528.5")]
+    assert col.of(OrderFilled, "lim")[0].ts_event_ns == LABOR_REOPEN
+    assert len(broker.closed_periods) == 1
+
+
+def test_orders_sent_in_a_closed_period_are_rejected_and_risk_closes_wait_for_the_reopen() -> None:
+    broker, col, clock = make(LABOR_NOON - 2 * M, calendar_check="data", flatten_fill="last-price")
+    clock.advance_to(LABOR_NOON - M)
+    broker.process_bar(bar(6540, 6540, 6540, 6540, start=LABOR_NOON - 2 * M))
+    broker.submit_order(mk(col, "long", Side.BUY, 2))
+    broker.process_bar(bar(6540, 6541, 6539, 6540, start=LABOR_NOON - M))
+    assert fills(col) == [("long", 2, "6540")]
+    _labor_day_bars(broker, clock, LABOR_NOON, 10, 6530.0)
+    broker.submit_order(mk(col, "late", Side.BUY, 1))
+    assert _reason(col, "late") == (
+        "market closed: ESZ5 is in a closed period (early close until 2025-09-01 17:00 CT by the trading calendar)"
+    )
+    broker.close_position(SYM)  # a risk flatten in the halt: accepted, not filled at a closed-period price
+    assert fills(col, "sim-close-1") == []
+    reopen = bar(6528.5, 6529, 6528, 6528.5, start=LABOR_REOPEN)
+    clock.advance_to(reopen.ts_close_ns)
+    broker.process_bar(reopen)
+    assert fills(col, "sim-close-1") == [("sim-close-1", 2, "6528.5")]
+
+
+def test_calendar_check_off_trades_every_record() -> None:
+    broker, col, clock = make(LABOR_NOON, calendar_check="off")
+    broker.submit_order(mk(col, "lim", Side.BUY, 1, OrderType.LIMIT, limit="6535"))
+    _labor_day_bars(broker, clock, LABOR_NOON, 3, 6530.0)
+    assert fills(col) == [("lim", 1, "6530")]
+    assert broker.closed_periods == []
+
+
+# --------------------------------------------------------------------------------------------------- bar path points
+
+
+def test_path_listener_sees_the_matching_path_of_a_held_contract_only() -> None:
+    broker, col, clock = make()
+    seen: list[tuple[str, float, int]] = []
+    broker.set_path_listener(lambda s, p, ts: seen.append((s, p, ts)))
+    up = bar(100, 103, 99, 102, i=0)  # |H-O| = 3 > |O-L| = 1: O, L, H, C
+    broker.process_bar(up)
+    assert seen == []  # flat: no path walk
+    broker.submit_order(mk(col, "buy", Side.BUY, 1))
+    down = bar(100, 101, 98, 99, i=1)  # |H-O| = 1 < |O-L| = 2: O, H, L, C
+    clock.advance_to(down.ts_close_ns)
+    broker.process_bar(down)
+    assert fills(col) == [("buy", 1, "100")]
+    close = down.ts_close_ns
+    assert seen == [(SYM, 100.0, close), (SYM, 101.0, close), (SYM, 98.0, close), (SYM, 99.0, close)]
+    tie = bar(100, 102, 98, 101, i=2)  # a tie on an up bar: the extreme away from the close first (O, L, H, C)
+    broker.process_bar(tie)
+    assert [p for _s, p, _t in seen[4:]] == [100.0, 98.0, 102.0, 101.0]
+
+
+def test_a_close_sent_at_a_path_point_fills_at_that_point_and_the_probe_adds_a_point() -> None:
+    broker, col, clock = make(flatten_fill="last-price", slippage_ticks=1)
+    broker.submit_order(mk(col, "buy", Side.BUY, 5))
+    broker.process_bar(bar(100, 100, 100, 100, i=0))
+    assert fills(col) == [("buy", 5, "100.25")]  # market fill + 1 tick of slippage
+    level = round(98.5 / 0.25)  # a "breach" level at 98.50: the probe stops the walk there
+    probes: list[tuple[int, int]] = []
+
+    def probe(symbol: str, a: int, b: int, tick: float) -> int | None:
+        probes.append((a, b))
+        return level if min(a, b) <= level <= max(a, b) and a > level else None
+
+    def listener(symbol: str, price: float, ts: int) -> None:
+        if price <= 98.5 and broker.account.position(SYM):
+            broker.close_position(SYM)
+
+    broker.set_path_listener(listener, probe)
+    b = bar(100, 101, 97, 99.5, i=1)  # O 100, H 101, L 97, C 99.5: the breach is on the segment 101 -> 97
+    clock.advance_to(b.ts_close_ns)
+    broker.process_bar(b)
+    # the close fills at the breach price less one tick of slippage, not at the low (97) nor at the close (99.5)
+    assert fills(col, "sim-close-1") == [("sim-close-1", 5, "98.25")]
+    assert probes == [(400, 404), (404, 388)]  # flat after the close: no more probes
+    assert broker.account.position(SYM) == 0
+
+
+def test_closed_periods_follow_the_data_time_of_a_shifted_replay() -> None:
+    # the gateway presents a file at another time: Labor Day's afternoon shown two days later (Wednesday) is still
+    # the Labor Day halt, and the Wednesday's own hours do not apply
+    shift = 2 * 24 * 60 * M
+    broker, col, clock = make(LABOR_NOON + shift - M, calendar_check="data")
+    broker.set_calendar_offset(SYM, shift)
+    broker.process_bar(bar(6540, 6540, 6540, 6540, start=LABOR_NOON + shift - 2 * M))
+    broker.submit_order(mk(col, "lim", Side.BUY, 1, OrderType.LIMIT, limit="6535"))
+    _labor_day_bars(broker, clock, LABOR_NOON + shift, 5, 6530.0)
+    assert fills(col) == []
+    [period] = broker.closed_periods
+    assert (period.start_ns, period.end_ns, period.kind) == (LABOR_NOON + shift, LABOR_REOPEN + shift, "early close")

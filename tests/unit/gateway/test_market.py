@@ -12,6 +12,7 @@ from propdesk.gateway.config import FeedConfig
 from propdesk.gateway.history import retrieve_bars
 from propdesk.gateway.market import DOM_RESET, load_feed
 from tests.conftest import ES_1MIN, ESH4_MBO, NQ_1MIN, NQ_5MIN, SHARED_DATA, resolve_shared
+from tests.unit.gateway.conftest import make_app
 
 ESM8 = "es_trades_esm8_rtrawl/ESM8_trades_20180507.csv.gz"
 
@@ -70,3 +71,14 @@ def test_trade_file_prints_and_mbo_feed_depth() -> None:
     assert DOM_RESET == 6
     assert np.all(np.diff(mbo.history.print_ts) >= 0)
     assert Path(SHARED_DATA).exists()
+
+
+def test_every_account_judges_closed_periods_at_the_data_time() -> None:
+    gw = make_app().state.gateway
+    assert gw.market.feeds
+    for rt in gw.market.feeds:
+        assert rt.offset_ns != 0  # the file (2025) is presented at the app's start (2026)
+        for info in rt.contracts:
+            for acct in gw.state.accounts.values():
+                eng = acct.sim.engine(info.name)
+                assert eng is not None and eng.cal_offset_ns == rt.offset_ns

@@ -261,3 +261,35 @@ def test_cme_sessions_from_calendar_agree_with_trading_date(cal: TradingCalendar
     while ts < end:
         assert sessions.trade_date(ts) == cal.trading_date(ts), ts
         ts += 3 * H + 17 * 60 * S  # every 3 h 17 min: every hour of the day is visited over the span
+
+
+@pytest.mark.parametrize(
+    ("at", "product", "expected"),
+    [
+        # Labor Day 2025: equity trades until the 12:00 CT holiday halt, reopens at 17:00 CT
+        (ct(2025, 9, 1, 11, 59), "ES", (True, ct(2025, 8, 31, 17), ct(2025, 9, 1, 12))),
+        (ct(2025, 9, 1, 12), "ES", (False, ct(2025, 9, 1, 12), ct(2025, 9, 1, 17))),
+        (ct(2025, 9, 1, 16, 59), "ES", (False, ct(2025, 9, 1, 12), ct(2025, 9, 1, 17))),
+        (ct(2025, 9, 1, 17), "ES", (True, ct(2025, 9, 1, 17), ct(2025, 9, 2, 16))),
+        # the daily halt, the weekend (Friday 16:00 -> Sunday 17:00), the day after Thanksgiving (12:15 CT equity)
+        (ct(2025, 9, 3, 16, 30), "ES", (False, ct(2025, 9, 3, 16), ct(2025, 9, 3, 17))),
+        (ct(2025, 9, 6, 12), "ES", (False, ct(2025, 9, 5, 16), ct(2025, 9, 7, 17))),
+        (ct(2025, 11, 28, 12, 20), "ES", (False, ct(2025, 11, 28, 12, 15), ct(2025, 11, 30, 17))),
+        # a grain break (07:45-08:30 CT) is a closed span too
+        (ct(2025, 9, 3, 8), "ZC", (False, ct(2025, 9, 3, 7, 45), ct(2025, 9, 3, 8, 30))),
+    ],
+)
+def test_open_span(cal: TradingCalendar, at: int, product: str, expected: tuple[bool, int, int]) -> None:
+    assert cal.open_span(at, product) == expected
+    assert cal.is_open(at, product) is expected[0]
+
+
+def test_open_span_agrees_with_is_open_minute_by_minute(cal: TradingCalendar) -> None:
+    start = ct(2025, 11, 24)  # Thanksgiving week: a holiday halt, an early close and a weekend
+    for product in ("ES", "ZC"):
+        for minute in range(0, 8 * 24 * 60, 7):
+            ts = start + minute * 60_000_000_000
+            is_open, lo, hi = cal.open_span(ts, product)
+            assert lo <= ts < hi
+            assert is_open is cal.is_open(ts, product)
+            assert cal.is_open(lo, product) is is_open and cal.is_open(hi - 1, product) is is_open

@@ -9,7 +9,22 @@ record, *before* publishing the record to strategies (an order also never fills 
 time, see :mod:`propdesk.brokers.sim.matching`). Fill rules are in :mod:`propdesk.brokers.sim.matching`, options in
 :class:`~propdesk.brokers.sim.config.SimConfig`.
 
-Hot path: ``process_bar`` costs one dict lookup and two attribute stores while no order works for the symbol.
+Hot path: ``process_bar`` costs one dict lookup, one integer comparison and two attribute stores while no order
+works for the symbol.
+
+Closed periods (``SimConfig.calendar_check`` ``calendar`` or ``data``): nothing fills while the contract's trading
+calendar says its market is closed (daily halt, weekend, holiday, holiday halt, early close:
+:func:`propdesk.brokers.sim.calendar_check.market_span` over ``model/resources/calendar.toml``). A bar, print, quote
+or depth update inside a closed period is not traded (no matching, no last price) and the period is reported once
+as a data warning (:attr:`SimBroker.closed_periods`, and a ``propdesk.brokers.sim`` log warning); a new order is
+rejected (``market closed: ...``) and a risk close (``close_position``/``flatten``) waits for the reopen's first
+price. The per-record cost is one integer comparison against the next calendar boundary, looked up (a binary
+search) only when a record reaches it.
+
+Bar path marks (:meth:`SimBroker.set_path_listener`): with a listener, a bar of a contract the account holds is
+walked point by point (open, nearer extreme, other extreme, close: the matching engine's path) and the listener is
+called at each point with the exchange's last price there, so a risk guard sees the bar's path as marks and a close
+it sends from the callback fills at the point's price (``flatten_fill="last-price"``), not at the bar's close.
 
 Rejections (``OrderRejected.reason``): duplicate client order id, an order of another account, quantity not a
 positive whole number, unknown contract, a price off the contract's tick (or missing for the type), trailing distance
@@ -39,17 +54,18 @@ Ids: broker order ids are increasing ints from 1; trade ids are ``"<account id>-
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable
-from typing import Protocol
+from typing import Final, Protocol
 
 import numpy as np
 
 from propdesk.brokers.base import BracketSpec, BrokerCapabilities, BrokerConnected, BrokerDisconnected
 from propdesk.brokers.base import BrokerEventHandler as EventHandler
-from propdesk.brokers.sim.calendar_check import MarketHours
+from propdesk.brokers.sim.calendar_check import ClosedPeriod, MarketHours, closed_kind, ct_text, market_span
 from propdesk.brokers.sim.config import SimConfig
-from propdesk.brokers.sim.matching import LIVE_STATUSES, MatchingEngine, WorkingOrder
+from propdesk.brokers.sim.matching import LIVE_STATUSES, NO_EXPIRY, MatchingEngine, WorkingOrder
 from propdesk.core.clock import Clock, TimeEvent
 from propdesk.core.errors import PropdeskError
 from propdesk.model.contract_ids import parse_symbol
@@ -74,11 +90,21 @@ from propdesk.model.positions import Position
 from propdesk.model.price import Money, Price
 from propdesk.model.reports import AccountReport, FillReport, OrderReport, PositionReport
 
+log = logging.getLogger("propdesk.brokers.sim")
+
+_NEVER: Final[int] = NO_EXPIRY
+"""``MatchingEngine.hours_next`` when the calendar is not checked (``calendar_check="off"``)."""
+
 MAX_TRAIL_TICKS = 1000
 """ProjectX rejects a trailing distance over 1000 ticks (spec section 3.3, "Trail Distance exceeds maximum")."""
 
 ContractLookup = Callable[[str], ContractSpec]
 """Symbol (``ESZ5``) -> its product spec; raises ``ContractError`` for an unknown contract."""
+PathListener = Callable[[str, float, int], None]
+"""``(symbol, price points, ts_ns)``: a point of a bar's path (:meth:`SimBroker.set_path_listener`)."""
+PathProbe = Callable[[str, int, int, float], int | None]
+"""``(symbol, a_ticks, b_ticks, tick_size) -> stop_ticks | None``: where the bar walk must stop on the segment
+``a -> b`` to report a point (:meth:`SimBroker.set_path_listener`)."""
 HistoryProvider = Callable[[str, Timeframe, int, int], BarSeries]
 """``(symbol, timeframe, start_ns, end_ns) -> BarSeries`` for :meth:`SimBroker.request_bars`."""
 
@@ -205,6 +231,10 @@ class SimBroker:
         self._next_trade = 1
         self._next_close = 1
         self._timers: set[str] = set()
+        self._path_listener: PathListener | None = None
+        self._path_probe: PathProbe | None = None
+        self.closed_periods: list[ClosedPeriod] = []
+        """Closed periods of the market in which data arrived and was not traded (data warnings), in order."""
         self.subscriptions: dict[str, tuple[bool, bool, bool]] = {}
         self._caps = BrokerCapabilities(
             native_brackets=self.config.native_brackets,
@@ -274,7 +304,84 @@ class SimBroker:
             spec = self._spec(symbol)
             tick = spec.tick_size if spec is not None else Price(1)
             eng = self._engines[symbol] = MatchingEngine(symbol, tick, self.config, self._on_fill, self._on_expire)
+            if self.config.calendar_check == "off" or spec is None:
+                eng.hours_next = _NEVER
+            eng.path_watch = self._path_listener is not None and self.account.position(symbol) != 0
         return eng
+
+    def prepare(self, symbol: str) -> None:
+        """Build what the first record of ``symbol`` would otherwise build (its matching engine and the trading
+        calendar's hours, about a second once per process), so a timed replay loop does not pay for it."""
+        eng = self._engine(symbol)
+        spec = self._specs.get(symbol)
+        if spec is not None and eng.hours_next != _NEVER:
+            market_span(spec, self._clock.timestamp_ns())
+
+    # ------------------------------------------------------------------------------------------------ closed periods
+
+    def _span(self, eng: MatchingEngine, ts: int) -> bool:
+        """Whether ``eng``'s market is open at ``ts`` (UTC ns), updating its cached span; False only with a spec."""
+        if eng.hours_next == _NEVER:
+            return True
+        if not eng.hours_lo <= ts < eng.hours_hi:
+            spec = self._specs.get(eng.symbol)
+            if spec is None:
+                return True
+            off = eng.cal_offset_ns
+            is_open, lo, hi = market_span(spec, ts - off)
+            eng.hours_open, eng.hours_lo, eng.hours_hi = is_open, max(lo + off, -(2**63)), min(hi + off, _NEVER)
+            eng.hours_next = eng.hours_hi if is_open else eng.hours_lo
+        return eng.hours_open
+
+    def _closed_record(self, eng: MatchingEngine, ts: int) -> bool:
+        """A record at ``ts`` reached ``eng.hours_next``: True when it falls in a closed period (it is then counted
+        and reported once per period, and must not be traded)."""
+        if self._span(eng, ts):
+            return False
+        period = eng.closed
+        if isinstance(period, ClosedPeriod) and period.start_ns == eng.hours_lo:
+            period.records += 1
+            return True
+        spec = self._specs.get(eng.symbol)
+        assert spec is not None  # _span is closed only with a spec
+        off = eng.cal_offset_ns
+        kind = closed_kind(spec, eng.hours_lo - off, eng.hours_hi - off)
+        period = ClosedPeriod(eng.symbol, eng.hours_lo, eng.hours_hi, kind, ts)
+        eng.closed = period
+        self.closed_periods.append(period)
+        log.warning("data warning: %s", period.notice())
+        return True
+
+    def set_calendar_offset(self, symbol: str, offset_ns: int) -> None:
+        """Judge ``symbol``'s closed periods at ``event time - offset_ns`` (UTC ns): for a replay whose event times are
+        shifted from the data's own (the local ProjectX gateway presents a file at the current time), so the data's
+        closed periods stay closed whatever time they are presented at. Closed periods are reported in event time."""
+        eng = self._engine(symbol)
+        eng.cal_offset_ns = offset_ns
+        eng.hours_lo, eng.hours_hi = _NEVER, -(2**63)  # look the span up again
+        if eng.hours_next != _NEVER:
+            eng.hours_next = -(2**63)
+
+    def data_warnings(self) -> list[str]:
+        """The data warnings so far, one line each (:meth:`ClosedPeriod.describe` of :attr:`closed_periods`)."""
+        return [p.describe() for p in self.closed_periods]
+
+    # ------------------------------------------------------------------------------------------------ path marks
+
+    def set_path_listener(self, listener: PathListener | None, probe: PathProbe | None = None) -> None:
+        """Report the points of each bar's path of a contract the account holds to ``listener`` (``None``: stop).
+
+        ``listener(symbol, price, ts_ns)`` is called at the open, the nearer extreme, the other extreme and the
+        close (the matching engine's path), after the orders the path reached were matched, with the exchange's
+        last price at that point (see :meth:`MatchingEngine.on_bar`): a risk engine marks the position there and a
+        flatten it sends fills at that price. With ``probe(symbol, a_ticks, b_ticks, tick_size)``, each segment
+        ``a -> b`` of the path is first offered to it; a price it returns (e.g. where an MLL breaks) becomes an
+        extra point of the path, reported to ``listener`` when the walk reaches it. Bars of contracts the account
+        does not hold cost nothing extra."""
+        self._path_listener = listener
+        self._path_probe = probe if listener is not None else None
+        for symbol, eng in self._engines.items():
+            eng.path_watch = listener is not None and self.account.position(symbol) != 0
 
     def engine(self, symbol: str) -> MatchingEngine | None:
         """The matching engine of ``symbol`` (for inspection), ``None`` before any order or data for it."""
@@ -312,6 +419,12 @@ class SimBroker:
         mode = self.config.calendar_check
         if mode == "off":
             return None
+        if not self._span(eng, now):
+            return (
+                f"market closed: {symbol} is in a closed period "
+                f"({closed_kind(spec, eng.hours_lo - eng.cal_offset_ns, eng.hours_hi - eng.cal_offset_ns)} "
+                f"until {ct_text(eng.hours_hi)} by the trading calendar)"
+            )
         if mode == "data":
             if eng.last_ts_ns < 0:
                 return f"market closed: no market data for {symbol} yet"
@@ -473,7 +586,7 @@ class SimBroker:
 
     def _start(self, rec: WorkingOrder, eng: MatchingEngine, now: int, *, immediate: bool) -> None:
         eng.add(rec)
-        if immediate and rec.order_type is OrderType.MARKET:
+        if immediate and rec.order_type is OrderType.MARKET and self._span(eng, now):
             eng.fill_now(rec, now)
 
     def _suspend_children(self, entry: WorkingOrder, bracket: BracketSpec, now: int) -> None:
@@ -717,6 +830,8 @@ class SimBroker:
         before = account.position(symbol)
         realized = account.apply_fill(symbol, spec, signed, price, fee, ts_ns=ts)
         closing = before != 0 and (before > 0) != (signed > 0)
+        if self._path_listener is not None:
+            self._engines[symbol].path_watch = before + signed != 0
         n = self._next_trade
         self._next_trade = n + 1
         trade_id = f"{self._account_id}-{n}"
@@ -823,17 +938,36 @@ class SimBroker:
         eng = self._engines.get(bar.symbol)
         if eng is None:
             eng = self._engine(bar.symbol)
-        if eng.orders:
-            eng.on_bar(bar)
+        if bar.ts_open_ns >= eng.hours_next and self._closed_record(eng, bar.ts_open_ns):
+            return
+        if eng.orders or eng.path_watch:
+            self._match_bar(eng, bar)
         else:
             eng.last_px = bar.close
             eng.last_ts_ns = bar.ts_close_ns
+
+    def _match_bar(self, eng: MatchingEngine, bar: Bar) -> None:
+        """``process_bar`` with working orders or a held position: the path walk, reporting the path's points to the
+        path listener while a position is held (or an order may open one inside the bar)."""
+        listener = self._path_listener
+        if listener is None:
+            eng.on_bar(bar)
+            return
+        symbol, tick_f, ts_c = bar.symbol, eng.tick_f, bar.ts_close_ns
+        probe = self._path_probe
+        eng.on_bar(
+            bar,
+            lambda p, _ts: listener(symbol, p * tick_f, ts_c),  # the clock is at the close
+            None if probe is None else (lambda a, b: probe(symbol, a, b, tick_f)),
+        )
 
     def process_trade(self, trade: TradeTick) -> None:
         """Match one trade print against the symbol's working orders."""
         eng = self._engines.get(trade.symbol)
         if eng is None:
             eng = self._engine(trade.symbol)
+        if trade.ts_event_ns >= eng.hours_next and self._closed_record(eng, trade.ts_event_ns):
+            return
         if eng.orders:
             eng.on_trade(trade)
         else:
@@ -845,6 +979,8 @@ class SimBroker:
         eng = self._engines.get(quote.symbol)
         if eng is None:
             eng = self._engine(quote.symbol)
+        if quote.ts_event_ns >= eng.hours_next and self._closed_record(eng, quote.ts_event_ns):
+            return
         prev_b, prev_a = eng.bid, eng.ask
         b = eng.to_ticks(quote.bid) if math.isfinite(quote.bid) else None
         a = eng.to_ticks(quote.ask) if math.isfinite(quote.ask) else None
@@ -880,9 +1016,12 @@ class SimBroker:
                 side.pop(px, None)
             else:
                 side[px] = update.size
-        eng.last_ts_ns = update.ts_event_ns
         if not update.is_last:
+            eng.last_ts_ns = update.ts_event_ns
             return
+        if update.ts_event_ns >= eng.hours_next and self._closed_record(eng, update.ts_event_ns):
+            return
+        eng.last_ts_ns = update.ts_event_ns
         n = self.config.book_levels
         bids = sorted(eng.book_bids.items(), reverse=True)[:n]
         asks = sorted(eng.book_asks.items())[:n]
@@ -894,6 +1033,8 @@ class SimBroker:
         eng = self._engines.get(symbol)
         if eng is None:
             eng = self._engine(symbol)
+        if ts_ns >= eng.hours_next and self._closed_record(eng, ts_ns):
+            return
         n = self.config.book_levels
         bids = [(eng.to_ticks(p), s) for p, s in book.levels(BookSide.BID, n)]
         asks = [(eng.to_ticks(p), s) for p, s in book.levels(BookSide.ASK, n)]

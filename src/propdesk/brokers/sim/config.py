@@ -52,11 +52,14 @@ class SimConfig(BaseModel):
         native_brackets: True = the account behaves like a ProjectX account in Auto OCO bracket mode (brackets
             accepted, children suspended until the entry fills); False = Position Brackets mode (an order with a
             bracket is rejected, as ProjectX does: spec section 3.3).
-        calendar_check: how "market closed" is decided for a new order. ``calendar``: the contract's exchange
-            calendar (exchange_calendars, ``CMES``) plus the daily halt between the spec's ``session_close`` and
-            ``session_open`` (live and paced replays). ``data`` (default, historical replays): the market is open
-            when market data for the symbol was processed within ``data_open_tolerance_ns`` before now (a bar that
-            exists counts as open). ``off``: never closed.
+        calendar_check: how "market closed" is decided. With ``calendar`` and ``data`` (default) nothing fills
+            while propdesk's trading calendar says the contract's market is closed (``model/resources/calendar.toml``
+            over CMES: daily halt, weekends, holidays, holiday halts, early closes): market data inside a closed
+            period is not traded and reported once per period as a data warning, a new order is rejected, a
+            ``close_position``/``flatten`` order waits for the reopen. ``data`` also rejects a new order when no
+            market data for the symbol was processed within ``data_open_tolerance_ns`` before now (historical
+            replays). ``off``: never closed (synthetic tests; like-for-like comparisons with engines that have no
+            exchange calendar).
         data_open_tolerance_ns: for ``calendar_check="data"`` (UTC ns, default 60 s).
         flatten_fill: how ``close_position``/``flatten`` orders fill: ``next-price`` (default) at the next price
             event like any market order, ``last-price`` at once at the last known price (risk enforcement).

@@ -200,6 +200,10 @@ FillCallback = Callable[[WorkingOrder, int, int, int], None]
 """``(order, qty, price_ticks, ts_ns)``: one execution; the engine has already updated ``filled``/``status``."""
 ExpireCallback = Callable[[WorkingOrder, int], None]
 """``(order, ts_ns)``: a DAY order expired; the engine has removed it and set its status."""
+PathCallback = Callable[[int, int], None]
+"""``(price_ticks, ts_ns)``: the bar walk reached a point of its path (:meth:`MatchingEngine.on_bar`)."""
+ProbeCallback = Callable[[int, int], int | None]
+"""``(a_ticks, b_ticks) -> stop_ticks | None``: where to stop on the path segment ``a -> b`` (:meth:`on_bar`)."""
 
 
 class MatchingEngine:
@@ -218,6 +222,14 @@ class MatchingEngine:
         bid, ask, bid_size, ask_size: the last top of book (ticks / contracts), ``None``/0 before any.
         event_no: counts processed market-data events.
         next_expiry_ns: the earliest DAY expiry among ``orders`` (may be stale-early, never late).
+        hours_open, hours_lo, hours_hi: the market-hours span last looked up for this contract (open or closed over
+            ``[hours_lo, hours_hi)``, UTC ns), kept by the broker; hours_next: the time from which the broker must
+            look again (``hours_hi`` while open, ``hours_lo`` while closed so every record inside is counted).
+        closed: the closed period data last fell into (the broker's data warning), else ``None``.
+        cal_offset_ns: how far this contract's event times are shifted from the data's own times (a replay presented
+            at another time); the calendar is asked about ``ts - cal_offset_ns``.
+        path_watch: the broker wants the bar path's points reported (a path listener and a position in this
+            contract, see :meth:`on_bar`).
     """
 
     __slots__ = (
@@ -232,13 +244,20 @@ class MatchingEngine:
         "bid_size",
         "book_asks",
         "book_bids",
+        "cal_offset_ns",
+        "closed",
         "event_no",
+        "hours_hi",
+        "hours_lo",
+        "hours_next",
+        "hours_open",
         "last_px",
         "last_ts_ns",
         "next_expiry_ns",
         "on_expire",
         "on_fill",
         "orders",
+        "path_watch",
         "symbol",
         "tick_f",
         "tick_size",
@@ -268,6 +287,13 @@ class MatchingEngine:
         self.event_no = 0
         self._ev_ts = 0
         self.next_expiry_ns = NO_EXPIRY
+        self.hours_open = True
+        self.hours_lo = NO_EXPIRY
+        self.hours_hi = -(2**63)
+        self.hours_next = -(2**63)
+        self.closed: object | None = None
+        self.cal_offset_ns = 0
+        self.path_watch = False
 
     # ------------------------------------------------------------------------------------------ order book keeping
 
@@ -344,14 +370,28 @@ class MatchingEngine:
 
     # ------------------------------------------------------------------------------------------------ bars, trades
 
-    def on_bar(self, bar: Bar) -> None:
-        """Match the working orders against ``bar`` along its OHLC path (module docstring). Call only when
-        ``orders`` is not empty; sets ``last_px`` to the close."""
+    def on_bar(self, bar: Bar, on_point: PathCallback | None = None, probe: ProbeCallback | None = None) -> None:
+        """Match the working orders against ``bar`` along its OHLC path (module docstring); sets ``last_px`` to the
+        close. Without ``on_point`` call only when ``orders`` is not empty.
+
+        ``on_point(price_ticks, ts_ns)`` is called at each point of the path (the open, the nearer extreme, the
+        other extreme, the close; ``ts_ns`` the bar's open for the open, its close for the rest) after the orders
+        the path reached on the way there were matched, with ``last_px`` at that point: a market order filled at
+        once from inside the callback (``fill_now``, e.g. a risk flatten) fills at the point's price. The callback
+        may cancel and add orders; an added order waits for the next event.
+
+        Points are reported (and probes asked) only while ``path_watch`` is set (the broker clears it when the
+        account goes flat). ``probe(a_ticks, b_ticks)``, when given, is asked before each segment of the path
+        (after the open) for a price on it at which the walk must stop and report a point (the first price at which
+        a risk limit breaks), or ``None``; the walk then matches up to that price, reports it with ``on_point`` and
+        goes on to ``b``."""
         self.event_no += 1
         ts_o = self._ev_ts = bar.ts_open_ns
         if ts_o >= self.next_expiry_ns:
             self.expire(ts_o)
-        if self.orders:
+        if on_point is not None:
+            self._walk_points(bar, ts_o, on_point, probe)
+        elif self.orders:
             tf = self.tick_f
             h = round(bar.high / tf)
             lo = round(bar.low / tf)
@@ -376,6 +416,46 @@ class MatchingEngine:
                 self._mark(c)
         self.last_px = bar.close
         self.last_ts_ns = bar.ts_close_ns
+
+    def _walk_points(self, bar: Bar, ts_o: int, on_point: PathCallback, probe: ProbeCallback | None) -> None:
+        """:meth:`on_bar` with ``on_point``: the whole path is walked (no range shortcut), reporting each point."""
+        tf = self.tick_f
+        h = round(bar.high / tf)
+        lo = round(bar.low / tf)
+        if not self.path_watch and not self._may_act(h, lo):  # flat, and no order can fill: nothing to report
+            self.last_px = bar.close
+            self.last_ts_ns = bar.ts_close_ns
+            return
+        o = round(bar.open / tf)
+        c = round(bar.close / tf)
+        budget = [int(bar.volume * self._part)] if self._partial else None
+        if self.orders:
+            self._gap(o, o, None, None, ts=ts_o, budget=budget)
+        self.last_px = o * tf
+        if self.path_watch:
+            on_point(o, ts_o)
+        up, down = h - o, o - lo
+        e1, e2 = (h, lo) if up < down or (up == down and c < o) else (lo, h)
+        ts_c = bar.ts_close_ns
+        a = o
+        for b in (e1, e2, c):
+            if probe is not None and a != b and self.path_watch:
+                stop = probe(a, b)
+                if stop is not None and stop != b:
+                    if self.orders:
+                        self._segment(a, stop, ts_c, budget)
+                    self.last_px = stop * tf
+                    if self.path_watch:
+                        on_point(stop, ts_c)
+                    a = stop
+            if self.orders:
+                self._segment(a, b, ts_c, budget)
+            self.last_px = b * tf
+            if self.path_watch:
+                on_point(b, ts_c)
+            a = b
+        if self.orders:
+            self._mark(c)
 
     def _may_act(self, h: int, lo: int) -> bool:
         """False when no eligible order can fill or trigger anywhere in ``[lo, h]`` (ticks); then only the trailing
