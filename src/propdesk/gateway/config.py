@@ -13,9 +13,7 @@ Load a file with :func:`load_gateway_config` (TOML or JSON, same keys; unknown k
 from __future__ import annotations
 
 import ipaddress
-import json
 import secrets
-import tomllib
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -25,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from propdesk.brokers.sim.config import SimConfig
 from propdesk.core.errors import ConfigError
+from propdesk.core.textfiles import parse_json, parse_toml, read_utf8
 
 UserEventShape = Literal["wrapped", "bare", "acct_wrapped", "acct_bare"]
 ContractByIdShape = Literal["contract", "contracts", "both"]
@@ -247,11 +246,9 @@ def load_gateway_config(path: str | Path) -> GatewayConfig:
         ConfigError: the file is missing, unreadable, not TOML/JSON, or a key or value is invalid.
     """
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-        raw: Any = json.loads(text) if p.suffix.lower() == ".json" else tomllib.loads(text)
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"{p}: cannot read gateway configuration: {exc}") from None
+    where = f"gateway configuration {p}"
+    text = read_utf8(p, where)
+    raw: Any = parse_json(text, where) if p.suffix.lower() == ".json" else parse_toml(text, where)
     try:
         return GatewayConfig.model_validate(raw)
     except ValidationError as exc:
