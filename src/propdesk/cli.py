@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from propdesk import __version__
 from propdesk.cli_options import (
@@ -45,10 +46,13 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help text is plain: "[projectx]" or "[rules.*]" is printed, not read as markup
 )
-data_app = typer.Typer(help="Inspect and convert market data.", no_args_is_help=True)
+data_app = typer.Typer(help="Inspect and convert market data.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(data_app, name="data")
-db_app = typer.Typer(help="The journal database: migrate, inspect, export.", no_args_is_help=True)
+db_app = typer.Typer(
+    help="The journal database: migrate, inspect, export.", no_args_is_help=True, rich_markup_mode=None
+)
 app.add_typer(db_app, name="db")
 
 console = Console()
@@ -59,14 +63,14 @@ R = TypeVar("R")
 
 
 def _clear_errors(fn: Callable[P, R]) -> Callable[P, R]:
-    """Turn a :class:`PropdeskError` into one red line on stderr and exit code 2."""
+    """Turn a :class:`PropdeskError` into one line on stderr (its text as it is, never read as markup), exit code 2."""
 
     @wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return fn(*args, **kwargs)
         except PropdeskError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+            err_console.print(Text.assemble(("error:", "bold red"), f" {exc}"), highlight=False, soft_wrap=True)
             raise typer.Exit(code=2) from None
 
     return wrapper

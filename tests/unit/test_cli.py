@@ -54,3 +54,61 @@ def test_inspect_missing_file_exits_2(tmp_path: Path) -> None:
     result = runner.invoke(app, ["data", "inspect", str(tmp_path / "absent.csv")])
     assert result.exit_code == 2
     assert "not found" in result.output
+
+
+def _bars_csv(tmp_path: Path) -> Path:
+    path = tmp_path / "bars.csv"
+    path.write_text("timestamp,open,high,low,close,volume\n2025-01-02 10:00:00,1.0,2.0,0.5,1.5,10\n")
+    return path
+
+
+def _one_line_error(output: str) -> str:
+    lines = output.strip().splitlines()
+    assert len(lines) == 1, output
+    assert "Traceback" not in output
+    return lines[0]
+
+
+def test_backtest_commission_too_large_is_one_clear_line(tmp_path: Path) -> None:
+    args = ["backtest", "--data", str(_bars_csv(tmp_path)), "--strategy", "sma_cross", "--commission", "1e999"]
+    args += ["--symbol", "ESZ5"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert _one_line_error(result.output) == (
+        "error: --commission '1e999' is more than 1000000000 USD, the largest amount propdesk accepts"
+    )
+
+
+def test_run_balance_too_large_is_one_clear_line(tmp_path: Path) -> None:
+    args = ["run", "--replay", str(_bars_csv(tmp_path)), "--strategy", "sma_cross", "--balance", "1e999"]
+    args += ["--symbol", "ESZ5"]
+    result = runner.invoke(app, [*args, "--no-journal", "--no-console", "--speed", "max"])
+    assert result.exit_code == 2
+    assert _one_line_error(result.output) == (
+        "error: --balance '1e999' is more than 1000000000 USD, the largest amount propdesk accepts"
+    )
+
+
+def test_unknown_param_lists_the_valid_keys(tmp_path: Path) -> None:
+    args = ["backtest", "--data", str(_bars_csv(tmp_path)), "--strategy", "sma_cross", "--param", "nope=1"]
+    args += ["--symbol", "ESZ5"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert _one_line_error(result.output) == (
+        "error: strategy sma_cross: unknown parameter 'nope' (valid: fast, qty, slow, symbol, tag, timeframe)"
+    )
+
+
+def test_error_text_in_brackets_is_printed_as_it_is(tmp_path: Path) -> None:
+    cfg = tmp_path / "risk.toml"
+    cfg.write_text("[account]\nstart_balance = 50000\n[rules.nope]\nx = 1\n")
+    result = runner.invoke(app, ["risk", "--account", "1", "--risk-config", str(cfg), "--replay", str(cfg)])
+    assert result.exit_code == 2
+    assert "[rules.nope]" in _one_line_error(result.output)
+
+
+def test_help_shows_bracketed_text() -> None:
+    run_help = " ".join(runner.invoke(app, ["run", "--help"]).output.split())  # one space wherever it wrapped
+    assert "[projectx] table" in run_help and "config file with [projectx] hosts" in run_help
+    risk_help = " ".join(runner.invoke(app, ["risk", "--help"]).output.split())
+    assert "preset, [account], personal [rules.*]" in risk_help

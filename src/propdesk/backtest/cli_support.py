@@ -115,11 +115,17 @@ def parse_window(start: str | None, end: str | None) -> tuple[int | None, int | 
     return start_ns, end_ns
 
 
+MAX_USD: Final = Decimal(1_000_000_000)
+"""The largest amount (USD) a command-line option accepts: far above any prop-firm account or fee, and small enough
+that sums of cents stay exact integers in every 64-bit field that holds money."""
+
+
 def parse_usd(text: str, option: str) -> Decimal:
-    """A non-negative USD amount in whole cents (e.g. ``0.62``), exact.
+    """A non-negative USD amount in whole cents (e.g. ``0.62``), at most :data:`MAX_USD`, exact.
 
     Raises:
-        ConfigError: not a number, negative, or fractions of a cent; the message names ``option``.
+        ConfigError: not a number, negative, above :data:`MAX_USD`, or fractions of a cent; the message names
+            ``option``.
     """
     try:
         value = Decimal(text.strip())
@@ -127,6 +133,8 @@ def parse_usd(text: str, option: str) -> Decimal:
         raise ConfigError(f"{option} {text!r} is not a number of USD") from None
     if not value.is_finite() or value < 0:
         raise ConfigError(f"{option} {text!r} must be a non-negative amount of USD")
+    if value > MAX_USD:
+        raise ConfigError(f"{option} {text!r} is more than {MAX_USD} USD, the largest amount propdesk accepts")
     if value * 100 != (value * 100).to_integral_value():
         raise ConfigError(f"{option} {text!r} is not a whole number of cents")
     return value

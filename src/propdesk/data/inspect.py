@@ -34,6 +34,7 @@ import numpy.typing as npt
 import pandas as pd
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from propdesk.core.errors import DataError
 from propdesk.data.loaders.dbn import dbn_schema, load_dbn_bars
@@ -382,4 +383,4 @@ def render_report(report: InspectReport, console: Console, *, max_days: int | No
         dt.add_row(d.day, f"{d.bars:,}", f"{d.volume:,}", _fmt(d.first_ns, CHICAGO), _fmt(d.last_ns, CHICAGO))
     console.print(dt)
     for note in r.notes:
-        console.print(f"[yellow]note:[/yellow] {note}")
+        console.print(Text.assemble(("note:", "yellow"), f" {note}"), highlight=False)
