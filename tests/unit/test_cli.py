@@ -112,3 +112,26 @@ def test_help_shows_bracketed_text() -> None:
     assert "[projectx] table" in run_help and "config file with [projectx] hosts" in run_help
     risk_help = " ".join(runner.invoke(app, ["risk", "--help"]).output.split())
     assert "preset, [account], personal [rules.*]" in risk_help
+
+
+def test_backtest_reads_a_dbn_file_as_data_inspect_does() -> None:
+    dbn = resolve_shared("databento_glbx_nautilus/futures_ohlcv-1m_2024-07-01T23-40_2024-07-02T00-10.dbn.zst")
+    result = runner.invoke(app, ["backtest", "--data", str(dbn), "--strategy", "sma_cross"])
+    assert result.exit_code == 2
+    assert _one_line_error(result.output) == (
+        f"error: {dbn}: file holds several instruments (ESU4, NQU4); choose one with --symbol"
+    )
+    result = runner.invoke(
+        app, ["backtest", "--data", str(dbn), "--strategy", "sma_cross", "--symbol", "ESU4", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["bars"] == 30
+
+
+def test_inspect_reads_the_es_trades_file() -> None:
+    path = resolve_shared("es_trades_esm8_rtrawl/ESM8_trades_20180507.csv.gz")
+    result = runner.invoke(app, ["data", "inspect", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["symbol"] == "ESM8" and report["rows"] == 210 and report["total_volume"] == 74_907
+    assert report["loaded_as"].startswith("trade prints aggregated to 1m bars")

@@ -37,7 +37,6 @@ from rich.table import Table
 from rich.text import Text
 
 from propdesk.core.errors import DataError
-from propdesk.data.loaders.dbn import dbn_schema, load_dbn_bars
 from propdesk.data.loaders.presets import describe_load, load_bars
 from propdesk.model.data import NS_PER_HOUR, NS_PER_MINUTE, BarSeries
 from propdesk.model.price import Price
@@ -164,12 +163,7 @@ def _infer_tick(prices: npt.NDArray[np.float64]) -> float | None:
 
 
 def _load(path: Path, options: dict[str, Any]) -> tuple[BarSeries, str]:
-    name = path.name.lower()
-    if name.endswith((".dbn", ".dbn.zst")):
-        schema = dbn_schema(path)
-        if not schema.startswith("ohlcv-"):
-            raise DataError(f"inspect reads bar files; this DBN file's schema is {schema!r}", path=path)
-        return load_dbn_bars(path, symbol=options.get("symbol")), f"Databento DBN {schema} (ts_event = bar open)"
+    """The file's bars and how they were read: the format detection and loaders of ``backtest --data``."""
     loader_opts = {k: options[k] for k in ("format", "symbol", "timeframe", "tz", "clock_offset", "stamp", "tick_size")}
     return load_bars(path, **loader_opts), describe_load(path, **loader_opts)
 
