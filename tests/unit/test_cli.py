@@ -47,7 +47,7 @@ def test_inspect_malformed_file_names_row_and_exits_2(tmp_path: Path) -> None:
     )
     result = runner.invoke(app, ["data", "inspect", str(bad), "--tz", "UTC"])
     assert result.exit_code == 2
-    assert "row 2" in result.output and "high" in result.output
+    assert "line 3" in result.output and "high" in result.output
 
 
 def test_inspect_missing_file_exits_2(tmp_path: Path) -> None:
