@@ -29,6 +29,7 @@ from propdesk.cli_options import (
     ParamOption,
     RiskConfigOption,
     RiskOption,
+    SessionOption,
     SlippageTicksOption,
     StartOption,
     StrategyOption,
@@ -162,6 +163,7 @@ def backtest(
     param: ParamOption = None,
     start: StartOption = None,
     end: EndOption = None,
+    trading_session: SessionOption = None,
     symbol: SymbolOption = None,
     fill_model: FillModelOption = "next-open",
     commission: CommissionOption = "0",
@@ -205,7 +207,7 @@ def backtest(
 
     # every option is checked before the (slow) load
     params = parse_params(param)
-    start_ns, end_ns = parse_window(start, end)
+    start_ns, end_ns = parse_window(start, end, trading_session, symbol)
     sim = build_sim_config(fill_model, commission, slippage_ticks)
     risk_cfg = _risk_config(risk, risk_config)
     starting = _starting_balance(balance, risk_cfg)
@@ -280,6 +282,7 @@ def run(
     ] = "3600",
     start: StartOption = None,
     end: EndOption = None,
+    trading_session: SessionOption = None,
     symbol: SymbolOption = None,
     balance: BalanceOption = None,
     risk: RiskOption = None,
@@ -344,7 +347,7 @@ def run(
         raise ConfigError(f"--broker {broker!r} is not one of: sim, projectx")
     if replay is None:
         raise ConfigError("--broker sim needs --replay FILE (the bars to play)")
-    start_ns, end_ns = parse_window(start, end)
+    start_ns, end_ns = parse_window(start, end, trading_session, symbol)
     risk_cfg = _risk_config(risk, risk_config)
     options = RunOptions(
         replay=replay,

@@ -135,3 +135,21 @@ def test_inspect_reads_the_es_trades_file() -> None:
     report = json.loads(result.output)
     assert report["symbol"] == "ESM8" and report["rows"] == 210 and report["total_volume"] == 74_907
     assert report["loaded_as"].startswith("trade prints aggregated to 1m bars")
+
+
+def test_backtest_session_plays_the_trading_date_not_the_utc_day() -> None:
+    path = resolve_shared(ES_1MIN)
+    args = ["backtest", "--data", str(path), "--strategy", "sma_cross", "--symbol", "ESZ5", "--json"]
+    result = runner.invoke(app, [*args, "--session", "2025-10-01"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    # 17:00 CT 2025-09-30 = 22:00 UTC; the last bar opens at 15:59 CT = 20:59 UTC; 23 h of 1-minute bars
+    assert out["first_bar_ns"] == 1_759_269_600 * 10**9
+    assert out["bars"] == 23 * 60
+
+
+def test_session_and_start_together_are_refused(tmp_path: Path) -> None:
+    args = ["backtest", "--data", str(_bars_csv(tmp_path)), "--strategy", "sma_cross", "--session", "2025-10-01"]
+    result = runner.invoke(app, [*args, "--start", "2025-10-01"])
+    assert result.exit_code == 2
+    assert _one_line_error(result.output) == "error: --session cannot be combined with --start or --end"
