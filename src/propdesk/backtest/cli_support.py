@@ -179,6 +179,11 @@ def parse_session(text: str, product: str | None = None) -> tuple[int, int]:
     return cal.day_start_ns(first), cal.session_close_ns(last, product)
 
 
+MAX_SLIPPAGE_TICKS: Final = 10_000
+"""The most ticks of slippage ``--slippage-ticks`` accepts (2,500 points on ES): beyond any real market order, and
+small enough that a slipped price stays a 64-bit number of ticks."""
+
+
 def parse_usd(text: str, option: str) -> Decimal:
     """A non-negative USD amount in whole cents (e.g. ``0.62``), at most :data:`MAX_USD`, exact.
 
@@ -210,7 +215,8 @@ def build_sim_config(fill_model: str = "next-open", commission: str = "0", slipp
         slippage_ticks: ticks (>= 0) against the order on every market-type fill.
 
     Raises:
-        ConfigError: an unknown fill model, a bad amount or negative ticks; the message names the option.
+        ConfigError: an unknown fill model, a bad amount, negative ticks or more than :data:`MAX_SLIPPAGE_TICKS`; the
+            message names the option.
     """
     models = get_args(FillModel)
     if fill_model not in models:
@@ -218,6 +224,8 @@ def build_sim_config(fill_model: str = "next-open", commission: str = "0", slipp
     fee = parse_usd(commission, "--commission")
     if slippage_ticks < 0:
         raise ConfigError(f"--slippage-ticks {slippage_ticks} must be >= 0")
+    if slippage_ticks > MAX_SLIPPAGE_TICKS:
+        raise ConfigError(f"--slippage-ticks {slippage_ticks} is more than {MAX_SLIPPAGE_TICKS} ticks")
     try:
         return SimConfig.model_validate(
             {"fill_model": fill_model, "commission_per_side_usd": fee, "slippage_ticks": slippage_ticks}

@@ -236,7 +236,12 @@ class GatewayConfig(_Frozen):
         try:
             return GatewayConfig.model_validate(data)
         except ValidationError as exc:
-            raise ConfigError(f"invalid gateway configuration: {exc}") from None
+            raise ConfigError(f"invalid gateway configuration: {_problems(exc)}") from None
+
+
+def _problems(exc: ValidationError) -> str:
+    """A validation error on one line: ``key.path: message; ...``."""
+    return "; ".join(f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}" for err in exc.errors())
 
 
 def load_gateway_config(path: str | Path) -> GatewayConfig:
@@ -252,4 +257,4 @@ def load_gateway_config(path: str | Path) -> GatewayConfig:
     try:
         return GatewayConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(f"{p}: invalid gateway configuration: {exc}") from None
+        raise ConfigError(f"{where}: invalid: {_problems(exc)}") from None

@@ -266,3 +266,10 @@ def test_bad_session_is_one_clear_error(text: str, message: str) -> None:
     with pytest.raises(ConfigError) as exc:
         parse_session(text)
     assert str(exc.value) == message
+
+
+def test_slippage_beyond_any_market_is_refused() -> None:
+    with pytest.raises(ConfigError) as exc:
+        build_sim_config("next-open", "0", 10**21)
+    assert str(exc.value) == "--slippage-ticks 1000000000000000000000 is more than 10000 ticks"
+    assert build_sim_config("next-open", "0", 10_000).slippage_ticks == 10_000
