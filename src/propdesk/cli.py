@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.text import Text
 
 from propdesk import __version__
@@ -216,7 +217,7 @@ def backtest(
     strat = build_strategy(strategy, params)
 
     node_journal = _node_journal(journal or journal_url is not None, journal_url)
-    with err_console.status(f"loading {data.name}"):
+    with err_console.status(f"loading {escape(data.name)}"):
         bars = with_contract(load_bars(data, symbol=symbol))
     if start_ns is not None or end_ns is not None:
         bars = bars.between(start_ns, end_ns)
@@ -258,10 +259,12 @@ def backtest(
     if result.evaluation is not None:
         ev = result.evaluation
         why = f" ({ev.failure.rule_id} on {ev.failure.trading_date}: {ev.failure.reason})" if ev.failure else ""
-        console.print(f"evaluation ({ev.preset}): {ev.status}{why}; days traded {ev.days_traded}", highlight=False)
+        console.print(
+            f"evaluation ({ev.preset}): {ev.status}{why}; days traded {ev.days_traded}", highlight=False, markup=False
+        )
     for key in ("trades_csv", "report"):
         if key in out:
-            console.print(f"{key.replace('_', ' ')}: {out[key]}", highlight=False)
+            console.print(f"{key.replace('_', ' ')}: {out[key]}", highlight=False, markup=False)
 
 
 @app.command()
@@ -362,7 +365,7 @@ def run(
         risk=risk_cfg,
     )
     out = err_console if as_json else console
-    with err_console.status(f"loading {replay.name}"):
+    with err_console.status(f"loading {escape(replay.name)}"):
         session = RunSession(options, journal=_node_journal(journal, journal_url))
     if no_console or not out.is_terminal:
         from propdesk.display import plain_writer
@@ -516,7 +519,7 @@ def risk_daemon(
             audit_path=audit,
             lockouts_path=lockouts,
         )
-        with err_console.status(f"loading {replay.name}"):
+        with err_console.status(f"loading {escape(replay.name)}"):
             session = SimRiskSession(options)
     elif broker == "projectx":
         from propdesk.daemon.session import ProjectXRiskOptions, ProjectXRiskSession
