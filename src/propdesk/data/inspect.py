@@ -1,7 +1,9 @@
 """``propdesk data inspect FILE``: what is in a bar file, and what looks wrong with it.
 
-:func:`inspect_file` loads a bar file (CSV through the presets of :mod:`propdesk.data.loaders.presets`, FirstRateData,
-or a Databento ``ohlcv-*`` DBN file) and computes an :class:`InspectReport`; :func:`render_report` prints it with Rich.
+:func:`inspect_file` loads a market-data file as ``backtest --data`` does (:func:`propdesk.data.loaders.load_bars`:
+the format from :func:`propdesk.data.loaders.detect.detect_format`; a bar CSV through its preset, FirstRateData, a
+Databento ``ohlcv-*`` DBN file, a Parquet bar file, or trade prints aggregated to 1-minute bars) and computes an
+:class:`InspectReport`; :func:`render_report` prints it with Rich.
 
 What is reported, and the rules used (CME equity-index futures hours, America/Chicago: Sunday-Friday 17:00-16:00
 with a daily halt 16:00-17:00; https://www.cmegroup.com/trading-hours.html):
@@ -183,9 +185,9 @@ def inspect_file(
     """Load a bar file and compute an :class:`InspectReport`.
 
     Options override the file's preset (see :func:`propdesk.data.loaders.load_bars`): ``tz``, ``clock_offset``,
-    ``stamp`` ("start" | "end"), ``symbol``, ``timeframe`` (e.g. "1m"), ``format`` ("csv" | "firstrate"; DBN is
-    recognised by its ``.dbn``/``.dbn.zst`` name), ``tick_size`` (points; inferred when None). ``top_gaps`` is how
-    many of the longest gaps to list.
+    ``stamp`` ("start" | "end"), ``symbol``, ``timeframe`` (e.g. "1m"), ``format`` ("csv" | "firstrate" for a bar
+    CSV; DBN, Parquet and trade prints are detected from the file), ``tick_size`` (points; inferred when None).
+    ``top_gaps`` is how many of the longest gaps to list.
 
     Raises:
         DataError: the file cannot be loaded (row-numbered, see the loaders) or is not a bar file.
