@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.text import Text
 
 from propdesk import __version__
 from propdesk.cli_options import (
@@ -29,6 +30,7 @@ from propdesk.cli_options import (
     ParamOption,
     RiskConfigOption,
     RiskOption,
+    SessionOption,
     SlippageTicksOption,
     StartOption,
     StrategyOption,
@@ -46,10 +48,13 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help text is plain: "[projectx]" or "[rules.*]" is printed, not read as markup
 )
-data_app = typer.Typer(help="Inspect and convert market data.", no_args_is_help=True)
+data_app = typer.Typer(help="Inspect and convert market data.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(data_app, name="data")
-db_app = typer.Typer(help="The journal database: migrate, inspect, export.", no_args_is_help=True)
+db_app = typer.Typer(
+    help="The journal database: migrate, inspect, export.", no_args_is_help=True, rich_markup_mode=None
+)
 app.add_typer(db_app, name="db")
 
 console = Console()
@@ -60,15 +65,14 @@ R = TypeVar("R")
 
 
 def _clear_errors(fn: Callable[P, R]) -> Callable[P, R]:
-    """Turn a :class:`PropdeskError` into one red line on stderr and exit code 2."""
+    """Turn a :class:`PropdeskError` into one line on stderr (its text as it is, never read as markup), exit code 2."""
 
     @wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return fn(*args, **kwargs)
         except PropdeskError as exc:
-            # the message verbatim (it may name a TOML table such as [account]) and unwrapped: one line
-            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, markup=True, soft_wrap=True)
+            err_console.print(Text.assemble(("error:", "bold red"), f" {exc}"), highlight=False, soft_wrap=True)
             raise typer.Exit(code=2) from None
 
     return wrapper
@@ -160,6 +164,7 @@ def backtest(
     param: ParamOption = None,
     start: StartOption = None,
     end: EndOption = None,
+    trading_session: SessionOption = None,
     symbol: SymbolOption = None,
     fill_model: FillModelOption = "next-open",
     commission: CommissionOption = "0",
@@ -203,7 +208,7 @@ def backtest(
 
     # every option is checked before the (slow) load
     params = parse_params(param)
-    start_ns, end_ns = parse_window(start, end)
+    start_ns, end_ns = parse_window(start, end, trading_session, symbol)
     sim = build_sim_config(fill_model, commission, slippage_ticks)
     risk_cfg = _risk_config(risk, risk_config)
     starting = _starting_balance(balance, risk_cfg)
@@ -212,7 +217,7 @@ def backtest(
     strat = build_strategy(strategy, params)
 
     node_journal = _node_journal(journal or journal_url is not None, journal_url)
-    with err_console.status(f"loading {data.name}"):
+    with err_console.status(f"loading {escape(data.name)}"):
         bars = with_contract(load_bars(data, symbol=symbol))
     if start_ns is not None or end_ns is not None:
         bars = bars.between(start_ns, end_ns)
@@ -258,7 +263,7 @@ def backtest(
         console.print(risk_outcome_tables(result.outcomes, result.evaluation, end_ns=end_ns), highlight=False)
     for key in ("trades_csv", "report"):
         if key in out:
-            console.print(f"{key.replace('_', ' ')}: {out[key]}", highlight=False)
+            console.print(f"{key.replace('_', ' ')}: {out[key]}", highlight=False, markup=False)
 
 
 @app.command()
@@ -279,6 +284,7 @@ def run(
     ] = "3600",
     start: StartOption = None,
     end: EndOption = None,
+    trading_session: SessionOption = None,
     symbol: SymbolOption = None,
     balance: BalanceOption = None,
     risk: RiskOption = None,
@@ -343,7 +349,7 @@ def run(
         raise ConfigError(f"--broker {broker!r} is not one of: sim, projectx")
     if replay is None:
         raise ConfigError("--broker sim needs --replay FILE (the bars to play)")
-    start_ns, end_ns = parse_window(start, end)
+    start_ns, end_ns = parse_window(start, end, trading_session, symbol)
     risk_cfg = _risk_config(risk, risk_config)
     options = RunOptions(
         replay=replay,
@@ -358,7 +364,7 @@ def run(
         risk=risk_cfg,
     )
     out = err_console if as_json else console
-    with err_console.status(f"loading {replay.name}"):
+    with err_console.status(f"loading {escape(replay.name)}"):
         session = RunSession(options, journal=_node_journal(journal, journal_url))
     if no_console or not out.is_terminal:
         from propdesk.display import plain_writer
@@ -512,7 +518,7 @@ def risk_daemon(
             audit_path=audit,
             lockouts_path=lockouts,
         )
-        with err_console.status(f"loading {replay.name}"):
+        with err_console.status(f"loading {escape(replay.name)}"):
             session = SimRiskSession(options)
     elif broker == "projectx":
         from propdesk.daemon.session import ProjectXRiskOptions, ProjectXRiskSession

@@ -22,6 +22,7 @@ __all__ = [
     "ParamOption",
     "RiskConfigOption",
     "RiskOption",
+    "SessionOption",
     "SlippageTicksOption",
     "StartOption",
     "StrategyOption",
@@ -52,6 +53,16 @@ EndOption: TypeAlias = Annotated[
     str | None, typer.Option(help="End of the window (exclusive, by bar open time), as --start.")
 ]
 """``--end`` of a replay window (exclusive); parsed by :func:`propdesk.backtest.cli_support.parse_window`."""
+
+SessionOption: TypeAlias = Annotated[
+    str | None,
+    typer.Option(
+        "--session",
+        help="A CME trading date (2025-10-01 = 17:00 CT on 2025-09-30 to 16:00 CT on 2025-10-01) or a range "
+        "2025-10-01..2025-10-03; instead of --start/--end.",
+    ),
+]
+"""``--session``: trading dates as a window; parsed by :func:`propdesk.backtest.cli_support.parse_session`."""
 
 SymbolOption: TypeAlias = Annotated[
     str | None, typer.Option(help="The contract (ESZ5) or root (ES) of the data (default: the file's preset).")

@@ -52,7 +52,6 @@ import contextlib
 import logging
 import os
 import time
-import tomllib
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -69,6 +68,7 @@ from propdesk.brokers.projectx import ProjectXBroker, ProjectXRest, ProjectXSett
 from propdesk.brokers.projectx.config import ENV_API_KEY, ENV_USERNAME
 from propdesk.core.clock import LiveClock, TimeEvent
 from propdesk.core.errors import ConfigError, ContractError
+from propdesk.core.textfiles import parse_toml, read_utf8
 from propdesk.data.aggregation import TimeBarAggregator, make_schedule
 from propdesk.execution.positions import spec_for_symbol
 from propdesk.model.contracts import known_roots
@@ -153,12 +153,8 @@ def projectx_settings(
     explicit = config_path if config_path is not None else env.get("PROPDESK_CONFIG")
     path = Path(explicit).expanduser() if explicit else DEFAULT_CONFIG_PATH
     if explicit or path.exists():
-        try:
-            raw = tomllib.loads(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+        where = f"config file {path}"
+        raw = parse_toml(read_utf8(path, where), where)
         section = raw.get("projectx", {})
         if not isinstance(section, dict):
             raise ConfigError(f"config file {path}: [projectx] must be a table")

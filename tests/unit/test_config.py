@@ -41,7 +41,7 @@ def test_settings_are_frozen(tmp_path: Path) -> None:
 def test_malformed_toml_names_the_file(tmp_path: Path) -> None:
     cfg = tmp_path / "bad.toml"
     cfg.write_text("[logging\nlevel = 1\n")
-    with pytest.raises(ConfigError, match=r"bad\.toml.*not valid TOML"):
+    with pytest.raises(ConfigError, match=r"bad\.toml: invalid TOML"):
         load_settings(cfg)
 
 
@@ -77,3 +77,25 @@ def test_projectx_table_is_accepted(tmp_path: Path) -> None:
     cfg = tmp_path / "c.toml"
     cfg.write_text('[projectx]\napi_base = "http://127.0.0.1:8900"\n')
     assert load_settings(cfg).projectx == {"api_base": "http://127.0.0.1:8900"}
+
+
+def test_non_utf8_file_is_one_clear_error(tmp_path: Path) -> None:
+    cfg = tmp_path / "latin1.toml"
+    cfg.write_bytes(b'[logging]\nlevel = "\xe9"\n')
+    with pytest.raises(ConfigError) as exc:
+        load_settings(cfg)
+    assert str(exc.value) == f"config file {cfg}: is not UTF-8 text (byte 0xe9 at offset 19)"
+
+
+def test_directory_is_one_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as exc:
+        load_settings(tmp_path)
+    assert str(exc.value) == f"config file {tmp_path}: is a directory, not a file"
+
+
+def test_deeply_nested_toml_is_one_clear_error(tmp_path: Path) -> None:
+    cfg = tmp_path / "deep.toml"
+    cfg.write_text("x = " + "[" * 100_000 + "]" * 100_000 + "\n")
+    with pytest.raises(ConfigError) as exc:
+        load_settings(cfg)
+    assert str(exc.value) == f"config file {cfg}: invalid TOML (nested too deeply to parse)"

@@ -11,7 +11,8 @@ Times on the command line (``--start`` / ``--end``) are ISO 8601 (:func:`parse_t
 
 ``--start`` is inclusive and ``--end`` exclusive, both on the bar's *open* time
 (:meth:`propdesk.model.data.BarSeries.between`), so ``--start 2025-09-15 --end 2025-09-16`` is the bars that open
-on 15 September (UTC).
+on 15 September (UTC). ``--session 2025-09-15`` is the CME trading date instead: 17:00 CT on 14 September to
+16:00 CT on 15 September (:func:`parse_session`).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 
 from propdesk.backtest.trades import RoundTrip
 from propdesk.brokers.sim.config import FillModel, SimConfig
-from propdesk.core.errors import ConfigError
+from propdesk.core.errors import ConfigError, PropdeskError
 from propdesk.model.data import BarSeries
 from propdesk.model.price import Money
 
@@ -102,12 +103,20 @@ def parse_time(text: str, option: str = "--start") -> int:
     return ((dt - _EPOCH) // timedelta(microseconds=1)) * 1_000
 
 
-def parse_window(start: str | None, end: str | None) -> tuple[int | None, int | None]:
-    """``--start``/``--end`` as UTC ns (``None`` when not given); start inclusive, end exclusive.
+def parse_window(
+    start: str | None, end: str | None, session: str | None = None, product: str | None = None
+) -> tuple[int | None, int | None]:
+    """``--start``/``--end``, or ``--session`` (:func:`parse_session`, hours of root ``product``), as UTC ns
+    (``None`` when not given); start inclusive, end exclusive.
 
     Raises:
-        ConfigError: either is malformed (:func:`parse_time`), or start is not before end.
+        ConfigError: either is malformed (:func:`parse_time`), start is not before end, a bad session, or a session
+            together with a start or end.
     """
+    if session is not None:
+        if start is not None or end is not None:
+            raise ConfigError("--session cannot be combined with --start or --end")
+        return parse_session(session, product)
     start_ns = None if start is None else parse_time(start, "--start")
     end_ns = None if end is None else parse_time(end, "--end")
     if start_ns is not None and end_ns is not None and start_ns >= end_ns:
@@ -115,11 +124,72 @@ def parse_window(start: str | None, end: str | None) -> tuple[int | None, int | 
     return start_ns, end_ns
 
 
-def parse_usd(text: str, option: str) -> Decimal:
-    """A non-negative USD amount in whole cents (e.g. ``0.62``), exact.
+MAX_USD: Final = Decimal(1_000_000_000)
+"""The largest amount (USD) a command-line option accepts: far above any prop-firm account or fee, and small enough
+that sums of cents stay exact integers in every 64-bit field that holds money."""
+
+
+_SESSION_RE: Final = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:\.\.(\d{4}-\d{2}-\d{2}))?$")
+
+
+def parse_session(text: str, product: str | None = None) -> tuple[int, int]:
+    """``--session``: CME trading dates as a window ``(start_ns, end_ns)`` of UTC ns (start inclusive, end exclusive).
+
+    ``2025-10-01`` is the trading date 2025-10-01: from its first session's open (17:00 CT on 2025-09-30) to the
+    product's close on that date (16:00 CT for ES, earlier on an early close); ``2025-10-01..2025-10-03`` runs from
+    the first date's open to the last date's close. Dates and hours come from the CME trading calendar
+    (:mod:`propdesk.model.calendar`); ``product`` is the root whose hours apply (``None``: CME Globex's 17:00-16:00 CT).
 
     Raises:
-        ConfigError: not a number, negative, or fractions of a cent; the message names ``option``.
+        ConfigError: malformed text, a date that is not a trading date (a weekend or holiday) or outside the
+            calendar, or a range whose first date is after its last; the message quotes the option.
+    """
+    from datetime import date  # noqa: PLC0415
+
+    from propdesk.model.calendar import CalendarCoverageError, default_calendar  # noqa: PLC0415
+    from propdesk.model.contract_ids import parse_symbol  # noqa: PLC0415
+
+    m = _SESSION_RE.match(text.strip())
+    try:
+        first = date.fromisoformat(m.group(1)) if m else None
+        last = date.fromisoformat(m.group(2) or m.group(1)) if m else None
+    except ValueError:
+        first = last = None
+    if first is None or last is None:
+        raise ConfigError(f"--session {text!r} is not a trading date like 2025-10-01 or a range 2025-10-01..2025-10-03")
+    if first > last:
+        raise ConfigError(f"--session {text!r}: the first date is after the last")
+    cal = default_calendar()
+    for d in (first, last):
+        try:
+            trading = cal.is_trading_date(d)
+        except CalendarCoverageError as exc:
+            raise ConfigError(f"--session {text!r}: {exc}") from None
+        if not trading:
+            raise ConfigError(f"--session {text!r}: {d} is not a CME trading date (a weekend or holiday)")
+    if product is not None:
+        try:
+            product = parse_symbol(product).root
+        except PropdeskError:
+            product = product.upper()  # a root (ES), not a contract (ESZ5)
+        try:
+            cal.hours(product)
+        except PropdeskError:
+            product = None  # a root without its own hours trades CME Globex's
+    return cal.day_start_ns(first), cal.session_close_ns(last, product)
+
+
+MAX_SLIPPAGE_TICKS: Final = 10_000
+"""The most ticks of slippage ``--slippage-ticks`` accepts (2,500 points on ES): beyond any real market order, and
+small enough that a slipped price stays a 64-bit number of ticks."""
+
+
+def parse_usd(text: str, option: str) -> Decimal:
+    """A non-negative USD amount in whole cents (e.g. ``0.62``), at most :data:`MAX_USD`, exact.
+
+    Raises:
+        ConfigError: not a number, negative, above :data:`MAX_USD`, or fractions of a cent; the message names
+            ``option``.
     """
     try:
         value = Decimal(text.strip())
@@ -127,6 +197,8 @@ def parse_usd(text: str, option: str) -> Decimal:
         raise ConfigError(f"{option} {text!r} is not a number of USD") from None
     if not value.is_finite() or value < 0:
         raise ConfigError(f"{option} {text!r} must be a non-negative amount of USD")
+    if value > MAX_USD:
+        raise ConfigError(f"{option} {text!r} is more than {MAX_USD} USD, the largest amount propdesk accepts")
     if value * 100 != (value * 100).to_integral_value():
         raise ConfigError(f"{option} {text!r} is not a whole number of cents")
     return value
@@ -143,7 +215,8 @@ def build_sim_config(fill_model: str = "next-open", commission: str = "0", slipp
         slippage_ticks: ticks (>= 0) against the order on every market-type fill.
 
     Raises:
-        ConfigError: an unknown fill model, a bad amount or negative ticks; the message names the option.
+        ConfigError: an unknown fill model, a bad amount, negative ticks or more than :data:`MAX_SLIPPAGE_TICKS`; the
+            message names the option.
     """
     models = get_args(FillModel)
     if fill_model not in models:
@@ -151,6 +224,8 @@ def build_sim_config(fill_model: str = "next-open", commission: str = "0", slipp
     fee = parse_usd(commission, "--commission")
     if slippage_ticks < 0:
         raise ConfigError(f"--slippage-ticks {slippage_ticks} must be >= 0")
+    if slippage_ticks > MAX_SLIPPAGE_TICKS:
+        raise ConfigError(f"--slippage-ticks {slippage_ticks} is more than {MAX_SLIPPAGE_TICKS} ticks")
     try:
         return SimConfig.model_validate(
             {"fill_model": fill_model, "commission_per_side_usd": fee, "slippage_ticks": slippage_ticks}

@@ -201,3 +201,29 @@ class BarCatalog:
                         last = int(t[-1]) if last is None else max(last, int(t[-1]))
                 out.append(CatalogEntry(sym_dir.name, tf, rows, first or 0, last or 0, tuple(y for y, _ in files)))
         return out
+
+
+def load_parquet_bars(path: str | Path, *, symbol: str | None = None, timeframe: str | None = None) -> BarSeries:
+    """One Parquet bar file of the catalog's layout (columns as the module docstring) as a :class:`BarSeries`.
+
+    Args:
+        path: the file.
+        symbol: overrides the file's ``propdesk.symbol`` metadata (default: that, else the file name's stem).
+        timeframe: overrides the file's ``propdesk.timeframe`` metadata (default: that, else ``1m``).
+
+    Raises:
+        DataError: an unreadable file, missing columns, or bars that are out of order or inconsistent.
+    """
+    p = Path(path)
+    try:
+        meta = pq.read_schema(p).metadata or {}
+    except (OSError, pa.ArrowException) as exc:
+        raise DataError(f"cannot read Parquet file: {exc}", path=p) from None
+    sym = symbol or meta.get(b"propdesk.symbol", p.stem.encode()).decode()
+    tf_text = timeframe or meta.get(b"propdesk.timeframe", b"1m").decode()
+    try:
+        tf = Timeframe.parse(tf_text)
+    except ValueError as exc:
+        raise DataError(str(exc), path=p) from None
+    cols = BarCatalog(p.parent)._read_file(p)
+    return _series(sym, tf, cols, str(p))

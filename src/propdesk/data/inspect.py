@@ -1,7 +1,9 @@
 """``propdesk data inspect FILE``: what is in a bar file, and what looks wrong with it.
 
-:func:`inspect_file` loads a bar file (CSV through the presets of :mod:`propdesk.data.loaders.presets`, FirstRateData,
-or a Databento ``ohlcv-*`` DBN file) and computes an :class:`InspectReport`; :func:`render_report` prints it with Rich.
+:func:`inspect_file` loads a market-data file as ``backtest --data`` does (:func:`propdesk.data.loaders.load_bars`:
+the format from :func:`propdesk.data.loaders.detect.detect_format`; a bar CSV through its preset, FirstRateData, a
+Databento ``ohlcv-*`` DBN file, a Parquet bar file, or trade prints aggregated to 1-minute bars) and computes an
+:class:`InspectReport`; :func:`render_report` prints it with Rich.
 
 What is reported, and the rules used (CME equity-index futures hours, America/Chicago: Sunday-Friday 17:00-16:00
 with a daily halt 16:00-17:00; https://www.cmegroup.com/trading-hours.html):
@@ -34,9 +36,9 @@ import numpy.typing as npt
 import pandas as pd
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from propdesk.core.errors import DataError
-from propdesk.data.loaders.dbn import dbn_schema, load_dbn_bars
 from propdesk.data.loaders.presets import describe_load, load_bars
 from propdesk.model.data import NS_PER_HOUR, NS_PER_MINUTE, BarSeries
 from propdesk.model.price import Price
@@ -163,12 +165,7 @@ def _infer_tick(prices: npt.NDArray[np.float64]) -> float | None:
 
 
 def _load(path: Path, options: dict[str, Any]) -> tuple[BarSeries, str]:
-    name = path.name.lower()
-    if name.endswith((".dbn", ".dbn.zst")):
-        schema = dbn_schema(path)
-        if not schema.startswith("ohlcv-"):
-            raise DataError(f"inspect reads bar files; this DBN file's schema is {schema!r}", path=path)
-        return load_dbn_bars(path, symbol=options.get("symbol")), f"Databento DBN {schema} (ts_event = bar open)"
+    """The file's bars and how they were read: the format detection and loaders of ``backtest --data``."""
     loader_opts = {k: options[k] for k in ("format", "symbol", "timeframe", "tz", "clock_offset", "stamp", "tick_size")}
     return load_bars(path, **loader_opts), describe_load(path, **loader_opts)
 
@@ -188,9 +185,9 @@ def inspect_file(
     """Load a bar file and compute an :class:`InspectReport`.
 
     Options override the file's preset (see :func:`propdesk.data.loaders.load_bars`): ``tz``, ``clock_offset``,
-    ``stamp`` ("start" | "end"), ``symbol``, ``timeframe`` (e.g. "1m"), ``format`` ("csv" | "firstrate"; DBN is
-    recognised by its ``.dbn``/``.dbn.zst`` name), ``tick_size`` (points; inferred when None). ``top_gaps`` is how
-    many of the longest gaps to list.
+    ``stamp`` ("start" | "end"), ``symbol``, ``timeframe`` (e.g. "1m"), ``format`` ("csv" | "firstrate" for a bar
+    CSV; DBN, Parquet and trade prints are detected from the file), ``tick_size`` (points; inferred when None).
+    ``top_gaps`` is how many of the longest gaps to list.
 
     Raises:
         DataError: the file cannot be loaded (row-numbered, see the loaders) or is not a bar file.
@@ -382,4 +379,4 @@ def render_report(report: InspectReport, console: Console, *, max_days: int | No
         dt.add_row(d.day, f"{d.bars:,}", f"{d.volume:,}", _fmt(d.first_ns, CHICAGO), _fmt(d.last_ns, CHICAGO))
     console.print(dt)
     for note in r.notes:
-        console.print(f"[yellow]note:[/yellow] {note}")
+        console.print(Text.assemble(("note:", "yellow"), f" {note}"), highlight=False)

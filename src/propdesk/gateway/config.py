@@ -13,9 +13,7 @@ Load a file with :func:`load_gateway_config` (TOML or JSON, same keys; unknown k
 from __future__ import annotations
 
 import ipaddress
-import json
 import secrets
-import tomllib
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -25,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from propdesk.brokers.sim.config import SimConfig
 from propdesk.core.errors import ConfigError
+from propdesk.core.textfiles import parse_json, parse_toml, read_utf8
 
 UserEventShape = Literal["wrapped", "bare", "acct_wrapped", "acct_bare"]
 ContractByIdShape = Literal["contract", "contracts", "both"]
@@ -295,7 +294,12 @@ class GatewayConfig(_Frozen):
         try:
             return GatewayConfig.model_validate(data)
         except ValidationError as exc:
-            raise ConfigError(f"invalid gateway configuration: {exc}") from None
+            raise ConfigError(f"invalid gateway configuration: {_problems(exc)}") from None
+
+
+def _problems(exc: ValidationError) -> str:
+    """A validation error on one line: ``key.path: message; ...``."""
+    return "; ".join(f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}" for err in exc.errors())
 
 
 def load_gateway_config(path: str | Path) -> GatewayConfig:
@@ -305,12 +309,10 @@ def load_gateway_config(path: str | Path) -> GatewayConfig:
         ConfigError: the file is missing, unreadable, not TOML/JSON, or a key or value is invalid.
     """
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-        raw: Any = json.loads(text) if p.suffix.lower() == ".json" else tomllib.loads(text)
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"{p}: cannot read gateway configuration: {exc}") from None
+    where = f"gateway configuration {p}"
+    text = read_utf8(p, where)
+    raw: Any = parse_json(text, where) if p.suffix.lower() == ".json" else parse_toml(text, where)
     try:
         return GatewayConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(f"{p}: invalid gateway configuration: {exc}") from None
+        raise ConfigError(f"{where}: invalid: {_problems(exc)}") from None

@@ -5,7 +5,7 @@ A :class:`Contract` is one listed month of a product (root ``ES``, December 2025
 * the listed symbol with a one-digit year, ``ESZ5`` (also accepted with two digits, ``ESZ25``), and
 * the ProjectX contract id ``CON.F.US.EP.Z25`` (symbol root from the spec's ``projectx_symbol_id``; ids generated here
   always match the regex real clients use, ``^CON\\.[A-Z]\\.[A-Z]{2}\\.(.+)\\.([FGHJKMNQUVXZ])(\\d{1,2})$``, from
-  project-x-py ``client/contract_calendar.py``; /work/shared/specs/projectx-gateway-api.md section 1.2).
+  project-x-py ``client/contract_calendar.py``; the shared specs' ``projectx-gateway-api.md`` section 1.2).
 
 **Year disambiguation.** A one-digit year names a decade-ambiguous year. It resolves to the year ending in that
 digit inside the ten-year window ``[ref_year - YEAR_WINDOW_BACK, ref_year - YEAR_WINDOW_BACK + 9]``, where

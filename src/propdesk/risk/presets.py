@@ -34,7 +34,6 @@ and the key. Loosening applies only by editing the presets (section 6: never int
 from __future__ import annotations
 
 import logging
-import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -46,6 +45,7 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from propdesk.core.errors import ConfigError, ContractError
+from propdesk.core.textfiles import parse_toml, read_utf8
 from propdesk.execution.positions import PositionManager
 from propdesk.model.contracts import spec
 from propdesk.model.identifiers import AccountId, ClientOrderId
@@ -251,16 +251,12 @@ class RiskConfig:
 
 
 def _read_toml(path: Path | None, what: str) -> dict[str, Any]:
-    try:
-        if path is None:
-            text = resources.files("propdesk.risk").joinpath(PRESETS_RESOURCE).read_text(encoding="utf-8")
-        else:
-            text = path.read_text(encoding="utf-8")
-        return tomllib.loads(text)
-    except OSError as exc:
-        raise ConfigError(f"{what} {path or PRESETS_RESOURCE}: cannot read ({exc})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{what} {path or PRESETS_RESOURCE}: invalid TOML ({exc})") from None
+    where = f"{what} {path or PRESETS_RESOURCE}"
+    if path is None:
+        text = resources.files("propdesk.risk").joinpath(PRESETS_RESOURCE).read_text(encoding="utf-8")
+    else:
+        text = read_utf8(path, where)
+    return parse_toml(text, where)
 
 
 def load_presets(path: Path | None = None) -> dict[str, dict[str, Any]]:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
@@ -29,6 +28,7 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from propdesk.core.errors import ConfigError
+from propdesk.core.textfiles import parse_toml, read_utf8
 
 __all__ = [
     "DATABASE_URL_ENV",
@@ -87,11 +87,8 @@ def _config_url(config_path: str | Path | None, environ: Mapping[str, str]) -> s
         if explicit:
             raise ConfigError(f"config file {path} does not exist")
         return None
-    try:
-        with path.open("rb") as fh:
-            doc = tomllib.load(fh)
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"config file {path} cannot be read: {exc}") from None
+    where = f"config file {path}"
+    doc = parse_toml(read_utf8(path, where), where)
     section = doc.get("database")
     if section is None:
         return None

@@ -143,8 +143,12 @@ class Strategy:
         try:
             config = cls.config_cls.model_validate(params)
         except ValidationError as exc:
+            valid = ", ".join(sorted(cls.config_cls.model_fields))
             problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']) or '<params>'}: {err['msg']}" for err in exc.errors()
+                f"unknown parameter {'.'.join(str(p) for p in err['loc'])!r} (valid: {valid})"
+                if err["type"] == "extra_forbidden"
+                else f"{'.'.join(str(p) for p in err['loc']) or '<params>'}: {err['msg']}"
+                for err in exc.errors()
             )
             raise ConfigError(f"strategy {cls.name}: {problems}") from None
         return cls(config)

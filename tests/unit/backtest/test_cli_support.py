@@ -241,3 +241,35 @@ def test_with_contract_resolves_the_root_on_the_whole_file() -> None:
     assert early.symbol == "ESZ5"
     # labelling the slice alone would have picked the September contract
     assert with_contract(dataclasses.replace(early, symbol="ES")).symbol == "ESU5"
+
+
+def test_session_is_the_cme_trading_date() -> None:
+    from propdesk.backtest.cli_support import parse_session  # noqa: PLC0415 - the function under test
+
+    # trading date 2025-10-01: 17:00 CT (CDT, UTC-5) on 2025-09-30 to 16:00 CT on 2025-10-01
+    assert parse_session("2025-10-01") == (1_759_269_600 * 10**9, 1_759_352_400 * 10**9)
+    # a range: the first date's start to the last date's close (Friday 2025-10-03 16:00 CDT = 21:00 UTC)
+    assert parse_session("2025-10-01..2025-10-03") == (1_759_269_600 * 10**9, 1_759_525_200 * 10**9)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("2025-10-04", "--session '2025-10-04': 2025-10-04 is not a CME trading date (a weekend or holiday)"),
+        ("20251001", "--session '20251001' is not a trading date like 2025-10-01 or a range 2025-10-01..2025-10-03"),
+        ("2025-10-03..2025-10-01", "--session '2025-10-03..2025-10-01': the first date is after the last"),
+    ],
+)
+def test_bad_session_is_one_clear_error(text: str, message: str) -> None:
+    from propdesk.backtest.cli_support import parse_session  # noqa: PLC0415 - the function under test
+
+    with pytest.raises(ConfigError) as exc:
+        parse_session(text)
+    assert str(exc.value) == message
+
+
+def test_slippage_beyond_any_market_is_refused() -> None:
+    with pytest.raises(ConfigError) as exc:
+        build_sim_config("next-open", "0", 10**21)
+    assert str(exc.value) == "--slippage-ticks 1000000000000000000000 is more than 10000 ticks"
+    assert build_sim_config("next-open", "0", 10_000).slippage_ticks == 10_000

@@ -154,7 +154,7 @@ def test_bad_number_names_row_and_column(tmp_path: Path) -> None:
     rows = list(GOOD_ROWS)
     rows[6] = "2024-03-04 10:06:00,100.25,abc,100.00,100.50,16\n"
     err = _expect_error(_write(tmp_path, rows), 7, "'high'", "abc")
-    assert "row 7" in str(err)
+    assert "line 8" in str(err)
 
 
 def test_missing_field(tmp_path: Path) -> None:
@@ -208,7 +208,7 @@ def test_off_tick_price(tmp_path: Path) -> None:
 def test_duplicate_and_backward_timestamps(tmp_path: Path) -> None:
     rows = list(GOOD_ROWS)
     rows[4] = rows[3]
-    _expect_error(_write(tmp_path, rows, "dup.csv"), 5, "duplicate", "row 4")
+    _expect_error(_write(tmp_path, rows, "dup.csv"), 5, "duplicate", "line 6")
     rows = list(GOOD_ROWS)
     rows[4], rows[5] = rows[5], rows[4]
     _expect_error(_write(tmp_path, rows, "back.csv"), 6, "backwards")
@@ -248,3 +248,32 @@ def test_ambiguous_hour_without_repeat_errors_or_follows_option(tmp_path: Path) 
 def test_unknown_preset_option(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="unknown"):
         load_bars(_write(tmp_path, GOOD_ROWS), colour="red")
+
+
+def test_error_names_the_file_line_not_the_data_row(tmp_path: Path) -> None:
+    lines = ["timestamp,open,high,low,close,volume\n"]
+    lines += [f"2024-03-04 {i // 60:02d}:{i % 60:02d}:00,100.25,100.50,100.00,100.25,1\n" for i in range(1440)]
+    lines += [f"2024-03-05 {i // 60:02d}:{i % 60:02d}:00,100.25,100.50,100.00,100.25,1\n" for i in range(1440)]
+    lines += [f"2024-03-06 {i // 60:02d}:{i % 60:02d}:00,100.25,100.50,100.00,100.25,1\n" for i in range(1440)]
+    lines += [f"2024-03-07 {i // 60:02d}:{i % 60:02d}:00,100.25,100.50,100.00,100.25,1\n" for i in range(1440)]
+    lines[4999] = lines[4999].replace(",100.50,", ",oops,")  # data row 4999, the file's line 5000
+    path = tmp_path / "bars.csv"
+    path.write_text("".join(lines))
+    err = _expect_error(path, 4999)
+    assert err.line == 5000
+    assert str(err) == f"{path}, line 5000: column 'high': not a finite number: 'oops'"
+
+
+def test_time_going_backwards_names_the_file_line(tmp_path: Path) -> None:
+    rows = list(GOOD_ROWS)
+    rows[4] = rows[3]
+    path = _write(tmp_path, rows, "dup.csv")
+    err = _expect_error(path, 5)
+    assert str(err) == f"{path}, line 6: column 'timestamp': duplicate timestamp (same as the line before)"
+
+
+def test_headerless_file_lines_are_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "nohead.csv"
+    path.write_text("2024-03-04 10:00:00,1,2,0.5,1.5,1\n2024-03-04 10:01:00,1,x,0.5,1.5,1\n")
+    err = _expect_error(path, 2)
+    assert str(err) == f"{path}, line 2: column 'high': not a finite number: 'x'"

@@ -78,3 +78,28 @@ def test_sliding_window_limiter_counts_only_allowed_requests() -> None:
     clock.t += 20.5
     assert lim.hit("a") is None
     assert lim.hit("a") == 10
+
+
+def test_deeply_nested_json_is_one_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "deep.json"
+    path.write_text('{"accounts": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    with pytest.raises(ConfigError) as exc:
+        load_gateway_config(path)
+    assert str(exc.value) == f"gateway configuration {path}: invalid JSON (nested too deeply to parse)"
+
+
+def test_non_utf8_gateway_config_is_one_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "g.toml"
+    path.write_bytes(b"speed = '\xff'\n")
+    with pytest.raises(ConfigError) as exc:
+        load_gateway_config(path)
+    assert str(exc.value) == f"gateway configuration {path}: is not UTF-8 text (byte 0xff at offset 9)"
+
+
+def test_invalid_value_is_one_line_naming_the_key(tmp_path: Path) -> None:
+    path = tmp_path / "g.toml"
+    path.write_text("speed = 'fast'\n")
+    with pytest.raises(ConfigError) as exc:
+        load_gateway_config(path)
+    reason = "speed: Input should be a valid number, unable to parse string as a number"
+    assert str(exc.value) == f"gateway configuration {path}: invalid: {reason}"

@@ -338,3 +338,17 @@ def test_account_settings_seed_the_state(tmp_path: Path) -> None:
     )
     assert state.mll_floor == Money.of("48750") and state.missing_inputs() == []
     assert state.start_balance == Money.of("50000")
+
+
+def test_non_utf8_risk_config_is_one_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.toml"
+    path.write_bytes(b"[account]\nname = '\xe9'\n")
+    with pytest.raises(ConfigError) as exc:
+        load_risk_config("topstep-50k-combine", path)
+    assert str(exc.value) == f"risk config {path}: is not UTF-8 text (byte 0xe9 at offset 18)"
+
+
+def test_directory_as_risk_config_is_one_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as exc:
+        load_risk_config("topstep-50k-combine", tmp_path)
+    assert str(exc.value) == f"risk config {tmp_path}: is a directory, not a file"

@@ -103,3 +103,11 @@ def test_sqlite_directory_is_created(tmp_path: Path) -> None:
 
     asyncio.run(go())
     assert target.exists()
+
+
+def test_non_utf8_config_file_is_one_clear_error(tmp_path: Path) -> None:
+    cfg = tmp_path / "latin1.toml"
+    cfg.write_bytes(b'[database]\nurl = "\xe9"\n')
+    with pytest.raises(ConfigError) as exc:
+        resolve_url(None, config_path=cfg, environ={})
+    assert str(exc.value) == f"config file {cfg}: is not UTF-8 text (byte 0xe9 at offset 18)"

@@ -5,9 +5,10 @@ The file needs a header naming a time column (``timestamp``, ``timestamp_utc``, 
 columns ignored). Files without a header are read as ``timestamp,open,high,low,close,volume[,...]`` when the first
 line starts with a date. ``.gz``/``.zst``/``.bz2`` compression is inferred from the file name.
 
-Row numbers in errors are 1-based *data* rows: the header line is row 0, the first bar is row 1 (for a headerless file
-the first line is row 1). Every row is validated before anything is returned, and the first problem raises
-:class:`~propdesk.core.errors.DataError` naming the file, the row and the column; a load never returns part of a file.
+Errors name the file's line (``DataError.line``, what an editor shows: the header is line 1, the first bar line 2;
+for a headerless file the first bar is line 1) and keep the 1-based *data* row in ``DataError.row`` (header = row 0).
+Every row is validated before anything is returned, and the first problem raises
+:class:`~propdesk.core.errors.DataError` naming the file, the line and the column; a load never returns part of a file.
 
 Clock handling (see ``shared/data/README.md`` for why this exists): the file's clock may run a fixed ``clock_offset``
 *ahead* of the declared zone's wall clock. Loading subtracts the offset, then localizes the wall-clock time in ``tz``
@@ -18,6 +19,8 @@ Clock handling (see ``shared/data/README.md`` for why this exists): the file's c
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -93,6 +96,26 @@ class RawBars:
     close: npt.NDArray[np.float64]
     volume: npt.NDArray[np.int64]
     extra: dict[str, pd.Series]
+    header_lines: int = 1
+
+
+@contextmanager
+def file_lines(header_lines: int) -> Iterator[None]:
+    """Re-raise a :class:`DataError` of the block with its file line (:meth:`DataError.at_line`)."""
+    try:
+        yield
+    except DataError as exc:
+        raise exc.at_line(header_lines) from None
+
+
+def header_line_count(path: Path) -> int:
+    """1 when ``path``'s first line is a header, 0 for a headerless CSV (its first line starts with a date).
+
+    Raises:
+        DataError: a missing or unreadable file.
+    """
+    headerless, _ = _read_header(path)
+    return 0 if headerless else 1
 
 
 def _first_true(mask: npt.NDArray[np.bool_]) -> int | None:
@@ -234,6 +257,12 @@ def read_raw_bars(path: str | Path, tick_size: float | str | None = None) -> Raw
         DataError: as above, naming the file, the 1-based data row and the column.
     """
     p = Path(path)
+    header_lines = header_line_count(p)
+    with file_lines(header_lines):
+        return _read_raw_bars(p, tick_size, header_lines)
+
+
+def _read_raw_bars(p: Path, tick_size: float | str | None, header_lines: int) -> RawBars:
     default_names = ("timestamp", *BAR_COLUMNS)
     df = _read_typed_fast(p, default_names)
     if df is not None:
@@ -294,7 +323,7 @@ def read_raw_bars(path: str | Path, tick_size: float | str | None = None) -> Raw
         i, col, reason = first
         raise DataError(f"column {col!r}: {reason} (value {cols[col][i]!r})", path=p, row=i + 1)
     extra = {k: df[k] for k in df.columns if k != tcol and k not in BAR_COLUMNS}
-    return RawBars(p, wall, aware, o, h, lo, c, v.astype(np.int64), extra)
+    return RawBars(p, wall, aware, o, h, lo, c, v.astype(np.int64), extra, header_lines)
 
 
 def localize_wall_clock(
@@ -358,7 +387,7 @@ def check_increasing(ts_ns: npt.NDArray[np.int64], path: Path | None, column: st
     d = np.diff(ts_ns)
     if (i := _first_true(d <= 0)) is not None:
         kind = "duplicate timestamp (same as" if d[i] == 0 else "timestamp goes backwards (earlier than"
-        raise DataError(f"column {column!r}: {kind} row {i + 1})", path=path, row=i + 2)
+        raise DataError(f"column {column!r}: {kind} the line before)", path=path, row=i + 2)
 
 
 def load_bars_csv(
@@ -386,7 +415,7 @@ def load_bars_csv(
         tick_size: if given (points), every price must be a whole multiple of it.
         ambiguous: how to resolve wall times repeated at a DST fall-back (see :func:`localize_wall_clock`).
 
-    Row numbers in errors: 1-based data rows, header = row 0.
+    Errors name the file's line (``DataError.line``) and keep the data row (``DataError.row``, header = row 0).
 
     Raises:
         DataError: unreadable file, missing column, any malformed row (file, row and column named), nonexistent or
@@ -397,8 +426,9 @@ def load_bars_csv(
         raise DataError(f"stamp must be 'start' or 'end', not {stamp!r}", path=path)
     raw = read_raw_bars(path, tick_size=tick_size)
     wall = raw.wall_ns - parse_clock_offset(clock_offset)
-    utc = wall if raw.aware else localize_wall_clock(wall, tz, raw.path, ambiguous)
-    check_increasing(utc, raw.path)
+    with file_lines(raw.header_lines):
+        utc = wall if raw.aware else localize_wall_clock(wall, tz, raw.path, ambiguous)
+        check_increasing(utc, raw.path)
     if stamp == "start":
         ts_open, ts_close = utc, utc + tf.ns
     else:

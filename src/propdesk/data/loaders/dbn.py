@@ -149,7 +149,7 @@ def _one_instrument(f: DbnFile, symbol: str | None) -> tuple[npt.NDArray[Any], s
     if symbol is None:
         if len(ids) > 1:
             names = ", ".join(sorted(f.symbol_of(int(i)) for i in ids))
-            raise DataError(f"file holds several instruments ({names}); pass symbol=", path=f.path)
+            raise DataError(f"file holds several instruments ({names}); choose one with --symbol", path=f.path)
         if len(ids) == 0:
             return f.records, next(iter(f.symbols.values()), "")
         return f.records, f.symbol_of(int(ids[0]))

@@ -23,6 +23,7 @@ from propdesk.core.errors import DataError
 from propdesk.data.loaders.csv_bars import (
     as_timeframe,
     check_increasing,
+    file_lines,
     localize_wall_clock,
     read_raw_bars,
 )
@@ -64,7 +65,8 @@ def load_firstrate_csv(
     """Load a FirstRateData bar file into a :class:`BarSeries` (UTC ns, points, contracts).
 
     ``timeframe`` defaults to the one in the file name (``_1min``, ``_5min``, ``_30min``, ``_1hour``, ``_1day``).
-    The open-interest column of daily files is ignored. Row numbers in errors are 1-based data rows (header = row 0).
+    The open-interest column of daily files is ignored. Errors name the file's line (``DataError.line``; header =
+    line 1).
 
     Raises:
         DataError: no timeframe given or derivable, or any malformed row (see
@@ -80,15 +82,21 @@ def load_firstrate_csv(
     raw = read_raw_bars(p, tick_size=tick_size)
     if raw.aware:
         raise DataError("FirstRateData timestamps are US/Eastern wall-clock times, not UTC-offset times", path=p)
+    with file_lines(raw.header_lines):
+        ts_open, ts_close = _utc_bounds(raw.wall_ns, tf, p)
+    return BarSeries(symbol, tf, ts_open, ts_close, raw.open, raw.high, raw.low, raw.close, raw.volume, source=str(p))
+
+
+def _utc_bounds(
+    wall_ns: npt.NDArray[np.int64], tf: Timeframe, p: Path
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Each bar's open and close (UTC ns) from its FirstRateData wall-clock stamp. Raises DataError with the row."""
     if tf.unit == "d":
         if tf.step != 1:
             raise DataError(f"daily FirstRateData bars must be 1d, not {tf}", path=p)
-        wall_open, wall_close = _daily_bounds(raw.wall_ns, p)
-        check_increasing(raw.wall_ns, p)
-        ts_open = localize_wall_clock(wall_open, FIRSTRATE_TZ, p)
-        ts_close = localize_wall_clock(wall_close, FIRSTRATE_TZ, p)
-    else:
-        ts_open = localize_wall_clock(raw.wall_ns, FIRSTRATE_TZ, p)
-        check_increasing(ts_open, p)
-        ts_close = ts_open + tf.ns
-    return BarSeries(symbol, tf, ts_open, ts_close, raw.open, raw.high, raw.low, raw.close, raw.volume, source=str(p))
+        wall_open, wall_close = _daily_bounds(wall_ns, p)
+        check_increasing(wall_ns, p)
+        return localize_wall_clock(wall_open, FIRSTRATE_TZ, p), localize_wall_clock(wall_close, FIRSTRATE_TZ, p)
+    ts_open = localize_wall_clock(wall_ns, FIRSTRATE_TZ, p)
+    check_increasing(ts_open, p)
+    return ts_open, ts_open + tf.ns

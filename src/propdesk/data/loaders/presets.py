@@ -27,8 +27,11 @@ from typing import Any, Final, Literal
 import pandas as pd
 
 from propdesk.core.errors import DataError
-from propdesk.data.loaders.csv_bars import Ambiguous, Stamp, load_bars_csv
+from propdesk.data.loaders.csv_bars import Ambiguous, Stamp, as_timeframe, load_bars_csv
+from propdesk.data.loaders.dbn import dbn_schema, load_dbn_bars
+from propdesk.data.loaders.detect import detect_format
 from propdesk.data.loaders.firstrate import load_firstrate_csv, timeframe_from_name
+from propdesk.data.loaders.trades_csv import load_trades_csv
 from propdesk.model.data import BarSeries, Timeframe
 
 BarFormat = Literal["csv", "firstrate"]
@@ -139,7 +142,10 @@ def resolve_preset(path: str | Path, **overrides: Any) -> BarPreset:
 
 
 def load_bars(path: str | Path, *, ambiguous: Ambiguous = "infer", **overrides: Any) -> BarSeries:
-    """Load a bar file using its preset (see the module docstring), with any field overridden by keyword.
+    """Load a market-data file as bars: the format comes from :func:`~propdesk.data.loaders.detect.detect_format`
+    (DBN ``ohlcv-*``, a Parquet bar file, trade prints aggregated to ``timeframe`` bars (default 1m; a print without
+    a size counts as 1 contract), or a bar CSV through its preset, see the module docstring), with any field
+    overridden by keyword.
 
     Keywords: ``format`` ("csv" | "firstrate"), ``symbol``, ``timeframe``, ``tz``, ``clock_offset``, ``stamp``,
     ``tick_size``; a ``None`` value means "keep the preset's". Returns a :class:`BarSeries` (UTC ns, points).
@@ -150,6 +156,29 @@ def load_bars(path: str | Path, *, ambiguous: Ambiguous = "infer", **overrides: 
     p = Path(path)
     preset = resolve_preset(p, **overrides)
     symbol = preset.symbol or _symbol_from_name(p)
+    kind = detect_format(p)
+    if kind == "dbn":
+        schema = dbn_schema(p)
+        if not schema.startswith("ohlcv-"):
+            raise DataError(f"DBN schema {schema!r} is not one of the bar files' (ohlcv-1s, -1m, -1h, -1d)", path=p)
+        return load_dbn_bars(p, symbol=overrides.get("symbol"))
+    if kind == "parquet":
+        from propdesk.data.catalog import load_parquet_bars  # noqa: PLC0415 - pyarrow only for Parquet files
+
+        return load_parquet_bars(p, symbol=overrides.get("symbol"), timeframe=overrides.get("timeframe"))
+    if kind == "trades-csv":
+        from propdesk.data.aggregation.vectorized import aggregate_trades  # noqa: PLC0415
+
+        trades = load_trades_csv(
+            p,
+            symbol=symbol,
+            tz=preset.tz,
+            clock_offset=preset.clock_offset,
+            tick_size=preset.tick_size,
+            default_size=1,
+            ambiguous=ambiguous,
+        )
+        return aggregate_trades(trades.series, as_timeframe(preset.timeframe or "1m"))
     if preset.format == "firstrate":
         return load_firstrate_csv(p, symbol=symbol, timeframe=preset.timeframe, tick_size=preset.tick_size)
     timeframe = preset.timeframe or (str(timeframe_from_name(p) or "") or "1m")
@@ -166,8 +195,22 @@ def load_bars(path: str | Path, *, ambiguous: Ambiguous = "infer", **overrides: 
 
 
 def describe_load(path: str | Path, **overrides: Any) -> str:
-    """One line saying which preset and settings :func:`load_bars` would use for ``path``."""
+    """One line saying which format, preset and settings :func:`load_bars` would use for ``path``.
+
+    Raises:
+        DataError: an unknown option, a missing file, an unreadable DBN file.
+    """
     pr = resolve_preset(path, **overrides)
+    kind = detect_format(path)
+    if kind == "dbn":
+        return f"Databento DBN {dbn_schema(path)} (ts_event = bar open)"
+    if kind == "parquet":
+        return "Parquet bar file (propdesk catalog layout)"
+    if kind == "trades-csv":
+        return (
+            f"trade prints aggregated to {pr.timeframe or '1m'} bars: symbol={pr.symbol} tz={pr.tz} "
+            f"clock_offset={pr.clock_offset or '0'}; without a size column every print counts as 1 contract"
+        )
     return (
         f"preset {pr.name}: format={pr.format} symbol={pr.symbol} timeframe={pr.timeframe or 'from name/1m'} "
         f"tz={pr.tz} clock_offset={pr.clock_offset or '0'} stamp={pr.stamp} tick_size={pr.tick_size or '-'}"

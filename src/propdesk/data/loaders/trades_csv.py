@@ -11,7 +11,8 @@ source xts object has neither size nor aggressor side), are refused unless the c
 the returned :class:`TradesCsv` says ``size_known=False`` so a report can flag volume-based results. Aggressor side
 is NONE when the file has no side column.
 
-Row numbers in errors are 1-based data rows (header = row 0); nothing is returned when any row is bad.
+Errors name the file's line (``DataError.line``; header = line 1) and keep the data row (``DataError.row``, header =
+row 0); nothing is returned when any row is bad.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ import numpy.typing as npt
 from propdesk.core.errors import DataError
 from propdesk.data.loaders.csv_bars import (
     Ambiguous,
+    file_lines,
+    header_line_count,
     localize_wall_clock,
     parse_clock_offset,
     parse_numbers,
@@ -96,6 +99,28 @@ def load_trades_csv(
             named), a non-positive or fractional size, an unknown side code, or times going backwards.
     """
     p = Path(path)
+    with file_lines(header_line_count(p)):
+        return _load_trades(
+            p,
+            symbol=symbol,
+            tz=tz,
+            clock_offset=clock_offset,
+            tick_size=tick_size,
+            default_size=default_size,
+            ambiguous=ambiguous,
+        )
+
+
+def _load_trades(
+    p: Path,
+    *,
+    symbol: str,
+    tz: str,
+    clock_offset: str | None,
+    tick_size: float | str | None,
+    default_size: int | None,
+    ambiguous: Ambiguous,
+) -> TradesCsv:
     df = read_csv_strings(p, ("ts_utc", "price"))
     cols = list(df.columns)
     tcol = _pick(cols, _TIME)
@@ -165,6 +190,6 @@ def load_trades_csv(
     utc = ts if aware else localize_wall_clock(ts, tz, p, ambiguous)
     if n > 1 and bool(np.any(np.diff(utc) < 0)):
         i = int(np.argmax(np.diff(utc) < 0))
-        raise DataError(f"column {tcol!r}: time goes backwards (earlier than row {i + 1})", path=p, row=i + 2)
+        raise DataError(f"column {tcol!r}: time goes backwards (earlier than the line before)", path=p, row=i + 2)
     series = TradeSeries(symbol, utc, price, size, aggressor, source=str(p))
     return TradesCsv(series, size_known=size_f is not None, aggressor_known=sidecol is not None, notes=tuple(notes))
