@@ -47,12 +47,12 @@ from propdesk.core.errors import ConfigError, DataError
 from propdesk.daemon.manual import MANUAL_ID_PREFIX, ManualOrder, ManualTrader
 from propdesk.model.events import OrderFilled
 from propdesk.model.identifiers import AccountId
+from propdesk.model.orders import is_enforcement_tag
 from propdesk.model.price import Money
 from propdesk.node import NodeConfig, TradingNode
 from propdesk.risk.audit import AuditEntry, AuditLog, JsonLinesAuditLog, MultiAuditLog, RingAuditLog
 from propdesk.risk.engine import RiskEngine
 from propdesk.risk.events import RiskEvent
-from propdesk.risk.gate import ENFORCEMENT_TAG
 from propdesk.risk.presets import RiskConfig
 from propdesk.session_common import ReplayControl, install_sigint, load_window_bars, remove_sigint
 
@@ -106,11 +106,11 @@ def _usd(m: Money | None) -> str | None:
 
 def fill_source(fill: OrderFilled, *, enforcing: bool, position_before: int) -> str:
     """Who placed the order behind ``fill``: ``risk`` (an enforcement close: the simulated broker's
-    ``sim-close-<n>`` orders, the enforcer's fallback orders tagged ``risk``, or a reducing fill while an enforcement
+    ``sim-close-<n>`` orders, any fill tagged ``risk`` or ``risk:<RULE>``, or a reducing fill while an enforcement
     job is pending), ``manual`` (a foreign order: ``ext-...`` or tag ``manual``), else ``propdesk``."""
     cid = str(fill.client_order_id)
     reduces = position_before != 0 and (position_before > 0) != (fill.signed_qty > 0)
-    if cid.startswith(_SIM_CLOSE_PREFIX) or fill.tag == ENFORCEMENT_TAG or (enforcing and reduces):
+    if cid.startswith(_SIM_CLOSE_PREFIX) or is_enforcement_tag(fill.tag) or (enforcing and reduces):
         return "risk"
     if cid.startswith("ext-") or fill.tag == "manual":
         return "manual"
