@@ -75,3 +75,25 @@ def test_mean_reversion_trades_again_after_the_lockout_lifts(es_bars: BarSeries,
     assert max(abs(p) for _, p in _net_path(result.fills)) == 1
     flattened = next(f for f in result.fills if f.ts_event_ns == flat_ns)
     assert flattened.tag == "risk:R11" and flattened.side.name == "BUY"
+
+
+def test_the_journal_and_its_export_carry_the_rule_tag(tmp_path: Path) -> None:
+    """``backtest --journal`` then ``db export``: the flat-time close is journaled as ``risk:R11`` and the strategy's
+    round trip ends at it (2025-09-10, the reproducer's day)."""
+    from typer.testing import CliRunner  # noqa: PLC0415
+
+    from propdesk.cli import app  # noqa: PLC0415
+
+    url = f"sqlite:///{tmp_path / 'journal.db'}"
+    data = resolve_shared(ES_1MIN)
+    runner = CliRunner()
+    args = ["--data", str(data), "--strategy", "trend_following", "--risk", PRESET, "--journal-url", url]
+    res = runner.invoke(app, ["backtest", *args, "--start", "2025-09-09", "--end", "2025-09-11T12:00"])
+    assert res.exit_code == 0, res.stderr
+    res = runner.invoke(app, ["db", "export", str(tmp_path / "out"), "--url", url])
+    assert res.exit_code == 0, res.stderr
+    fills = (tmp_path / "out" / "fills.csv").read_text(encoding="utf-8").splitlines()
+    tags = {row.split(",")[10] for row in fills[1:]}
+    assert "risk:R11" in tags and "manual" not in tags
+    trades = (tmp_path / "out" / "trades.csv").read_text(encoding="utf-8").splitlines()
+    assert trades[1:] and all(",trend_following," in row for row in trades[1:])  # no orphan risk round trip
