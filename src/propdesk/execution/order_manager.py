@@ -77,7 +77,7 @@ from propdesk.model.events import (
     OrderUpdated,
 )
 from propdesk.model.identifiers import AccountId, BrokerOrderId, ClientOrderId
-from propdesk.model.orders import MANUAL_TAG, Order, OrderStatus, OrderType, TimeInForce
+from propdesk.model.orders import MANUAL_TAG, Order, OrderStatus, OrderType, TimeInForce, is_foreign_tag
 from propdesk.model.price import Price, check_qty
 
 if TYPE_CHECKING:
@@ -730,7 +730,7 @@ class OrderManager:
             if known is None:
                 self._orders[cid] = order
                 self._by_tag.setdefault(order.tag, []).append(cid)
-                if order.tag == MANUAL_TAG:
+                if is_foreign_tag(order.tag):  # manual, or a close the broker placed for the risk engine
                     self._foreign.add(cid)
             self._trade_ids.update(f.trade_id for f in order.fills)
             self._after_apply(order)
