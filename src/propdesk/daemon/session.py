@@ -127,6 +127,8 @@ class FillRecord:
         source: ``manual``, ``risk`` or ``propdesk`` (:func:`fill_source`).
         position_before / position_after: the account's signed position in ``symbol`` around the fill (contracts).
         state: the account's trading state when the fill arrived.
+        tag: the fill's tag: ``risk:<RULE>`` for an enforcement close (the rule that caused it), ``manual``, or the
+            strategy's.
     """
 
     ts_ns: int
@@ -139,6 +141,13 @@ class FillRecord:
     position_before: int
     position_after: int
     state: str
+    tag: str = ""
+
+    @property
+    def label(self) -> str:
+        """The source, with the rule for an enforcement fill: ``risk:R11``, else ``manual`` / ``risk`` /
+        ``propdesk``."""
+        return self.tag if self.source == "risk" and is_enforcement_tag(self.tag) else self.source
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (adds ``time_utc`` and ``time_ct``)."""
@@ -152,6 +161,8 @@ class FillRecord:
             "qty": self.qty,
             "price": self.price,
             "source": self.source,
+            "tag": self.tag,
+            "label": self.label,
             "position_before": self.position_before,
             "position_after": self.position_after,
             "state": self.state,
@@ -290,6 +301,7 @@ class RiskDaemon:
             position_before=before,
             position_after=before + fill.signed_qty,
             state=self.engine.trading_state.name,
+            tag=fill.tag,
         )
         self.fills.append(rec)
         for listener in self._listeners:
