@@ -271,3 +271,55 @@ def test_property_size_stop_cover_and_no_silence_after_a_flatten(qty: int, ops: 
         for entry in rig.open_orders(OrderType.MARKET):
             rig.fill(entry)
     assert len(rig.node.orders.orders_for_tag(strategy.tag)) > sent, "silent after the lockout lifted"
+
+
+BRACKET_OPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("enter"), st.sampled_from([Side.BUY, Side.SELL])),
+        st.tuples(st.just("fill"), st.integers(1, 3)),
+        st.tuples(st.just("stop"), st.integers(1, 3)),
+        st.tuples(st.just("target"), st.integers(1, 3)),
+        st.tuples(st.just("manual"), st.integers(1, 3)),
+        st.tuples(st.just("reconnect"), st.integers(1, 3)),
+        st.tuples(st.just("flatten"), st.just(0)),
+        st.tuples(st.just("session"), st.just(0)),
+    ),
+    min_size=3,
+    max_size=30,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(qty=st.integers(1, 3), ops=BRACKET_OPS)
+def test_property_bracket_children_always_cover_the_position(qty: int, ops: list[tuple[str, object]]) -> None:
+    """A bracketed strategy (synthesized stop-loss and take-profit): whatever fills, closes or flattens it, its
+    children cover exactly what it holds, and it never holds more than it entered."""
+    strategy = Bracketed(StrategyConfig(symbol=ES, qty=qty))
+    rig = Rig(strategy)
+    for op, arg in ops:
+        pos = rig.position
+        entries = rig.open_orders(OrderType.MARKET)
+        if op == "enter" and pos == 0 and not entries and not rig.gate.locked:
+            assert isinstance(arg, Side)
+            strategy.bracket(arg, stop_loss_ticks=8, take_profit_ticks=16)
+        elif op == "fill":
+            for entry in entries:
+                rig.fill(entry, min(int(arg), entry.qty - entry.filled_qty))  # type: ignore[call-overload]
+        elif op in ("stop", "target"):
+            kind = OrderType.STOP if op == "stop" else OrderType.LIMIT
+            for child in rig.open_orders(kind)[:1]:
+                rig.fill(child, min(int(arg), child.qty - child.filled_qty))  # type: ignore[call-overload]
+        elif op in ("manual", "reconnect") and pos:
+            k = min(int(arg), abs(pos))  # type: ignore[call-overload]
+            rig.foreign(-k if pos > 0 else k, reconciled=op == "reconnect")
+        elif op == "flatten":
+            rig.flatten("R3")
+        elif op == "session":
+            rig.gate.locked = False
+        held = rig.position
+        assert abs(held) <= qty
+        assert held == rig.node.positions.net_qty(ACC, ES)
+        for kind in (OrderType.STOP, OrderType.LIMIT):
+            children = rig.open_orders(kind)
+            assert sum(o.qty - o.filled_qty for o in children) == abs(held), f"{op}: {kind.value} cover vs {held}"
+            assert all(int(o.side) * held < 0 for o in children)
