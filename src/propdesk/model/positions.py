@@ -16,6 +16,11 @@ decimal) and may lie between ticks: long 1 at 6543.25 and 1 at 6543.50 averages 
 
 Events (past tense, ARCHITECTURE.md "Naming") carry a frozen :class:`PositionSnapshot`; topics are
 ``events.position.opened``, ``events.position.changed`` and ``events.position.closed``.
+
+**Per-strategy attribution.** :func:`attribute_fill` says which strategy's position each contract of a fill changes:
+a strategy's own fill is its own; a foreign fill (``manual``, ``risk:<RULE>``) first closes what the strategies hold.
+Each change of a strategy's position is a :class:`StrategyPositionChange` with its :class:`PositionCause` (OWN_FILL,
+BRACKET_CHILD, RISK_FLATTEN, MANUAL, RECONCILE), on ``events.strategy.position.<cause>``.
 """
 
 from __future__ import annotations
