@@ -274,15 +274,16 @@ class PositionManager:
             realized = r.cents
             cls = PositionOpened if before == 0 else PositionClosed if after == 0 else PositionChanged
             events.append(self._event(cls, pos=pos, fill=fill, signed_qty=signed, fee=fill.fee, realized=r))
-        if is_foreign_tag(tag):
+        own: Position | None = None
+        prev = 0
+        if (tag is MANUAL_TAG or tag.startswith(("manual", "risk"))) and is_foreign_tag(tag):
             changes = self._apply_foreign(fill, tag, signed, before)
         else:  # a strategy's own fill: all of it is the strategy's (the usual case, kept short)
-            spos = self._strategy.get((account, tag, symbol))
-            if spos is None:
-                spos = self._new_strategy_position(account, tag, symbol, spec)
-            prev = spos.signed_qty
-            spos.apply_fill(signed, fill.price, fill.fee, fill.ts_event_ns)
-            changes = [(spos, prev)]
+            own = self._strategy.get((account, tag, symbol))
+            if own is None:
+                own = self._new_strategy_position(account, tag, symbol, spec)
+            prev = own.signed_qty
+            own.apply_fill(signed, fill.price, fill.fee, fill.ts_event_ns)
 
         totals = self._totals.get(account)
         if totals is None:
@@ -297,9 +298,17 @@ class PositionManager:
         for event in events:
             if event is not None:
                 bus.publish(event.topic, event)
-        for spos, prev in changes:
-            self._strategy_changed(spos, prev, fill)
+        if own is None:
+            for spos, before_qty in changes:
+                self._strategy_changed(spos, before_qty, fill)
+        elif fill.reconciled or self._own_listened():  # no event is built nobody listens to
+            self._strategy_changed(own, prev, fill)
         return True
+
+    def _own_listened(self) -> bool:
+        """Whether someone listens to changes by a strategy's own fills (OWN_FILL or BRACKET_CHILD)."""
+        handlers = self._bus.handlers_for  # has_subscribers without its extra call (this runs on every fill)
+        return bool(handlers(_OWN_TOPIC) or handlers(_CHILD_TOPIC))
 
     def _new_strategy_position(self, account: AccountId, tag: str, symbol: str, spec: ContractSpec) -> Position:
         spos = self._strategy[(account, tag, symbol)] = Position(symbol, account, spec.tick_size, spec.tick_value, tag)
@@ -341,8 +350,6 @@ class PositionManager:
         bus = self._bus
         cause = fill_cause(fill)
         if cause is PositionCause.OWN_FILL:
-            if not (bus.has_subscribers(_OWN_TOPIC) or bus.has_subscribers(_CHILD_TOPIC)):
-                return
             lookup = self._order_lookup
             order = None if lookup is None else lookup(fill.client_order_id)
             if order is not None and order.parent_id is not None:
