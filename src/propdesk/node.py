@@ -9,9 +9,12 @@ Flows the node owns:
   publishes them on ``events.order.*``; market data goes on ``data.quotes.<symbol>``, ``data.trades.<symbol>``,
   ``data.bars.<symbol>.<timeframe>``, ``data.depth.<symbol>``; connection events on ``events.broker.*``.
 * Strategies: each is bound to a :class:`NodeContext` (its only way to act) and subscribed to the data of its symbol;
-  events of its own orders (by tag) reach ``on_order_event``, changes of its own position ``on_position_changed``
-  (the node subscribes to ``events.order.**`` / ``events.position.**`` once a strategy overriding the hook is
-  added).
+  events of its own orders (by tag) reach ``on_order_event``. Changes of its attributed position reach
+  ``on_position_changed`` as :class:`~propdesk.model.positions.StrategyPositionChange` with their cause (own fill,
+  bracket child, risk flatten, manual trade, reconcile). Changes the strategy did not cause (risk, manual,
+  reconcile) are always handled: the node first shrinks the strategy's bracket children to its new position
+  (``OrderManager.cap_bracket_exits``), then delivers them; its own fills are delivered only once a strategy
+  overriding the hook is added (the position manager builds no event nobody listens to).
 * Fills reach the position manager through the bus (priority 100, before risk and strategies).
 
 The node never awaits the network: commands go to the broker, which answers with events.
@@ -36,7 +39,7 @@ from propdesk.model.enums import Side
 from propdesk.model.events import OrderEvent, OrderFilled
 from propdesk.model.identifiers import AccountId, ClientOrderId
 from propdesk.model.orders import Order, OrderType
-from propdesk.model.positions import PositionEvent
+from propdesk.model.positions import STRATEGY_POSITION_TOPICS, PositionCause, StrategyPositionChange
 from propdesk.model.price import Money, Price
 from propdesk.strategies.base import Strategy
 
@@ -103,6 +106,7 @@ class TradingNode:
         self.orders = OrderManager(
             self.bus, broker, clock, account_id=self.account_id, gate=gate, id_prefix=self.config.id_prefix
         )
+        self.positions.set_order_lookup(self.orders.order)
         if risk is not None:
             self.orders.gate = risk(self)
         self.strategies: list[Strategy] = []
@@ -115,7 +119,8 @@ class TradingNode:
         # bus call per order event, and, without a listener, the position manager skips building position events
         # (a snapshot and a frozen event, ~5 us per fill).
         self._order_sub: Subscription | None = None
-        self._position_sub: Subscription | None = None
+        self._outside_sub: list[Subscription] = []
+        self._position_sub: list[Subscription] = []
         for strategy in strategies:
             self.add_strategy(strategy)
 
@@ -138,8 +143,10 @@ class TradingNode:
         self.bus.subscribe(f"data.trades.{sym}", strategy.on_trade)
         if self._order_sub is None and type(strategy).on_order_event is not Strategy.on_order_event:
             self._order_sub = self.bus.subscribe("events.order.**", self._route_order_event)
-        if self._position_sub is None and type(strategy).on_position_changed is not Strategy.on_position_changed:
-            self._position_sub = self.bus.subscribe("events.position.**", self._route_position_event)
+        if not self._outside_sub:  # rare, and protective orders must follow them: routed for every strategy
+            self._outside_sub = self._subscribe_changes(outside=True)
+        if not self._position_sub and type(strategy).on_position_changed is not Strategy.on_position_changed:
+            self._position_sub = self._subscribe_changes(outside=False)
         if self.started:
             strategy.on_start()
 
@@ -199,12 +206,24 @@ class TradingNode:
         if strategy is not None:
             strategy.on_order_event(event)
 
-    def _route_position_event(self, event: object) -> None:
-        if not isinstance(event, PositionEvent):
+    def _subscribe_changes(self, *, outside: bool) -> list[Subscription]:
+        return [
+            self.bus.subscribe(STRATEGY_POSITION_TOPICS[cause], self._route_position_change)
+            for cause in PositionCause
+            if cause.outside is outside
+        ]
+
+    def _route_position_change(self, change: object) -> None:
+        """Deliver a :class:`StrategyPositionChange` to the strategy of its tag; for a change the strategy did not
+        cause, first shrink that strategy's bracket children to its new position."""
+        if not isinstance(change, StrategyPositionChange) or change.account_id != self.account_id:
             return
-        strategy = self._by_tag.get(event.tag)
-        if strategy is not None:
-            strategy.on_position_changed(self.strategy_qty(event.position.symbol, event.tag))
+        strategy = self._by_tag.get(change.tag)
+        if strategy is None:
+            return
+        if change.cause.outside:
+            self.orders.cap_bracket_exits(change.symbol, change.tag, abs(change.signed_qty))
+        strategy.on_position_changed(change)
 
     def strategy_qty(self, symbol: str, tag: str) -> int:
         """The signed position (contracts) attributed to ``tag`` in ``symbol``."""

@@ -84,6 +84,7 @@ def test_the_manual_breach_is_flattened_and_locked_out_until_17_ct(run: tuple[di
     assert first["time_ct"] == "2025-10-16 09:30:00 CT"
     # the enforcement fill: the daemon closed the manual position through the broker
     assert enforce["source"] == "risk" and enforce["client_order_id"].startswith("sim-close-")
+    assert enforce["tag"] == enforce["label"] == "risk:R3"  # the rule that caused it (the personal daily loss)
     assert (enforce["side"], enforce["qty"], enforce["position_after"]) == ("SELL", 2, 0)
     loss_cents = round((float(enforce["price"]) - float(first["price"])) * 50 * 2 * 100)
     assert loss_cents <= -40_000  # $500 limit, $100 trigger buffer (the preset's default): acts at -$400 or worse

@@ -22,7 +22,6 @@ from propdesk.model.price import Money, Price
 from propdesk.risk.audit import RingAuditLog
 from propdesk.risk.decisions import Action, TradingState
 from propdesk.risk.events import AccountFlattened, LockoutExpired, LockoutSet, RuleBreached, RuleWarned
-from propdesk.risk.gate import ENFORCEMENT_TAG
 from propdesk.risk.rules.hedging import HedgeLeg
 from propdesk.storage.journal import BackpressureLevel
 from tests.integration.risk_rig import SEC, RiskRig, ct_ns, utc_ns
@@ -418,7 +417,7 @@ def test_r13_attach_stop_protects_an_unprotected_position_after_the_grace_period
     rig.until(t_open + 66 * SEC)  # the guard checks every 5 s
     (stop,) = rig.node.orders.open_orders()
     assert (stop.order_type, stop.side, stop.qty, stop.stop_price) == (OrderType.STOP, Side.SELL, 2, Price.of("5998"))
-    assert stop.tag == ENFORCEMENT_TAG and stop.reduce_only and status(stop) is OrderStatus.ACCEPTED
+    assert stop.tag == "risk:R13" and stop.reduce_only and status(stop) is OrderStatus.ACCEPTED  # the rule's tag
     assert [w.decision.rule_id for w in rig.of(RuleWarned)] == ["R13"]
     rig.until(t_open + 200 * SEC)  # covered now: no close, and no second stop
     assert rig.qty(ES) == 2 and rig.node.orders.open_orders() == [stop]

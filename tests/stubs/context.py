@@ -3,8 +3,11 @@
 It records every call a strategy makes (:attr:`StubContext.actions`), creates real :class:`Order` objects (moved to
 SUBMITTED, or DENIED when the test asked for a denial), and lets the test drive the world: set the clock and
 positions, fill or cancel orders. :meth:`StubContext.fill` applies an :class:`OrderFilled` to the order, updates the
-position attributed to the order's tag, and (when a strategy is attached) delivers ``on_order_event`` then
-``on_position_changed``, in the node's order. Nothing fills by itself: a market order stays SUBMITTED until the test
+position attributed to the order's tag, and (when a strategy is attached) delivers ``on_position_changed`` (a
+:class:`StrategyPositionChange` with cause OWN_FILL, or BRACKET_CHILD for an order with a parent) then
+``on_order_event``, in the node's order (the position manager books a fill before the order event reaches the
+strategy). :meth:`StubContext.outside_fill` moves a position as a risk flatten, a manual trade or a reconciled fill
+would, with that cause. Nothing fills by itself: a market order stays SUBMITTED until the test
 fills it, and ``close_position`` only records the request and cancels the tag's open orders unless
 ``auto_close=True``.
 """
@@ -24,6 +27,7 @@ from propdesk.model.events import (
 )
 from propdesk.model.identifiers import AccountId, ClientOrderId
 from propdesk.model.orders import Order, OrderType
+from propdesk.model.positions import Position, PositionCause, StrategyPositionChange
 from propdesk.model.price import Money, Price
 from propdesk.strategies.base import Strategy
 
@@ -78,6 +82,7 @@ class StubContext:
     realized: dict[str, Money] = field(default_factory=dict)
     _next_id: int = 0
     _trade_id: int = 0
+    _books: dict[tuple[str, str], Position] = field(default_factory=dict)
 
     # --- test side ----------------------------------------------------------------------------------------------
 
@@ -118,13 +123,58 @@ class StubContext:
             tag=order.tag,
         )
         order.apply(ev)
-        key = (order.symbol, order.tag)
-        new = self.positions.get(key, 0) + q * int(order.side)
-        self.positions[key] = new
+        cause = PositionCause.BRACKET_CHILD if order.parent_id is not None else PositionCause.OWN_FILL
+        self._move(order.symbol, order.tag, q * int(order.side), px, cause, order.tag, str(order.client_order_id))
         if self.strategy is not None:
             self.strategy.on_order_event(ev)
-            self.strategy.on_position_changed(new)
         return ev
+
+    def outside_fill(
+        self,
+        symbol: str,
+        tag: str,
+        signed_qty: int,
+        price: str | Price,
+        cause: PositionCause = PositionCause.RISK_FLATTEN,
+        source_tag: str = "risk:R11",
+    ) -> StrategyPositionChange:
+        """Move ``tag``'s position by ``signed_qty`` at ``price`` as a fill the strategy did not place would (a risk
+        flatten by default), and deliver the change to the strategy."""
+        px = price if isinstance(price, Price) else Price.of(price)
+        self._trade_id += 1
+        return self._move(symbol, tag, signed_qty, px, cause, source_tag, f"ext-{self._trade_id}")
+
+    def _move(
+        self, symbol: str, tag: str, signed_qty: int, price: Price, cause: PositionCause, source_tag: str, cid: str
+    ) -> StrategyPositionChange:
+        key = (symbol, tag)
+        book = self._books.get(key)
+        if book is None:
+            book = self._books[key] = Position(symbol, ACCOUNT, self.tick, Money.of("12.50"), tag)
+        prev = self.positions.get(key, 0)
+        if book.signed_qty != prev:  # the test set the position directly: start the book from it
+            book = self._books[key] = Position(symbol, ACCOUNT, self.tick, Money.of("12.50"), tag)
+            if prev:
+                book.apply_fill(prev, price, Money.zero(), self.now)
+        book.apply_fill(signed_qty, price, Money.zero(), self.now)
+        self.positions[key] = book.signed_qty
+        change = StrategyPositionChange(
+            account_id=ACCOUNT,
+            symbol=symbol,
+            tag=tag,
+            signed_qty=book.signed_qty,
+            previous_qty=prev,
+            avg_price=book.avg_price,
+            cause=cause,
+            source_tag=source_tag,
+            client_order_id=cid,
+            trade_id=f"T{self._trade_id}",
+            price=price,
+            ts_event_ns=self.now,
+        )
+        if self.strategy is not None:
+            self.strategy.on_position_changed(change)
+        return change
 
     def cancel_from_broker(self, order: Order, reason: str = "") -> OrderCanceled:
         """Cancel ``order`` as the broker would (e.g. an OCO sibling filled); deliver the event."""
@@ -235,10 +285,11 @@ class StubContext:
                 ev = OrderCanceled(client_order_id=o.client_order_id, account_id=ACCOUNT, ts_event_ns=self.now)
                 o.apply(ev)
                 self._deliver(ev)
-        if self.auto_close and self.positions.get((symbol, tag), 0) != 0:
-            self.positions[(symbol, tag)] = 0
-            if self.strategy is not None:
-                self.strategy.on_position_changed(0)
+        held = self.positions.get((symbol, tag), 0)
+        if self.auto_close and held != 0:
+            book = self._books.get((symbol, tag))
+            price = book.avg_price if book is not None and book.avg_price is not None else Price.of("0")
+            self._move(symbol, tag, -held, price.round_to_tick(self.tick), PositionCause.OWN_FILL, tag, "close")
 
     def realized_pnl(self, tag: str) -> Money:
         """What the test put in :attr:`realized` for ``tag`` (zero otherwise)."""

@@ -5,6 +5,12 @@ that brings it back to flat, per strategy tag and contract. A fill that reverses
 closes the round trip with its first 2 contracts and opens the next with the other 3; its fee is split between the
 two in proportion to the contracts, to the cent (the remainder cent goes to the closing part), so fees add up.
 
+A fill no strategy placed (``manual``, or ``risk:<RULE>`` from the risk engine's flatten) is attributed as the
+position manager attributes it (:func:`propdesk.model.positions.attribute_fill`): the part that reduces the
+account's position closes the strategies' round trips (the ``manual`` one first, then the most recently traded), the
+rest opens a round trip of its own tag. Its fee is split over the parts in proportion to the contracts. So a round
+trip the risk engine closed at the flat time ends there, in the strategy's name.
+
 PnL is exact: a round trip's gross PnL is the sum over its fills of ``-signed_qty x price_ticks x tick_value``,
 which for a round trip that ends flat equals the FIFO realized PnL the position manager books
 (:mod:`propdesk.model.positions`).
@@ -13,10 +19,13 @@ which for a round trip that ends flat equals the FIFO realized PnL the position 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from propdesk.model.contracts import ContractSpec
+from propdesk.model.enums import Side
 from propdesk.model.events import OrderFilled
+from propdesk.model.orders import is_foreign_tag
+from propdesk.model.positions import attribute_fill
 from propdesk.model.price import Money, Price
 
 
@@ -86,7 +95,27 @@ class RoundTripBuilder:
     _open: dict[tuple[str, str], _Open] = field(default_factory=dict)
 
     def add(self, fill: OrderFilled) -> RoundTrip | None:
-        """Apply one fill; returns the round trip it closed, if any."""
+        """Apply one fill (a foreign one split as the module docstring says); returns the (last) round trip it
+        closed, if any."""
+        if not is_foreign_tag(fill.tag):
+            return self._add(fill)
+        symbol = fill.symbol
+        held = [(t, trip.pos, trip.last_ts_ns) for (t, sym), trip in self._open.items() if sym == symbol and trip.pos]
+        held.sort(key=lambda h: (-h[2], h[0]))
+        parts = attribute_fill(fill.tag, fill.signed_qty, sum(h[1] for h in held), held)
+        if len(parts) == 1 and parts[0][0] == fill.tag:
+            return self._add(fill)
+        done: RoundTrip | None = None
+        fee_left = fill.fee.cents
+        for i, (tag, part) in enumerate(parts):
+            share = fee_left if i == len(parts) - 1 else fill.fee.cents * abs(part) // fill.qty
+            fee_left -= share
+            side = Side.BUY if part > 0 else Side.SELL
+            closed = self._add(replace(fill, tag=tag, qty=abs(part), side=side, fee=Money(share)))
+            done = closed or done
+        return done
+
+    def _add(self, fill: OrderFilled) -> RoundTrip | None:
         key = (fill.tag, fill.symbol)
         spec = self.spec_of(fill.symbol)
         ticks = fill.price.ticks(spec.tick_size)

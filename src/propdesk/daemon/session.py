@@ -47,12 +47,12 @@ from propdesk.core.errors import ConfigError, DataError
 from propdesk.daemon.manual import MANUAL_ID_PREFIX, ManualOrder, ManualTrader
 from propdesk.model.events import OrderFilled
 from propdesk.model.identifiers import AccountId
+from propdesk.model.orders import is_enforcement_tag
 from propdesk.model.price import Money
 from propdesk.node import NodeConfig, TradingNode
 from propdesk.risk.audit import AuditEntry, AuditLog, JsonLinesAuditLog, MultiAuditLog, RingAuditLog
 from propdesk.risk.engine import RiskEngine
 from propdesk.risk.events import RiskEvent
-from propdesk.risk.gate import ENFORCEMENT_TAG
 from propdesk.risk.history_bootstrap import HistoryUnavailableError
 from propdesk.risk.presets import RiskConfig
 from propdesk.session_common import ReplayControl, install_sigint, load_window_bars, remove_sigint
@@ -108,11 +108,11 @@ def _usd(m: Money | None) -> str | None:
 
 def fill_source(fill: OrderFilled, *, enforcing: bool, position_before: int) -> str:
     """Who placed the order behind ``fill``: ``risk`` (an enforcement close: the simulated broker's
-    ``sim-close-<n>`` orders, the enforcer's fallback orders tagged ``risk``, or a reducing fill while an enforcement
+    ``sim-close-<n>`` orders, any fill tagged ``risk`` or ``risk:<RULE>``, or a reducing fill while an enforcement
     job is pending), ``manual`` (a foreign order: ``ext-...`` or tag ``manual``), else ``propdesk``."""
     cid = str(fill.client_order_id)
     reduces = position_before != 0 and (position_before > 0) != (fill.signed_qty > 0)
-    if cid.startswith(_SIM_CLOSE_PREFIX) or fill.tag == ENFORCEMENT_TAG or (enforcing and reduces):
+    if cid.startswith(_SIM_CLOSE_PREFIX) or is_enforcement_tag(fill.tag) or (enforcing and reduces):
         return "risk"
     if cid.startswith("ext-") or fill.tag == "manual":
         return "manual"
@@ -129,6 +129,8 @@ class FillRecord:
         source: ``manual``, ``risk`` or ``propdesk`` (:func:`fill_source`).
         position_before / position_after: the account's signed position in ``symbol`` around the fill (contracts).
         state: the account's trading state when the fill arrived.
+        tag: the fill's tag: ``risk:<RULE>`` for an enforcement close (the rule that caused it), ``manual``, or the
+            strategy's.
     """
 
     ts_ns: int
@@ -141,6 +143,13 @@ class FillRecord:
     position_before: int
     position_after: int
     state: str
+    tag: str = ""
+
+    @property
+    def label(self) -> str:
+        """The source, with the rule for an enforcement fill: ``risk:R11``, else ``manual`` / ``risk`` /
+        ``propdesk``."""
+        return self.tag if self.source == "risk" and is_enforcement_tag(self.tag) else self.source
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (adds ``time_utc`` and ``time_ct``)."""
@@ -154,6 +163,8 @@ class FillRecord:
             "qty": self.qty,
             "price": self.price,
             "source": self.source,
+            "tag": self.tag,
+            "label": self.label,
             "position_before": self.position_before,
             "position_after": self.position_after,
             "state": self.state,
@@ -292,6 +303,7 @@ class RiskDaemon:
             position_before=before,
             position_after=before + fill.signed_qty,
             state=self.engine.trading_state.name,
+            tag=fill.tag,
         )
         self.fills.append(rec)
         for listener in self._listeners:

@@ -10,7 +10,8 @@ second by :func:`run_with_status`:
 * money: balance, equity, day net, the MLL floor and the distance to it; trades and contracts today; the next reset
   (17:00 CT) and the next flat time (R11), in CT;
 * rules: each rule with its limit, its verdict now and the fraction of the limit used as a bar;
-* lockouts with their expiry (CT), open positions, recent fills (with their source: manual, risk, propdesk);
+* lockouts with their expiry (CT), open positions, recent fills (with their source: manual, risk with the rule that
+  caused it as ``risk:R11``, propdesk);
 * the newest audit entries (about 15).
 
 Redraws run as an asyncio task on the session's own loop (the replay yields to the loop between bars), never from a
@@ -281,7 +282,7 @@ def _fills(st: dict[str, Any]) -> RenderableType:
     for f in recent:
         t.add_row(
             _ct(f["ts_ns"], date=False),
-            Text(f["source"], style=_SOURCE_STYLES.get(f["source"], "")),
+            Text(f.get("label") or f["source"], style=_SOURCE_STYLES.get(f["source"], "")),
             f"{f['side']} {f['qty']} {f['symbol']} @ {f['price']}  ({f['client_order_id']})",
             f"{f['position_before']:+d} -> {f['position_after']:+d}",
         )
@@ -335,7 +336,7 @@ def describe_risk_event(event: object) -> str | None:
     leaves out."""
     if isinstance(event, FillRecord):
         return (
-            f"FILL [{event.source}] {event.side} {event.qty} {event.symbol} @ {event.price} "
+            f"FILL [{event.label}] {event.side} {event.qty} {event.symbol} @ {event.price} "
             f"({event.client_order_id}) position {event.position_before:+d} -> {event.position_after:+d}"
         )
     if isinstance(event, RuleBreached):

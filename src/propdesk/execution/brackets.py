@@ -89,6 +89,9 @@ class Bracket:
         leg_ids: every child id ever placed for this bracket, oldest first (synthesized brackets may replace pairs).
         stop_loss_price, take_profit_price: child prices, fixed at the entry's first fill.
         exit_filled_qty: contracts the children have filled in total (synthesized brackets).
+        outside_closed_qty: contracts of the bracket's position closed by fills that were not its children's (a
+            risk close, a manual trade: :meth:`~propdesk.execution.order_manager.OrderManager.cap_bracket_exits`);
+            the children cover ``entry filled - exit_filled_qty - outside_closed_qty``.
         generation: how many child pairs have been placed (synthesized brackets).
     """
 
@@ -106,6 +109,7 @@ class Bracket:
     stop_loss_price: Price | None = None
     take_profit_price: Price | None = None
     exit_filled_qty: int = 0
+    outside_closed_qty: int = 0
     generation: int = 0
     syncing: bool = False
     dirty: bool = False

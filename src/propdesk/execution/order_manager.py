@@ -21,7 +21,8 @@ What it does:
   because it is money that positions and risk must see. A fill whose ``trade_id`` was already seen is dropped.
   Fills are published with the order's tag. Events for an order propdesk did not place (a manual order at the
   broker, client order id ``ext-<broker id>``) are published as they are; an ``OrderFilled`` also creates a tracked
-  foreign order tagged :data:`MANUAL_TAG`.
+  foreign order tagged :data:`MANUAL_TAG`, or the tag a :meth:`~OrderManager.close_position` asked for
+  (``risk:<RULE>``: the broker's close order for the risk engine).
 * **Brackets and OCO** (:mod:`propdesk.execution.brackets` states the guarantees and the id and price conventions):
   native when ``broker.capabilities.native_brackets`` / ``native_oco`` say so, synthesized otherwise. Synthesized
   brackets place a stop-loss and a take-profit after the entry's first fill, sized to the open position
@@ -76,7 +77,7 @@ from propdesk.model.events import (
     OrderUpdated,
 )
 from propdesk.model.identifiers import AccountId, BrokerOrderId, ClientOrderId
-from propdesk.model.orders import MANUAL_TAG, Order, OrderStatus, OrderType, TimeInForce
+from propdesk.model.orders import MANUAL_TAG, Order, OrderStatus, OrderType, TimeInForce, is_foreign_tag
 from propdesk.model.price import Price, check_qty
 
 if TYPE_CHECKING:
@@ -211,6 +212,7 @@ class OrderManager:
         self._oco: dict[ClientOrderId, OcoGroup] = {}
         self._cancel_requested: set[ClientOrderId] = set()
         self._modify_requested: dict[ClientOrderId, int] = {}
+        self._close_tags: dict[str, str] = {}
 
     # ------------------------------------------------------------------------------------------------ properties
 
@@ -583,13 +585,58 @@ class OrderManager:
         orders propdesk did not place."""
         self._broker.cancel_all_orders(symbol)
 
-    def close_position(self, symbol: str, qty: int | None = None) -> None:
+    def close_position(self, symbol: str, qty: int | None = None, *, tag: str | None = None) -> None:
         """Ask the broker to close the position in ``symbol`` at market (``qty`` contracts of it, or all).
+
+        The broker places the close order itself (propdesk does not know its id beforehand). With ``tag`` (the risk
+        engine's ``risk:<RULE>``), the next order of ``symbol`` that propdesk did not place is tracked under that tag
+        instead of ``manual``, so its fills carry it; the claim stays until such an order arrives, a later close of
+        the symbol replaces it, or :meth:`release_close_tag` drops it.
 
         Raises:
             InvalidQuantityError: ``qty`` given and not a positive whole number.
         """
-        self._broker.close_position(symbol, None if qty is None else check_qty(qty, f"close {symbol}: quantity"))
+        n = None if qty is None else check_qty(qty, f"close {symbol}: quantity")
+        if tag:
+            self._close_tags[symbol] = tag
+        self._broker.close_position(symbol, n)
+
+    def release_close_tag(self, symbol: str | None = None) -> None:
+        """Drop the claim of :meth:`close_position` ``tag=`` for ``symbol`` (every symbol when ``None``): the close it
+        was for is done, so a later foreign order is ``manual`` again."""
+        if symbol is None:
+            self._close_tags.clear()
+        else:
+            self._close_tags.pop(symbol, None)
+
+    def cap_bracket_exits(self, symbol: str, tag: str, open_qty: int) -> None:
+        """Shrink the stop-loss and take-profit children of ``tag``'s brackets in ``symbol`` so that together they
+        cover at most ``open_qty`` contracts (the strategy's position after a change it did not cause: a risk close,
+        a manual trade, a reconciled fill). The newest bracket keeps its cover first; ``open_qty`` 0 cancels every
+        child. Children are never grown here: a synthesized bracket's cover stays ``entry filled - children filled -
+        closed from outside``; a native bracket's children are modified (or canceled when the broker cannot
+        modify)."""
+        left = max(0, open_qty)
+        for b in reversed(list(self._brackets.values())):
+            if b.symbol != symbol or b.tag != tag:
+                continue
+            entry = self._orders[b.entry_id]
+            covered = entry.filled_qty - b.exit_filled_qty - b.outside_closed_qty
+            if covered <= 0:
+                continue
+            keep = min(covered, left)
+            left -= keep
+            if keep == covered:
+                continue
+            reason = f"bracket {b.entry_id}: position reduced from outside to {keep}"
+            if b.native:
+                b.outside_closed_qty += covered - keep
+                for leg in (self._orders[c] for c in b.current_leg_ids if c in self._orders):
+                    if not self._set_leaves(leg, keep, reason):
+                        self._request_cancel(leg, reason)
+            else:
+                b.outside_closed_qty += covered - keep
+                self._sync_bracket(b)
 
     def flatten(self) -> None:
         """Ask the broker to cancel every working order and close every position at market."""
@@ -683,7 +730,7 @@ class OrderManager:
             if known is None:
                 self._orders[cid] = order
                 self._by_tag.setdefault(order.tag, []).append(cid)
-                if order.tag == MANUAL_TAG:
+                if is_foreign_tag(order.tag):  # manual, or a close the broker placed for the risk engine
                     self._foreign.add(cid)
             self._trade_ids.update(f.trade_id for f in order.fills)
             self._after_apply(order)
@@ -1001,6 +1048,7 @@ class OrderManager:
         if not isinstance(event, OrderFilled):
             logger.debug("event %s for unknown order %s published without tracking", type(event).__name__, cid)
             return None
+        tag = self._close_tags.pop(event.symbol, MANUAL_TAG)  # a close the risk engine asked for, or manual
         order = Order(
             cid,
             self._account_id,
@@ -1008,14 +1056,14 @@ class OrderManager:
             event.side,
             event.qty,
             OrderType.MARKET,
-            tag=MANUAL_TAG,
+            tag=tag,
             ts_init_ns=event.ts_event_ns,
         )
         # what applying an OrderSubmitted does (INITIALIZED -> SUBMITTED), without building one: this runs on the
         # risk path of every manual fill
         order.transition(OrderStatus.SUBMITTED, event.ts_event_ns)
         self._orders[cid] = order
-        self._by_tag.setdefault(MANUAL_TAG, []).append(cid)
+        self._by_tag.setdefault(tag, []).append(cid)
         self._foreign.add(cid)
         return order
 
@@ -1175,7 +1223,7 @@ class OrderManager:
 
     def _sync_bracket_once(self, b: Bracket) -> None:
         entry = self._orders[b.entry_id]
-        pos = entry.filled_qty - b.exit_filled_qty
+        pos = entry.filled_qty - b.exit_filled_qty - b.outside_closed_qty
         if pos < 0:
             logger.error("bracket %s: children filled %s past the entry's %s", b.entry_id, -pos, entry.filled_qty)
             pos = 0

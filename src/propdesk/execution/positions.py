@@ -7,8 +7,14 @@ fill it updates
 * the **account-level** position of ``(account, symbol)``: the authoritative netting used for exposure and risk; its
   changes are published as :class:`~propdesk.model.positions.PositionOpened` / ``PositionChanged`` /
   ``PositionClosed`` on ``events.position.<opened|changed|closed>``;
-* the **per-strategy** position of ``(account, tag, symbol)`` (a fill tagged ``""`` counts as ``manual``), for
-  attribution only; no events are published for these.
+* the **per-strategy** position of ``(account, tag, symbol)`` (a fill tagged ``""`` counts as ``manual``): what each
+  strategy holds, the one source of a strategy's position. A strategy's own fill is wholly its own. A foreign fill
+  (``manual``, or ``risk:<RULE>`` from the risk engine's flatten and closes) first closes what the account holds,
+  taken from the ``manual`` position, then from the strategies, most recently traded first
+  (:func:`~propdesk.model.positions.attribute_fill`): after a flatten every strategy is flat, as the account is. Each
+  change is published as a :class:`~propdesk.model.positions.StrategyPositionChange` carrying its
+  :class:`~propdesk.model.positions.PositionCause`, on ``events.strategy.position.<cause>``, only when someone
+  subscribes to that cause (the node routes them to the strategy of the tag).
 
 Position events are built only when some handler subscribes to their topic (building a snapshot costs a few
 microseconds, which matters in backtests). A **capture** (:meth:`PositionManager.add_capture`, used by the journal)
@@ -48,14 +54,19 @@ from propdesk.model.contracts import ContractSpec, default_registry
 from propdesk.model.data import Bar, QuoteTick, TradeTick
 from propdesk.model.events import OrderFilled
 from propdesk.model.identifiers import AccountId
-from propdesk.model.orders import MANUAL_TAG
+from propdesk.model.orders import MANUAL_TAG, Order, is_foreign_tag
 from propdesk.model.positions import (
     POSITION_TOPICS,
+    STRATEGY_POSITION_TOPICS,
     Position,
+    PositionCause,
     PositionChanged,
     PositionClosed,
     PositionEvent,
     PositionOpened,
+    StrategyPositionChange,
+    attribute_fill,
+    fill_cause,
     position_change_record,
 )
 from propdesk.model.price import Money, Price
@@ -79,6 +90,9 @@ __all__ = [
 
 FILL_TOPIC: Final = "events.order.filled"
 """The topic the manager listens to (:class:`~propdesk.model.events.OrderFilled`)."""
+
+_OWN_TOPIC: Final = STRATEGY_POSITION_TOPICS[PositionCause.OWN_FILL]
+_CHILD_TOPIC: Final = STRATEGY_POSITION_TOPICS[PositionCause.BRACKET_CHILD]
 
 
 MarkMode = Literal["liquidation", "last"]
@@ -172,6 +186,8 @@ class PositionManager:
         self._positions: dict[tuple[AccountId, str], Position] = {}
         self._open: dict[AccountId, dict[str, Position]] = {}
         self._strategy: dict[tuple[AccountId, str, str], Position] = {}
+        self._by_contract: dict[tuple[AccountId, str], dict[str, Position]] = {}
+        self._order_lookup: Callable[[str], Order | None] | None = None
         self._trade_ids: dict[AccountId, set[str]] = {}
         self._totals: dict[AccountId, AccountTotals] = {}
         self._mark_subs: dict[str, list[Subscription]] = {}
@@ -232,10 +248,6 @@ class PositionManager:
         pos = self._positions.get(key)
         if pos is None:
             pos = self._positions[key] = Position(symbol, account, spec.tick_size, spec.tick_value)
-        skey = (account, tag, symbol)
-        spos = self._strategy.get(skey)
-        if spos is None:
-            spos = self._strategy[skey] = Position(symbol, account, spec.tick_size, spec.tick_value, tag)
 
         self._note_last(symbol, ticks, fill.ts_event_ns)
         before = pos.signed_qty
@@ -262,7 +274,16 @@ class PositionManager:
             realized = r.cents
             cls = PositionOpened if before == 0 else PositionClosed if after == 0 else PositionChanged
             events.append(self._event(cls, pos=pos, fill=fill, signed_qty=signed, fee=fill.fee, realized=r))
-        spos.apply_fill(signed, fill.price, fill.fee, fill.ts_event_ns)
+        own: Position | None = None
+        prev = 0
+        if (tag is MANUAL_TAG or tag.startswith(("manual", "risk"))) and is_foreign_tag(tag):
+            changes = self._apply_foreign(fill, tag, signed, before)
+        else:  # a strategy's own fill: all of it is the strategy's (the usual case, kept short)
+            own = self._strategy.get((account, tag, symbol))
+            if own is None:
+                own = self._new_strategy_position(account, tag, symbol, spec)
+            prev = own.signed_qty
+            own.apply_fill(signed, fill.price, fill.fee, fill.ts_event_ns)
 
         totals = self._totals.get(account)
         if totals is None:
@@ -273,10 +294,92 @@ class PositionManager:
         totals.contracts += qty
 
         self._track_open(pos, before)
+        bus = self._bus
         for event in events:
             if event is not None:
-                self._bus.publish(event.topic, event)
+                bus.publish(event.topic, event)
+        if own is None:
+            for spos, before_qty in changes:
+                self._strategy_changed(spos, before_qty, fill)
+        elif fill.reconciled or self._own_listened():  # no event is built nobody listens to
+            self._strategy_changed(own, prev, fill)
         return True
+
+    def _own_listened(self) -> bool:
+        """Whether someone listens to changes by a strategy's own fills (OWN_FILL or BRACKET_CHILD)."""
+        handlers = self._bus.handlers_for  # has_subscribers without its extra call (this runs on every fill)
+        return bool(handlers(_OWN_TOPIC) or handlers(_CHILD_TOPIC))
+
+    def _new_strategy_position(self, account: AccountId, tag: str, symbol: str, spec: ContractSpec) -> Position:
+        spos = self._strategy[(account, tag, symbol)] = Position(symbol, account, spec.tick_size, spec.tick_value, tag)
+        self._by_contract.setdefault((account, symbol), {})[tag] = spos
+        return spos
+
+    def _apply_foreign(
+        self, fill: OrderFilled, tag: str, signed: int, account_before: int
+    ) -> list[tuple[Position, int]]:
+        """Apply a foreign fill (``manual``, ``risk:<RULE>``) to the strategy positions it closes and to its own tag
+        (:func:`~propdesk.model.positions.attribute_fill`); the fee is split pro rata (the remainder cent to the
+        last part). Returns ``(position, qty before)`` of each position changed."""
+        account, symbol = fill.account_id, fill.symbol
+        held = self._by_contract.get((account, symbol), {})
+        holders = sorted(
+            ((t, p.signed_qty, p.last_ts_ns) for t, p in held.items() if p.signed_qty),
+            key=lambda h: (-h[2], h[0]),  # the most recently traded first
+        )
+        parts = attribute_fill(tag, signed, account_before, holders)
+        spec = self.spec_of(symbol)
+        fee_cents = fill.fee.cents
+        left = fee_cents
+        out: list[tuple[Position, int]] = []
+        for i, (ptag, part) in enumerate(parts):
+            spos = held.get(ptag)
+            if spos is None:
+                spos = self._new_strategy_position(account, ptag, symbol, spec)
+                held = self._by_contract[(account, symbol)]
+            share = left if i == len(parts) - 1 else fee_cents * abs(part) // abs(signed)
+            left -= share
+            prev = spos.signed_qty
+            spos.apply_fill(part, fill.price, Money(share), fill.ts_event_ns)
+            out.append((spos, prev))
+        return out
+
+    def _strategy_changed(self, spos: Position, prev: int, fill: OrderFilled) -> None:
+        """Publish a :class:`StrategyPositionChange` for ``spos`` (moved from ``prev``) when someone listens to its
+        cause's topic (nobody, in a backtest of a strategy that does not ask: no event is built)."""
+        bus = self._bus
+        cause = fill_cause(fill)
+        if cause is PositionCause.OWN_FILL:
+            lookup = self._order_lookup
+            order = None if lookup is None else lookup(fill.client_order_id)
+            if order is not None and order.parent_id is not None:
+                cause = PositionCause.BRACKET_CHILD
+        topic = STRATEGY_POSITION_TOPICS[cause]
+        if not bus.has_subscribers(topic):
+            return
+        avg = spos.avg_price_raw
+        bus.publish(
+            topic,
+            StrategyPositionChange(
+                account_id=spos.account_id,
+                symbol=spos.symbol,
+                tag=spos.tag or MANUAL_TAG,
+                signed_qty=spos.signed_qty,
+                previous_qty=prev,
+                avg_price=None if avg is None else Price(avg),
+                cause=cause,
+                source_tag=fill.tag or MANUAL_TAG,
+                client_order_id=fill.client_order_id,
+                trade_id=fill.trade_id,
+                price=fill.price,
+                ts_event_ns=fill.ts_event_ns,
+            ),
+        )
+
+    def set_order_lookup(self, lookup: Callable[[str], Order | None] | None) -> None:
+        """Find the order of a fill by client order id (the node gives its order manager's ``order``), so that a
+        fill of a bracket child is reported with the cause BRACKET_CHILD; without it, as OWN_FILL."""
+        self._order_lookup = lookup
 
     def _event(
         self,

@@ -91,6 +91,29 @@ MANUAL_TAG: Final[str] = "manual"
 """The tag of orders and fills propdesk did not place (a trade entered by hand at the broker); an untagged fill
 counts as ``manual``."""
 
+ENFORCEMENT_TAG: Final[str] = "risk"
+"""The tag of the risk engine's enforcement orders and fills (flatten, close, fallback orders, attached stops), on
+its own when no rule is known; :func:`enforcement_tag` adds the rule: ``risk:R11``."""
+
+
+def enforcement_tag(rule_id: str | None) -> str:
+    """The tag of an enforcement order or fill caused by ``rule_id``: ``risk:R11``; ``risk`` when ``rule_id`` is
+    ``None`` or empty (a condition such as a stale feed, not a rule)."""
+    return f"{ENFORCEMENT_TAG}:{rule_id}" if rule_id else ENFORCEMENT_TAG
+
+
+def is_enforcement_tag(tag: str) -> bool:
+    """True for ``risk`` and ``risk:<RULE>`` (the risk engine's orders and fills)."""
+    return tag == ENFORCEMENT_TAG or tag.startswith("risk:")
+
+
+def is_foreign_tag(tag: str) -> bool:
+    """True for a tag no strategy owns: ``manual`` (or empty: an untagged fill) and the enforcement tags. A fill
+    with such a tag that reduces the account's position closes what the strategies hold
+    (:func:`propdesk.model.positions.attribute_fill`)."""
+    return not tag or tag in (MANUAL_TAG, ENFORCEMENT_TAG) or tag.startswith("risk:")
+
+
 _LIVE = {S.ACCEPTED, S.SUSPENDED, S.PENDING_UPDATE, S.PENDING_CANCEL, S.PARTIALLY_FILLED}
 TRANSITIONS: Final[dict[OrderStatus, frozenset[OrderStatus]]] = {
     S.INITIALIZED: frozenset({S.SUBMITTED, S.DENIED, S.REJECTED, S.CANCELED}),

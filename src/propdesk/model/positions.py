@@ -16,17 +16,25 @@ decimal) and may lie between ticks: long 1 at 6543.25 and 1 at 6543.50 averages 
 
 Events (past tense, ARCHITECTURE.md "Naming") carry a frozen :class:`PositionSnapshot`; topics are
 ``events.position.opened``, ``events.position.changed`` and ``events.position.closed``.
+
+**Per-strategy attribution.** :func:`attribute_fill` says which strategy's position each contract of a fill changes:
+a strategy's own fill is its own; a foreign fill (``manual``, ``risk:<RULE>``) first closes what the strategies hold.
+Each change of a strategy's position is a :class:`StrategyPositionChange` with its :class:`PositionCause` (OWN_FILL,
+BRACKET_CHILD, RISK_FLATTEN, MANUAL, RECONCILE), on ``events.strategy.position.<cause>``.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Final
 
 from propdesk.core.errors import InvalidPriceError, InvalidQuantityError
 from propdesk.model._fastinit import fast_frozen_init
 from propdesk.model.identifiers import AccountId
+from propdesk.model.orders import MANUAL_TAG, is_enforcement_tag, is_foreign_tag
 from propdesk.model.price import Money, Price
 
 if TYPE_CHECKING:
@@ -36,13 +44,18 @@ __all__ = [
     "POSITION_CHANGE",
     "POSITION_CODE",
     "POSITION_TOPICS",
+    "STRATEGY_POSITION_TOPICS",
     "Position",
+    "PositionCause",
     "PositionChanged",
     "PositionClosed",
     "PositionEvent",
     "PositionOpened",
     "PositionSnapshot",
+    "StrategyPositionChange",
+    "attribute_fill",
     "avg_price_raw_of",
+    "fill_cause",
     "position_change_record",
 ]
 
@@ -438,3 +451,154 @@ def position_change_record(  # noqa: PLR0917 - positional: built once per positi
 _HOT_EVENTS: tuple[type[PositionEvent], ...] = (PositionEvent, *POSITION_TOPICS)
 for _cls in _HOT_EVENTS:  # built per fill when someone listens to position events
     fast_frozen_init(_cls)
+
+
+# --- per-strategy attribution -----------------------------------------------------------------------------------
+
+
+class PositionCause(StrEnum):
+    """Why a strategy's attributed position changed (:class:`StrategyPositionChange`).
+
+    Members:
+        OWN_FILL: a fill of an order the strategy placed itself (an entry, an exit, its own stop).
+        BRACKET_CHILD: a fill of a stop-loss or take-profit child of one of its brackets (the broker, or the order
+            manager's synthesized bracket, triggered it).
+        RISK_FLATTEN: the risk engine closed it, wholly or in part (a flatten, a close of an excess; the fill's tag
+            is ``risk:<RULE>``).
+        MANUAL: a trade placed by hand at the broker (tag ``manual``) closed it, wholly or in part.
+        RECONCILE: a fill found in the broker's reports after a reconnect or restart (never seen live), whatever
+            order it belongs to.
+    """
+
+    OWN_FILL = "own_fill"
+    BRACKET_CHILD = "bracket_child"
+    RISK_FLATTEN = "risk_flatten"
+    MANUAL = "manual"
+    RECONCILE = "reconcile"
+
+    @property
+    def outside(self) -> bool:
+        """True when the strategy did not cause the change by an order of its own (risk, manual, reconcile): its
+        protective orders may no longer match its position."""
+        return self in _OUTSIDE_CAUSES
+
+    @property
+    def topic(self) -> str:
+        """The bus topic of a change with this cause: ``events.strategy.position.<cause>``."""
+        return STRATEGY_POSITION_TOPICS[self]
+
+
+_OUTSIDE_CAUSES: Final = frozenset({PositionCause.RISK_FLATTEN, PositionCause.MANUAL, PositionCause.RECONCILE})
+
+STRATEGY_POSITION_TOPICS: Final[dict[PositionCause, str]] = {
+    c: f"events.strategy.position.{c.value}" for c in PositionCause
+}
+"""The bus topic of :class:`StrategyPositionChange` by cause (``events.strategy.position.risk_flatten`` ...): a
+listener subscribes only to the causes it needs, and the position manager builds no event nobody listens to."""
+
+
+def fill_cause(fill: OrderFilled, *, bracket_child: bool = False) -> PositionCause:
+    """The :class:`PositionCause` of ``fill`` for the strategy positions it changes: RECONCILE for a fill found by
+    reconciliation, RISK_FLATTEN for an enforcement tag (``risk``, ``risk:<RULE>``), MANUAL for ``manual`` or an
+    empty tag, else BRACKET_CHILD when ``bracket_child`` (the order has a parent), else OWN_FILL."""
+    if fill.reconciled:
+        return PositionCause.RECONCILE
+    tag = fill.tag
+    if is_enforcement_tag(tag):
+        return PositionCause.RISK_FLATTEN
+    if not tag or tag == MANUAL_TAG:
+        return PositionCause.MANUAL
+    return PositionCause.BRACKET_CHILD if bracket_child else PositionCause.OWN_FILL
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StrategyPositionChange:
+    """One change of a strategy's attributed position in one contract, with its cause; published by the position
+    manager on :attr:`PositionCause.topic` and delivered by the node to the strategy's ``on_position_changed``.
+
+    Attributes:
+        account_id: the broker account.
+        symbol: the contract (``ESZ5``).
+        tag: the strategy whose position changed.
+        signed_qty: its position after the change, contracts (+ long, - short, 0 flat).
+        previous_qty: its position before the change, contracts.
+        avg_price: the average entry price of its open contracts after the change (exact, may lie between ticks);
+            ``None`` when flat.
+        cause: why it changed (:class:`PositionCause`).
+        source_tag: the tag of the fill that changed it: the strategy's own, ``manual`` or ``risk:<RULE>``.
+        client_order_id: the order of that fill.
+        trade_id: the broker's execution id of that fill.
+        price: the fill price.
+        ts_event_ns: the fill time, UTC ns.
+    """
+
+    account_id: AccountId
+    symbol: str
+    tag: str
+    signed_qty: int
+    previous_qty: int
+    avg_price: Price | None
+    cause: PositionCause
+    source_tag: str
+    client_order_id: str
+    trade_id: str
+    price: Price
+    ts_event_ns: int
+
+    @property
+    def delta(self) -> int:
+        """The signed contracts this change moved (``signed_qty - previous_qty``)."""
+        return self.signed_qty - self.previous_qty
+
+    @property
+    def is_flat(self) -> bool:
+        """True when the strategy holds nothing after the change."""
+        return self.signed_qty == 0
+
+
+def attribute_fill(
+    tag: str, signed_qty: int, account_qty: int, holders: Iterable[tuple[str, int, int]]
+) -> list[tuple[str, int]]:
+    """Split one fill among the per-strategy positions of one contract: which tag's position each contract changes.
+
+    A fill of a strategy's own order (any tag that is not foreign, :func:`propdesk.model.orders.is_foreign_tag`)
+    belongs wholly to that strategy. A foreign fill (``manual``, ``risk``, ``risk:<RULE>``) first closes what the
+    account holds: the part that reduces the account-level position ``account_qty`` (contracts before the fill) is
+    taken from the tags holding that side, the ``manual`` position first, then the others in the order of
+    ``holders``; what is left (the part that opens or adds) is the fill's own tag's. So a flatten by the risk engine
+    or a close typed into the broker's UI leaves the strategies flat, as the account is, and a foreign order never
+    reverses a strategy's position.
+
+    Args:
+        tag: the fill's tag (``""`` counts as ``manual``).
+        signed_qty: the fill's contracts (+ buy, - sell; not 0).
+        account_qty: the account's signed position in the contract before the fill (the sum over ``holders``).
+        holders: ``(tag, signed qty, last fill ts)`` of each tag's open position in the contract, in the order to
+            draw from after ``manual`` (the position manager passes the most recently traded first).
+
+    Returns:
+        ``(tag, signed part)`` pairs in application order; the parts sum to ``signed_qty``.
+    """
+    if not is_foreign_tag(tag):
+        return [(tag, signed_qty)]
+    own = tag or MANUAL_TAG
+    if not account_qty or (account_qty > 0) == (signed_qty > 0):
+        return [(own, signed_qty)]
+    reducing = min(abs(signed_qty), abs(account_qty))
+    sign = 1 if signed_qty > 0 else -1
+    side = 1 if account_qty > 0 else -1
+    candidates = sorted(
+        (h for h in holders if h[1] * side > 0), key=lambda h: 0 if h[0] == MANUAL_TAG else 1
+    )  # stable: manual first, then the caller's order
+    parts: list[tuple[str, int]] = []
+    left = reducing
+    for htag, hqty, _ts in candidates:
+        if not left:
+            break
+        take = min(left, abs(hqty))
+        parts.append((htag, sign * take))
+        left -= take
+    rest = signed_qty - sign * (reducing - left)
+    if rest:
+        parts.append((own, rest))
+    return parts

@@ -16,7 +16,13 @@ The flatten procedure (``../shared/specs/risk-rules.md`` section 7.4):
 4. **Retry with backoff** (1 s, 2 s, 4 s ... capped at 60 s, via clock alerts: nothing here sleeps or awaits) until
    flat. Each retry re-sends cancel-all and the closes and publishes :class:`~propdesk.risk.events.FlattenRetry` (an
    alert). From round ``fallback_after + 1`` on, it also sends an opposite market order per position (tag
-   :data:`~propdesk.risk.gate.ENFORCEMENT_TAG`, registered with the gate so it passes in HALTED). It never gives up.
+   ``risk:<RULE>``, registered with the gate so it passes in HALTED). It never gives up.
+
+**Attribution.** Every order and fill of the enforcement carries the tag of the rule that caused it,
+``risk:<RULE>`` (:func:`~propdesk.model.orders.enforcement_tag`; ``risk`` alone for a cause that is not a rule, such
+as a stale feed): the broker's close orders through ``OrderManager.close_position(tag=...)``, the fallback orders and
+attached stops directly. The journal, the console and the exports show that tag, and the position manager closes
+the strategies' positions with those fills (cause ``RISK_FLATTEN``).
 
 When flat, :class:`~propdesk.risk.events.AccountFlattened` is published. ``close_position`` does the same for one
 contract (CLOSE_POSITION: cancel that contract's working orders, close it; or close only an excess quantity), and
@@ -40,11 +46,11 @@ from propdesk.core.bus import MessageBus, Subscription
 from propdesk.core.errors import PropdeskError
 from propdesk.model.enums import Side
 from propdesk.model.identifiers import AccountId
-from propdesk.model.orders import Order, TimeInForce
+from propdesk.model.orders import Order, TimeInForce, enforcement_tag
 from propdesk.model.price import Price
 from propdesk.risk.audit import AuditEntry, AuditLog, safe_record
 from propdesk.risk.events import AccountFlattened, FlattenRetry, PositionClosedByRisk, RiskEvent
-from propdesk.risk.gate import ENFORCEMENT_TAG, TradingStateSource
+from propdesk.risk.gate import TradingStateSource
 from propdesk.risk.lockouts import Lockout, LockoutStore
 
 if TYPE_CHECKING:
@@ -97,6 +103,7 @@ class _Job:
     symbol: str | None  # None: account flatten
     reason: str
     started_ns: int
+    tag: str = "risk"  # the tag of its orders and fills: risk:<RULE>
     target_abs: int = 0  # close job: done when |position| <= target_abs
     full: bool = True  # close job: also cancel the contract's working orders and wait for them
     attempt: int = 0
@@ -251,7 +258,9 @@ class Enforcer:
                 self._record("enforce", "PERSIST", ("saved",), lo.to_dict)
         return ok
 
-    def flatten(self, reason: str, *, lockouts: Iterable[Lockout] = (), force: bool = True) -> bool:
+    def flatten(
+        self, reason: str, *, lockouts: Iterable[Lockout] = (), force: bool = True, rule: str | None = None
+    ) -> bool:
         """Persist ``lockouts``, then cancel every working order and close every position; verify and retry until
         flat.
 
@@ -260,6 +269,7 @@ class Enforcer:
             lockouts: written to the store before any command.
             force: start even when already flat (a new breach: the verification publishes AccountFlattened at
                 once). With False nothing happens when flat (the guard's "stay flat" checks).
+            rule: the id of the rule that caused it (``R11``): its orders and fills are tagged ``risk:R11``.
 
         Returns:
             True when a flatten was started; False when one is already pending or (``force=False``) the account is
@@ -272,17 +282,19 @@ class Enforcer:
             return False
         if not force and self.is_flat():
             return False
-        job = self._new_job(None, reason)
+        job = self._new_job(None, reason, rule=rule)
         for close in list(self._closes.values()):  # absorbed by the flatten
             self._drop(close)
         self._flatten = job
         self._run_round(job)
         return True
 
-    def close_position(self, symbol: str, reason: str, *, qty: int | None = None, force: bool = True) -> bool:
+    def close_position(
+        self, symbol: str, reason: str, *, qty: int | None = None, force: bool = True, rule: str | None = None
+    ) -> bool:
         """Close the position in ``symbol`` (CLOSE_POSITION: cancel the contract's working orders, close at market),
         or with ``qty`` only that many contracts of it (an excess: only the contract's opening orders are
-        canceled). Verified and retried like a flatten.
+        canceled). Verified and retried like a flatten. ``rule`` (``R5``) tags its orders and fills ``risk:R5``.
 
         Returns:
             True when started; False when a flatten or a close of ``symbol`` is pending, or (``force=False``) there
@@ -294,19 +306,21 @@ class Enforcer:
         if qty is None:
             if not force and pos == 0 and not self.exposure.open_orders(symbol):
                 return False
-            job = self._new_job(symbol, reason)
+            job = self._new_job(symbol, reason, rule=rule)
         else:
             if qty <= 0 or pos == 0:
                 return False
-            job = self._new_job(symbol, reason, target_abs=max(0, abs(pos) - qty), full=False)
+            job = self._new_job(symbol, reason, target_abs=max(0, abs(pos) - qty), full=False, rule=rule)
         self._closes[symbol] = job
         self._run_round(job)
         return True
 
-    def attach_stop(self, symbol: str, side: Side, qty: int, stop_price: Price, reason: str) -> str | None:
+    def attach_stop(
+        self, symbol: str, side: Side, qty: int, stop_price: Price, reason: str, *, rule: str | None = None
+    ) -> str | None:
         """Send a reduce-only stop-market order of ``qty`` contracts of ``symbol`` on ``side`` at ``stop_price`` (R13
-        ``attach_stop``: risk-rules.md section 5), registered with the gate as an enforcement order so it passes in
-        any state. Recorded in the audit log (step ``attach_stop``).
+        ``attach_stop``: risk-rules.md section 5), tagged ``risk:<rule>``, registered with the gate as an
+        enforcement order so it passes in any state. Recorded in the audit log (step ``attach_stop``).
 
         Returns:
             The stop's client order id, or ``None`` when it could not be built or sent (logged and audited; the
@@ -315,7 +329,7 @@ class Enforcer:
         inputs: dict[str, object] = {"symbol": symbol, "side": side.name, "qty": qty, "stop_price": str(stop_price)}
         try:
             order = self._orders.stop(
-                symbol, side, qty, ENFORCEMENT_TAG, stop_price, tif=TimeInForce.GTC, reduce_only=True
+                symbol, side, qty, enforcement_tag(rule), stop_price, tif=TimeInForce.GTC, reduce_only=True
             )
             if self._gate is not None:
                 self._gate.authorize_enforcement(order)
@@ -371,8 +385,18 @@ class Enforcer:
 
     # ------------------------------------------------------------------------------------------------ internals
 
-    def _new_job(self, symbol: str | None, reason: str, *, target_abs: int = 0, full: bool = True) -> _Job:
-        job = _Job(self._next_id, symbol, reason, self._clock.timestamp_ns(), target_abs=target_abs, full=full)
+    def _new_job(
+        self, symbol: str | None, reason: str, *, target_abs: int = 0, full: bool = True, rule: str | None = None
+    ) -> _Job:
+        job = _Job(
+            self._next_id,
+            symbol,
+            reason,
+            self._clock.timestamp_ns(),
+            enforcement_tag(rule),
+            target_abs=target_abs,
+            full=full,
+        )
         self._next_id += 1
         return job
 
@@ -406,10 +430,10 @@ class Enforcer:
             if job.symbol is None:
                 self._cancel_all(None, sent)
                 for symbol in positions:
-                    self._close(symbol, None, sent)
+                    self._close(symbol, None, job.tag, sent)
                 if fallback:
                     for symbol, qty in positions.items():
-                        self._fallback_order(symbol, qty, abs(qty), sent)
+                        self._fallback_order(symbol, qty, abs(qty), job.tag, sent)
             else:
                 symbol = job.symbol
                 pos = positions.get(symbol, 0)
@@ -419,9 +443,9 @@ class Enforcer:
                 else:
                     self.cancel_opening_orders(job.reason, symbol)
                 if excess > 0:
-                    self._close(symbol, None if job.target_abs == 0 else excess, sent)
+                    self._close(symbol, None if job.target_abs == 0 else excess, job.tag, sent)
                     if fallback:
-                        self._fallback_order(symbol, pos, excess, sent)
+                        self._fallback_order(symbol, pos, excess, job.tag, sent)
         finally:
             self._sending -= 1
         if job.attempt > 1:
@@ -455,16 +479,16 @@ class Enforcer:
         else:
             sent.append(("cancel_all", "sent", {"symbol": symbol}))
 
-    def _close(self, symbol: str, qty: int | None, sent: _StepLog) -> None:
+    def _close(self, symbol: str, qty: int | None, tag: str, sent: _StepLog) -> None:
         try:
-            self._orders.close_position(symbol, qty)
+            self._orders.close_position(symbol, qty, tag=tag)
         except Exception as exc:
             log.exception("risk: close_position(%s) failed for account %s", symbol, self.account_id)
             sent.append(("close_position", f"failed: {type(exc).__name__}: {exc}", {"symbol": symbol, "qty": qty}))
         else:
             sent.append(("close_position", "sent", {"symbol": symbol, "qty": qty}))
 
-    def _fallback_order(self, symbol: str, pos: int, qty: int, sent: _StepLog) -> None:
+    def _fallback_order(self, symbol: str, pos: int, qty: int, tag: str, sent: _StepLog) -> None:
         assert self._gate is not None
         if pos == 0 or qty <= 0:
             return
@@ -472,7 +496,7 @@ class Enforcer:
             return  # one already on its way
         side = self._side_to_reduce(pos)
         try:
-            order = self._orders.market(symbol, side, qty, ENFORCEMENT_TAG, reduce_only=True)
+            order = self._orders.market(symbol, side, qty, tag, reduce_only=True)
             self._gate.authorize_enforcement(order)
             self._orders.submit(order)
         except Exception as exc:
@@ -569,6 +593,7 @@ class Enforcer:
 
     def _drop(self, job: _Job) -> None:
         job.done = True
+        self._orders.release_close_tag(job.symbol)  # its closes are done: a later foreign order is manual again
         if job.timer is not None:
             self._clock.cancel_timer(job.timer)
             job.timer = None

@@ -21,7 +21,7 @@
 order path; only its fallback, an opposite market order (section 7.4 step 3), is an order. The enforcer registers
 such an order with :meth:`RiskGate.authorize_enforcement` before submitting it; a registered order passes in any
 state as long as it only reduces the position. The flag is the registration, not the tag, so a strategy cannot
-slip an order past the gate by copying :data:`ENFORCEMENT_TAG`.
+slip an order past the gate by copying an enforcement tag (``risk``, ``risk:<RULE>``, :data:`ENFORCEMENT_TAG`).
 
 Every decision goes to the audit log with the order and the account view (:mod:`propdesk.risk.audit`).
 """
@@ -30,10 +30,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Final, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from propdesk.model.identifiers import AccountId, ClientOrderId
-from propdesk.model.orders import Order
+from propdesk.model.orders import ENFORCEMENT_TAG, Order
 from propdesk.risk.audit import AuditEntry, AuditLog, order_inputs, safe_record, view_inputs
 from propdesk.risk.decisions import Action, Decision, TradingState
 
@@ -43,9 +43,6 @@ if TYPE_CHECKING:
     from propdesk.risk.rules.base import AccountView, RuleSet
 
 __all__ = ["ENFORCEMENT_TAG", "RiskGate", "TradingStateSource", "reduce_only_violation"]
-
-ENFORCEMENT_TAG: Final[str] = "risk"
-"""The strategy tag of propdesk's own enforcement orders (attribution only: the gate trusts registration)."""
 
 
 class TradingStateSource(Protocol):

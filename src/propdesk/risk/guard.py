@@ -360,7 +360,7 @@ class AccountGuard:
             self._evaluate(EvalPoint.FILL, None, fill)
             if opened and before_state is TradingState.REDUCING and self._state is TradingState.REDUCING:
                 reason = f"{fill.side.name} {opened} {symbol} opened while REDUCING ({'; '.join(self._reasons)})"
-                self.enforcer.close_position(symbol, reason, qty=opened)
+                self.enforcer.close_position(symbol, reason, qty=opened, rule=self._cause_rule())
         finally:
             self._exit()
 
@@ -627,7 +627,9 @@ class AccountGuard:
                 if price is None:
                     continue
                 reason = f"{rule.rule_id}: {m.qty} {m.symbol} without a stop after the grace period"
-                self._stops_attached[key] = self.enforcer.attach_stop(m.symbol, m.side, m.qty, price, reason) or ""
+                self._stops_attached[key] = (
+                    self.enforcer.attach_stop(m.symbol, m.side, m.qty, price, reason, rule=rule.rule_id) or ""
+                )
 
     def _evaluation_events(
         self,
@@ -809,17 +811,26 @@ class AccountGuard:
         if flat or new_lockouts or self._state is TradingState.HALTED:
             reason = "; ".join(f"{d.rule_id}: {d.reason}" for d in flat) or "; ".join(self._reasons)
             force = bool(new_lockouts) or any(d.rule_id in new_ids for d in flat)
-            self.enforcer.flatten(reason, lockouts=new_lockouts, force=force)
+            rule = flat[0].rule_id if flat else new_lockouts[0].rule_id if new_lockouts else self._cause_rule()
+            self.enforcer.flatten(reason, lockouts=new_lockouts, force=force, rule=rule)
             return
         for d in list(self._decisions.values()):
             if d.action is Action.CLOSE_POSITION and d.symbol is not None:
                 self.enforcer.close_position(
-                    d.symbol, f"{d.rule_id}: {d.reason}", qty=d.qty, force=d.rule_id in new_ids
+                    d.symbol, f"{d.rule_id}: {d.reason}", qty=d.qty, force=d.rule_id in new_ids, rule=d.rule_id
                 )
         if self._state is TradingState.REDUCING and (
             old is TradingState.ACTIVE or any(d.action is Action.REDUCE_ONLY for d in new)
         ):
             self.enforcer.cancel_opening_orders("; ".join(self._reasons))
+
+    def _cause_rule(self) -> str | None:
+        """The id of the rule behind the most severe cause of the current state (a lockout or a decision), for the
+        enforcement tag ``risk:<RULE>``; ``None`` when that cause is a condition (stale feed, lost connection ...)."""
+        if not self._reason_items:
+            return None
+        cause = self._reason_items[0][1]
+        return None if isinstance(cause, str) else cause.rule_id
 
     def _refresh(self, cause: str) -> None:
         """Recompute the state after a condition or lockout change, act on it, publish the change."""

@@ -7,7 +7,14 @@ context is a Protocol defined here because ``strategies/`` may import only ``cor
 
 Life cycle (called by the node): ``on_start`` once before the first data, then ``on_bar`` / ``on_quote`` /
 ``on_trade`` for each market-data record of the strategy's symbol, ``on_order_event`` for each event of an order it
-placed, ``on_position_changed`` after each change of its position, and ``on_stop`` once at the end. Registered
+placed, ``on_position_changed`` after each change of its position, and ``on_stop`` once at the end.
+
+**Position.** A strategy's position is the position manager's attribution to its tag (:attr:`Strategy.position`,
+through the context), never a count the strategy keeps: a flatten by the risk engine, a close typed into the
+broker's UI, a fill found by reconciliation and a bracket child filled by the broker all move it.
+``on_position_changed`` receives each change as a :class:`~propdesk.model.positions.StrategyPositionChange` whose
+``cause`` (:class:`~propdesk.model.positions.PositionCause`) says who moved it; a strategy that keeps state about its
+position (a stop, a direction) must reset it when ``cause.outside`` and re-arm its entries. Registered
 indicators are updated with each closed bar *before* ``on_bar`` runs, so ``on_bar`` sees them current.
 
 Configuration is a frozen pydantic model (:class:`StrategyConfig` subclass), built from ``--param k=v`` pairs by
@@ -27,6 +34,7 @@ from propdesk.model.data import Bar, QuoteTick, TradeTick
 from propdesk.model.enums import Side
 from propdesk.model.events import OrderEvent
 from propdesk.model.orders import Order
+from propdesk.model.positions import StrategyPositionChange
 from propdesk.model.price import Money, Price
 
 IndicatorT = TypeVar("IndicatorT", bound=Indicator)
@@ -196,8 +204,11 @@ class Strategy:
     def on_order_event(self, event: OrderEvent) -> None:
         """Each event of an order this strategy placed."""
 
-    def on_position_changed(self, signed_qty: int) -> None:
-        """After each change of this strategy's position; ``signed_qty`` is the new position (contracts)."""
+    def on_position_changed(self, change: StrategyPositionChange) -> None:
+        """After each change of this strategy's position (contracts: ``change.signed_qty`` after,
+        ``change.previous_qty`` before), with its ``change.cause``: OWN_FILL, BRACKET_CHILD, RISK_FLATTEN (tag
+        ``risk:<RULE>`` in ``change.source_tag``), MANUAL or RECONCILE. By then the node has already shrunk the
+        strategy's bracket children to the new position for a change it did not cause."""
 
     def on_stop(self) -> None:
         """Once, after the last market data (or on shutdown)."""

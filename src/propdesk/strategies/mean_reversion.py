@@ -18,7 +18,11 @@ Rules, on each closed bar once every indicator is defined, when flat and with no
 * The entry is a market bracket (:meth:`~propdesk.strategies.base.StrategyContext.bracket`); the exits are its
   children. Tick distances are measured from the fill, which in a backtest is the next bar's open.
 
-The strategy has no clock rule of its own: the risk engine flattens before the firm's flat time.
+The strategy has no clock rule of its own: the risk engine flattens before the firm's flat time. Its position is the
+position manager's (the risk engine's close at the flat time, a close typed into the broker's UI, a reconciled fill
+all leave it flat), so it enters again on the next signal once the lockout has lifted; after such a change an entry
+still working is canceled (it was sent for a position that is gone) and the node has already shrunk the bracket's
+children to what is held.
 
 Parameters (``--param k=v``; plus :class:`~propdesk.strategies.base.StrategyConfig`'s), defaults for ES 1-minute:
 ``bb_period`` (int >= 2, 20), ``bb_std`` (> 0, 2.0), ``rsi_period`` (int >= 1, 14), ``rsi_overbought`` (0-100, 70),
@@ -39,6 +43,7 @@ from propdesk.data.indicators.vwap import SessionVWAP
 from propdesk.model.data import Bar
 from propdesk.model.enums import Side
 from propdesk.model.orders import Order
+from propdesk.model.positions import StrategyPositionChange
 from propdesk.strategies.base import Strategy, StrategyConfig
 
 
@@ -120,3 +125,12 @@ class MeanReversion(Strategy):
             target_ticks = cfg.take_profit_ticks
         self.last_signal = (side, stop_ticks, target_ticks)
         self._entry = self.bracket(side, stop_loss_ticks=stop_ticks, take_profit_ticks=target_ticks)
+
+    def on_position_changed(self, change: StrategyPositionChange) -> None:
+        """After a change it did not cause (a risk flatten, a manual close, a reconciled fill) that left it flat,
+        cancel an entry still working and forget it: the next signal enters afresh."""
+        if change.cause.outside and change.is_flat:
+            entry = self._entry
+            self._entry = None
+            if entry is not None and entry.is_open:
+                self.ctx.cancel(entry)

@@ -19,6 +19,10 @@ Rules, on each closed bar (a bar is attributed to the trading day whose session 
    still open when a new trading day's first bar arrives (an early close left no bar after the cut-off) is closed
    then.
 
+The position is the position manager's: a flatten by the risk engine, a close typed into the broker's UI or a
+reconciled fill leaves the strategy flat, so it never sends a "close" for a position it no longer holds; after such
+a change an entry still working is canceled. Entries re-arm with the next trading day (``max_trades_per_day``).
+
 Parameters (``--param k=v``; plus :class:`~propdesk.strategies.base.StrategyConfig`'s):
 
 * ``tz`` (IANA zone, default ``America/Chicago``): the zone of every time below;
@@ -45,6 +49,7 @@ from pydantic import Field, field_validator, model_validator
 from propdesk.model.data import Bar
 from propdesk.model.enums import Side
 from propdesk.model.orders import Order
+from propdesk.model.positions import StrategyPositionChange
 from propdesk.strategies.base import Strategy, StrategyConfig
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -178,3 +183,12 @@ class OvernightRange(Strategy):
         self._entry = self.bracket(
             side, stop_loss_ticks=self.cfg.stop_loss_ticks, take_profit_ticks=self.cfg.take_profit_ticks
         )
+
+    def on_position_changed(self, change: StrategyPositionChange) -> None:
+        """After a change it did not cause (a risk flatten, a manual close, a reconciled fill) that left it flat,
+        cancel an entry still working and forget it."""
+        if change.cause.outside and change.is_flat:
+            entry = self._entry
+            self._entry = None
+            if entry is not None and entry.is_open:
+                self.ctx.cancel(entry)

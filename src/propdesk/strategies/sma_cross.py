@@ -31,7 +31,9 @@ both, so the values are bit-identical and so are the signals.
   long; a short, which this strategy never opens, would be bought back);
 * otherwise nothing. A crossover down while flat is ignored (long-only).
 
-The position is the context's, i.e. fills processed so far. In a backtest with next-open fills the order sent on
+The position is the context's, i.e. the position manager's attribution of the fills processed so far: a flatten by
+the risk engine (fills tagged ``risk:<RULE>``) or a close at the broker leaves it flat, and it buys again on the next
+crossover up. In a backtest with next-open fills the order sent on
 bar ``t``'s close fills at bar ``t+1``'s open, before bar ``t+1`` closes, which is exactly backtrader's
 ``self.position`` in ``next()``. One guard is added for live trading, where a fill may lag: while the last order
 sent is still open (not filled, canceled, rejected or denied), no new order is sent. With next-open fills the

@@ -15,15 +15,23 @@ Position rules:
   contracts (one order, so the position never passes through a state with a stop for the wrong side). With
   ``allow_short`` false a down signal only closes a long (``close``). A signal in the position's direction is
   ignored.
-* **Trailing stop (chandelier exit, Chuck LeBeau):** when the entry fills, a stop-market order is placed
-  ``atr_mult x ATR`` from the average fill price (on the tick, rounded away from the market, i.e. down for a long's
-  sell stop and up for a short's buy stop). On each later bar the extreme since entry (highest high for a long,
+* **Trailing stop (chandelier exit, Chuck LeBeau):** when the entry's first contracts fill, a stop-market order is
+  placed ``atr_mult x ATR`` from the position's average price (on the tick, rounded away from the market, i.e. down
+  for a long's sell stop and up for a short's buy stop). After every change of the position, whoever caused it
+  (a further fill of the entry, a partial close by the risk engine, a manual trade, a reconciled fill), the stop's
+  open quantity is set to the open position. On each later bar the extreme since entry (highest high for a long,
   lowest low for a short) is updated and the stop candidate is ``extreme - atr_mult x ATR`` (long) or
   ``extreme + atr_mult x ATR`` (short), rounded the same way. The stop only ratchets toward the market: it is
   modified (:meth:`~propdesk.strategies.base.StrategyContext.modify`) when the candidate is at least one tick better,
   never loosened.
 * When the position returns to flat (the stop filled, or anything else closed it) the stop state is cleared; a stop
-  still working is canceled.
+  still working is canceled, and the strategy enters again on its next signal.
+* A change the strategy did not cause while an entry is still working (a flatten, a manual close) cancels that
+  entry: it was sized for a position that no longer exists, and the next signal enters afresh. So the position never
+  exceeds ``qty`` contracts.
+
+The position (size and average price) is always the position manager's, as attributed to the strategy's tag
+(:class:`~propdesk.model.positions.StrategyPositionChange`), never a count of the strategy's own fills.
 
 The strategy keeps its stop as a plain stop order (not the broker's trailing type) so the trail is the same in a
 backtest and live. It has no clock rule: the risk engine flattens before the firm's flat time.
@@ -44,9 +52,10 @@ from pydantic import Field, model_validator
 from propdesk.data.indicators.moving_averages import EMA
 from propdesk.data.indicators.volatility import ATR, Donchian
 from propdesk.model.data import Bar
-from propdesk.model.events import OrderCanceled, OrderDenied, OrderEvent, OrderExpired, OrderFilled, OrderRejected
+from propdesk.model.events import OrderCanceled, OrderEvent, OrderExpired, OrderRejected
 from propdesk.model.orders import Order
-from propdesk.model.price import PRICE_SCALE, Price
+from propdesk.model.positions import StrategyPositionChange
+from propdesk.model.price import Price
 from propdesk.strategies.base import Strategy, StrategyConfig
 
 _EPS = 1e-9  # tolerance (in ticks) when rounding float distances onto the tick grid
@@ -113,9 +122,7 @@ class TrendFollowing(Strategy):
         self.stop_price: Price | None = None
         self.extreme = math.nan
         self._entry: Order | None = None
-        self._entry_filled = 0
-        self._entry_notional_raw = 0
-        self._reversing = 0
+        self._avg_price: Price | None = None  # the position's average price, from the last position change
 
     def handle_bar(self, bar: Bar) -> None:
         """Update the indicators, then :meth:`on_bar`; in Donchian mode the channel is read before this bar enters."""
@@ -169,10 +176,7 @@ class TrendFollowing(Strategy):
             self.ctx.cancel(stop)
         self._clear_stop()
         self.direction = sig
-        self._reversing = abs(pos)  # a reversal is one order: close |pos| and open qty
-        self._entry_filled = 0
-        self._entry_notional_raw = 0
-        qty = abs(pos) + self.cfg.qty
+        qty = abs(pos) + self.cfg.qty  # a reversal is one order: close |pos| and open qty
         self._entry = self.buy(qty) if sig > 0 else self.sell(qty)
 
     # --- the trailing stop ----------------------------------------------------------------------------------------
@@ -205,18 +209,37 @@ class TrendFollowing(Strategy):
             self.stop_price = new
             self.ctx.modify(stop, price=new)
 
-    def _place_stop(self) -> None:
-        """Stop the contracts the entry opened, from their average fill (the part that closed a reversal excluded)."""
-        filled = self._entry_filled
-        qty = filled - self._reversing
-        if qty <= 0:
-            self.direction = 0
+    def _sync_stop(self, avg_price: Price | None) -> None:
+        """Make the stop cover the open position exactly: place it (from ``avg_price``, the position's average price)
+        when there is none, set its open quantity to the position's otherwise, cancel it when flat."""
+        pos = self.position
+        stop = self.stop_order
+        if pos == 0:
+            if stop is not None and stop.is_open:
+                self.ctx.cancel(stop)
+            self._clear_stop()
             return
-        avg = self._entry_notional_raw / PRICE_SCALE / filled
-        self.extreme = avg
-        price = self._stop_for(avg)
+        side = 1 if pos > 0 else -1
+        if side != self.direction:
+            if self._entry is not None and self._entry.is_open:
+                return  # a reversal under way still holds the old side: its stop was canceled on purpose
+            if stop is not None and stop.is_open:
+                self.ctx.cancel(stop)
+            self._clear_stop()
+            self.direction = side  # a position the strategy did not open (reconciled): protect it all the same
+            stop = None
+        want = abs(pos)
+        if stop is not None and stop.is_open:
+            if stop.qty - stop.filled_qty != want:
+                self.ctx.modify(stop, qty=stop.filled_qty + want)
+            return
+        if avg_price is None:
+            return
+        anchor = float(avg_price)
+        self.extreme = anchor
+        price = self._stop_for(anchor)
         self.stop_price = price
-        self.stop_order = self.sell_stop(price, qty) if self.direction > 0 else self.buy_stop(price, qty)
+        self.stop_order = self.sell_stop(price, want) if side > 0 else self.buy_stop(price, want)
 
     def _clear_stop(self) -> None:
         self.stop_order = None
@@ -226,19 +249,17 @@ class TrendFollowing(Strategy):
     # --- events ---------------------------------------------------------------------------------------------------
 
     def on_order_event(self, event: OrderEvent) -> None:
-        """Place the stop when the entry has filled; forget orders that ended."""
-        entry = self._entry
+        """Forget the entry once it is done and the stop once it ended unfilled (the stop itself is sized in
+        :meth:`on_position_changed`, which sees every fill first)."""
         cid = event.client_order_id
+        entry = self._entry
         if entry is not None and cid == entry.client_order_id:
-            if isinstance(event, OrderFilled):
-                self._entry_filled += event.qty
-                self._entry_notional_raw += event.price.raw * event.qty
-                if self._entry_filled >= entry.qty:
-                    self._entry = None
-                    self._place_stop()
-            elif isinstance(event, OrderCanceled | OrderRejected | OrderDenied | OrderExpired):
+            if entry.is_done:
                 self._entry = None
-                self._place_stop()  # protect what filled, if anything
+                if self.position == 0:
+                    self.direction = 0  # the entry ended without a position
+                else:
+                    self._sync_stop(self._avg_price)  # e.g. a reversal denied: protect the side still held
         elif (
             self.stop_order is not None
             and cid == self.stop_order.client_order_id
@@ -246,12 +267,15 @@ class TrendFollowing(Strategy):
         ):
             self._clear_stop()
 
-    def on_position_changed(self, signed_qty: int) -> None:
-        """When flat, cancel a stop still working and clear the stop state."""
-        if signed_qty == 0:
-            stop = self.stop_order
-            if stop is not None and stop.is_open:
-                self.ctx.cancel(stop)
-            self._clear_stop()
-            if self._entry is None:
-                self.direction = 0
+    def on_position_changed(self, change: StrategyPositionChange) -> None:
+        """Keep the stop equal to the position after every change; after a change the strategy did not cause,
+        cancel a working entry (re-armed: the next signal enters afresh); when flat, clear the stop state."""
+        self._avg_price = change.avg_price
+        if change.cause.outside:
+            entry = self._entry
+            if entry is not None and entry.is_open:
+                self.ctx.cancel(entry)
+                self._entry = None
+        self._sync_stop(change.avg_price)
+        if change.signed_qty == 0 and (self._entry is None or not self._entry.is_open):
+            self.direction = 0

@@ -5,6 +5,7 @@ closed again as soon as it fills; the manual script parser; the status dict and 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -322,6 +323,9 @@ def test_usage_bar_and_event_lines() -> None:
         state="ACTIVE",
     )
     assert describe_risk_event(rec) == "FILL [manual] BUY 2 ESZ5 @ 6700 (ext-manual-1) position +0 -> +2"
+    closed = replace(rec, client_order_id="sim-close-1", side="SELL", source="risk", tag="risk:R11")
+    assert describe_risk_event(closed).startswith("FILL [risk:R11] SELL 2 ESZ5")  # type: ignore[union-attr]
+    assert closed.to_dict()["label"] == "risk:R11"
     assert describe_risk_event(object()) is None
 
 

@@ -150,19 +150,17 @@ def test_open_positions_and_flat_ones_are_left_out(pm: PositionManager, pf: Port
 def test_strategy_summaries(pm: PositionManager, pf: Portfolio) -> None:
     pm.on_fill(fill("ESZ5", 2, "5000.00", fee="2.00", tag="trend"))
     pm.on_fill(fill("ESZ5", -1, "5002.00", fee="1.00", tag="trend"))
-    pm.on_fill(fill("ESZ5", -1, "5001.00", fee="1.00", tag=""))  # a manual trade at the broker
+    pm.on_fill(fill("ESZ5", -1, "5001.00", fee="1.00", tag=""))  # a manual close at the broker: trend's last one
+    pm.on_fill(fill("ESZ5", 1, "5002.00", fee="1.00", tag=""))  # a manual trade on the flat account: its own
     pm.update_trade("ESZ5", 5003.0, 100)
     s = pf.strategy_summaries()
     assert sorted(s) == ["manual", "trend"]
     trend, manual = s["trend"], s["manual"]
-    assert trend.realized_pnl == usd("2.00", "50") and trend.fees == Money.of("3.00")
-    assert trend.unrealized_pnl == usd("3.00", "50")  # long 1 from 5000.00, last 5003.00
-    assert trend.total_pnl == usd("2.00", "50") - Money.of("3.00") + usd("3.00", "50")
-    assert [p.signed_qty for p in trend.open_positions] == [1] and trend.fill_count == 2
-    assert manual.realized_pnl == Money(0) and manual.unrealized_pnl == usd("-2.00", "50")
+    assert trend.realized_pnl == usd("2.00", "50") + usd("1.00", "50") and trend.fees == Money.of("4.00")
+    assert trend.unrealized_pnl == Money(0) and not trend.open_positions and trend.fill_count == 3
+    assert manual.realized_pnl == Money(0) and manual.unrealized_pnl == usd("1.00", "50")
     assert manual.realized_net == Money.of("-1.00")
-    # the account is flat: its realized equals the strategies' realized + unrealized at the one last price
-    assert pm.open_positions(ACC) == []
-    total = sum((x.realized_pnl + x.unrealized_pnl for x in s.values()), Money(0))
+    assert [p.signed_qty for p in pm.open_positions(ACC)] == [1]
+    total = sum((x.realized_pnl for x in s.values()), Money(0))
     assert total == pf.realized_pnl()
     assert sum((x.fees for x in s.values()), Money(0)) == pf.fees()

@@ -14,6 +14,7 @@ from propdesk.core.clock import SimClock
 from propdesk.execution.order_manager import OrderManager
 from propdesk.execution.positions import PositionManager
 from propdesk.model.enums import Side
+from propdesk.model.events import OrderFilled
 from propdesk.model.identifiers import AccountId
 from propdesk.model.orders import Order, OrderStatus
 from propdesk.risk.audit import RingAuditLog
@@ -308,3 +309,36 @@ def test_flat_is_judged_by_the_exposure_source() -> None:
     reported.positions = {}
     rig.advance(5)
     assert len(rig.of(AccountFlattened)) == 1 and rig.commands().count("close_position") == 2
+
+
+def test_enforcement_fills_carry_the_rule_tag_and_close_the_strategy_position() -> None:
+    rig = Rig()
+    seen: list[object] = []
+    rig.bus.subscribe("events.order.filled", seen.append)
+    rig.open(ES, Side.BUY, 2)
+    rig.halt()
+    rig.enforcer.flatten("R11: flat time", rule="R11")
+    close = seen[-1]
+    assert isinstance(close, OrderFilled) and close.tag == "risk:R11" and close.client_order_id.startswith("ext-")
+    order = rig.om.order(close.client_order_id)
+    assert order is not None and order.tag == "risk:R11"  # tracked under the rule, not "manual"
+    s1 = rig.pm.strategy_position(A, "s1", ES)
+    assert s1 is not None and s1.signed_qty == 0  # the strategy is flat, as the account is
+    assert rig.om.orders_for_tag("manual") == []
+    # the claim ended with the job: a later trade placed by hand is manual again
+    rig.broker.fill_foreign(ES, Side.BUY, 1, "6500", 77)
+    assert isinstance(seen[-1], OrderFilled) and seen[-1].tag == "manual"
+
+
+def test_a_partial_close_and_the_fallback_order_carry_the_rule_tag() -> None:
+    rig = Rig(fill_closes=False, fallback_after=1)
+    rig.open(ES, Side.BUY, 3)
+    assert rig.enforcer.close_position(ES, "R5: 1 over the limit", qty=1, rule="R5")
+    rig.broker.do_close(ES, 1)
+    fills = [f for f in rig.broker.emitted if isinstance(f, OrderFilled)]
+    assert rig.om.order(fills[-1].client_order_id).tag == "risk:R5"  # type: ignore[union-attr]
+    rig.halt()
+    rig.enforcer.flatten("R2: MLL", rule="R2")
+    rig.advance(1)
+    (fallback,) = [o for o in rig.om.orders() if rig.gate.is_enforcement(o)]
+    assert fallback.tag == "risk:R2" and fallback.qty == 2

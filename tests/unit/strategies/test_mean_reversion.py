@@ -11,6 +11,7 @@ import talib
 from propdesk.core.errors import ConfigError
 from propdesk.model.data import NS_PER_MINUTE, Bar
 from propdesk.model.enums import Side
+from propdesk.model.positions import PositionCause
 from propdesk.strategies.mean_reversion import MeanReversion
 from tests.stubs.context import StubContext
 from tests.unit.strategies import ct_ns, make_bar
@@ -140,3 +141,36 @@ def test_a_new_entry_after_the_first_is_done_and_flat() -> None:
 def test_bad_parameters_raise_config_error_naming_them(params: dict[str, str], name: str) -> None:
     with pytest.raises(ConfigError, match=name):
         MeanReversion.from_params(params)
+
+
+def test_enters_again_after_a_risk_flatten_of_its_position() -> None:
+    """The risk engine closes its short at the flat time (a fill tagged ``risk:R11``): its next signal enters."""
+    bars = series(1)
+    signals = reference_signals(bars)
+    first, second = signals[0][0], signals[1][0]
+    ctx = StubContext()
+    strat = ctx.attach(MeanReversion.from_params({"symbol": "ESZ5"}))
+    for k, bar in enumerate(bars):
+        if k == first + 1:
+            order = ctx.actions[0].order
+            assert order is not None
+            ctx.fill(order, str(bar.open))
+            assert strat.position == -1
+            change = ctx.outside_fill("ESZ5", TAG, 1, str(bar.open))  # the flatten
+            assert change.cause.outside and strat.position == 0
+        ctx.now = bar.ts_close_ns
+        strat.handle_bar(bar)
+    assert [a.ts_ns for a in ctx.of_kind("bracket")][:2] == [bars[first].ts_close_ns, bars[second].ts_close_ns]
+
+
+def test_an_outside_flatten_cancels_an_entry_still_working() -> None:
+    bars = series(1)
+    first = reference_signals(bars)[0][0]
+    ctx = StubContext()
+    strat = run(bars[: first + 1], ctx)
+    entry = ctx.actions[0].order
+    assert entry is not None and entry.is_open
+    ctx.set_position("ESZ5", TAG, -1)  # say a part of it filled at the broker while we were disconnected
+    ctx.outside_fill("ESZ5", TAG, 1, "6600", PositionCause.MANUAL, "manual")
+    assert not entry.is_open and ctx.of_kind("cancel")[0].order is entry
+    assert strat.position == 0

@@ -198,3 +198,19 @@ def test_times_parse_from_strings() -> None:
 def test_bad_parameters_raise_config_error_naming_them(params: dict[str, str], name: str) -> None:
     with pytest.raises(ConfigError, match=name):
         OvernightRange.from_params(params)
+
+
+def test_a_position_flattened_by_risk_is_not_closed_again_the_next_day() -> None:
+    """Its position is the position manager's: a position the risk engine closed is not "closed" again the next day
+    (such an order would open a real one)."""
+    ctx = StubContext()
+    strat = make(ctx)
+    feed(strat, ctx, overnight(DAY, PREV, high=6600.0, low=6590.0))
+    feed(strat, ctx, [make_bar(ct_ns(*DAY, 8, 31), 6600.0, 6601.0, 6599.0, 6600.25)])
+    entry = ctx.actions[0].order
+    assert entry is not None
+    ctx.fill(entry, "6600.50")
+    ctx.outside_fill("ESZ5", TAG, -1, "6602.00")  # R11 at 15:05 CT, after the data stopped at 12:00 CT
+    assert strat.position == 0
+    feed(strat, ctx, [make_bar(ct_ns(*DAY, 17, 0), 6600.0, 6601.0, 6599.0, 6600.0)])
+    assert ctx.of_kind("close") == []
