@@ -15,12 +15,16 @@ versioned data file this module reads). In short:
   holidays), e.g. Thanksgiving or MLK day, is a *holiday session*: Globex trades in the morning, halts (12:00 CT),
   and the trades carry the next trade date, as CME does. Holiday sessions are not trading dates; they are folded
   into the next trading date, whose :meth:`TradingCalendar.day_start_ns` is then the holiday session's open.
-* Early closes of real trading dates come from CMES's special closes (12:00 CT, every product) and from
-  ``early_close_rules`` (equity index 12:15 CT on the NYSE early-close days, including 2025-07-03 which CMES lacks).
-* Juneteenth, which CMES treats as a full session, is added as a holiday session (``holiday_sessions``).
-* CMES has no daily 16:00-17:00 CT halt; product hours (``session_open``/``session_close`` of
+* Early closes of real trading dates come from CMES's special closes (the sessions CMES lists in ``early_closes``:
+  12:00 CT, every product) and from ``early_close_rules`` (equity index 12:15 CT on the NYSE early-close days,
+  including 2025-07-03 which CMES lacks).
+* Any other CMES close is a regular close and ends the session at the 17:00 CT ``session_boundary``: CMES closes
+  regular sessions at 16:00 CT from exchange_calendars 4.13.3 and at 17:00 CT before, and both give the same
+  calendar. The daily 16:00-17:00 CT halt comes from product hours (``session_open``/``session_close`` of
   ``model/resources/contracts.toml`` for the listed products, ``[products]`` of calendar.toml for grains and
-  livestock) supply it.
+  livestock).
+* Juneteenth is a holiday session with a 12:00 CT halt (``holiday_sessions``); CMES has that halt from
+  exchange_calendars 4.13.3 and a full session before.
 
 Definitions (risk-rules.md section 2; all instants are UTC nanoseconds, all local times America/Chicago):
 
