@@ -15,12 +15,16 @@ versioned data file this module reads). In short:
   holidays), e.g. Thanksgiving or MLK day, is a *holiday session*: Globex trades in the morning, halts (12:00 CT),
   and the trades carry the next trade date, as CME does. Holiday sessions are not trading dates; they are folded
   into the next trading date, whose :meth:`TradingCalendar.day_start_ns` is then the holiday session's open.
-* Early closes of real trading dates come from CMES's special closes (12:00 CT, every product) and from
-  ``early_close_rules`` (equity index 12:15 CT on the NYSE early-close days, including 2025-07-03 which CMES lacks).
-* Juneteenth, which CMES treats as a full session, is added as a holiday session (``holiday_sessions``).
-* CMES has no daily 16:00-17:00 CT halt; product hours (``session_open``/``session_close`` of
+* Early closes of real trading dates come from CMES's special closes (the sessions CMES lists in ``early_closes``:
+  12:00 CT, every product) and from ``early_close_rules`` (equity index 12:15 CT on the NYSE early-close days,
+  including 2025-07-03 which CMES lacks).
+* Any other CMES close is a regular close and ends the session at the 17:00 CT ``session_boundary``: CMES closes
+  regular sessions at 16:00 CT from exchange_calendars 4.13.3 and at 17:00 CT before, and both give the same
+  calendar. The daily 16:00-17:00 CT halt comes from product hours (``session_open``/``session_close`` of
   ``model/resources/contracts.toml`` for the listed products, ``[products]`` of calendar.toml for grains and
-  livestock) supply it.
+  livestock).
+* Juneteenth is a holiday session with a 12:00 CT halt (``holiday_sessions``); CMES has that halt from
+  exchange_calendars 4.13.3 and a full session before.
 
 Definitions (risk-rules.md section 2; all instants are UTC nanoseconds, all local times America/Chicago):
 
@@ -606,7 +610,18 @@ def _contract_product_hours() -> dict[str, ProductHours]:
     return out
 
 
-def _xcal_sessions(name: str, start: date, end: date) -> list[tuple[date, int, int]]:
+def _xcal_sessions(name: str, start: date, end: date) -> list[tuple[date, int, int, bool]]:
+    """The sessions of exchange_calendars calendar ``name``: ``(label, open_ns, close_ns, special_close)``.
+
+    ``special_close`` is True when the calendar lists the session among its ``early_closes`` (its special closes,
+    regular and ad hoc): only those closes are exchange-wide early closes or holiday halts. The close of any other
+    session is the calendar's regular close, which :func:`load_calendar` replaces with ``session_boundary`` (CMES's
+    regular close is 17:00 CT in exchange_calendars < 4.13.3 and 16:00 CT from 4.13.3; the 16:00-17:00 CT daily halt
+    comes from product hours either way).
+
+    Raises:
+        CalendarError: the calendar is unknown or cannot be built for the range.
+    """
     import exchange_calendars as xc  # noqa: PLC0415 - ~1 s import, only when a calendar is loaded
 
     with warnings.catch_warnings():
@@ -620,7 +635,8 @@ def _xcal_sessions(name: str, start: date, end: date) -> list[tuple[date, int, i
         opens = sched["open"].to_numpy(dtype="datetime64[ns]").astype("int64")
         closes = sched["close"].to_numpy(dtype="datetime64[ns]").astype("int64")
         labels = [ts.date() for ts in sched.index]
-    return [(lab, int(o), int(c)) for lab, o, c in zip(labels, opens, closes, strict=True)]
+        special = {ts.date() for ts in cal.early_closes}
+    return [(lab, int(o), int(c), lab in special) for lab, o, c in zip(labels, opens, closes, strict=True)]
 
 
 def _xcal_holidays_and_early(name: str, start: date, end: date) -> tuple[set[date], set[date]]:
@@ -691,9 +707,10 @@ def load_calendar(text: str | None = None) -> TradingCalendar:
     # Label each base session as a trading date or a holiday session, and find the exchange-wide early closes.
     labelled: list[tuple[date, int, int, bool]] = []
     early: dict[date, dict[str, time]] = {}
-    for label, open_ns, base_close_ns in raw:
-        close_ns = base_close_ns
+    for label, open_ns, base_close_ns, special_close in raw:
         boundary_ns = _local_ns(label, boundary, zone)
+        # A regular close (17:00 or 16:00 CT depending on the exchange_calendars release) is the session boundary.
+        close_ns = min(base_close_ns, boundary_ns) if special_close else boundary_ns
         if label in holiday_halts:
             close_ns = min(close_ns, _local_ns(label, holiday_halts[label], zone))
         is_holiday = label in clearing_holidays or label in holiday_halts

@@ -7,6 +7,7 @@ the code under test) and, around the DST changes, also as literal UTC times.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time
 from importlib import resources
 from zoneinfo import ZoneInfo
@@ -15,6 +16,7 @@ import exchange_calendars as xc
 import pytest
 
 from propdesk.data.aggregation.sessions import CmeSessions
+from propdesk.model import calendar as calendar_module
 from propdesk.model.calendar import (
     ALL_PRODUCTS,
     CalendarCoverageError,
@@ -26,6 +28,7 @@ from propdesk.model.calendar import (
 )
 
 CT = ZoneInfo("America/Chicago")
+XC_VERSION = tuple(int(p) for p in xc.__version__.split(".")[:3] if p.isdigit())
 S = 1_000_000_000
 H = 3600 * S
 
@@ -54,20 +57,68 @@ def test_cmes_contents_that_the_calendar_builds_on() -> None:
         warnings.simplefilter("ignore", DeprecationWarning)
         cmes = xc.get_calendar("CMES", start="2025-01-01", end="2026-12-31")
         sched = cmes.schedule
-    # 17:00 -> 17:00 CT sessions, opening the previous calendar day, no daily break.
+    special = {d.date() for d in cmes.early_closes}
+    # Sessions open 17:00 CT on the previous calendar day, no daily break. The regular close is 16:00 CT from
+    # exchange_calendars 4.13.3 (22:00 UTC in November), 17:00 CT before; propdesk takes neither (the session
+    # boundary is 17:00 CT, the 16:00-17:00 CT halt comes from product hours).
     assert sched.loc["2025-11-12", "open"] == datetime(2025, 11, 11, 17, tzinfo=CT)
-    assert sched.loc["2025-11-12", "close"] == datetime(2025, 11, 12, 17, tzinfo=CT)
+    if XC_VERSION >= (4, 13, 3):
+        assert sched.loc["2025-11-12", "close"] == datetime(2025, 11, 12, 22, tzinfo=UTC)
+        assert sched.loc["2025-11-12", "close"] == datetime(2025, 11, 12, 16, tzinfo=CT)
+    else:
+        assert sched.loc["2025-11-12", "close"] == datetime(2025, 11, 12, 17, tzinfo=CT)
+    assert date(2025, 11, 12) not in special
     assert cmes.break_start_times is None
     # 12:00 CT special closes on holidays and early-close days, every product.
     assert sched.loc["2025-11-27", "close"] == datetime(2025, 11, 27, 12, tzinfo=CT)
     assert sched.loc["2025-11-28", "close"] == datetime(2025, 11, 28, 12, tzinfo=CT)
     assert sched.loc["2025-12-24", "close"] == datetime(2025, 12, 24, 12, tzinfo=CT)
+    assert {date(2025, 11, 27), date(2025, 11, 28), date(2025, 12, 24)} <= special
     # Full closures.
     for closed in ("2025-12-25", "2026-01-01", "2026-04-03"):
         assert closed not in {d.date().isoformat() for d in sched.index}
-    # Deviations propdesk corrects: no Juneteenth halt, no July 3 equity early close.
-    assert sched.loc["2025-06-19", "close"] == datetime(2025, 6, 19, 17, tzinfo=CT)
-    assert sched.loc["2025-07-03", "close"] == datetime(2025, 7, 3, 17, tzinfo=CT)
+    # Juneteenth: a 12:00 CT special close from 4.13.3, a full session before (calendar.toml's holiday_sessions
+    # gives the halt either way).
+    if XC_VERSION >= (4, 13, 3):
+        assert sched.loc["2025-06-19", "close"] == datetime(2025, 6, 19, 12, tzinfo=CT)
+        assert date(2025, 6, 19) in special
+    else:
+        assert sched.loc["2025-06-19", "close"] == datetime(2025, 6, 19, 17, tzinfo=CT)
+    # Deviation propdesk corrects: no July 3 equity early close (a regular session).
+    assert date(2025, 7, 3) not in special
+    assert sched.loc["2025-07-03", "close"] == sched.loc["2025-07-03", "open"] + (
+        sched.loc["2025-11-12", "close"] - sched.loc["2025-11-12", "open"]
+    )
+
+
+def _cmes_as_before_4_13_3(
+    real: Callable[[str, date, date], list[tuple[date, int, int, bool]]],
+) -> Callable[[str, date, date], list[tuple[date, int, int, bool]]]:
+    """A stub of the CMES session source giving what exchange_calendars before 4.13.3 gave: regular sessions close
+    at 17:00 CT (not 16:00) and Juneteenth is a full session (not a 12:00 CT special close)."""
+
+    def sessions(name: str, start: date, end: date) -> list[tuple[date, int, int, bool]]:
+        out = []
+        for label, open_ns, close_ns, special in real(name, start, end):
+            juneteenth = label.month == 6 and label.day in (18, 19, 20) and special  # the only June special close
+            regular = juneteenth or not special
+            close = ct(label.year, label.month, label.day, 17) if regular else close_ns
+            out.append((label, open_ns, close, not regular))
+        return out
+
+    return sessions
+
+
+def test_both_cmes_regular_close_conventions_give_the_same_calendar(
+    cal: TradingCalendar, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(calendar_module, "_xcal_sessions", _cmes_as_before_4_13_3(calendar_module._xcal_sessions))
+    old = load_calendar()
+    assert old.sessions == cal.sessions
+    assert old.early_closes == cal.early_closes
+    assert old.holidays == cal.holidays
+    # A regular close is not an early close, whichever convention the base calendar uses.
+    assert date(2025, 11, 25) not in cal.early_closes
 
 
 # ---------------------------------------------------------------------------------------------------- trading dates
@@ -233,7 +284,10 @@ def test_non_trading_dates_and_unknown_products_raise(cal: TradingCalendar) -> N
         cal.session_close_ns(date(2025, 11, 25), "XX")
 
 
-def test_missing_juneteenth_halt_is_refused() -> None:
+def test_missing_juneteenth_halt_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A base calendar with a full session on a clearing holiday (CMES before exchange_calendars 4.13.3 on Juneteenth)
+    # needs the halt from calendar.toml.
+    monkeypatch.setattr(calendar_module, "_xcal_sessions", _cmes_as_before_4_13_3(calendar_module._xcal_sessions))
     text = resources.files("propdesk.model.resources").joinpath("calendar.toml").read_text(encoding="utf-8")
     without = text.replace('date = "2025-06-19"', 'date = "2025-06-20"')
     with pytest.raises(CalendarError, match="full session on clearing holiday 2025-06-19"):
