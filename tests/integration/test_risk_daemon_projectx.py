@@ -131,7 +131,11 @@ async def test_start_counts_todays_fills_once_keeps_an_earlier_position_and_enfo
         assert engine.state.day_realized_net == TODAY_BEFORE - open_fee
         assert status["balance_usd"] == str(balance.as_decimal())
         assert status["mll_floor_usd"] == MLL_FLOOR and status["mll_floor_source"] == "broker_history"
-        assert [f["position_after"] for f in status["recent_fills"]] == [1, 0, 1]
+        assert [(f["position_after"], f["reconciled"]) for f in status["recent_fills"]] == [
+            (1, True),
+            (0, True),
+            (1, True),
+        ]
 
         # a breach after the start is enforced: 5 more contracts by hand make 6 > R5's 5; the excess is closed
         await _buy(api, 5)
@@ -141,6 +145,10 @@ async def test_start_counts_todays_fills_once_keeps_an_earlier_position_and_enfo
         assert await api.positions(ACCT) == positions | {next(iter(positions)): 5}
         status = session.status()
         assert status["fills"]["risk"] == 1 and status["trades_today"] == 5
+        assert [(f["source"], f["qty"], f["reconciled"]) for f in status["recent_fills"][3:]] == [
+            ("manual", 5, False),
+            ("risk", 1, False),
+        ]
     finally:
         status = await _stop(session, run)
     assert _closes_opened_while_reducing(audit) == []

@@ -132,6 +132,8 @@ class FillRecord:
         source: ``manual``, ``risk`` or ``propdesk`` (:func:`fill_source`).
         position_before / position_after: the account's signed position in ``symbol`` around the fill (contracts).
         state: the account's trading state when the fill arrived.
+        reconciled: the broker reported the fill in a reconcile (at connect or after a reconnect): it happened while
+            the daemon was not connected, and is counted as the account's state.
     """
 
     ts_ns: int
@@ -144,6 +146,7 @@ class FillRecord:
     position_before: int
     position_after: int
     state: str
+    reconciled: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (adds ``time_utc`` and ``time_ct``)."""
@@ -160,6 +163,7 @@ class FillRecord:
             "position_before": self.position_before,
             "position_after": self.position_after,
             "state": self.state,
+            "reconciled": self.reconciled,
         }
 
 
@@ -300,6 +304,7 @@ class RiskDaemon:
             position_before=before,
             position_after=before + fill.signed_qty,
             state=self.engine.trading_state.name,
+            reconciled=fill.reconciled,
         )
         self.fills.append(rec)
         for listener in self._listeners:
@@ -728,6 +733,7 @@ class ProjectXRiskSession:
             self._ready = True
             await self._stop.wait()
         finally:
+            counted.close()
             remove_sigint(loop, installed)
             status = self.status()
             self.daemon.stop()

@@ -4,6 +4,7 @@ closed again as soon as it fills; the manual script parser; the status dict and 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import datetime
 from pathlib import Path
@@ -322,6 +323,11 @@ def test_usage_bar_and_event_lines() -> None:
         state="ACTIVE",
     )
     assert describe_risk_event(rec) == "FILL [manual] BUY 2 ESZ5 @ 6700 (ext-manual-1) position +0 -> +2"
+    restored = dataclasses.replace(rec, reconciled=True)
+    assert describe_risk_event(restored) == (
+        "FILL [manual, reconciled] BUY 2 ESZ5 @ 6700 (ext-manual-1) position +0 -> +2"
+    )
+    assert restored.to_dict()["reconciled"] is True and rec.to_dict()["reconciled"] is False
     assert describe_risk_event(object()) is None
 
 
