@@ -165,6 +165,9 @@ async def test_live_session_derives_the_floor_from_weeks_of_history_and_trades(g
     assert state.sod_balance == usd("50684.50")
     assert state.balance == usd("50578.90")
     assert state.day_realized_net == usd("-105.60") and state.trades_today == 2
+    # today's round trip was counted fill by fill: one losing round trip, ended by the 08:15 CT sell
+    close = history(datetime.fromtimestamp(time.time_ns() / 1e9, tz=CT))[-1]
+    assert state.consecutive_losses == 1 and state.last_loss_ts_ns == int(close.time.timestamp()) * 1_000_000_000
     assert summary.trading_state == "ACTIVE"
     assert summary.to_json_dict()["mll_floor_usd"] == "49501.30"
     assert summary.mll_floor_source == "broker_history"

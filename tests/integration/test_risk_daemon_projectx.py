@@ -136,6 +136,10 @@ async def test_start_counts_todays_fills_once_keeps_an_earlier_position_and_enfo
             (0, True),
             (1, True),
         ]
+        # counted fill by fill: the losing round trip ended at the 08:15 CT sell, the open buy starts the next one
+        state = engine.state
+        assert state.consecutive_losses == 1 and state.last_loss_ts_ns == status["recent_fills"][1]["ts_ns"]
+        assert state.snapshot().open_round_trips == ((symbol, Money(0) - open_fee),)
 
         # a breach after the start is enforced: 5 more contracts by hand make 6 > R5's 5; the excess is closed
         await _buy(api, 5)
