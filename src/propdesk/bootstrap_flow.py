@@ -182,8 +182,7 @@ async def bootstrap_from_broker(
 
     Args:
         risk: the attached risk engine; its state has counted today's fills (call after the first reconcile).
-        source: the broker (:class:`TradeHistorySource`), or ``None`` for a broker without a trade history (the
-            floor must be known then; the account state keeps its balance).
+        source: the broker (:class:`TradeHistorySource`).
         now_ns: now, UTC ns.
         journal: the node's journal: records the derived EOD balances and an audit entry (``broker_history``).
         window_days / max_days: days per request and the furthest look-back.
