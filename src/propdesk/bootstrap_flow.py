@@ -24,30 +24,43 @@ When it is impossible (no answer from the trades endpoint, an account older than
 MLL that trails intraday equity) :func:`bootstrap_from_broker` raises
 :class:`~propdesk.risk.history_bootstrap.HistoryUnavailableError`, one line naming the ``[account] mll_floor``
 setting.
+
+**The start of a live account's risk engine** is one sequence for both commands: :class:`ConnectFills` counts the
+fills the bus carries while the broker connects and the node first reconciles (the broker's replay of the day, the
+reconciler's missing fills) into the engine's account state, as they arrive, without the account guard judging them:
+they happened while propdesk was not watching (a position opened before the start is the account's state, not an
+order "opened while REDUCING"). :func:`start_after_first_reconcile` then derives the MLL floor (or takes the broker's
+balance), starts the engine and lifts the guard's connection condition after a clean reconcile (else holds the
+account REDUCING). From then on the guard judges every fill.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Protocol
 
+from propdesk.model.events import OrderFilled
 from propdesk.model.price import Money
 from propdesk.model.reports import AccountReport, FillReport
 from propdesk.risk.audit import AuditEntry, safe_record
+from propdesk.risk.engine import VIEW_PRIORITY
 from propdesk.risk.history_bootstrap import DerivedHistory, HistoryUnavailableError, apply_history, derive_history
 
 if TYPE_CHECKING:
+    from propdesk.core.bus import MessageBus, Subscription
     from propdesk.risk.engine import RiskEngine
     from propdesk.storage.journal import Journal
 
 __all__ = [
     "HISTORY_SOURCE",
     "BootstrapResult",
+    "ConnectFills",
     "TradeHistorySource",
     "bootstrap_from_broker",
     "fetch_fill_history",
+    "start_after_first_reconcile",
     "sync_broker_balance",
 ]
 
@@ -225,4 +238,94 @@ async def bootstrap_from_broker(
         for d, m in history.eod_balances:
             journal.record_eod_balance(int(state.account_id), d, m, now_ns)
         journal.record(entry)
+    return result
+
+
+class ConnectFills:
+    """Counts the fills of ``risk``'s account that ``bus`` carries from now until :meth:`close`: the broker's replay
+    at connect and the first reconcile's (module docstring). Each fill goes into the engine's account state as it
+    arrives (after the position manager has booked it, as the running engine's own handler does), so the day's
+    figures and round trips are the broker's, each fill once; the account guard, not started yet, does not judge
+    them.
+
+    Create it before the broker connects; :func:`start_after_first_reconcile` closes it.
+
+    Args:
+        risk: the attached risk engine, not started (its own fill handler is not subscribed yet).
+        bus: the node's bus.
+
+    Attributes:
+        fills: the fills counted, in arrival order.
+    """
+
+    def __init__(self, risk: RiskEngine, bus: MessageBus) -> None:
+        self.fills: list[OrderFilled] = []
+        self._risk = risk
+        self._bus = bus
+        self._sub: Subscription | None = bus.subscribe("events.order.filled", self._on_fill, VIEW_PRIORITY)
+
+    def _on_fill(self, fill: OrderFilled) -> None:
+        if self._risk.state.on_fill(fill):
+            self.fills.append(fill)
+
+    def close(self) -> list[OrderFilled]:
+        """Stop counting (idempotent); returns :attr:`fills`."""
+        if self._sub is not None:
+            self._bus.unsubscribe(self._sub)
+            self._sub = None
+        return self.fills
+
+
+async def start_after_first_reconcile(
+    risk: RiskEngine,
+    source: TradeHistorySource | None,
+    counted: ConnectFills,
+    *,
+    reconciled: bool,
+    now_ns: Callable[[], int],
+    journal: Journal | None = None,
+    before_start: Callable[[BootstrapResult | None, list[OrderFilled]], None] | None = None,
+) -> BootstrapResult | None:
+    """Start a live account's risk engine once the node has connected and reconciled (module docstring): stop
+    counting the connect's fills, derive the MLL floor from the broker's trade history while it is unknown
+    (:func:`bootstrap_from_broker`) or else take the broker's balance (:func:`sync_broker_balance`), call
+    ``before_start`` (e.g. journal the seeded account state), start the engine, then lift the guard's connection
+    condition when the reconcile was clean (``reconciled``: every rule is evaluated on the reconciled state) or hold
+    the account REDUCING until a later clean reconcile.
+
+    Args:
+        risk: the attached risk engine, not started.
+        source: the broker (:class:`TradeHistorySource`), or ``None`` for a broker without a trade history (the
+            floor must be known then; the account state keeps its balance).
+        counted: the :class:`ConnectFills` created before the broker connected.
+        reconciled: the first reconcile was clean.
+        now_ns: the node's clock, UTC ns.
+        journal: the node's journal, for the derived end-of-day balances (see :func:`bootstrap_from_broker`).
+        before_start: called with the bootstrap's result and the fills counted, before the engine starts.
+
+    Returns:
+        The derived history, or ``None`` when the floor was known (the journal, the configuration, a new account).
+
+    Raises:
+        HistoryUnavailableError: the floor is unknown and cannot be derived (the engine is not started).
+        CalendarError: from :meth:`RiskEngine.start`.
+    """
+    fills = counted.close()
+    result: BootstrapResult | None = None
+    if source is None:
+        if risk.config.mll is not None and risk.state.mll_floor is None:
+            raise HistoryUnavailableError("the broker gives no trade history")
+    else:
+        result = await bootstrap_from_broker(risk, source, now_ns=now_ns(), journal=journal)
+        if result is None:
+            await sync_broker_balance(risk, source)
+    if before_start is not None:
+        before_start(result, fills)
+    risk.start()
+    if reconciled:
+        risk.guard.reconciled()
+    else:  # fail closed: reduce-only until a later reconcile is clean
+        from propdesk.recovery_flow import hold_until_reconciled  # noqa: PLC0415 - the journal's flow: storage
+
+        hold_until_reconciled(risk, ts_ns=now_ns())
     return result

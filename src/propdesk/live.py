@@ -63,7 +63,7 @@ from pydantic import ValidationError
 
 from propdesk.backtest.cli_support import iso_utc
 from propdesk.backtest.trades import RoundTrip, RoundTripBuilder
-from propdesk.bootstrap_flow import HISTORY_SOURCE, BootstrapResult, bootstrap_from_broker, sync_broker_balance
+from propdesk.bootstrap_flow import HISTORY_SOURCE, BootstrapResult, ConnectFills, start_after_first_reconcile
 from propdesk.brokers.projectx import ProjectXBroker, ProjectXRest, ProjectXSettings
 from propdesk.brokers.projectx.config import ENV_API_KEY, ENV_USERNAME
 from propdesk.core.clock import LiveClock, TimeEvent
@@ -79,7 +79,7 @@ from propdesk.model.identifiers import AccountId, ClientOrderId
 from propdesk.model.orders import Order, OrderType
 from propdesk.model.price import Money, Price
 from propdesk.node import NodeConfig, NodeContext, TradingNode
-from propdesk.recovery_flow import NodeRecovery, hold_until_reconciled, reconcile_node, recover_node
+from propdesk.recovery_flow import NodeRecovery, reconcile_node, recover_node
 from propdesk.risk.decisions import TradingState
 from propdesk.risk.engine import RiskEngine
 from propdesk.risk.events import TradingStateChanged
@@ -845,30 +845,20 @@ class LiveSession(EventFanout):
             # the risk engine starts only after the first reconcile (its gate denies every order until then): the
             # fills the broker reports at connect happened while the node was down, they are counted, not enforced
             # as fills "opened while REDUCING", and the restored working orders are not canceled as opening orders
-            missed: list[OrderFilled] = []
-            sub = None if self.risk is None else self.node.bus.subscribe("events.order.filled", missed.append)
+            counted = None if self.risk is None else ConnectFills(self.risk, self.node.bus)
             await self.broker.connect()
             self._counting = True
             first = await self.reconcile()
-            if self.risk is not None:
-                if sub is not None:
-                    self.node.bus.unsubscribe(sub)
-                for f in missed:
-                    self.risk.state.on_fill(f)
-                self.bootstrap = await bootstrap_from_broker(
+            if self.risk is not None and counted is not None:
+                self.bootstrap = await start_after_first_reconcile(
                     self.risk,
                     self.broker,
-                    now_ns=self.clock.timestamp_ns(),
+                    counted,
+                    reconciled=first is not None and first.ok,
+                    now_ns=self.clock.timestamp_ns,
                     journal=None if self.journal is None else self.journal.journal,
+                    before_start=self._snapshot_counted,
                 )
-                if self.bootstrap is None:
-                    await sync_broker_balance(self.risk, self.broker)
-                self._snapshot_counted(missed)
-                self.risk.start()
-                if first is not None and first.ok:
-                    self.risk.guard.reconciled()
-                else:  # fail closed: reduce-only until a later reconcile is clean
-                    hold_until_reconciled(self.risk, ts_ns=self.clock.timestamp_ns())
             self.symbol = await self._resolve_symbol()
             self.node.add_strategy(self.strategy, self.symbol)
             self._boundary = asyncio.Event()
@@ -942,15 +932,15 @@ class LiveSession(EventFanout):
         )
         journal.bind(self.node)
 
-    def _snapshot_counted(self, counted: list[OrderFilled]) -> None:
-        """Journal the account state once the fills of the first reconcile are counted (and the MLL floor derived):
-        the journal's own snapshots after those fills were taken before the state counted them, so a restart
-        restores from this one. Its time is after every counted fill (broker times may run ahead of the clock):
-        fills journaled later count after it."""
+    def _snapshot_counted(self, bootstrap: BootstrapResult | None, counted: list[OrderFilled]) -> None:
+        """Journal the account state once the fills of the first reconcile are counted (and the MLL floor derived,
+        ``bootstrap``): the journal's own snapshots after those fills were taken before the engine started, so a
+        restart restores from this one. Its time is after every counted fill (broker times may run ahead of the
+        clock): fills journaled later count after it."""
         if self.journal is None or self.risk is None:
             return
         ts = max([self.clock.timestamp_ns(), *(f.ts_event_ns + 1 for f in counted)])
-        ref = "reconciled" if self.bootstrap is None else HISTORY_SOURCE
+        ref = "reconciled" if bootstrap is None else HISTORY_SOURCE
         self.journal.journal.record_account_snapshot(
             int(self.account_id), self.risk.state.snapshot(), ts, kind="manual", ref=ref
         )

@@ -94,8 +94,14 @@ def history(now: datetime) -> list[PastTrade]:
 
 @pytest.fixture
 def gateway(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The gateway of :func:`serve_weeks_gateway`."""
+    yield from serve_weeks_gateway(monkeypatch)
+
+
+def serve_weeks_gateway(monkeypatch: pytest.MonkeyPatch, *, speed: float = 60.0) -> Iterator[str]:
     """The gateway with the two accounts, the process's wall clock moved to the next Tuesday-Thursday 09:00 CT
-    (the market open, as in ``test_live_projectx.gateway_in_session``), replaying at 60x."""
+    (the market open, as in ``test_live_projectx.gateway_in_session``), replaying at ``speed`` x real time; yields
+    its host:port."""
     real = time.time_ns
     now = datetime.fromtimestamp(real() / 1e9, tz=CT)
     day = now.date() + timedelta(days=1)
@@ -111,7 +117,7 @@ def gateway(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         AccountConfig(id=SHORT_ACCT, name="50KTC-OLDER", balance=Decimal("50250"), history=past),
     ]
     port = _free_port()
-    cfg = make_config(bind=f"127.0.0.1:{port}", autostart=True, speed=60.0, ping_interval_s=0.5, accounts=accounts)
+    cfg = make_config(bind=f"127.0.0.1:{port}", autostart=True, speed=speed, ping_interval_s=0.5, accounts=accounts)
     srv = uvicorn.Server(
         uvicorn.Config(create_app(cfg), host="127.0.0.1", port=port, log_level="warning", ws="websockets-sansio")
     )
@@ -159,6 +165,9 @@ async def test_live_session_derives_the_floor_from_weeks_of_history_and_trades(g
     assert state.sod_balance == usd("50684.50")
     assert state.balance == usd("50578.90")
     assert state.day_realized_net == usd("-105.60") and state.trades_today == 2
+    # today's round trip was counted fill by fill: one losing round trip, ended by the 08:15 CT sell
+    close = history(datetime.fromtimestamp(time.time_ns() / 1e9, tz=CT))[-1]
+    assert state.consecutive_losses == 1 and state.last_loss_ts_ns == int(close.time.timestamp()) * 1_000_000_000
     assert summary.trading_state == "ACTIVE"
     assert summary.to_json_dict()["mll_floor_usd"] == "49501.30"
     assert summary.mll_floor_source == "broker_history"

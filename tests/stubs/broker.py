@@ -20,7 +20,7 @@ Native behaviour, switched on by its :class:`~propdesk.brokers.base.BrokerCapabi
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from propdesk.brokers.base import BracketSpec, BrokerCapabilities, BrokerEventHandler
 from propdesk.execution.brackets import child_prices
@@ -402,11 +402,16 @@ class StubBroker:
                     self.cancel(other.client_order_id, f"OCO: {so.client_order_id} filled")
         return event
 
-    def fill_foreign(self, symbol: str, side: Side, qty: int, price: str, broker_id: int) -> OrderFilled:
-        """A fill of an order placed by hand at the broker (client order id ``ext-<broker id>``)."""
+    def fill_foreign(
+        self, symbol: str, side: Side, qty: int, price: str, broker_id: int, *, reconciled: bool = False
+    ) -> OrderFilled:
+        """A fill of an order placed by hand at the broker (client order id ``ext-<broker id>``); ``reconciled``: as
+        reported in a reconcile (missed while the connection was down)."""
         event = self._fill_event(
             ClientOrderId(f"ext-{broker_id}"), symbol, side, qty, Price.of(price), Money.zero(), None
         )
+        if reconciled:
+            event = replace(event, reconciled=True)
         self._emit(event)
         return event
 

@@ -19,7 +19,11 @@ Two sessions drive a daemon:
 * :class:`ProjectXRiskSession` (``propdesk risk --broker projectx``): a TopstepX account through
   :class:`~propdesk.brokers.projectx.ProjectXBroker` on a ``LiveClock``; on each (re)connect the
   :class:`~propdesk.risk.reconcile.Reconciler` replays the day's fills and open orders from the broker's reports, then
-  the guard leaves its fail-closed REDUCING state; quotes are subscribed for every contract held.
+  the guard leaves its fail-closed REDUCING state; quotes are subscribed for every contract held. The risk engine
+  starts after the first reconcile, as ``propdesk run --broker projectx``'s does
+  (:func:`propdesk.bootstrap_flow.start_after_first_reconcile`): the fills the broker reports at connect happened
+  before the daemon watched, so they are the account's state (counted once in the day's figures; a position opened
+  before the start is kept), not trades judged as opened while REDUCING.
 
 Status: :meth:`RiskDaemon.status` (a JSON-ready dict; :mod:`propdesk.daemon.status` renders it live with Rich). The
 audit log goes to a ring of recent entries (for the status) and, with ``audit_path``, to a JSON-lines file; lockouts
@@ -53,12 +57,11 @@ from propdesk.node import NodeConfig, TradingNode
 from propdesk.risk.audit import AuditEntry, AuditLog, JsonLinesAuditLog, MultiAuditLog, RingAuditLog
 from propdesk.risk.engine import RiskEngine
 from propdesk.risk.events import RiskEvent
-from propdesk.risk.history_bootstrap import HistoryUnavailableError
 from propdesk.risk.presets import RiskConfig
 from propdesk.session_common import ReplayControl, install_sigint, load_window_bars, remove_sigint
 
 if TYPE_CHECKING:
-    from propdesk.bootstrap_flow import BootstrapResult
+    from propdesk.bootstrap_flow import BootstrapResult, TradeHistorySource
     from propdesk.brokers.sim.broker import SimBroker
     from propdesk.brokers.sim.config import SimConfig
     from propdesk.brokers.sim.replay import ReplayFeed, SleepFn
@@ -131,6 +134,8 @@ class FillRecord:
         state: the account's trading state when the fill arrived.
         tag: the fill's tag: ``risk:<RULE>`` for an enforcement close (the rule that caused it), ``manual``, or the
             strategy's.
+        reconciled: the broker reported the fill in a reconcile (at connect or after a reconnect): it happened while
+            the daemon was not connected, and is counted as the account's state.
     """
 
     ts_ns: int
@@ -151,6 +156,8 @@ class FillRecord:
         ``propdesk``."""
         return self.tag if self.source == "risk" and is_enforcement_tag(self.tag) else self.source
 
+    reconciled: bool = False
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (adds ``time_utc`` and ``time_ct``)."""
         return {
@@ -168,6 +175,7 @@ class FillRecord:
             "position_before": self.position_before,
             "position_after": self.position_after,
             "state": self.state,
+            "reconciled": self.reconciled,
         }
 
 
@@ -259,15 +267,20 @@ class RiskDaemon:
 
     # ------------------------------------------------------------------------------------------------ life cycle
 
-    def start(self) -> None:
+    def start(self, *, engine: bool = True) -> None:
         """Start the risk engine (loads the lockouts, arms the session timers) and the node. Idempotent.
+
+        Args:
+            engine: start the risk engine too; ``False`` leaves it to the caller (a live account's engine starts
+                after the first reconcile: :func:`propdesk.bootstrap_flow.start_after_first_reconcile`).
 
         Raises:
             CalendarError: the calendar does not cover the clock's time.
         """
         if self.running:
             return
-        self.engine.start()
+        if engine:
+            self.engine.start()
         self.node.start()
         self.running = True
 
@@ -304,6 +317,7 @@ class RiskDaemon:
             position_after=before + fill.signed_qty,
             state=self.engine.trading_state.name,
             tag=fill.tag,
+            reconciled=fill.reconciled,
         )
         self.fills.append(rec)
         for listener in self._listeners:
@@ -670,15 +684,13 @@ class ProjectXRiskSession:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def reconcile(self) -> None:
-        """Replay the broker's fills since the trading day's start and its open orders into the node, subscribe the
-        held contracts' quotes; after the first one, derive the MLL floor from the broker's trade history while it
-        is unknown (:meth:`_bootstrap`), else take the broker's balance as the realized balance
-        (:func:`propdesk.bootstrap_flow.sync_broker_balance`); then let the guard lift its connection condition (a
-        failed reconcile keeps the account REDUCING and is logged).
+    async def reconcile(self) -> bool:
+        """Replay the broker's fills since the trading day's start and its open orders into the node and subscribe the
+        held contracts' quotes; once the risk engine runs (a reconnect), a clean reconcile lets the guard re-evaluate
+        every rule and lift its connection condition (a failed one keeps the account REDUCING and is logged).
 
-        Raises:
-            HistoryUnavailableError: from :meth:`_bootstrap`.
+        Returns:
+            True when the reconcile was clean.
         """
         from propdesk.risk.reconcile import Reconciler  # noqa: PLC0415
 
@@ -696,34 +708,22 @@ class ProjectXRiskSession:
             report = await rec.reconcile(self.daemon.engine.state.day_start_ns)
         except Exception:
             log.exception("risk: reconciliation with ProjectX failed; the account stays REDUCING")
-            return
+            return False
         self.reconciles += 1
         for pos in node.positions.iter_open(self.daemon.account_id):
             self._watch(pos.symbol)
-        if self.reconciles == 1:
-            if self.daemon.engine.state.mll_floor is None:
-                self.bootstrap = await self._bootstrap()
-            elif hasattr(self.broker, "account_report"):
-                from propdesk.bootstrap_flow import sync_broker_balance  # noqa: PLC0415
+        engine = self.daemon.engine
+        if report.ok and engine.running:
+            engine.guard.reconciled()
+        return report.ok
 
-                await sync_broker_balance(self.daemon.engine, self.broker)  # type: ignore[arg-type]
-        if report.ok:
-            self.daemon.engine.guard.reconciled()
-
-    async def _bootstrap(self) -> BootstrapResult | None:
-        """The MLL floor from the broker's trade history (:func:`propdesk.bootstrap_flow.bootstrap_from_broker`).
-
-        Raises:
-            HistoryUnavailableError: it cannot be derived (the broker has no trade history, or it does not explain
-                the balance).
-        """
-        from propdesk.bootstrap_flow import TradeHistorySource, bootstrap_from_broker  # noqa: PLC0415
-
+    def _history_source(self) -> TradeHistorySource | None:
+        """The broker as the source of its trade history and balance, ``None`` when it has neither."""
         broker = self.broker
-        if not (hasattr(broker, "trade_history") and hasattr(broker, "account_report")):
-            raise HistoryUnavailableError(f"the {broker.name} broker gives no trade history")
-        source: TradeHistorySource = broker  # type: ignore[assignment]
-        return await bootstrap_from_broker(self.daemon.engine, source, now_ns=self.clock.timestamp_ns())
+        if hasattr(broker, "trade_history") and hasattr(broker, "account_report"):
+            source: TradeHistorySource = broker  # type: ignore[assignment]
+            return source
+        return None
 
     async def run(self, *, handle_sigint: bool = True) -> dict[str, Any]:
         """Start the daemon, connect, reconcile, and watch until :meth:`stop` or Ctrl-C; return the final status.
@@ -733,19 +733,24 @@ class ProjectXRiskSession:
             HistoryUnavailableError: the MLL floor is not configured and cannot be derived from the broker's trade
                 history.
         """
+        from propdesk.bootstrap_flow import ConnectFills, start_after_first_reconcile  # noqa: PLC0415
+
         loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         installed = install_sigint(loop, self.interrupt, enabled=handle_sigint)
-        self.daemon.start()
-        self.daemon.engine.guard.on_disconnected(
-            BrokerDisconnected(self.daemon.account_id, self.clock.timestamp_ns(), "not connected yet")
-        )
+        engine = self.daemon.engine
+        self.daemon.start(engine=False)  # the engine starts after the first reconcile (module docstring)
+        counted = ConnectFills(engine, self.daemon.bus)
         try:
             await self.broker.connect()
-            await self.reconcile()
+            clean = await self.reconcile()
+            self.bootstrap = await start_after_first_reconcile(
+                engine, self._history_source(), counted, reconciled=clean, now_ns=self.clock.timestamp_ns
+            )
             self._ready = True
             await self._stop.wait()
         finally:
+            counted.close()
             remove_sigint(loop, installed)
             status = self.status()
             self.daemon.stop()

@@ -335,8 +335,9 @@ def describe_risk_event(event: object) -> str | None:
     """One plain line for a risk event or a :class:`FillRecord` (without the time), or ``None`` for events the log
     leaves out."""
     if isinstance(event, FillRecord):
+        source = f"{event.label}, reconciled" if event.reconciled else event.label
         return (
-            f"FILL [{event.label}] {event.side} {event.qty} {event.symbol} @ {event.price} "
+            f"FILL [{source}] {event.side} {event.qty} {event.symbol} @ {event.price} "
             f"({event.client_order_id}) position {event.position_before:+d} -> {event.position_after:+d}"
         )
     if isinstance(event, RuleBreached):

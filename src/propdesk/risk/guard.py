@@ -36,7 +36,10 @@ What the guard does on each evaluation, in this order (the close order must leav
 
 A fill that opens or adds to a position while the account was already REDUCING (a trade placed by hand at the
 broker, or an order that slipped through) is closed again (section 7.3: "new opening orders or positions from any
-source are cancelled or closed"); while HALTED the account is flattened.
+source are cancelled or closed"); while HALTED the account is flattened. A fill the broker reports in a reconcile
+(``reconciled=True``) while the connection condition holds happened while propdesk was not connected: the account
+state counts it, and the guard judges it with every rule once the reconcile is done (:meth:`AccountGuard.reconciled`),
+on the whole reconciled state, not fill by fill as a trade opened while REDUCING (a HALTED account is flattened then).
 
 Audit policy: every FILL evaluation is recorded; QUOTE and CLOCK evaluations (many per second) are recorded when
 something changed (a new or cleared decision, a warning, a lockout, a state change). Every state change, condition
@@ -108,6 +111,8 @@ _INPUTS: Final = "inputs"
 _STALE: Final = "stale:"
 _OWN_CONDITIONS: Final = frozenset({_STORE, _CONNECTION, _EVALUATION, _INPUTS})
 """The condition keys the guard sets and lifts itself (outside conditions use other keys)."""
+_RECONCILED_FILL: Final = "reconciled fill: counted, judged with every rule once the reconcile is done"
+"""The audit reason of a fill reported in a reconcile while the connection condition holds."""
 
 
 def _iso(ts_ns: int | None) -> str:
@@ -357,6 +362,9 @@ class AccountGuard:
             else:
                 self._since_ns.pop(symbol, None)
                 self._conditions.pop(_STALE + symbol, None)
+            if fill.reconciled and _CONNECTION in self._conditions:  # judged by reconciled() (module docstring)
+                self._record("fill", "RECONCILED", (_RECONCILED_FILL,), {"fill": _fill_inputs(fill)})
+                return
             self._evaluate(EvalPoint.FILL, None, fill)
             if opened and before_state is TradingState.REDUCING and self._state is TradingState.REDUCING:
                 reason = f"{fill.side.name} {opened} {symbol} opened while REDUCING ({'; '.join(self._reasons)})"

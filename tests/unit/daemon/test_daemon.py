@@ -4,6 +4,7 @@ closed again as soon as it fills; the manual script parser; the status dict and 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import replace
 from datetime import datetime
@@ -326,6 +327,11 @@ def test_usage_bar_and_event_lines() -> None:
     closed = replace(rec, client_order_id="sim-close-1", side="SELL", source="risk", tag="risk:R11")
     assert describe_risk_event(closed).startswith("FILL [risk:R11] SELL 2 ESZ5")  # type: ignore[union-attr]
     assert closed.to_dict()["label"] == "risk:R11"
+    restored = dataclasses.replace(rec, reconciled=True)
+    assert describe_risk_event(restored) == (
+        "FILL [manual, reconciled] BUY 2 ESZ5 @ 6700 (ext-manual-1) position +0 -> +2"
+    )
+    assert restored.to_dict()["reconciled"] is True and rec.to_dict()["reconciled"] is False
     assert describe_risk_event(object()) is None
 
 

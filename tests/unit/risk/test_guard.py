@@ -400,6 +400,42 @@ def test_an_opening_fill_while_reducing_is_closed_but_a_reducing_fill_is_not() -
     assert rig.commands("close_position") == 1 and rig.pm.net_qty(A, ES) == 0
 
 
+def test_a_fill_reported_in_a_reconcile_is_counted_and_judged_once_reconciled_not_closed() -> None:
+    rig = Rig([])
+    rig.bus.publish("events.broker.disconnected", BrokerDisconnected(A, NOW, "hub closed"))
+    # bought by hand while the hubs were down: the broker reports it in its reconcile after the reconnect
+    rig.broker.fill_foreign(ES, Side.BUY, 2, "6500", broker_id=1, reconciled=True)
+    rig.bus.publish("events.broker.connected", BrokerConnected(A, NOW + SEC))
+    assert rig.guard.state is TradingState.REDUCING
+    assert rig.commands("close_position") == 0 and rig.pm.net_qty(A, ES) == 2
+    [entry] = rig.audit.entries(point="fill")
+    assert entry.action == "RECONCILED" and entry.inputs["fill"]["qty"] == 2 and entry.inputs["fill"]["reconciled"]
+    rig.quote(ES, "6500", "6500.25")
+    rig.guard.reconciled()
+    assert rig.guard.state is TradingState.ACTIVE and rig.commands("close_position") == 0
+    assert rig.pm.net_qty(A, ES) == 2
+    # once reconciled, a fill is judged as it comes: a manual buy while a rule holds the account REDUCING is closed
+    rig.bus.publish("events.broker.disconnected", BrokerDisconnected(A, NOW + 2 * SEC, "hub closed"))
+    rig.broker.fill_foreign(ES, Side.BUY, 1, "6500", broker_id=2)
+    assert [c.args for c in rig.broker.commands_named("close_position")] == [{"symbol": ES, "qty": 1}]
+
+
+def test_a_fill_reported_in_a_reconcile_while_halted_is_flattened_once_reconciled() -> None:
+    rig = Rig([DayLoss(500)])
+    rig.broker.fill_foreign(ES, Side.BUY, 1, "6500", broker_id=1)
+    rig.broker.fill_foreign(ES, Side.SELL, 1, "6490", broker_id=2)  # -500.00: HALTED, locked out
+    assert rig.guard.state is TradingState.HALTED
+    closes = rig.commands("close_position")
+    rig.bus.publish("events.broker.disconnected", BrokerDisconnected(A, NOW, "hub closed"))
+    rig.broker.fill_foreign(NQ, Side.BUY, 1, "21000", broker_id=3, reconciled=True)  # by hand while down
+    assert rig.commands("close_position") == closes and rig.pm.net_qty(A, NQ) == 1
+    # a HALTED account stays flat: the reconnect and the reconcile flatten it
+    rig.bus.publish("events.broker.connected", BrokerConnected(A, NOW + SEC))
+    rig.guard.reconciled()
+    assert rig.guard.state is TradingState.HALTED
+    assert rig.commands("close_position") == closes + 1 and rig.pm.net_qty(A, NQ) == 0
+
+
 def test_reduce_only_cancels_opening_orders_and_never_liquidates() -> None:
     rule = SetRule("T8", EvalPoint.CLOCK)
     rig = Rig([rule])
