@@ -135,8 +135,12 @@ async def fetch_fill_history(
     start_balance: Money,
     window_days: int = 30,
     max_days: int = 730,
+    skew_ns: int = 3_600_000_000_000,
 ) -> tuple[list[FillReport], Money, int, int]:
     """Every fill of the account back to its first trade (module docstring, step 1).
+
+    The first request reaches ``skew_ns`` (UTC ns, one hour by default) past ``now_ns``: a fill the broker stamps a
+    little after the local clock (clock skew) is still part of the account's history.
 
     Returns:
         ``(fills oldest first, the broker's balance, requests made, days searched)``.
@@ -147,7 +151,7 @@ async def fetch_fill_history(
     balance = (await source.account_report()).balance
     by_id: dict[str, FillReport] = {}
     window = max(1, window_days) * _DAY_NS
-    end = now_ns
+    end = now_ns + max(0, skew_ns)
     requests = 0
     while end > now_ns - max_days * _DAY_NS:
         start = max(end - window, now_ns - max_days * _DAY_NS)
@@ -203,7 +207,11 @@ async def bootstrap_from_broker(
         raise HistoryUnavailableError(
             f"the broker's trade history could not be read ({type(exc).__name__}: {exc})".replace("\n", " ")
         ) from None
-    history = derive_history(fills, start_balance=cfg.start_balance, calendar=risk.calendar, now_ns=now_ns, mll=cfg.mll)
+    # the broker's clock may run a little ahead of ours: its latest fill is part of "now"
+    as_of_ns = max(now_ns, fills[-1].ts_ns) if fills else now_ns
+    history = derive_history(
+        fills, start_balance=cfg.start_balance, calendar=risk.calendar, now_ns=as_of_ns, mll=cfg.mll
+    )
     history.check_balance(balance)
     if history.day_realized_net != state.day_realized_net:
         log.warning(

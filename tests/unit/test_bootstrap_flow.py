@@ -22,6 +22,7 @@ from propdesk.risk.presets import load_risk_config
 from tests.stubs.broker import StubBroker
 
 DAY = 86_400 * 1_000_000_000
+HOUR = 3_600 * 1_000_000_000
 NOW = int(datetime(2025, 11, 5, 16, 0, tzinfo=UTC).timestamp()) * 1_000_000_000  # Wed 10:00 CST
 ACC = AccountId(1)
 
@@ -67,11 +68,11 @@ async def test_pages_back_until_the_balance_is_explained_and_a_window_is_empty()
     fills, balance, requests, days = await fetch_fill_history(src, now_ns=NOW, start_balance=usd("50000"))
     assert [f.trade_id for f in fills] == ["1", "2", "3", "4"]
     assert balance == usd("50690.00")
-    # windows of 30 days: [now-30, now] empty but unexplained, [-60, -30] trades 3-4, [-90, -60] trades 1-2,
-    # [-120, -90] empty and explained: stop
-    assert requests == 4 and days == 120
-    assert src.windows[0] == (NOW - 30 * DAY, NOW)
-    assert src.windows[-1] == (NOW - 120 * DAY, NOW - 90 * DAY)
+    # windows of 30 days from an hour past now (clock skew): [now+1h-30, now+1h] empty but unexplained, then trades
+    # 3-4, then trades 1-2, then empty and explained: stop
+    assert requests == 4 and days == 119
+    assert src.windows[0] == (NOW + HOUR - 30 * DAY, NOW + HOUR)
+    assert src.windows[-1] == (NOW + HOUR - 120 * DAY, NOW + HOUR - 90 * DAY)
 
 
 @pytest.mark.asyncio
@@ -80,8 +81,8 @@ async def test_stops_at_the_look_back_limit() -> None:
     _fills, _balance, requests, days = await fetch_fill_history(
         src, now_ns=NOW, start_balance=usd("50000"), window_days=30, max_days=100
     )
-    assert requests == 4 and days == 100  # 30 + 30 + 30 + the last 10 days
-    assert src.windows[-1] == (NOW - 100 * DAY, NOW - 90 * DAY)
+    assert requests == 4 and days == 100  # 30 + 30 + 30 + the rest to 100 days back
+    assert src.windows[-1] == (NOW - 100 * DAY, NOW + HOUR - 90 * DAY)
 
 
 def _engine(mll_floor: str | None = None) -> RiskEngine:
@@ -108,6 +109,16 @@ async def test_seeds_the_floor_and_audits_the_source() -> None:
     assert engine.state.missing_inputs() == []
     (entry,) = engine.audit.entries(point="store")  # type: ignore[attr-defined]
     assert entry.inputs["source"] == HISTORY_SOURCE and entry.inputs["mll_floor_usd"] == "48995.00"
+
+
+@pytest.mark.asyncio
+async def test_a_fill_stamped_after_the_local_clock_is_part_of_the_history() -> None:
+    # the broker's clock runs 2 s ahead: its latest fill is later than our "now" and still explains the balance
+    ahead = [*OLD, fill(5, -2 / 86_400, "100.00")]
+    engine = _engine()
+    result = await bootstrap_from_broker(engine, History(ahead, "50787.50"), now_ns=NOW)
+    assert result is not None
+    assert engine.state.mll_floor == usd("48995.00")  # not refused as "the history does not explain the balance"
 
 
 @pytest.mark.asyncio
