@@ -97,9 +97,9 @@ RUN_SEMANTICS: Final = (
     f"status: running (its process holds it: alive on this host, or a heartbeat within {LEASE_S:.0f} s from "
     "another host), completed, stopped (Ctrl-C), failed, aborted (its process died; marked at the next start). "
     "A restart of the same replay (same file, strategy, params, window, account) continues its aborted run under "
-    "the same id (starts: how often a run was started). A fill is unique per (account, venue session, broker trade id): a "
-    "simulated exchange's venue session is its run id, a broker's (ProjectX) is empty (its trade ids are unique in "
-    "the account)."
+    "the same id (starts: how often a run was started). A fill is unique per (account, venue session, broker trade "
+    "id): a simulated exchange's venue session is its run id, a broker's (ProjectX) is empty (its trade ids are "
+    "unique in the account)."
 )
 """The semantics ``propdesk db info`` prints above the runs."""
 
