@@ -158,6 +158,9 @@ def _status(url: str, run_id: str) -> tuple[str, int]:
 
 
 def test_runs_some_killed_keep_every_fill_exactly_once(journal_url: str, es_bars: tuple[Path, BarSeries]) -> None:
+    """Two paced ``propdesk run`` processes (the second started while the first runs) are killed with SIGKILL; then
+    three replays run to the end: a new window, the first killed replay again (it continues the killed run), and the
+    new window again (a new run). Every run's journaled fills are exactly what its simulated exchange reported."""
     url = journal_url
     es_path = es_bars[0]
     killed = _spawn(url, es_path, W2)
@@ -194,6 +197,8 @@ def test_runs_some_killed_keep_every_fill_exactly_once(journal_url: str, es_bars
         assert _status(url, run_id)[0] == "completed"
         (orders,) = _rows(url, "SELECT count(*) FROM orders WHERE run_id = :r", r=run_id)[0]
         assert orders == len(session.node.orders.orders())
+        (snapshots,) = _rows(url, "SELECT count(*) FROM position_snapshots WHERE run_id = :r", r=run_id)[0]
+        assert snapshots == len(summary.fills)  # one contract at a time: one position snapshot a fill
     # the killed run that was not restarted keeps the fills it journaled: the start of what its replay reports
     assert other_fills == _fill_keys(_unjournaled(es_bars, W3))[: len(other_fills)]
     (total,) = _rows(url, "SELECT count(*) FROM fills")[0]
