@@ -584,36 +584,86 @@ def db_info(
     config: Annotated[Path | None, typer.Option(help="Config file (default: $PROPDESK_CONFIG).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Show the database URL (password hidden), its revision and the row count of every table."""
+    """Show the database URL (password hidden), its revision, the row count of every table and the strategy runs
+    (id, kind, status, start and end, strategy, fills, orders, starts), with what the run statuses and a fill's
+    identity mean (propdesk.storage.runs)."""
     import asyncio
 
     from propdesk.storage.db import create_engine_for, redact_url, resolve_url
     from propdesk.storage.migrate import current_revision, head_revision
     from propdesk.storage.repositories import Repository
+    from propdesk.storage.runs import RUN_SEMANTICS, RunInfo
 
     resolved = resolve_url(url, config_path=config)
+    head = head_revision()
 
-    async def _info() -> tuple[str | None, dict[str, int]]:
+    async def _info() -> tuple[str | None, dict[str, int], list[RunInfo]]:
         engine = create_engine_for(resolved)
         try:
             rev = await current_revision(engine)
-            counts = await Repository(engine).counts() if rev is not None else {}
-            return rev, counts
+            repo = Repository(engine)
+            counts = await repo.counts() if rev is not None else {}
+            runs = await repo.runs() if rev == head else []
+            return rev, counts, runs
         finally:
             await engine.dispose()
 
-    rev, counts = asyncio.run(_info())
-    info = {"url": redact_url(resolved), "revision": rev, "head": head_revision(), "rows": counts}
+    rev, counts, runs = asyncio.run(_info())
+    info = {
+        "url": redact_url(resolved),
+        "revision": rev,
+        "head": head,
+        "rows": counts,
+        "runs": [r.to_dict() for r in runs],
+        "run_semantics": RUN_SEMANTICS,
+    }
     if as_json:
         typer.echo(json.dumps(info))
         return
     console.print(f"url:      {info['url']}", highlight=False, soft_wrap=True)
     state = "not migrated (run propdesk db upgrade)" if rev is None else rev
-    if rev is not None and rev != info["head"]:
-        state += f" (newest is {info['head']}: run propdesk db upgrade)"
+    if rev is not None and rev != head:
+        state += f" (newest is {head}: run propdesk db upgrade)"
     console.print(f"revision: {state}", highlight=False, soft_wrap=True)
     for name, n in counts.items():
         console.print(f"  {name:<20} {n:>10}", highlight=False, soft_wrap=True)
+    if rev == head:
+        for line in _run_lines(runs):
+            console.print(line, highlight=False, soft_wrap=True, markup=False)
+
+
+def _utc(ts_ns: int | None) -> str:
+    """``YYYY-MM-DD HH:MM:SS`` (UTC) of ``ts_ns``, or ``-``."""
+    from datetime import UTC, datetime
+
+    return "-" if ts_ns is None else datetime.fromtimestamp(ts_ns / 1e9, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _run_lines(runs: list[Any]) -> list[str]:
+    """``propdesk db info``'s runs section: the semantics, then one line per run (``RunInfo``), oldest first."""
+    import textwrap
+
+    from propdesk.storage.runs import RUN_SEMANTICS
+
+    out = [f"runs: {len(runs)}"]
+    out += textwrap.wrap(RUN_SEMANTICS, width=116, initial_indent="  ", subsequent_indent="  ")
+    if not runs:
+        return out
+    out.append(
+        f"  {'id':<36}  {'kind':<8} {'status':<10} {'started (UTC)':<19}  {'ended (UTC)':<19}  "
+        f"{'strategy':<16} {'fills':>7} {'orders':>7} {'starts':>6}"
+    )
+    gone = False
+    for r in runs:
+        status = r.status + ("*" if r.owner_gone else "")
+        gone = gone or r.owner_gone
+        out.append(
+            f"  {r.run_id:<36}  {r.kind:<8} {status:<10} {_utc(r.started_ns):<19}  {_utc(r.ended_ns):<19}  "
+            f"{r.strategy:<16} {r.fills:>7} {r.orders:>7} {r.attempts:>6}"
+        )
+    if gone:
+        out.append("  * its process is gone: it is marked aborted at the next start")
+    return out
 
 
 @db_app.command("export")
@@ -623,8 +673,11 @@ def db_export(
     url: Annotated[str | None, typer.Option(help=_DB_URL_HELP)] = None,
     config: Annotated[Path | None, typer.Option(help="Config file (default: $PROPDESK_CONFIG).")] = None,
     account: Annotated[int | None, typer.Option(help="Only this account id.")] = None,
+    run_id: Annotated[
+        str | None, typer.Option("--run", help="Only this run (its id, or a unique start of it: see db info).")
+    ] = None,
 ) -> None:
-    """Export journaled fills and closed round trips (trades) to CSV."""
+    """Export journaled fills and closed round trips (trades) to CSV: of every run, or of one with --run."""
     import asyncio
 
     from propdesk.storage.db import create_engine_for, resolve_url
@@ -638,11 +691,13 @@ def db_export(
         try:
             if await current_revision(engine) is None:
                 raise ConfigError("the database has no journal tables yet: run propdesk db upgrade")
-            return await export_csv(engine, out, account_id=account)
+            return await export_csv(engine, out, account_id=account, run_id=run_id)
         finally:
             await engine.dispose()
 
     res = asyncio.run(_export())
+    if res.run_id is not None:
+        console.print(f"run {res.run_id}", highlight=False, soft_wrap=True)
     console.print(f"{res.fills} fills -> {res.fills_path}", highlight=False, soft_wrap=True)
     console.print(f"{res.trades} trades -> {res.trades_path}", highlight=False, soft_wrap=True)
 

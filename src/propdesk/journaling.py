@@ -4,8 +4,11 @@
 (:mod:`propdesk.storage.writer`), so the node's thread only captures records. It
 
 * migrates the database (``propdesk db upgrade`` happens by itself) and records the **strategy run** (a
-  ``strategy_runs`` row at the start, its end and status at the end, and for a backtest its ``backtest_results``
-  row);
+  ``strategy_runs`` row at the start with this process as its owner, a heartbeat every
+  :data:`~propdesk.storage.runs.HEARTBEAT_S`, its end and status at the end, and for a backtest its
+  ``backtest_results`` row); runs whose process is gone are marked aborted at the start, and a replay opened with its
+  ``run_key`` continues its killed run (:mod:`propdesk.storage.runs`). Every record is journaled under the run's id
+  and venue session (:meth:`propdesk.storage.journal.Journal.set_run`), so runs on one database never mix;
 * with a risk engine, journals its **account snapshots** after every fill and at every session roll (with the
   closed day's end-of-day balance, which moves the trailing drawdown floor), so a restarted node gets its day
   counters and end-of-day history back (:mod:`propdesk.storage.recovery`);
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import time
 import uuid
@@ -47,6 +51,7 @@ from propdesk.storage.db import create_engine_for, redact_url, resolve_url
 from propdesk.storage.journal import BackpressureLevel, Journal
 from propdesk.storage.migrate import upgrade_engine
 from propdesk.storage.repositories import Repository
+from propdesk.storage.runs import COMPLETED, HEARTBEAT_S, RunOwner, run_token_of
 
 if TYPE_CHECKING:
     from propdesk.execution.order_manager import OrderManager, PreTradeGate
@@ -123,6 +128,7 @@ class NodeJournal:
     Attributes:
         url: the resolved URL (async driver). journal: the journal (``None`` until :meth:`open_sync` / :meth:`open`).
         run_id: the ``strategy_runs`` id of this run (after opening).
+        continued: the run opened is a killed run continued (:mod:`propdesk.storage.runs`), not a new one.
 
     Raises:
         ConfigError: a malformed or unsupported URL, or a bad config file.
@@ -144,7 +150,10 @@ class NodeJournal:
         if prestart:
             self.journal.start_sync(wait_ready=False)
         self.run_id: str | None = None
-        self._run_fields: dict[str, Any] | None = None
+        self.continued = False
+        self._run_row: dict[str, Any] | None = None
+        self._next_beat = float("inf")
+        self._heartbeat_task: asyncio.Task[None] | None = None
         self._guard: Any = None
         self._risk: Any = None
         self._node: TradingNode | None = None
@@ -248,13 +257,81 @@ class NodeJournal:
 
     # ------------------------------------------------------------------ runs
 
-    async def _open_db(self, run: Mapping[str, Any]) -> str:
+    def _new_row(  # noqa: PLR0917
+        self,
+        kind: str,
+        strategy: str,
+        symbol: str,
+        timeframe: str,
+        account_id: int | None,
+        params: Mapping[str, Any],
+        run_key: str | None,
+    ) -> dict[str, Any]:
+        """The ``strategy_runs`` row of a new run owned by this process (a new UUID, status ``running``)."""
+        now = time.time_ns()
+        owner = RunOwner.current()
+        return rw.strategy_run_row(
+            run_id=str(uuid.uuid4()),
+            kind=kind,
+            strategy=strategy,
+            symbol=symbol,
+            timeframe=timeframe,
+            account_id=account_id,
+            params=dict(params),
+            started_ns=now,
+            run_key=run_key,
+            host=owner.host,
+            pid=owner.pid,
+            pid_start=owner.pid_start,
+            heartbeat_ns=now,
+        )
+
+    def _adopt_run(self, row: dict[str, Any], continued: bool, venue_session: str | None) -> str:
+        """Take ``row`` as this run's: the journal's records are stamped with its id and venue session from now on."""
+        run_id = str(row["id"])
+        self.run_id = run_id
+        self.continued = continued
+        self._run_row = row
+        self.journal.set_run(run_id, run_id if venue_session is None else venue_session)
+        self._next_beat = time.monotonic() + HEARTBEAT_S
+        return run_id
+
+    @property
+    def run_token(self) -> str:
+        """The client order id run token of this run (:func:`propdesk.storage.runs.run_token_of`): a node that takes
+        it issues the same client order ids when a killed replay is continued.
+
+        Raises:
+            ConfigError: no run opened yet.
+        """
+        if self.run_id is None:
+            raise ConfigError("the journal has no run yet: open it first")
+        return run_token_of(self.run_id)
+
+    def _beat(self) -> None:
+        """Refresh the run's heartbeat through the journal (an upsert of its row by id, in order with the records)."""
+        row = self._run_row
+        if row is None or not self.journal.running:
+            return
+        row = self._run_row = {**row, "heartbeat_ns": time.time_ns()}
+        self.journal.record_rows([("strategy_runs", row)])
+        self._next_beat = time.monotonic() + HEARTBEAT_S
+
+    async def _heartbeats(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_S)
+            self._beat()
+
+    async def _open_db(self, row: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
         engine = create_engine_for(self.url)
         try:
             await upgrade_engine(engine)
-            return await Repository(engine).start_run(**run)
+            stored, continued, aborted = await Repository(engine).claim_run(row)
         finally:
             await engine.dispose()
+        if aborted:
+            log.warning("runs whose process is gone, marked aborted: %s", ", ".join(aborted))
+        return stored, continued
 
     async def _close_db(self, ended_ns: int, status: str, report: Mapping[str, Any] | None) -> None:
         if self.run_id is None:
@@ -268,20 +345,6 @@ class NodeJournal:
         finally:
             await engine.dispose()
 
-    @staticmethod
-    def _run_row(  # noqa: PLR0917
-        kind: str, strategy: str, symbol: str, timeframe: str, account_id: int | None, params: Mapping[str, Any]
-    ) -> dict[str, Any]:
-        return {
-            "kind": kind,
-            "strategy": strategy,
-            "symbol": symbol,
-            "timeframe": timeframe,
-            "account_id": account_id,
-            "params": dict(params),
-            "started_ns": time.time_ns(),
-        }
-
     def open_sync(
         self,
         *,
@@ -291,11 +354,14 @@ class NodeJournal:
         timeframe: str = "",
         account_id: int | None = None,
         params: Mapping[str, Any] | None = None,
+        venue_session: str | None = None,
     ) -> str:
-        """Start the writer process (unless ``prestart`` did), which migrates the database and connects, wait until
-        it is ready and record the run's start through the journal (its ``strategy_runs`` row is committed with the
-        first batch). No event loop needed; nothing of the database work runs on the caller's thread (issue 5: with
-        ``prestart`` it all overlaps the caller's preparation). Returns the run id (a new UUID).
+        """Start the writer process (unless ``prestart`` did), which migrates the database, marks the runs whose
+        process is gone aborted (:mod:`propdesk.storage.runs`) and connects; wait until it is ready and record the
+        run's start through the journal (its ``strategy_runs`` row, with this process as its owner, is committed with
+        the first batch). No event loop needed; nothing of the database work runs on the caller's thread (issue 5:
+        with ``prestart`` it all overlaps the caller's preparation). A run opened here is a new run (a backtest): it is
+        never a continued one. ``venue_session``: as :meth:`open`. Returns the run id (a new UUID).
 
         Raises:
             ConfigError: the database cannot be reached or migrated, or the writer cannot start.
@@ -306,28 +372,30 @@ class NodeJournal:
             error = journal.last_error or "it did not answer in time"
             journal.stop_sync()
             raise ConfigError(f"the journal at {self.display_url} could not start: {error}")
-        fields = self._run_row(kind, strategy, symbol, timeframe, account_id, params or {})
-        fields["run_id"] = self.run_id = str(uuid.uuid4())
-        self._run_fields = fields
-        journal.record_rows([("strategy_runs", rw.strategy_run_row(**fields))])
-        return self.run_id
+        row = self._new_row(kind, strategy, symbol, timeframe, account_id, params or {}, None)
+        run_id = self._adopt_run(row, False, venue_session)
+        journal.record_rows([("strategy_runs", row)])
+        return run_id
 
     def wait_ready(self, timeout_s: float = 30.0) -> bool:
         """Block until the writer process is connected (after ``prestart``); False if it did not answer in time."""
         return self.journal.wait_ready(timeout_s)
 
     def pump_sync(self) -> None:
-        """Between chunks of a synchronous run: hand the captured records to the writer; while the journal is
-        behind (any level but NORMAL), wait for it (the run slows, it never trades differently)."""
+        """Between chunks of a synchronous run: hand the captured records to the writer (and the run's heartbeat
+        every :data:`~propdesk.storage.runs.HEARTBEAT_S`); while the journal is behind (any level but NORMAL), wait
+        for it (the run slows, it never trades differently)."""
         journal = self.journal
+        if time.monotonic() >= self._next_beat:
+            self._beat()
         journal.pump()
         if journal.level is not BackpressureLevel.NORMAL:
             journal.flush_sync()
 
-    def close_sync(self, *, status: str = "done", report: Mapping[str, Any] | None = None) -> None:
-        """Record the run's end (and a backtest's ``report``, ``BacktestResult.to_json_dict()``) through the journal,
-        write everything and stop the writer. The writer process's own exit is not waited for once everything is
-        committed.
+    def close_sync(self, *, status: str = COMPLETED, report: Mapping[str, Any] | None = None) -> None:
+        """Record the run's end (``status``: ``completed``, ``stopped``, ``failed``; and a backtest's ``report``,
+        ``BacktestResult.to_json_dict()``) through the journal, write everything and stop the writer. The writer
+        process's own exit is not waited for once everything is committed.
 
         Raises:
             JournalClosedError: records could not be committed in time.
@@ -336,16 +404,15 @@ class NodeJournal:
         try:
             self.journal.stop_sync()
         finally:
-            if not recorded:  # a run opened with open(), or a journal already stopped: write the end directly
+            if not recorded:  # a journal already stopped: write the end directly
                 _run(self._close_db(time.time_ns(), status, report))
 
     def _record_end(self, ended_ns: int, status: str, report: Mapping[str, Any] | None) -> bool:
-        fields = self._run_fields
-        if fields is None or self.run_id is None or not self.journal.running:
+        row = self._run_row
+        if row is None or self.run_id is None or not self.journal.running:
             return False
-        rows: list[tuple[str, dict[str, Any]]] = [
-            ("strategy_runs", rw.strategy_run_row(**fields, status=status, ended_ns=ended_ns))
-        ]
+        row = self._run_row = {**row, "status": status, "ended_ns": ended_ns, "heartbeat_ns": ended_ns}
+        rows: list[tuple[str, dict[str, Any]]] = [("strategy_runs", row)]
         if report is not None:
             rows.append(("backtest_results", rw.backtest_result_row(self.run_id, report)))
         self.journal.record_rows(rows)
@@ -360,16 +427,39 @@ class NodeJournal:
         timeframe: str = "",
         account_id: int | None = None,
         params: Mapping[str, Any] | None = None,
+        run_key: str | None = None,
+        venue_session: str | None = None,
     ) -> str:
-        """:meth:`open_sync` on the running event loop (the writer's acknowledgements are read by the loop)."""
-        row = self._run_row(kind, strategy, symbol, timeframe, account_id, params or {})
-        self.run_id = await self._open_db(row)
-        await self.journal.start()
-        return self.run_id
+        """Open the run on the running event loop: migrate the database, mark the runs whose process is gone aborted,
+        record the run's start with this process as its owner (or, with ``run_key``, continue the newest run with
+        that key if it was aborted: :func:`propdesk.storage.runs.claim_run`; :attr:`continued` tells), start the
+        writer and a heartbeat every :data:`~propdesk.storage.runs.HEARTBEAT_S`. Returns the run id.
 
-    async def close(self, *, status: str = "done", report: Mapping[str, Any] | None = None) -> None:
+        ``venue_session``: the scope the broker's trade ids are unique in besides the account
+        (:meth:`Journal.set_run <propdesk.storage.journal.Journal.set_run>`): ``None`` (default) for a simulated
+        exchange, whose trade ids restart in every run (the venue session is then the run id); ``""`` for a broker
+        whose trade ids are unique in the account (ProjectX).
+
+        Raises:
+            ConfigError: the database cannot be reached or migrated, or the writer cannot start.
+        """
+        row = self._new_row(kind, strategy, symbol, timeframe, account_id, params or {}, run_key)
+        stored, continued = await self._open_db(row)
+        run_id = self._adopt_run(stored, continued, venue_session)
+        await self.journal.start()
+        self._heartbeat_task = asyncio.get_running_loop().create_task(self._heartbeats(), name="propdesk-run-heartbeat")
+        return run_id
+
+    async def close(self, *, status: str = COMPLETED, report: Mapping[str, Any] | None = None) -> None:
         """:meth:`close_sync` on the running event loop."""
+        task, self._heartbeat_task = self._heartbeat_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        recorded = self._record_end(time.time_ns(), status, report)
         try:
             await self.journal.stop()
         finally:
-            await self._close_db(time.time_ns(), status, report)
+            if not recorded:
+                await self._close_db(time.time_ns(), status, report)

@@ -894,7 +894,7 @@ class LiveSession(EventFanout):
                 self.risk.stop()
             await self.broker.aclose()
             if journal_open and self.journal is not None:
-                await self.journal.close(status="interrupted" if self.interrupted else "done")
+                await self.journal.close(status="stopped" if self.interrupted else "completed")
             if self._lockouts is not None:
                 self._lockouts.close()
         return self.summary()
@@ -915,6 +915,7 @@ class LiveSession(EventFanout):
             timeframe=str(self.timeframe),
             account_id=int(self.account_id),
             params=cfg.model_dump(mode="json"),
+            venue_session="",  # ProjectX trade ids are unique in the account: a fill reported again is one row
         )
         engine = create_engine_for(journal.url)
         try:

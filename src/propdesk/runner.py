@@ -358,6 +358,8 @@ class RunSession(EventFanout, ReplayControl):
         Raises:
             Exception: whatever the node, the strategy or the simulated exchange raises (the node is stopped first).
         """
+        from propdesk.storage.runs import COMPLETED, FAILED, STOPPED  # noqa: PLC0415 - the database only when used
+
         loop = asyncio.get_running_loop()
         installed = install_sigint(loop, self.interrupt, enabled=handle_sigint)
         if self.risk is not None:
@@ -371,11 +373,16 @@ class RunSession(EventFanout, ReplayControl):
                 timeframe=str(self.bars.timeframe),
                 account_id=self.options.account_id,
                 params=self.strategy.config.model_dump(),
+                run_key=self.run_key(),
             )
+            # the run's own client order ids: a continued run issues those of its killed attempt again
+            self.node.orders.ids.use_run_token(self.journal.run_token)
         self.node.start()
         self._t0 = time.perf_counter()
+        status = FAILED
         try:
             await self.feed.run()
+            status = COMPLETED
         except KeyboardInterrupt:
             self.interrupt()
         finally:
@@ -384,9 +391,47 @@ class RunSession(EventFanout, ReplayControl):
             self.node.stop()
             if self.risk is not None:
                 self.risk.stop()
+            if self.interrupted:
+                status = STOPPED
             if self.journal is not None:
-                await self.journal.close(status="stopped" if self.interrupted else "done")
+                await self.journal.close(status=status)
         return self.summary()
+
+    def run_key(self) -> str:
+        """The identity of this replay on a journal (:func:`propdesk.storage.runs.run_key_of`): the file (resolved
+        path, size, modification time), the contract, the strategy and its parameters, the window, the account, the
+        starting balance, the simulated exchange's and the risk configuration - everything its fills depend on, not
+        the speed. A journaled replay whose previous run with the same key was killed continues that run
+        (:mod:`propdesk.storage.runs`).
+
+        Raises:
+            DataError: the file cannot be read.
+        """
+        from propdesk.storage.runs import run_key_of  # noqa: PLC0415 - the database only when used
+
+        o = self.options
+        path = Path(o.replay).expanduser().resolve()
+        try:
+            st = path.stat()
+        except OSError as exc:
+            raise DataError(f"cannot read the replay file: {exc.strerror}", path=path) from None
+        return run_key_of(
+            {
+                "kind": "replay",
+                "file": str(path),
+                "file_size": st.st_size,
+                "file_mtime_ns": st.st_mtime_ns,
+                "symbol": self.symbol,
+                "strategy": self.strategy.name,
+                "params": self.strategy.config.model_dump(mode="json"),
+                "start_ns": o.start_ns,
+                "end_ns": o.end_ns,
+                "account_id": o.account_id,
+                "balance_usd": str(o.balance_usd),
+                "sim": o.sim.model_dump(mode="json"),
+                "risk": None if o.risk is None else repr(o.risk),
+            }
+        )
 
     # ------------------------------------------------------------------ results
 

@@ -112,6 +112,20 @@ class ClientOrderIdGenerator:
         """How many ids :meth:`next` has handed out."""
         return self._count
 
+    def use_run_token(self, run_token: str) -> None:
+        """Issue the ids to come under ``run_token`` instead (a journaled replay takes its run's token, so a killed
+        run continued from its first bar issues the same ids again: :mod:`propdesk.storage.runs`).
+
+        Raises:
+            ConfigError: a malformed token, or ids were already issued under the current one.
+        """
+        if not isinstance(run_token, str) or not _TOKEN_RE.match(run_token):
+            raise ConfigError(f"client order id run token {run_token!r} must be 1-12 characters [a-z0-9]")
+        if self._count and run_token != self._run_token:
+            raise ConfigError(f"{self._count} client order ids were already issued under run token {self._run_token}")
+        self._run_token = run_token
+        self._head = f"{self._prefix}-{run_token}-"
+
     def next(self) -> ClientOrderId:
         """The next id (``<prefix>-<run token>-<n>``, n from 1)."""
         self._count += 1

@@ -1,13 +1,16 @@
-"""Export the journal's fills and closed round trips ("trades") to CSV.
+"""Export the journal's fills and closed round trips ("trades") to CSV, of every run or of one (``run_id``).
 
 ``fills.csv``: one row per journaled fill, oldest first: ``account_id, trade_id, client_order_id, ts_event_ns,
-time_utc, symbol, side, qty, price, fee_usd, tag, reconciled``.
+time_utc, symbol, side, qty, price, fee_usd, tag, reconciled, run_id, venue_session`` (the run that journaled it and
+the venue session its trade id is unique in: :mod:`propdesk.storage.models`).
 
-``trades.csv``: one row per closed round trip (flat to flat, per account, strategy tag and contract; a reversal
-closes one and opens the next), built from the journaled fills by
-:func:`propdesk.backtest.trades.round_trips` (exact PnL: whole ticks x tick value): ``account_id, symbol, tag,
-direction, qty, entry_ts_ns, entry_time_utc, exit_ts_ns, exit_time_utc, entry_price, exit_price, gross_pnl_usd,
-fees_usd, net_pnl_usd, fills``. Round trips still open at the end of the range are not listed.
+``trades.csv``: one row per closed round trip (flat to flat, per account, venue session, strategy tag and contract; a
+reversal closes one and opens the next), built from the journaled fills by
+:func:`propdesk.backtest.trades.round_trips` (exact PnL: whole ticks x tick value): ``account_id, venue_session,
+symbol, tag, direction, qty, entry_ts_ns, entry_time_utc, exit_ts_ns, exit_time_utc, entry_price, exit_price,
+gross_pnl_usd, fees_usd, net_pnl_usd, fills``. The venue session keeps runs on a simulated exchange apart (each is its
+own account history) while a broker account's fills form one history across the runs that journaled them. Round trips
+still open at the end of the range are not listed.
 
 Prices and money are exact decimal strings; times are UTC ns plus an ISO 8601 UTC rendering.
 """
@@ -24,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from propdesk.core.errors import ConfigError
 from propdesk.model.events import OrderFilled
-from propdesk.storage.repositories import Repository
+from propdesk.storage.repositories import JournaledFill, Repository
 
 __all__ = ["FILL_COLUMNS", "TRADE_COLUMNS", "ExportResult", "export_csv", "write_fills_csv", "write_trades_csv"]
 
@@ -41,9 +44,12 @@ FILL_COLUMNS = (
     "fee_usd",
     "tag",
     "reconciled",
+    "run_id",
+    "venue_session",
 )
 TRADE_COLUMNS = (
     "account_id",
+    "venue_session",
     "symbol",
     "tag",
     "direction",
@@ -63,12 +69,13 @@ TRADE_COLUMNS = (
 
 @dataclass(frozen=True, slots=True)
 class ExportResult:
-    """What :func:`export_csv` wrote: the two files and their row counts."""
+    """What :func:`export_csv` wrote: the two files and their row counts, and the run exported (``None``: all)."""
 
     fills_path: Path
     trades_path: Path
     fills: int
     trades: int
+    run_id: str | None = None
 
 
 def _iso(ts_ns: int) -> str:
@@ -79,13 +86,20 @@ def _iso(ts_ns: int) -> str:
     )
 
 
-def write_fills_csv(fills: Iterable[OrderFilled], path: Path) -> int:
-    """Write ``fills`` to ``path`` (see the module docstring); returns the row count."""
+def _journaled(fills: Iterable[OrderFilled | JournaledFill]) -> Iterable[JournaledFill]:
+    for f in fills:
+        yield f if isinstance(f, JournaledFill) else JournaledFill(f, None, "")
+
+
+def write_fills_csv(fills: Iterable[OrderFilled | JournaledFill], path: Path) -> int:
+    """Write ``fills`` to ``path`` (see the module docstring; a bare :class:`OrderFilled` has no run and the empty
+    venue session); returns the row count."""
     n = 0
     with path.open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow(FILL_COLUMNS)
-        for f in fills:
+        for j in _journaled(fills):
+            f = j.fill
             w.writerow(
                 [
                     int(f.account_id),
@@ -100,14 +114,17 @@ def write_fills_csv(fills: Iterable[OrderFilled], path: Path) -> int:
                     str(f.fee.as_decimal()),
                     f.tag,
                     f.reconciled,
+                    j.run_id or "",
+                    j.venue_session,
                 ]
             )
             n += 1
     return n
 
 
-def write_trades_csv(fills: list[OrderFilled], path: Path) -> int:
-    """Build the closed round trips of ``fills`` (per account) and write them to ``path``; returns the row count.
+def write_trades_csv(fills: list[OrderFilled] | list[JournaledFill], path: Path) -> int:
+    """Build the closed round trips of ``fills`` (per account and venue session) and write them to ``path``; returns
+    the row count.
 
     Raises:
         ContractError: a fill's symbol is not a known contract (its tick size and value are needed).
@@ -115,18 +132,19 @@ def write_trades_csv(fills: list[OrderFilled], path: Path) -> int:
     from propdesk.backtest.trades import round_trips  # noqa: PLC0415 - the export is the only user here
     from propdesk.execution.positions import spec_for_symbol  # noqa: PLC0415
 
-    by_account: dict[int, list[OrderFilled]] = {}
-    for f in fills:
-        by_account.setdefault(int(f.account_id), []).append(f)
+    histories: dict[tuple[int, str], list[OrderFilled]] = {}
+    for j in _journaled(fills):
+        histories.setdefault((int(j.fill.account_id), j.venue_session), []).append(j.fill)
     n = 0
     with path.open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow(TRADE_COLUMNS)
-        for account_id in sorted(by_account):
-            for t in round_trips(by_account[account_id], spec_for_symbol):
+        for account_id, venue_session in sorted(histories):
+            for t in round_trips(histories[account_id, venue_session], spec_for_symbol):
                 w.writerow(
                     [
                         account_id,
+                        venue_session,
                         t.symbol,
                         t.tag,
                         "LONG" if t.direction > 0 else "SHORT",
@@ -154,14 +172,19 @@ async def export_csv(
     account_id: int | None = None,
     since_ns: int | None = None,
     until_ns: int | None = None,
+    run_id: str | None = None,
 ) -> ExportResult:
-    """Write ``fills.csv`` and ``trades.csv`` of the journal into ``out_dir`` (created if missing).
+    """Write ``fills.csv`` and ``trades.csv`` of the journal into ``out_dir`` (created if missing): every fill, or
+    those of one account, of one run (``run_id``: an id or a unique prefix of one, as ``propdesk db info`` lists
+    them) and within ``[since_ns, until_ns)``.
 
     Raises:
-        ConfigError: ``out_dir`` cannot be created or written.
+        ConfigError: ``out_dir`` cannot be created or written, or ``run_id`` names no run (or several).
         ContractError: a journaled symbol is unknown (trades need its tick size and value).
     """
-    fills = await Repository(engine).fills(account_id, since_ns=since_ns, until_ns=until_ns)
+    repo = Repository(engine)
+    run = None if run_id is None else await repo.resolve_run(run_id)
+    fills = await repo.journaled_fills(account_id, since_ns=since_ns, until_ns=until_ns, run_id=run)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         fills_path = out_dir / "fills.csv"
@@ -170,4 +193,4 @@ async def export_csv(
         n_trades = write_trades_csv(fills, trades_path)
     except OSError as exc:
         raise ConfigError(f"cannot write the export to {out_dir}: {exc}") from None
-    return ExportResult(fills_path, trades_path, n_fills, n_trades)
+    return ExportResult(fills_path, trades_path, n_fills, n_trades, run)

@@ -194,8 +194,9 @@ class Journal:
         max_retry_delay_s: longest wait between retries.
         clock: returns now, UTC ns (stamps first sight of an account).
         writer: ``"inline"`` (default) or ``"process"`` (module docstring).
-        migrate: process writer: the child upgrades the schema (Alembic) before it reports ready, so a caller that
-            starts the writer early (``start_sync(wait_ready=False)``) pays no migration check on its own thread.
+        migrate: process writer: the child upgrades the schema (Alembic) and marks the runs whose process is gone
+            aborted (:func:`propdesk.storage.runs.sweep_runs`) before it reports ready, so a caller that starts the
+            writer early (``start_sync(wait_ready=False)``) pays no migration check on its own thread.
 
     Raises:
         ValueError: inconsistent sizes (``0 < low <= high <= capacity`` and ``batch_size >= 1`` are required).
@@ -251,6 +252,7 @@ class Journal:
         self._clock = clock
         self._url = redact_url(self._engine_url)
 
+        self._scope: wire.Scope = wire.NO_SCOPE
         # capture (core's thread)
         self._buf: list[Any] = []  # items, and raw events and position records the cut encodes
         self._dirty: dict[ClientOrderId, int] = {}
@@ -544,6 +546,20 @@ class Journal:
         self._objects += 1
 
     @property
+    def scope(self) -> wire.Scope:
+        """``(run id, venue session)`` stamped on the rows of every record cut from now on (see :meth:`set_run`)."""
+        return self._scope
+
+    def set_run(self, run_id: str | None, venue_session: str = "") -> None:
+        """Journal the records cut from now on under the strategy run ``run_id`` (``None``: outside a run) and the
+        venue session ``venue_session``: the scope the broker's trade ids are unique in besides the account - the run
+        id for a simulated exchange, whose trade ids restart in every run; empty for a broker whose trade ids are
+        unique in the account (ProjectX), so a fill reported again in a later run is still one row
+        (:mod:`propdesk.storage.models`). Set it before the first record of the run is captured.
+        """
+        self._scope = (run_id, venue_session)
+
+    @property
     def running(self) -> bool:
         """True between start and stop (records are accepted)."""
         return self._running and not self._closed
@@ -699,7 +715,7 @@ class Journal:
             self._max_pending = backlog
         if backlog >= self.high_watermark:
             self._over(backlog)
-        batch: wire.Batch = (last, items, states)
+        batch: wire.Batch = (last, items, states, self._scope)
         if self.writer == "process":
             data = wire.dumps(batch, plain=plain)
             self._unacked.append((last, len(items), data))
@@ -1053,7 +1069,7 @@ class Journal:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            last_seq, items, states = self._inline[0]
+            last_seq, items, states, scope = self._inline[0]
             n = len(items)
             size = self.batch_size
             chunks = [items[lo : lo + size] for lo in range(0, n, size)] or [[]]
@@ -1062,7 +1078,7 @@ class Journal:
                 chunk = chunks[done]
                 final = done == len(chunks) - 1
                 try:
-                    rows = wire.rows_of(chunk, states, order_rows=final)
+                    rows = wire.rows_of(chunk, states, order_rows=final, scope=scope)
                     await self.repository.write(rows)
                 except Exception as exc:
                     self._failures += 1

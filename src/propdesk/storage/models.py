@@ -9,18 +9,30 @@ Conventions (ARCHITECTURE.md principles 5 and 6):
   money and prices as exact decimal strings).
 
 Every journal table has a natural unique key, so a replayed event is ignored (insert-or-ignore, see
-:mod:`propdesk.storage.repositories`): fills ``(account_id, trade_id)``, order events ``(account_id,
+:mod:`propdesk.storage.repositories`): fills ``(account_id, trade_id, venue_session)``, order events ``(account_id,
 client_order_id, event_key)`` with ``event_key`` a signed 64-bit BLAKE2b digest of the event's kind and canonical
-JSON, position snapshots ``(account_id, position_tag, symbol, trade_id, kind)``, risk events ``(account_id,
-event_key)`` (SHA-256 hex), account snapshots ``(account_id, kind, ts_ns, ref)``, EOD balances ``(account_id,
-trading_date)``, lockouts ``(account_id, rule_id)``, bars ``(symbol, timeframe, ts_open_ns)``. There are deliberately
-no foreign keys from the journal tables to ``accounts``: the journal must never reject a record because another has
-not arrived yet.
+JSON, position snapshots ``(account_id, position_tag, symbol, trade_id, kind, venue_session)``, risk events
+``(account_id, event_key, venue_session)`` (SHA-256 hex), account snapshots ``(account_id, kind, ts_ns, ref,
+venue_session)``, EOD balances ``(account_id, trading_date)``, lockouts ``(account_id, rule_id)``, bars ``(symbol,
+timeframe, ts_open_ns)``. There are deliberately no foreign keys from the journal tables to ``accounts``: the journal
+must never reject a record because another has not arrived yet.
+
+Runs and venue sessions. Every record a node journals carries the id of its strategy run (``run_id``: ``orders``,
+``order_events``, ``fills``, ``position_snapshots``, ``account_snapshots``, ``risk_events``; the first run that
+journaled it, ``NULL`` for rows written before revision 0002 or outside a run). A fill's identity is the broker's
+trade id within its account **and venue session** (``venue_session``): the scope in which the venue's ids are unique.
+A simulated exchange starts its trade ids again at ``1-1`` in every run, so its venue session is the run id; a
+broker whose trade ids are unique in the account (ProjectX) has the empty venue session, so the same fill reported
+again after a reconnect or a restart of the same account, in a new run, is still one row. The records whose keys
+hold trade ids or event times (position snapshots, account snapshots, risk events) are scoped the same way. Client
+order ids carry a run token (:mod:`propdesk.execution.ids`), so ``orders`` and ``order_events`` need no venue
+session. EOD balances and lockouts are per account, not per run. Run life cycle: :mod:`propdesk.storage.runs`.
 
 Indexes on the hot tables (``order_events``, ``position_snapshots``, ``orders``, written for every order event and
 fill) are kept to what recovery and the readers need, since each index is another B-tree written per row (issue 5):
 the unique keys double as the lookup indexes (an order's events by ``(account_id, client_order_id)``, the newest
-position per contract by ``(account_id, position_tag, symbol)``), plus ``order_events (account_id, ts_event_ns)``
+position per contract by ``(account_id, position_tag, symbol)``: the venue session comes last in each key so these
+prefixes stay), plus ``order_events (account_id, ts_event_ns)``
 and ``orders (account_id, is_open, ts_last_ns)``.
 
 The schema is created by the Alembic migrations in ``storage/migrations``; these models are the source the
@@ -133,6 +145,8 @@ class OrderRow(Base):
     reason: Mapped[str] = mapped_column(Text, default="")
     ts_init_ns: Mapped[int] = mapped_column(BigInteger)
     ts_last_ns: Mapped[int] = mapped_column(BigInteger)
+    run_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    """The run that journaled the order first (kept when a later run updates it)."""
 
 
 class OrderEventRow(Base):
@@ -154,13 +168,21 @@ class OrderEventRow(Base):
     payload: Mapped[str] = mapped_column(Text)
     event_key: Mapped[int] = mapped_column(BigInteger)
     """Signed 64-bit BLAKE2b digest of kind and payload (:func:`propdesk.storage.rows.order_event_key`)."""
+    run_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+
+
+_RUN_ID_DOC = """The strategy run that journaled the row first (``NULL``: before revision 0002, or outside a
+run)."""
+_VENUE_DOC = """The venue session the broker's ids are unique in: the run id for a simulated exchange, empty for a
+broker whose trade ids are unique in the account (ProjectX)."""
 
 
 class FillRow(Base):
-    """One execution (``trade_id`` is the broker's execution id, unique per account)."""
+    """One execution: ``trade_id`` is the broker's execution id, unique per account and venue session (module
+    docstring)."""
 
     __tablename__ = "fills"
-    __table_args__ = (UniqueConstraint("account_id", "trade_id"),)
+    __table_args__ = (UniqueConstraint("account_id", "trade_id", "venue_session"),)
 
     id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
     account_id: Mapped[int] = mapped_column(BigInteger)
@@ -175,6 +197,8 @@ class FillRow(Base):
     tag: Mapped[str] = mapped_column(String(64), default="")
     ts_event_ns: Mapped[int] = mapped_column(BigInteger, index=True)
     reconciled: Mapped[bool] = mapped_column(Boolean, default=False)
+    run_id: Mapped[str | None] = mapped_column(String(36), nullable=True, doc=_RUN_ID_DOC)
+    venue_session: Mapped[str] = mapped_column(String(64), default="", server_default="", doc=_VENUE_DOC)
 
 
 class PositionSnapshotRow(Base):
@@ -183,7 +207,7 @@ class PositionSnapshotRow(Base):
     __tablename__ = "position_snapshots"
     __table_args__ = (
         # the unique key's (account_id, position_tag, symbol) prefix also serves "the newest snapshot per contract"
-        UniqueConstraint("account_id", "position_tag", "symbol", "trade_id", "kind"),
+        UniqueConstraint("account_id", "position_tag", "symbol", "trade_id", "kind", "venue_session"),
     )
 
     id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
@@ -209,6 +233,8 @@ class PositionSnapshotRow(Base):
     fill_realized_pnl_cents: Mapped[int] = mapped_column(BigInteger)
     ts_event_ns: Mapped[int] = mapped_column(BigInteger)
     reconciled: Mapped[bool] = mapped_column(Boolean, default=False)
+    run_id: Mapped[str | None] = mapped_column(String(36), nullable=True, doc=_RUN_ID_DOC)
+    venue_session: Mapped[str] = mapped_column(String(64), default="", server_default="", doc=_VENUE_DOC)
 
 
 class AccountSnapshotRow(Base):
@@ -220,7 +246,7 @@ class AccountSnapshotRow(Base):
 
     __tablename__ = "account_snapshots"
     __table_args__ = (
-        UniqueConstraint("account_id", "kind", "ts_ns", "ref"),
+        UniqueConstraint("account_id", "kind", "ts_ns", "ref", "venue_session"),
         Index(None, "account_id", "ts_ns"),
     )
 
@@ -244,6 +270,8 @@ class AccountSnapshotRow(Base):
     consecutive_losses: Mapped[int] = mapped_column(Integer)
     last_loss_ts_ns: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     extra: Mapped[str] = mapped_column(Text, default="{}")
+    run_id: Mapped[str | None] = mapped_column(String(36), nullable=True, doc=_RUN_ID_DOC)
+    venue_session: Mapped[str] = mapped_column(String(64), default="", server_default="", doc=_VENUE_DOC)
 
 
 class EodBalanceRow(Base):
@@ -266,7 +294,7 @@ class RiskEventRow(Base):
     """
 
     __tablename__ = "risk_events"
-    __table_args__ = (UniqueConstraint("account_id", "event_key"),)
+    __table_args__ = (UniqueConstraint("account_id", "event_key", "venue_session"),)
 
     id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
     account_id: Mapped[int] = mapped_column(BigInteger)
@@ -280,6 +308,8 @@ class RiskEventRow(Base):
     reasons: Mapped[str] = mapped_column(Text, default="")
     payload: Mapped[str] = mapped_column(Text)
     event_key: Mapped[str] = mapped_column(String(64))
+    run_id: Mapped[str | None] = mapped_column(String(36), nullable=True, doc=_RUN_ID_DOC)
+    venue_session: Mapped[str] = mapped_column(String(64), default="", server_default="", doc=_VENUE_DOC)
 
 
 class LockoutRow(Base):
@@ -298,7 +328,13 @@ class LockoutRow(Base):
 
 
 class StrategyRun(Base):
-    """One run of a strategy: a backtest, a replay or a live session (``kind``)."""
+    """One run of a strategy: a backtest, a replay or a live session (``kind``).
+
+    ``status``: ``running``, ``completed``, ``stopped`` (ended on request before the end of its data), ``failed``, or
+    ``aborted`` (its process died; found at the next start). ``host``/``pid``/``pid_start`` name the process that
+    runs it and ``heartbeat_ns`` is refreshed while it runs; ``run_key`` identifies a replay by its inputs, so a
+    restart of a killed replay continues it (``attempts`` counts its starts). See :mod:`propdesk.storage.runs`.
+    """
 
     __tablename__ = "strategy_runs"
 
@@ -312,6 +348,15 @@ class StrategyRun(Base):
     status: Mapped[str] = mapped_column(String(16), default="running")
     started_ns: Mapped[int] = mapped_column(BigInteger, index=True)
     ended_ns: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    run_key: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    """SHA-256 hex of a replay's inputs (:func:`propdesk.storage.runs.run_key_of`); ``NULL`` for other runs."""
+    host: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    pid_start: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    """The process's start time (Linux: clock ticks after boot, ``/proc/<pid>/stat``), so a reused pid is told
+    apart; ``NULL`` where the system does not tell."""
+    heartbeat_ns: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
 
 class BacktestResultRow(Base):

@@ -7,6 +7,10 @@ instead: ``orders`` (the latest state of each order; a row only replaces an olde
 end, can travel through the journal). :meth:`Repository.write` takes rows of several tables and writes them in
 **one transaction** (the journal's batch).
 
+Every row a node journals carries its strategy run (``run_id``) and, where the record is keyed by a broker's trade
+id or an event time, its venue session (:mod:`propdesk.storage.models`); runs are started, continued and listed
+through :mod:`propdesk.storage.runs` (:meth:`Repository.claim_run`, :meth:`Repository.runs`).
+
 Reads serve recovery after a restart (open orders with their fills, latest positions, the latest account snapshot
 with day counters, EOD balance history, active lockouts, the last journaled fill for reconciliation), the export
 and ``propdesk db info``; bar-cache reads and writes are keyed by ``(symbol, timeframe, ts_open_ns)`` with coverage
@@ -18,6 +22,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -32,9 +37,19 @@ from propdesk.model.positions import PositionSnapshot
 from propdesk.model.price import Money, Price
 from propdesk.risk.lockouts import Lockout
 from propdesk.storage import rows as rw
+from propdesk.storage import runs as strategy_runs
 from propdesk.storage.models import Base
 
-__all__ = ["TABLES", "Repository", "insert_ignore", "lockout_match", "table_rank", "upsert"]
+__all__ = [
+    "ORDER_KEEP",
+    "TABLES",
+    "JournaledFill",
+    "Repository",
+    "insert_ignore",
+    "lockout_match",
+    "table_rank",
+    "upsert",
+]
 
 TABLES: dict[str, Table] = dict(Base.metadata.tables)
 """Every journal table by name."""
@@ -52,16 +67,36 @@ def insert_ignore(dialect: str, table: Table) -> Any:
     return _insert(dialect, table).on_conflict_do_nothing()
 
 
-def upsert(dialect: str, table: Table, keys: Sequence[str], newer_than: str | None = None) -> Any:
-    """``INSERT ... ON CONFLICT (keys) DO UPDATE`` every other column; only when ``excluded.newer_than >=`` the
-    stored value if ``newer_than`` is given (so a replayed older state never overwrites a newer one)."""
+def upsert(
+    dialect: str, table: Table, keys: Sequence[str], newer_than: str | None = None, keep: Sequence[str] = ()
+) -> Any:
+    """``INSERT ... ON CONFLICT (keys) DO UPDATE`` every other column but ``keep`` (the stored value stays); only
+    when ``excluded.newer_than >=`` the stored value if ``newer_than`` is given (so a replayed older state never
+    overwrites a newer one)."""
     stmt = _insert(dialect, table)
-    cols = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys and not c.primary_key}
+    cols = {
+        c.name: stmt.excluded[c.name]
+        for c in table.columns
+        if c.name not in keys and c.name not in keep and not c.primary_key
+    }
     where = None if newer_than is None else table.c[newer_than] <= stmt.excluded[newer_than]
     return stmt.on_conflict_do_update(index_elements=list(keys), set_=cols, where=where)
 
 
 _ACCOUNT_KEEP = ("first_seen_ns",)
+
+ORDER_KEEP: tuple[str, ...] = ("run_id",)
+"""``orders`` columns an update keeps: the run that journaled the order first owns it."""
+
+
+@dataclass(frozen=True, slots=True)
+class JournaledFill:
+    """A journaled fill with the run that journaled it (``None``: before revision 0002) and its venue session."""
+
+    fill: OrderFilled
+    run_id: str | None
+    venue_session: str
+
 
 _FIRST: dict[str, int] = {"accounts": 0, "strategy_runs": 1}
 
@@ -114,7 +149,8 @@ class Repository:
                 for r in batch:  # one statement may not update the same row twice (PostgreSQL)
                     last[(r["account_id"], r["client_order_id"])] = r
                 await conn.execute(
-                    upsert(self.dialect, tbl, ("account_id", "client_order_id"), "ts_last_ns"), list(last.values())
+                    upsert(self.dialect, tbl, ("account_id", "client_order_id"), "ts_last_ns", ORDER_KEEP),
+                    list(last.values()),
                 )
             elif name == "accounts":
                 plain = [r for r in batch if not r["name"] and r["balance_cents"] is None]
@@ -138,21 +174,41 @@ class Repository:
     # ------------------------------------------------------------------ orders and fills
 
     async def fills(
-        self, account_id: int | None = None, *, since_ns: int | None = None, until_ns: int | None = None
+        self,
+        account_id: int | None = None,
+        *,
+        since_ns: int | None = None,
+        until_ns: int | None = None,
+        run_id: str | None = None,
     ) -> list[OrderFilled]:
-        """Journaled fills, oldest first (by event time, then journal order), optionally of one account and within
-        ``[since_ns, until_ns)``."""
+        """Journaled fills, oldest first (by event time, then journal order), optionally of one account, of one run
+        and within ``[since_ns, until_ns)``."""
+        return [
+            j.fill for j in await self.journaled_fills(account_id, since_ns=since_ns, until_ns=until_ns, run_id=run_id)
+        ]
+
+    async def journaled_fills(
+        self,
+        account_id: int | None = None,
+        *,
+        since_ns: int | None = None,
+        until_ns: int | None = None,
+        run_id: str | None = None,
+    ) -> list[JournaledFill]:
+        """:meth:`fills` with each fill's run and venue session."""
         t = TABLES["fills"].c
         q = select(TABLES["fills"])
         if account_id is not None:
             q = q.where(t.account_id == account_id)
+        if run_id is not None:
+            q = q.where(t.run_id == run_id)
         if since_ns is not None:
             q = q.where(t.ts_event_ns >= since_ns)
         if until_ns is not None:
             q = q.where(t.ts_event_ns < until_ns)
         async with self.engine.connect() as conn:
             res = await conn.execute(q.order_by(t.ts_event_ns, t.id))
-            return [rw.fill_from_row(r) for r in res]
+            return [JournaledFill(rw.fill_from_row(r), r.run_id, r.venue_session) for r in res]
 
     async def last_fill_ts_ns(self, account_id: int) -> int | None:
         """The event time of the newest journaled fill of ``account_id`` (reconciliation asks the broker for fills
@@ -303,11 +359,32 @@ class Repository:
             await conn.execute(insert_ignore(self.dialect, TABLES["strategy_runs"]), [row])
         return rid
 
-    async def finish_run(self, run_id: str, *, ended_ns: int, status: str = "done") -> None:
-        """Mark a run ended (``status``: ``done``, ``failed``, ``stopped``)."""
+    async def finish_run(self, run_id: str, *, ended_ns: int, status: str = strategy_runs.COMPLETED) -> None:
+        """Mark a run ended (``status``: ``completed``, ``stopped``, ``failed``: :mod:`propdesk.storage.runs`)."""
         t = TABLES["strategy_runs"]
         async with self.engine.begin() as conn:
             await conn.execute(update(t).where(t.c.id == run_id).values(ended_ns=ended_ns, status=status))
+
+    async def claim_run(self, row: Mapping[str, Any]) -> tuple[rw.Row, bool, list[str]]:
+        """In one transaction: mark the runs whose process is gone aborted (:func:`propdesk.storage.runs.sweep_runs`),
+        then record the start of ``row`` or continue the aborted run with its ``run_key``
+        (:func:`propdesk.storage.runs.claim_run`). Returns the stored row, whether a run was continued, and the ids
+        marked aborted."""
+        async with self.engine.begin() as conn:
+            aborted = await conn.run_sync(strategy_runs.sweep_runs)
+            stored, continued = await conn.run_sync(lambda c: strategy_runs.claim_run(c, row))
+        return stored, continued, aborted
+
+    async def runs(self) -> list[strategy_runs.RunInfo]:
+        """Every run, oldest first, with its fill and order counts (:func:`propdesk.storage.runs.list_runs`)."""
+        async with self.engine.connect() as conn:
+            return await conn.run_sync(strategy_runs.list_runs)
+
+    async def resolve_run(self, ident: str) -> str:
+        """The run id ``ident`` names (its id or a unique prefix). Raises ConfigError as
+        :func:`propdesk.storage.runs.resolve_run`."""
+        async with self.engine.connect() as conn:
+            return await conn.run_sync(lambda c: strategy_runs.resolve_run(c, ident))
 
     async def save_backtest_result(self, run_id: str, report: Mapping[str, Any]) -> None:
         """Store a backtest's report (``BacktestResult.to_json_dict()``: money as USD strings) under ``run_id``;

@@ -107,8 +107,9 @@ def _raw(p: Price | None) -> int | None:
 # ------------------------------------------------------------------------------------------------ orders
 
 
-def order_row(order: Order) -> Row:
-    """The ``orders`` row of ``order``'s current state (take it when the event is seen: orders are mutable)."""
+def order_row(order: Order, *, run_id: str | None = None) -> Row:
+    """The ``orders`` row of ``order``'s current state (take it when the event is seen: orders are mutable);
+    ``run_id``: the strategy run journaling it."""
     return {
         "account_id": int(order.account_id),
         "client_order_id": str(order.client_order_id),
@@ -133,6 +134,7 @@ def order_row(order: Order) -> Row:
         "reason": order.reason,
         "ts_init_ns": order.ts_init_ns,
         "ts_last_ns": order.ts_last_ns,
+        "run_id": run_id,
     }
 
 
@@ -198,9 +200,9 @@ def order_event_payload(event: OrderEvent) -> str:
     return json.dumps({n: _plain(getattr(event, n)) for n in names}, separators=(",", ":"), sort_keys=True)
 
 
-def order_event_row(event: OrderEvent) -> Row:
+def order_event_row(event: OrderEvent, *, run_id: str | None = None) -> Row:
     """The ``order_events`` row of ``event`` (``kind`` is the topic's last segment: ``filled``, ``accepted`` ...;
-    ``payload`` from :func:`order_event_payload`)."""
+    ``payload`` from :func:`order_event_payload`; ``run_id``: the strategy run journaling it)."""
     kind = event.topic.rsplit(".", 1)[-1]
     payload = order_event_payload(event)
     return {
@@ -211,11 +213,16 @@ def order_event_row(event: OrderEvent) -> Row:
         "reconciled": event.reconciled,
         "payload": payload,
         "event_key": order_event_key(kind, payload),
+        "run_id": run_id,
     }
 
 
-def fill_row(event: OrderFilled, broker_order_id: int | None = None) -> Row:
-    """The ``fills`` row of one execution."""
+def fill_row(
+    event: OrderFilled, broker_order_id: int | None = None, *, run_id: str | None = None, venue_session: str = ""
+) -> Row:
+    """The ``fills`` row of one execution; ``run_id``: the strategy run journaling it; ``venue_session``: the scope
+    its trade id is unique in besides the account (the run id for a simulated exchange, empty for ProjectX; see
+    :mod:`propdesk.storage.models`)."""
     return {
         "account_id": int(event.account_id),
         "trade_id": event.trade_id,
@@ -229,6 +236,8 @@ def fill_row(event: OrderFilled, broker_order_id: int | None = None) -> Row:
         "tag": event.tag,
         "ts_event_ns": event.ts_event_ns,
         "reconciled": event.reconciled,
+        "run_id": run_id,
+        "venue_session": venue_session,
     }
 
 
@@ -253,8 +262,8 @@ def fill_from_row(row: Any) -> OrderFilled:
 # ------------------------------------------------------------------------------------------------ positions
 
 
-def position_event_row(event: PositionEvent) -> Row:
-    """The ``position_snapshots`` row of a position event."""
+def position_event_row(event: PositionEvent, *, run_id: str | None = None, venue_session: str = "") -> Row:
+    """The ``position_snapshots`` row of a position event (``run_id``, ``venue_session``: as :func:`fill_row`)."""
     p = event.position
     return {
         "account_id": int(p.account_id),
@@ -277,6 +286,8 @@ def position_event_row(event: PositionEvent) -> Row:
         "fill_realized_pnl_cents": event.fill_realized_pnl.cents,
         "ts_event_ns": event.ts_event_ns,
         "reconciled": event.reconciled,
+        "run_id": run_id,
+        "venue_session": venue_session,
     }
 
 
@@ -313,9 +324,16 @@ def strategy_run_row(
     params: Any = None,
     status: str = "running",
     ended_ns: int | None = None,
+    run_key: str | None = None,
+    host: str = "",
+    pid: int | None = None,
+    pid_start: int | None = None,
+    heartbeat_ns: int | None = None,
+    attempts: int = 1,
 ) -> Row:
-    """The ``strategy_runs`` row of one run (``kind``: ``backtest``, ``replay``, ``live``; ``params`` as canonical
-    JSON; times UTC ns)."""
+    """The ``strategy_runs`` row of one run, every column in table order (``kind``: ``backtest``, ``replay``,
+    ``live``; ``status``, owner, heartbeat, ``run_key`` and ``attempts``: :mod:`propdesk.storage.runs`; ``params``
+    as canonical JSON; times UTC ns)."""
     return {
         "id": run_id,
         "kind": kind,
@@ -327,6 +345,12 @@ def strategy_run_row(
         "status": status,
         "started_ns": started_ns,
         "ended_ns": ended_ns,
+        "run_key": run_key,
+        "host": host,
+        "pid": pid,
+        "pid_start": pid_start,
+        "heartbeat_ns": heartbeat_ns,
+        "attempts": attempts,
     }
 
 
@@ -391,8 +415,18 @@ def account_report_row(report: AccountReport, broker: str = "") -> Row:
     }
 
 
-def account_snapshot_row(account_id: int, snap: AccountSnapshot, ts_ns: int, kind: str, ref: str = "") -> Row:
-    """The ``account_snapshots`` row of a risk-engine :class:`~propdesk.risk.state.AccountSnapshot`."""
+def account_snapshot_row(
+    account_id: int,
+    snap: AccountSnapshot,
+    ts_ns: int,
+    kind: str,
+    ref: str = "",
+    *,
+    run_id: str | None = None,
+    venue_session: str = "",
+) -> Row:
+    """The ``account_snapshots`` row of a risk-engine :class:`~propdesk.risk.state.AccountSnapshot` (``run_id``,
+    ``venue_session``: as :func:`fill_row`; ``ref`` of a ``fill`` snapshot is a trade id of that venue session)."""
     extra = {
         "eod_balances": [[d.isoformat(), m.cents] for d, m in snap.eod_balances],
         "daily_net_history": [[d.isoformat(), m.cents] for d, m in snap.daily_net_history],
@@ -418,6 +452,8 @@ def account_snapshot_row(account_id: int, snap: AccountSnapshot, ts_ns: int, kin
         "consecutive_losses": snap.consecutive_losses,
         "last_loss_ts_ns": snap.last_loss_ts_ns,
         "extra": json.dumps(extra, separators=(",", ":"), sort_keys=True),
+        "run_id": run_id,
+        "venue_session": venue_session,
     }
 
 
@@ -491,8 +527,9 @@ def _risk_fields(event: object) -> dict[str, str]:
     return out
 
 
-def audit_entry_row(entry: AuditEntry) -> Row:
-    """The ``risk_events`` row (kind ``decision_logged``) of an audit entry (inputs scrubbed of secrets)."""
+def audit_entry_row(entry: AuditEntry, *, run_id: str | None = None, venue_session: str = "") -> Row:
+    """The ``risk_events`` row (kind ``decision_logged``) of an audit entry (inputs scrubbed of secrets; ``run_id``,
+    ``venue_session``: as :func:`fill_row`)."""
     payload = canonical_json(entry.to_dict())
     return {
         "account_id": int(entry.account),
@@ -506,21 +543,26 @@ def audit_entry_row(entry: AuditEntry) -> Row:
         "reasons": "; ".join(entry.reasons),
         "payload": payload,
         "event_key": event_key("decision_logged", payload),
+        "run_id": run_id,
+        "venue_session": venue_session,
     }
 
 
-def risk_event_row(event: Any) -> Row:
+def risk_event_row(event: Any, *, run_id: str | None = None, venue_session: str = "") -> Row:
     """The ``risk_events`` row of a :class:`propdesk.risk.events.RiskEvent` (an audit entry for
-    ``RiskDecisionLogged``, so the same entry recorded directly or via the bus is one row)."""
+    ``RiskDecisionLogged``, so the same entry recorded directly or via the bus is one row; ``run_id``,
+    ``venue_session``: as :func:`fill_row`)."""
     entry = getattr(event, "entry", None)
     if isinstance(entry, AuditEntry):
-        return audit_entry_row(entry)
+        return audit_entry_row(entry, run_id=run_id, venue_session=venue_session)
     kind = str(event.topic).rsplit(".", 1)[-1]
     payload = canonical_json(event)
     row: Row = {"account_id": int(event.account_id), "ts_ns": int(event.ts_ns), "kind": kind}
     row.update(_risk_fields(event))
     row["payload"] = payload
     row["event_key"] = event_key(kind, payload)
+    row["run_id"] = run_id
+    row["venue_session"] = venue_session
     return row
 
 

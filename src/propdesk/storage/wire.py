@@ -20,6 +20,10 @@ An order's state (orders are mutable) is taken once per order and batch, when th
 (:func:`order_state`); a batch is cut only between bus dispatches, when every event applied to an order has been
 captured, so the state matches the events committed with it.
 
+A batch carries its :data:`Scope` (the strategy run and the venue session of its records: one per journal, set when
+the run opens), so the rows of a fill, a position change or a risk record are stamped with them by the writer, off
+the core's thread.
+
 A batch travels as bytes (:func:`dumps` / :func:`loads`): as MessagePack (:mod:`msgspec`) when it holds only plain
 values (the usual case: order events, fills, position changes and order states are all plain), else with pickle protocol
 5 with fast reducers for ``Price`` and ``Money`` (frozen dataclasses otherwise pickle through a Python ``__getstate__``,
@@ -64,6 +68,7 @@ __all__ = [
     "K_RISK",
     "K_ROWS",
     "K_SNAPSHOT",
+    "NO_SCOPE",
     "OBJECT_EVENTS",
     "ORDER_CODE",
     "ORDER_ENCODERS",
@@ -73,6 +78,7 @@ __all__ = [
     "POSITION_CODE",
     "Batch",
     "Item",
+    "Scope",
     "decode_fill",
     "decode_order_event",
     "decode_position",
@@ -93,8 +99,15 @@ __all__ = [
 Item = tuple[Any, ...]
 """One captured record: ``(kind, account id, ...)`` (see the module docstring)."""
 
-Batch = tuple[int, list[Item], list[tuple[Any, ...]]]
-"""``(last sequence number, items, order states)``: what one cut of the journal sends to the writer."""
+Scope = tuple[str | None, str]
+"""``(run id, venue session)`` of a batch: the strategy run its records belong to (``None``: outside a run) and the
+scope the broker's trade ids are unique in (:mod:`propdesk.storage.models`); the writer stamps every row with them."""
+
+Batch = tuple[int, list[Item], list[tuple[Any, ...]], Scope]
+"""``(last sequence number, items, order states, scope)``: what one cut of the journal sends to the writer."""
+
+NO_SCOPE: Final[Scope] = (None, "")
+"""The scope of records outside a run, with a broker whose trade ids are unique in the account."""
 
 K_ORDER, K_FILL, K_POSITION, K_RISK, K_AUDIT, K_REPORT, K_SNAPSHOT, K_EOD, K_ROWS = range(9)
 """Item kinds; ``K_ROWS`` items carry ready-made ``(table, row)`` pairs (strategy runs, backtest results)."""
@@ -223,7 +236,9 @@ _PLAIN: Final = rw._plain
 _event_key: Final = rw.order_event_key
 
 
-def _event_row(kind: str, account: int, cid: str, ts: int, reconciled: bool, payload: str) -> rw.Row:  # noqa: PLR0917
+def _event_row(  # noqa: PLR0917
+    kind: str, account: int, cid: str, ts: int, reconciled: bool, payload: str, run_id: str | None
+) -> rw.Row:
     return {
         "account_id": int(account),
         "client_order_id": str(cid),
@@ -232,10 +247,13 @@ def _event_row(kind: str, account: int, cid: str, ts: int, reconciled: bool, pay
         "reconciled": reconciled,
         "payload": payload,
         "event_key": _event_key(kind, payload),
+        "run_id": run_id,
     }
 
 
-def fill_rows(it: Item, broker_order_id: int | None) -> tuple[rw.Row, rw.Row]:
+def fill_rows(
+    it: Item, broker_order_id: int | None, run_id: str | None = None, venue_session: str = ""
+) -> tuple[rw.Row, rw.Row]:
     """The ``order_events`` and ``fills`` rows of a fill item, equal to :func:`propdesk.storage.rows.order_event_row`
     and :func:`propdesk.storage.rows.fill_row` of the event (built without rebuilding it)."""
     _k, acct, cid, ts, rec, symbol, side, qty, price_raw, fee_cents, trade_id, tag = it
@@ -267,11 +285,13 @@ def fill_rows(it: Item, broker_order_id: int | None) -> tuple[rw.Row, rw.Row]:
         "tag": tag,
         "ts_event_ns": ts,
         "reconciled": rec,
+        "run_id": run_id,
+        "venue_session": venue_session,
     }
-    return _event_row(_FILL_KIND, acct, cid, ts, rec, payload), fill
+    return _event_row(_FILL_KIND, acct, cid, ts, rec, payload, run_id), fill
 
 
-def order_event_rows(it: Item) -> rw.Row:
+def order_event_rows(it: Item, run_id: str | None = None) -> rw.Row:
     """The ``order_events`` row of a (non-fill) order event item, equal to
     :func:`propdesk.storage.rows.order_event_row` of the event."""
     code, values = it[2], it[3:]
@@ -287,6 +307,7 @@ def order_event_rows(it: Item) -> rw.Row:
         fields["ts_event_ns"],
         fields["reconciled"],
         _ENCODE(fields),
+        run_id,
     )
 
 
@@ -424,7 +445,7 @@ def order_state(o: Order) -> tuple[Any, ...]:
     )
 
 
-def order_state_row(state: tuple[Any, ...]) -> rw.Row:
+def order_state_row(state: tuple[Any, ...], run_id: str | None = None) -> rw.Row:
     """The ``orders`` row of an order state (:data:`order_state`), equal to :func:`propdesk.storage.rows.order_row`
     of the order at that moment."""
     (acct, cid, broker_id, symbol, side, qty, otype, limit, stop, trail, tif, tag, reduce_only, parent, linked,
@@ -453,10 +474,11 @@ def order_state_row(state: tuple[Any, ...]) -> rw.Row:
         "reason": reason,
         "ts_init_ns": ts_init,
         "ts_last_ns": ts_last,
+        "run_id": run_id,
     }
 
 
-def position_rows(it: Item) -> rw.Row:
+def position_rows(it: Item, run_id: str | None = None, venue_session: str = "") -> rw.Row:
     """The ``position_snapshots`` row of a position item, equal to :func:`propdesk.storage.rows.position_event_row`
     of the event."""
     (_k, acct, code, symbol, ptag, signed_qty, avg_raw, realized, fees, unreal, opened, last, count, trade_id, tag,
@@ -482,6 +504,8 @@ def position_rows(it: Item) -> rw.Row:
         "fill_realized_pnl_cents": fill_pnl,
         "ts_event_ns": ts,
         "reconciled": rec,
+        "run_id": run_id,
+        "venue_session": venue_session,
     }
 
 
@@ -502,7 +526,9 @@ _DISPATCH: Final[dict[type, Callable[[Any], Any]]] = {Price: _reduce_price, Mone
 _PACKED: Final = b"K"
 _PICKLED: Final = b"P"
 _MSGPACK: Final = msgspec.msgpack.Encoder()
-_UNPACK: Final = msgspec.msgpack.Decoder(tuple[int, list[tuple[Any, ...]], list[tuple[Any, ...]]])
+_UNPACK: Final = msgspec.msgpack.Decoder(
+    tuple[int, list[tuple[Any, ...]], list[tuple[Any, ...]], tuple[str | None, str]]
+)
 """The batch's shape: items and order states come back as tuples (arrays nested in them, e.g. an order's linked ids,
 as lists)."""
 
@@ -550,47 +576,54 @@ def loads(data: bytes) -> Batch:
 
 
 def rows_of(
-    items: Iterable[Item], orders: Iterable[tuple[Any, ...]] = (), *, order_rows: bool = True
+    items: Iterable[Item],
+    orders: Iterable[tuple[Any, ...]] = (),
+    *,
+    order_rows: bool = True,
+    scope: Scope = NO_SCOPE,
 ) -> list[tuple[str, rw.Row]]:
     """The ``(table, row)`` pairs of captured ``items`` and ``orders`` states (see the module docstring).
 
     Order events give an ``order_events`` row (plus a ``fills`` row for a fill, with the broker order id of the
     order's state in the same batch); each order state gives an ``orders`` row (an upsert that keeps the newest),
-    unless ``order_rows`` is false (the states then only supply broker order ids).
+    unless ``order_rows`` is false (the states then only supply broker order ids). Every row of a node's record is
+    stamped with the batch's ``scope`` (:data:`Scope`); ready-made rows (``K_ROWS``) are written as they are.
 
     Raises:
         ValueError: an item of an unknown kind.
     """
+    run_id, venue = scope
     out: list[tuple[str, rw.Row]] = []
     add = out.append
     broker_ids: dict[tuple[int, str], int | None] = {}
     for state in orders:
-        row = order_state_row(state)
+        row = order_state_row(state, run_id)
         broker_ids[(row["account_id"], row["client_order_id"])] = row["broker_order_id"]
         if order_rows:
             add(("orders", row))
     for it in items:
         kind = it[0]
         if kind == K_FILL:
-            event_row, fill_row = fill_rows(it, broker_ids.get((int(it[1]), str(it[2]))))
+            event_row, fill_row = fill_rows(it, broker_ids.get((int(it[1]), str(it[2]))), run_id, venue)
             add(("order_events", event_row))
             add(("fills", fill_row))
         elif kind == K_ORDER:
-            add(("order_events", order_event_rows(it)))
+            add(("order_events", order_event_rows(it, run_id)))
         elif kind == K_POSITION:
-            add(("position_snapshots", position_rows(it)))
+            add(("position_snapshots", position_rows(it, run_id, venue)))
         elif kind == K_POSITION_CHANGE:
-            add(("position_snapshots", position_rows(position_change_item(it))))
+            add(("position_snapshots", position_rows(position_change_item(it), run_id, venue)))
         elif kind == K_RISK:
-            add(("risk_events", rw.risk_event_row(it[2])))
+            add(("risk_events", rw.risk_event_row(it[2], run_id=run_id, venue_session=venue)))
         elif kind == K_AUDIT:
-            add(("risk_events", rw.audit_entry_row(it[2])))
+            add(("risk_events", rw.audit_entry_row(it[2], run_id=run_id, venue_session=venue)))
         elif kind == K_REPORT:
             msg, ts_ns = it[2], it[3]
             add(("accounts", rw.account_row(it[1], ts_ns) if msg is None else rw.account_report_row(msg)))
         elif kind == K_SNAPSHOT:
             snap, (snap_kind, ref), ts_ns = it[2], it[3], it[4]
-            add(("account_snapshots", rw.account_snapshot_row(it[1], snap, ts_ns, snap_kind, ref)))
+            snap_row = rw.account_snapshot_row(it[1], snap, ts_ns, snap_kind, ref, run_id=run_id, venue_session=venue)
+            add(("account_snapshots", snap_row))
             for row in rw.eod_rows(it[1], snap.eod_balances, ts_ns):
                 add(("eod_balances", row))
         elif kind == K_EOD:

@@ -50,7 +50,15 @@ from sqlalchemy import Engine
 from propdesk.storage import rows as rw
 from propdesk.storage import wire
 from propdesk.storage.db import create_sync_engine_for, describe_error
-from propdesk.storage.repositories import _ACCOUNT_KEEP, TABLES, _insert, insert_ignore, table_rank, upsert
+from propdesk.storage.repositories import (
+    _ACCOUNT_KEEP,
+    ORDER_KEEP,
+    TABLES,
+    _insert,
+    insert_ignore,
+    table_rank,
+    upsert,
+)
 
 __all__ = ["STOP", "WRITER_NICE", "WriterDiedError", "WriterProcess", "child_main", "write_rows_sync", "writer_main"]
 
@@ -118,7 +126,7 @@ def _statement(conn: SaConnection, name: str, kind: str, keys: tuple[str, ...]) 
     if kind == "ignore":
         return insert_ignore(dialect, tbl)
     if kind == "orders":
-        return upsert(dialect, tbl, ("account_id", "client_order_id"), "ts_last_ns")
+        return upsert(dialect, tbl, ("account_id", "client_order_id"), "ts_last_ns", keep=ORDER_KEEP)
     if kind == "runs":
         return upsert(dialect, tbl, ("id",))
     stmt = _insert(dialect, tbl)  # account reports: refresh every detail but the first sighting
@@ -243,10 +251,15 @@ def _send(conn: Connection, msg: tuple[Any, ...]) -> None:
 
 
 def _migrate(engine: Engine) -> None:
+    """Bring the schema to head (Alembic), then mark the runs whose process is gone aborted
+    (:func:`propdesk.storage.runs.sweep_runs`: a killed run is found at the next start, a backtest's too)."""
     from propdesk.storage.migrate import _upgrade, alembic_config, migration_lock  # noqa: PLC0415 - alembic only when asked
+    from propdesk.storage.runs import sweep_runs  # noqa: PLC0415
 
     with migration_lock(engine.url), engine.begin() as conn:
         _upgrade(conn, alembic_config(), "head")
+    with engine.begin() as conn:
+        sweep_runs(conn)
 
 
 def writer_main(  # noqa: PLR0917
@@ -258,8 +271,9 @@ def writer_main(  # noqa: PLR0917
     migrate: bool = False,
 ) -> None:
     """The child's main loop (see the module docstring). Runs until it reads :data:`STOP` or the parent's end of
-    the pipe closes. With ``migrate`` the database is first brought to the newest schema revision (Alembic), before
-    ``ready`` is reported (a failed migration is reported as ``fatal``)."""
+    the pipe closes. With ``migrate`` the database is first brought to the newest schema revision (Alembic) and the
+    runs whose process is gone are marked aborted, before ``ready`` is reported (a failure there is reported as
+    ``fatal``)."""
     logging.basicConfig(level=logging.WARNING, format="propdesk journal writer: %(levelname)s %(message)s")
     engine: Engine | None = None
     try:
@@ -307,10 +321,10 @@ def writer_main(  # noqa: PLR0917
                 pending.append(data)
             batches = [wire.loads(b) for b in pending]
             last_seq = batches[-1][0]
-            n_records = sum(len(items) for _seq, items, _orders in batches)
+            n_records = sum(len(b[1]) for b in batches)
             rows: list[tuple[str, rw.Row]] = []
-            for _seq, items, orders in batches:
-                rows.extend(wire.rows_of(items, orders))
+            for _seq, items, orders, scope in batches:
+                rows.extend(wire.rows_of(items, orders, scope=scope))
             delay = retry_delay_s
             while True:
                 try:
@@ -340,7 +354,8 @@ class WriterProcess:
         url: the database URL with its password (any driver: the child uses the synchronous one). It is the first
             message on the pipe, never on a command line.
         retry_delay_s / max_retry_delay_s: the child's backoff after a failed transaction (seconds).
-        migrate: the child upgrades the schema (Alembic) before it reports ready.
+        migrate: the child upgrades the schema (Alembic) and marks the runs whose process is gone aborted
+            (:func:`propdesk.storage.runs.sweep_runs`) before it reports ready.
 
     Attributes:
         fileno: the acknowledgement pipe's descriptor (readable when :meth:`read` has something, or at the end).

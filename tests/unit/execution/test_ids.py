@@ -83,3 +83,15 @@ def test_child_ids_follow_the_bracket_convention() -> None:
         child_id(entry, "sl", 0)
     assert not is_valid_client_order_id("pd--1")
     assert not is_valid_client_order_id("a" * (MAX_CLIENT_ORDER_ID_LEN + 1))
+
+
+def test_use_run_token_before_the_first_id_only() -> None:
+    """A journaled replay takes its run's token, so a killed run continued from its first bar issues the same ids."""
+    gen = ClientOrderIdGenerator("pd")
+    gen.use_run_token("5b99b5256")
+    assert (gen.next(), gen.next(), gen.run_token) == ("pd-5b99b5256-1", "pd-5b99b5256-2", "5b99b5256")
+    gen.use_run_token("5b99b5256")  # the same token again: nothing changes
+    with pytest.raises(ConfigError, match="already issued"):
+        gen.use_run_token("other")
+    with pytest.raises(ConfigError, match="run token"):
+        ClientOrderIdGenerator("pd").use_run_token("Not-Valid")

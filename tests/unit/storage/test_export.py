@@ -58,3 +58,38 @@ async def test_export_fills_and_trades(db_url: str, tmp_path: Path) -> None:
     # the fees add up: 1.40 + 1.40 + 4.20 (split 2:1 over the reversal) + 1.40
     total_fees = sum(int(r["fees_usd"].replace(".", "")) for r in trows)
     assert total_fees == 840
+
+
+@pytest.mark.asyncio
+async def test_trades_are_built_per_venue_session(db_url: str, tmp_path: Path) -> None:
+    """Two simulated runs on the same account overlap in time and reuse trade ids: each run's fills form their own
+    round trips (ES: 4 ticks = $50.00 in the first, 8 ticks = $100.00 in the second)."""
+    runs = {
+        "run-a": [("1-1", Side.BUY, "6500.00", T0), ("1-2", Side.SELL, "6501.00", T0 + 10)],
+        "run-b": [("1-1", Side.BUY, "6600.00", T0 + 5), ("1-2", Side.SELL, "6602.00", T0 + 15)],
+    }
+    rows = [
+        ("fills", rw.fill_row(fill(t, side=s, price=p, fee="0", ts=ts), run_id=run, venue_session=run))
+        for run, fs in runs.items()
+        for t, s, p, ts in fs
+    ]
+    rows += [
+        ("strategy_runs", rw.strategy_run_row(run_id=run, kind="replay", strategy="sma", symbol="ESZ5", started_ns=T0))
+        for run in runs
+    ]
+    engine = create_engine_for(db_url)
+    try:
+        await Repository(engine).write(rows)
+        res = await export_csv(engine, tmp_path / "out")
+        one = await export_csv(engine, tmp_path / "one", run_id="run-b")
+    finally:
+        await engine.dispose()
+    trades = _read(res.trades_path)
+    assert [(t["venue_session"], t["gross_pnl_usd"], t["entry_price"]) for t in trades] == [
+        ("run-a", "50.00", "6500"),
+        ("run-b", "100.00", "6600"),
+    ]
+    assert [(f["trade_id"], f["run_id"]) for f in _read(res.fills_path)] == [
+        ("1-1", "run-a"), ("1-1", "run-b"), ("1-2", "run-a"), ("1-2", "run-b"),
+    ]  # fmt: skip
+    assert (one.fills, one.trades, one.run_id) == (2, 1, "run-b")

@@ -236,3 +236,30 @@ async def test_orders_without_fills_get_their_row(engine: AsyncEngine) -> None:
     restored = await Repository(engine).order(ACCOUNT, "pd-9")
     assert restored is not None and restored.status is OrderStatus.ACCEPTED
     await journal.stop()
+
+
+@pytest.mark.asyncio
+async def test_venue_sessions_keep_simulated_runs_apart_and_dedupe_a_broker_account(engine: AsyncEngine) -> None:
+    """A simulated exchange's trade ids restart in every run: two runs journaled under their own venue session keep
+    both fills ``1-1``. A broker whose trade ids are unique in the account (the empty venue session, as ProjectX):
+    the same fill reported again in a later run (a restart of the same live account) is one row, owned by the run
+    that journaled it first. Position snapshots follow the fills."""
+
+    async def journal_run(run_id: str, venue: str, trade_id: str) -> None:
+        journal = Journal(engine, max_delay_s=0.005)
+        journal.set_run(run_id, venue)
+        assert journal.scope == (run_id, venue)
+        await journal.start()
+        journal.record(fill(trade_id))
+        journal.record(position_event("opened", trade_id, 1))
+        await journal.stop()
+
+    await journal_run("sim-1", "sim-1", "1-1")
+    await journal_run("sim-2", "sim-2", "1-1")
+    await journal_run("live-1", "", "9001")
+    await journal_run("live-2", "", "9001")  # the restarted live session sees the same fill again
+    repo = Repository(engine)
+    got = [(j.run_id, j.venue_session, j.fill.trade_id) for j in await repo.journaled_fills(ACCOUNT)]
+    assert sorted(got) == [("live-1", "", "9001"), ("sim-1", "sim-1", "1-1"), ("sim-2", "sim-2", "1-1")]
+    counts = await _counts(engine)
+    assert counts["fills"] == counts["position_snapshots"] == 3

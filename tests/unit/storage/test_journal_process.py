@@ -70,20 +70,25 @@ def test_fast_rows_equal_the_reference_rows() -> None:
     pos = [position_event("opened", "T1", 1), position_event("closed", "T2", 0)]
     items = [wire.encode_fill(e) if type(e).__name__ == "OrderFilled" else wire.encode_order_event(e) for e in events]
     items += [wire.encode_position(p) for p in pos]
-    batch: wire.Batch = (len(items), items, [wire.order_state(o)])
+    batch: wire.Batch = (len(items), items, [wire.order_state(o)], ("run-1", "venue-1"))
     data = wire.dumps(batch)
     assert data[:1] == b"K"  # plain values: MessagePack
     back = wire.loads(data)
-    assert back[:2] == batch[:2]
+    assert back[:2] == batch[:2] and back[3] == ("run-1", "venue-1")
     assert back[2] == [(*s[:14], list(s[14]), *s[15:]) for s in batch[2]]  # nested arrays come back as lists
-    got = wire.rows_of(back[1], back[2])
-    expected: list[tuple[str, rw.Row]] = [("orders", rw.order_row(o))]
+    got = wire.rows_of(back[1], back[2], scope=back[3])
+    run = {"run_id": "run-1"}
+    scoped = {"run_id": "run-1", "venue_session": "venue-1"}
+    expected: list[tuple[str, rw.Row]] = [("orders", rw.order_row(o, **run))]
     for e in events:
-        expected.append(("order_events", rw.order_event_row(e)))
+        expected.append(("order_events", rw.order_event_row(e, **run)))
         if type(e).__name__ == "OrderFilled":
-            expected.append(("fills", rw.fill_row(e, 991)))
-    expected += [("position_snapshots", rw.position_event_row(p)) for p in pos]
+            expected.append(("fills", rw.fill_row(e, 991, **scoped)))
+    expected += [("position_snapshots", rw.position_event_row(p, **scoped)) for p in pos]
     assert got == expected
+    unscoped = wire.rows_of(back[1], back[2])  # outside a run: no run, the empty venue session
+    assert [r["run_id"] for _t, r in unscoped] == [None] * len(expected)
+    assert {r["venue_session"] for t, r in unscoped if t in ("fills", "position_snapshots")} == {""}
     assert wire.decode_fill(items[2]) == events[2]
     assert wire.decode_position(items[-1]) == pos[-1]
 
@@ -101,14 +106,14 @@ def test_batches_with_objects_are_pickled_and_come_back_whole() -> None:
     )
     o = order("pd-1")
     o.linked_ids = (ClientOrderId("pd-2"),)
-    batch: wire.Batch = (1, [wire.encode_order_event(upd)], [wire.order_state(o)])
+    batch: wire.Batch = (1, [wire.encode_order_event(upd)], [wire.order_state(o)], wire.NO_SCOPE)
     data = wire.dumps(batch, plain=False)
     assert data[:1] == b"P"
     back = wire.loads(data)
     assert back == batch and wire.decode_order_event(back[1][0]) == upd
-    huge: wire.Batch = (1, [(wire.K_ROWS, 0, [("t", {"v": 2**70})])], [])
+    huge: wire.Batch = (1, [(wire.K_ROWS, 0, [("t", {"v": 2**70})])], [], wire.NO_SCOPE)
     assert wire.dumps(huge)[:1] == b"P" and wire.loads(wire.dumps(huge)) == huge
-    row = wire.order_state_row(wire.loads(wire.dumps((0, [], [wire.order_state(o)])))[2][0])
+    row = wire.order_state_row(wire.loads(wire.dumps((0, [], [wire.order_state(o)], wire.NO_SCOPE)))[2][0])
     assert row == rw.order_row(o) and row["linked_ids"] == '["pd-2"]'
     with pytest.raises(ValueError, match="not a journal batch"):
         wire.loads(b"Xabc")
