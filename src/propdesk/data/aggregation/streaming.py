@@ -309,6 +309,11 @@ class TimeBarAggregator:
         return self._start != _NO_START
 
     @property
+    def open_end_ns(self) -> int | None:
+        """The end (UTC ns) of the open bar, ``None`` when no bar is open."""
+        return self._end if self._start != _NO_START else None
+
+    @property
     def open_volume(self) -> int:
         """Contracts in the open bar (0 if none)."""
         return self._volume if self._start != _NO_START else 0
