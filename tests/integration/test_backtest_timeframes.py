@@ -4,8 +4,10 @@ beforehand, by the vectorised aggregator or by the data vendor."""
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 
+import numpy as np
 import pytest
 
 from propdesk.backtest.engine import BacktestConfig, BacktestResult, run_backtest
@@ -14,6 +16,7 @@ from propdesk.core.errors import ConfigError
 from propdesk.data.aggregation import aggregate_bars
 from propdesk.data.loaders import load_bars
 from propdesk.model.data import Bar, BarSeries, Timeframe
+from propdesk.runner import RunOptions, RunSession
 from propdesk.strategies.base import Strategy, StrategyConfig
 from propdesk.strategies.registry import build_strategy
 from tests.conftest import ES_1MIN, NQ_1MIN, NQ_5MIN, resolve_shared
@@ -176,3 +179,38 @@ def test_extra_timeframes_reach_on_bar_or_their_handler_as_the_vectorised_aggreg
     i = next(k for k, b in enumerate(rec.seen) if b.timeframe.unit == "d")
     assert rec.seen[i - 1].ts_close_ns == day_close - 3_600_000_000_000  # 16:00 CT: the halt
     assert rec.seen[i + 1].ts_open_ns == day_close  # 17:00 CT: the next session's first 5-minute bar
+
+
+def test_a_replay_of_1m_bars_for_a_5m_strategy_fills_as_the_backtest(es_1m: BarSeries) -> None:
+    """``run --replay`` (the same node on the replay feed) with ``timeframe=5m`` on a week of 1-minute ES bars from
+        which the minute before each of the first fills is removed (5-minute bars without their last minute, closing on
+        a signal): the backtest's fills, fill for fill, some of them at the open of the minute after such a gap; and the
+    trades of the 5-minute bars built beforehand from the same minutes."""
+    start = 1_759_269_600_000_000_000  # 2025-09-30 22:00 UTC
+    week = es_1m.between(start, start + 7 * 86_400_000_000_000)
+    params = {"fast": "3", "slow": "8", "timeframe": "5m"}
+    full = run_backtest(week, build_strategy("sma_cross", params), _config())
+    gaps = [f.ts_event_ns - MINUTE for f in full.fills[:20]]
+    keep = ~np.isin(week.ts_open_ns, gaps)
+    bars = BarSeries(
+        week.symbol,
+        week.timeframe,
+        week.ts_open_ns[keep],
+        week.ts_close_ns[keep],
+        week.open[keep],
+        week.high[keep],
+        week.low[keep],
+        week.close[keep],
+        week.volume[keep],
+    )
+    backtest = run_backtest(bars, build_strategy("sma_cross", params), _config())
+    options = RunOptions(replay=resolve_shared(ES_1MIN), strategy="sma_cross", params=params, speed=None)
+    summary = asyncio.run(RunSession(options, bars=bars).run(handle_sigint=False))
+    assert len(backtest.fills) > 100
+    assert sum(1 for f in backtest.fills if f.ts_event_ns - MINUTE in gaps) >= 5
+    assert [(f.side, f.qty, f.price, f.ts_event_ns) for f in summary.fills] == [
+        (f.side, f.qty, f.price, f.ts_event_ns) for f in backtest.fills
+    ]
+    assert summary.trips == backtest.trips
+    ref = run_backtest(aggregate_bars(bars, FIVE), build_strategy("sma_cross", {"fast": "3", "slow": "8"}), _config())
+    _assert_same_trades(backtest, ref)
