@@ -87,7 +87,7 @@ class BarFeeds:
         aggregators: ``(symbol, timeframe) -> TimeBarAggregator``, one per aggregated feed.
     """
 
-    __slots__ = ("_pending", "_sessions", "_sources", "aggregators", "bus")
+    __slots__ = ("_aggs", "_pending", "_sessions", "_sources", "aggregators", "bus")
 
     def __init__(self, bus: MessageBus, *, sessions: CmeSessions | None = None) -> None:
         self.bus = bus
@@ -95,6 +95,7 @@ class BarFeeds:
         self._sources: dict[str, Timeframe] = {}
         self._pending: dict[str, list[Timeframe]] = {}
         self.aggregators: dict[tuple[str, Timeframe], TimeBarAggregator] = {}
+        self._aggs: list[TimeBarAggregator] = []
 
     def source(self, symbol: str) -> Timeframe | None:
         """The timeframe of the finest bars published for ``symbol``, or ``None`` when not declared."""
@@ -146,6 +147,7 @@ class BarFeeds:
 
         agg = TimeBarAggregator(symbol, timeframe, emit, sessions=self._sessions)
         self.aggregators[key] = agg
+        self._aggs.append(agg)
         self.bus.subscribe(bars_topic(symbol, source), agg.handle_bar, priority=AGGREGATOR_PRIORITY)
 
     @property
@@ -156,7 +158,7 @@ class BarFeeds:
     def next_end_ns(self) -> int:
         """The earliest end (UTC ns) of a bar still open in an aggregator; ``2**63 - 1`` when none is open."""
         end = _NEVER
-        for agg in self.aggregators.values():
+        for agg in self._aggs:
             e = agg.open_end_ns
             if e is not None and e < end:
                 end = e
@@ -164,7 +166,7 @@ class BarFeeds:
 
     def on_time(self, ts_ns: int) -> None:
         """The data's time reached ``ts_ns`` (UTC ns): emit every open bar that ended at or before it."""
-        for agg in self.aggregators.values():
+        for agg in self._aggs:
             agg.on_time(ts_ns)
 
     def close_due(self, ts_ns: int, advance: Callable[[int], object]) -> None:
