@@ -37,12 +37,13 @@ from propdesk.data.aggregation.sessions import CmeSessions
 from propdesk.data.aggregation.streaming import TimeBarAggregator
 from propdesk.model.data import Bar, Timeframe
 
-__all__ = ["AGGREGATOR_PRIORITY", "BarFeeds", "bars_topic", "check_coarser"]
+__all__ = ["AGGREGATOR_PRIORITY", "NO_END_NS", "BarFeeds", "bars_topic", "check_coarser"]
 
 AGGREGATOR_PRIORITY: Final[int] = -10
 """Bus priority of the aggregators on the source topic: after the default-priority subscribers of the finer bar."""
 
-_NEVER: Final[int] = 2**63 - 1
+NO_END_NS: Final[int] = 2**63 - 1
+"""What :meth:`BarFeeds.next_end_ns` returns when no aggregated bar is open."""
 
 
 def bars_topic(symbol: str, timeframe: Timeframe | str) -> str:
@@ -156,8 +157,8 @@ class BarFeeds:
         return bool(self.aggregators)
 
     def next_end_ns(self) -> int:
-        """The earliest end (UTC ns) of a bar still open in an aggregator; ``2**63 - 1`` when none is open."""
-        end = _NEVER
+        """The earliest end (UTC ns) of a bar still open in an aggregator; :data:`NO_END_NS` when none is open."""
+        end = NO_END_NS
         for agg in self._aggs:
             e = agg.open_end_ns
             if e is not None and e < end:
