@@ -114,7 +114,7 @@ class BarFeeds:
         if old is not None and old != timeframe:
             raise ConfigError(f"{symbol}: the data is already {old} bars, cannot also be {timeframe} bars")
         for tf in self._pending.get(symbol, ()):
-            check_coarser(tf, timeframe, f"{symbol} {tf} bars")
+            check_coarser(tf, timeframe, symbol)
         self._sources[symbol] = timeframe
         for tf in self._pending.pop(symbol, ()):
             self._build(symbol, tf, timeframe)
@@ -132,7 +132,7 @@ class BarFeeds:
             if timeframe not in pending:
                 pending.append(timeframe)
         elif timeframe != src:
-            check_coarser(timeframe, src, f"{symbol} {timeframe} bars")
+            check_coarser(timeframe, src, symbol)
             self._build(symbol, timeframe, src)
         return bars_topic(symbol, timeframe)
 
