@@ -335,7 +335,12 @@ class RunSession(EventFanout, ReplayControl):
         """Complete the aggregated bars that ended by ``start_ns`` (see :meth:`BarFeeds.close_due`)."""
         feeds = self.node.bar_feeds
         if feeds.aggregators and start_ns >= feeds.next_end_ns():
-            feeds.close_due(start_ns, self.clock.advance_to)
+            feeds.close_due(start_ns, self._to_bar_end)
+
+    def _to_bar_end(self, end_ns: int) -> None:
+        """The clock to an aggregated bar's end; its close is market data then (as a pre-aggregated bar's)."""
+        self.clock.advance_to(end_ns)
+        self.broker.note_data_time(self.symbol, end_ns)
 
     def _roll_day(self, event: TimeEvent) -> None:
         self.node.portfolio.reset_day(event.ts_event_ns)

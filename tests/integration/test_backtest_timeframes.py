@@ -251,3 +251,17 @@ def test_cli_backtest_on_finer_data_and_the_finer_than_data_error(tmp_path: Path
     res = CliRunner().invoke(app, ["data", "resample", nq, "--timeframe", "1m", "--out", str(tmp_path / "x.parquet")])
     assert res.exit_code == 2 and "1m bars cannot be built from 5m data" in res.stderr
     assert not (tmp_path / "x.parquet").exists()
+
+
+def test_cme_session_day_strategy_on_1m_trades_as_on_vectorised_daily_bars(es_1m: BarSeries) -> None:
+    """``timeframe=1d``: the session closing at 17:00 CT is complete when the next session's first minute opens
+    (the hour before is the halt); the order sent on its close is accepted (its close is market data, as a
+    pre-aggregated day's) and fills at that minute's open, the next day's open."""
+    params = {"fast": "2", "slow": "3"}
+    ours = run_backtest(es_1m, build_strategy("sma_cross", {**params, "timeframe": "1d"}), _config())
+    ref = run_backtest(aggregate_bars(es_1m, Timeframe(1, "d")), build_strategy("sma_cross", params), _config())
+    assert len(ref.trips) == 6
+    assert [(f.side, f.price, f.ts_event_ns) for f in ours.fills] == [
+        (f.side, f.price, f.ts_event_ns) for f in ref.fills
+    ]
+    assert ours.trips == ref.trips

@@ -238,6 +238,13 @@ def run_backtest(
         )
     node.start()
     feeds = node.bar_feeds if node.bar_feeds.active else None
+    note_data = sim.note_data_time
+
+    def to_bar_end(end_ns: int) -> None:
+        """The clock to an aggregated bar's end; its close is market data then (as a pre-aggregated bar's)."""
+        advance(end_ns)
+        note_data(symbol, end_ns)
+
     # The replay allocates orders, fills and events that live to the end of the run; the cyclic garbage collector
     # would scan them again and again (measured ~20 ms of a ~300 ms sma_cross run, plus ~50-130 ms when a full
     # collection of the whole heap falls inside the loop). Automatic collection is paused during the loop and a
@@ -261,7 +268,7 @@ def run_backtest(
                 next_end, close_due = feeds.next_end_ns, feeds.close_due
                 for bar in map(Bar, repeat(symbol, k), repeat(tf, k), o, h, low, c, v, ts_o, ts_c):
                     if bar.ts_open_ns >= next_end():
-                        close_due(bar.ts_open_ns, advance)
+                        close_due(bar.ts_open_ns, to_bar_end)
                     advance(bar.ts_close_ns)
                     process(bar)
                     publish(topic, bar)

@@ -829,6 +829,16 @@ class SimBroker:
             eng.last_px = bar.close
             eng.last_ts_ns = bar.ts_close_ns
 
+    def note_data_time(self, symbol: str, ts_ns: int) -> None:
+        """Market data for ``symbol`` exists at ``ts_ns`` (UTC ns) with nothing to match: the close of a bar built
+        from finer bars (:meth:`propdesk.data.aggregation.feeds.BarFeeds.close_due`). Under
+        ``calendar_check="data"`` the market counts as open then, as at a pre-aggregated bar's close."""
+        eng = self._engines.get(symbol)
+        if eng is None:
+            eng = self._engine(symbol)
+        if ts_ns > eng.last_ts_ns:
+            eng.last_ts_ns = ts_ns
+
     def process_trade(self, trade: TradeTick) -> None:
         """Match one trade print against the symbol's working orders."""
         eng = self._engines.get(trade.symbol)
