@@ -128,6 +128,67 @@ def data_inspect(
         render_report(report, console)
 
 
+@data_app.command("resample")
+@_clear_errors
+def data_resample(
+    path: Annotated[Path, typer.Argument(help="A bar file (CSV with a preset, or a propdesk Parquet bar file).")],
+    timeframe: Annotated[
+        str, typer.Option("--timeframe", help="The bars to build: <n><s|m|h|d>, e.g. 5m, 1h, 1d (the CME session).")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="The Parquet bar file to write (replaced atomically).")],
+    symbol: SymbolOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")] = False,
+) -> None:
+    """Aggregate a bar file into a coarser timeframe (exchange time, CME-session aware: intraday bars never straddle
+    the daily halt, 1d bars close at 17:00 CT) and write a Parquet bar file that backtest --data and run --replay
+    read."""
+    from propdesk.backtest.cli_support import iso_utc
+    from propdesk.core.errors import DataError
+    from propdesk.data.aggregation import aggregate_bars
+    from propdesk.data.aggregation.feeds import check_coarser
+    from propdesk.data.catalog import write_bar_file
+    from propdesk.data.loaders.presets import load_bars
+    from propdesk.model.data import Timeframe
+
+    try:
+        tf = Timeframe.parse(timeframe)
+    except ValueError as exc:
+        raise ConfigError(f"--timeframe: {exc}") from None
+    if out.suffix.lower() != ".parquet":
+        raise ConfigError(f"--out {out}: the output is a Parquet bar file; name it *.parquet")
+    with err_console.status(f"loading {path.name}"):
+        bars = load_bars(path, symbol=symbol)
+    check_coarser(tf, bars.timeframe, f"--timeframe {tf}")
+    if not len(bars):
+        raise DataError("no bars to resample", path=path)
+    resampled = aggregate_bars(bars, tf)
+    try:
+        write_bar_file(resampled, out)
+    except OSError as exc:
+        raise DataError(f"cannot write the bar file: {exc.strerror or exc}", path=out) from None
+    info: dict[str, object] = {
+        "input": str(path),
+        "output": str(out),
+        "symbol": resampled.symbol,
+        "input_timeframe": str(bars.timeframe),
+        "timeframe": str(tf),
+        "input_bars": len(bars),
+        "bars": len(resampled),
+        "volume": int(resampled.volume.sum()),
+        "first_bar_utc": iso_utc(int(resampled.ts_open_ns[0])),
+        "last_bar_utc": iso_utc(int(resampled.ts_open_ns[-1])),
+    }
+    if as_json:
+        typer.echo(json.dumps(info))
+        return
+    console.print(
+        f"{info['bars']:,} {tf} bars of {info['symbol']} from {info['input_bars']:,} {bars.timeframe} bars "
+        f"({info['first_bar_utc']} to {info['last_bar_utc']}, {info['volume']:,} contracts) -> {out}",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
 def _risk_config(preset: str | None, path: Path | None) -> RiskConfig | None:
     """The risk configuration of ``--risk`` / ``--risk-config`` (``None`` without either). Raises ConfigError."""
     if preset is None and path is None:
@@ -159,7 +220,10 @@ def _starting_balance(balance: str | None, risk: RiskConfig | None) -> Decimal:
 @app.command()
 @_clear_errors
 def backtest(
-    data: Annotated[Path, typer.Option("--data", help="The bar file to replay (CSV; presets fix known clocks).")],
+    data: Annotated[
+        Path,
+        typer.Option("--data", help="The bar file to replay (CSV, presets fix known clocks; or a Parquet bar file)."),
+    ],
     strategy: StrategyOption,
     param: ParamOption = None,
     start: StartOption = None,

@@ -11,7 +11,11 @@
    aggregates the trades into bars of the strategy's timeframe with a
    :class:`~propdesk.data.aggregation.TimeBarAggregator`. A bar closes on the next print after its end, or on the
    clock: a ``LiveClock`` alert at each bar's end (plus ``bar_close_delay_s`` for prints still in flight) calls
-   ``on_time``. Closed bars go out through :meth:`TradingNode.publish_bar`;
+   ``on_time``. Closed bars go out through :meth:`TradingNode.publish_bar`. They are the node's data
+   (``bar_feeds.set_source``): bars of the coarser timeframes the strategy registers (``subscribe_bars``) are built
+   from them by the node's bar feeds, closed by the same bar-close timer at their end; a registered timeframe finer
+   than the strategy's is a :class:`~propdesk.core.errors.ConfigError`. The warm-up (below) covers the strategy's
+   own timeframe; registered timeframes start with the live data;
 3. **warms** the strategy's indicators with history bars (``History/retrieveBars``, through the journal's bar cache
    when one is given: :class:`CachedHistory`). The first live bar is usually seen only in part (the session started
    inside it), so it is withheld (``skip_first_partial``) and the history reaches up to the first live bar seen
@@ -70,6 +74,7 @@ from propdesk.core.clock import LiveClock, TimeEvent
 from propdesk.core.errors import ConfigError, ContractError
 from propdesk.core.textfiles import parse_toml, read_utf8
 from propdesk.data.aggregation import TimeBarAggregator, make_schedule
+from propdesk.data.aggregation.feeds import NO_END_NS
 from propdesk.execution.positions import spec_for_symbol
 from propdesk.model.contracts import known_roots
 from propdesk.model.data import Bar, BarSeries, Timeframe, TradeTick
@@ -78,7 +83,7 @@ from propdesk.model.events import OrderDenied, OrderFilled
 from propdesk.model.identifiers import AccountId, ClientOrderId
 from propdesk.model.orders import Order, OrderType
 from propdesk.model.price import Money, Price
-from propdesk.node import NodeConfig, NodeContext, TradingNode
+from propdesk.node import DEFAULT_TIMEFRAME, NodeConfig, NodeContext, TradingNode
 from propdesk.recovery_flow import NodeRecovery, reconcile_node, recover_node
 from propdesk.risk.decisions import TradingState
 from propdesk.risk.engine import RiskEngine
@@ -540,7 +545,7 @@ class LiveSession(EventFanout):
         self.settings = settings
         self.account_name = account_name
         self.strategy = strategy if strategy is not None else build_strategy(options.strategy, options.params)
-        self.timeframe = Timeframe.parse(self.strategy.config.timeframe)
+        self.timeframe = self.strategy.timeframe or DEFAULT_TIMEFRAME
         self.clock = LiveClock()
         self._session_start_ns = time.time_ns()
         self.broker = (
@@ -596,6 +601,7 @@ class LiveSession(EventFanout):
         self._agg: TimeBarAggregator | None = None
         self._schedule = make_schedule(self.timeframe, session_aligned=True)
         self._armed_end: int | None = None
+        self._feeds_armed_end: int | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._reconcile_lock: asyncio.Lock | None = None
         self._counting = False
@@ -706,6 +712,26 @@ class LiveSession(EventFanout):
             self._agg.on_time(event.ts_event_ns - int(self.options.bar_close_delay_s * 1e9))
             self._check_boundary()
 
+    def _arm_feeds(self) -> None:
+        """Arm the clock at the end of the earliest bar open in the node's bar feeds (plus ``bar_close_delay_s``),
+        so a coarser bar whose last live bar had no trades still closes on time."""
+        end = self.node.bar_feeds.next_end_ns()
+        if end in (NO_END_NS, self._feeds_armed_end):
+            return
+        self._feeds_armed_end = end
+        name = "propdesk.live.feeds-close"
+        self.clock.cancel_timer(name)
+        delay = int(self.options.bar_close_delay_s * 1e9)
+        self.clock.set_time_alert(name, end + delay, self._on_feeds_time, allow_past=True)
+
+    def _on_feeds_time(self, event: TimeEvent) -> None:
+        ts = event.ts_event_ns - int(self.options.bar_close_delay_s * 1e9)
+        if self._agg is not None:  # the live bar ending then first (it may complete the coarser bar)
+            self._agg.on_time(ts)
+            self._check_boundary()
+        self.node.bar_feeds.on_time(ts)
+        self._arm_feeds()
+
     def _check_boundary(self) -> None:
         agg = self._agg
         if self._boundary is None or self._boundary.is_set() or agg is None:
@@ -728,6 +754,8 @@ class LiveSession(EventFanout):
         self.last_ts_ns = bar.ts_close_ns
         self.last_price = bar.close
         self.node.publish_bar(bar)
+        if self.node.bar_feeds.active:
+            self._arm_feeds()
         limit = self.options.max_bars
         if limit is not None and self.bars >= limit:
             self.completed = True
@@ -860,6 +888,7 @@ class LiveSession(EventFanout):
                     before_start=self._snapshot_counted,
                 )
             self.symbol = await self._resolve_symbol()
+            self.node.bar_feeds.set_source(self.symbol, self.timeframe)
             self.node.add_strategy(self.strategy, self.symbol)
             self._boundary = asyncio.Event()
             self._agg = TimeBarAggregator(self.symbol, self.timeframe, self._on_agg_bar, skip_first_partial=True)

@@ -147,7 +147,7 @@ async def run_live_plain(
     """Run ``session`` writing plain lines: fills, order outcomes, position opens/closes and risk state changes."""
     write(
         f"live on ProjectX account {session.account_name or session.account_id} with {session.strategy.name} "
-        f"({session.strategy.config.timeframe} bars)"
+        f"({session.timeframe} bars)"
     )
 
     def on_event(event: object) -> None:

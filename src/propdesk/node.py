@@ -8,13 +8,17 @@ Flows the node owns:
 * Broker events (:meth:`TradingNode.on_broker_event`): order events go to the order manager, which applies them and
   publishes them on ``events.order.*``; market data goes on ``data.quotes.<symbol>``, ``data.trades.<symbol>``,
   ``data.bars.<symbol>.<timeframe>``, ``data.depth.<symbol>``; connection events on ``events.broker.*``.
-* Strategies: each is bound to a :class:`NodeContext` (its only way to act) and subscribed to the data of its symbol;
-  events of its own orders (by tag) reach ``on_order_event``. Changes of its attributed position reach
-  ``on_position_changed`` as :class:`~propdesk.model.positions.StrategyPositionChange` with their cause (own fill,
-  bracket child, risk flatten, manual trade, reconcile). Changes the strategy did not cause (risk, manual,
-  reconcile) are always handled: the node first shrinks the strategy's bracket children to its new position
-  (``OrderManager.cap_bracket_exits``), then delivers them; its own fills are delivered only once a strategy
-  overriding the hook is added (the position manager builds no event nobody listens to).
+* Strategies: each is bound to a :class:`NodeContext` (its only way to act) and subscribed to the data of its symbol:
+  the bars of its timeframe and of every timeframe it registers (``Strategy.subscribe_bars``); bars coarser than the
+  data come from the node's :class:`~propdesk.data.aggregation.feeds.BarFeeds` (:attr:`TradingNode.bar_feeds`, one
+  aggregator per symbol x timeframe, shared by the strategies; the session declares the data's timeframe with
+  ``bar_feeds.set_source`` before adding strategies). Events of its own orders (by tag) reach ``on_order_event``.
+  Changes of its attributed position reach ``on_position_changed`` as
+  :class:`~propdesk.model.positions.StrategyPositionChange` with their cause (own fill, bracket child, risk flatten,
+  manual trade, reconcile). Changes the strategy did not cause (risk, manual, reconcile) are always handled: the node
+  first shrinks the strategy's bracket children to its new position (``OrderManager.cap_bracket_exits``), then
+  delivers them; its own fills are delivered only once a strategy overriding the hook is added (the position manager
+  builds no event nobody listens to).
 * Fills reach the position manager through the bus (priority 100, before risk and strategies).
 
 The node never awaits the network: commands go to the broker, which answers with events.
@@ -30,11 +34,13 @@ from decimal import Decimal
 from propdesk.brokers.base import Broker, BrokerConnected, BrokerDisconnected
 from propdesk.core.bus import MessageBus, Subscription
 from propdesk.core.clock import Clock
+from propdesk.core.errors import ConfigError
+from propdesk.data.aggregation.feeds import BarFeeds
 from propdesk.execution.order_manager import OrderManager, PreTradeGate
 from propdesk.execution.portfolio import Portfolio
 from propdesk.execution.positions import PositionManager, spec_for_symbol
 from propdesk.model.contracts import ContractSpec
-from propdesk.model.data import Bar, DepthUpdate, QuoteTick, TradeTick
+from propdesk.model.data import Bar, DepthUpdate, QuoteTick, Timeframe, TradeTick
 from propdesk.model.enums import Side
 from propdesk.model.events import OrderEvent, OrderFilled
 from propdesk.model.identifiers import AccountId, ClientOrderId
@@ -44,6 +50,9 @@ from propdesk.model.price import Money, Price
 from propdesk.strategies.base import Strategy
 
 log = logging.getLogger("propdesk.node")
+
+DEFAULT_TIMEFRAME = Timeframe(1, "m")
+"""A strategy's timeframe when neither its configuration nor the data's declared timeframe gives one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +119,7 @@ class TradingNode:
         if risk is not None:
             self.orders.gate = risk(self)
         self.strategies: list[Strategy] = []
+        self.bar_feeds = BarFeeds(self.bus)
         self._by_tag: dict[str, Strategy] = {}
         self._topics: dict[tuple[str, object], str] = {}
         self.started = False
@@ -129,16 +139,21 @@ class TradingNode:
     def add_strategy(self, strategy: Strategy, symbol: str | None = None) -> None:
         """Bind ``strategy`` to this node and subscribe it to its symbol's data.
 
+        Its timeframe is its configuration's, else the data's (``bar_feeds.source``), else :data:`DEFAULT_TIMEFRAME`.
+
         Raises:
             ValueError: another strategy already uses the same tag (attribution would be ambiguous).
+            ConfigError: its timeframe cannot be built from the declared data (finer than the data).
         """
         if strategy.tag in self._by_tag:
             raise ValueError(f"two strategies share the tag {strategy.tag!r}; give one a different tag")
-        strategy.bind(NodeContext(self, strategy), symbol)
+        sym = symbol if symbol is not None else strategy.symbol
+        tf = strategy.timeframe or self.bar_feeds.source(sym) or DEFAULT_TIMEFRAME
+        bars = self._want_bars(strategy, sym, tf)
+        strategy.bind(NodeContext(self, strategy), symbol, tf)
         self.strategies.append(strategy)
         self._by_tag[strategy.tag] = strategy
-        sym = strategy.symbol
-        self.bus.subscribe(bar_topic(sym, strategy.config.timeframe), strategy.handle_bar)
+        self.bus.subscribe(bars, strategy.handle_bar)
         self.bus.subscribe(f"data.quotes.{sym}", strategy.on_quote)
         self.bus.subscribe(f"data.trades.{sym}", strategy.on_trade)
         if self._order_sub is None and type(strategy).on_order_event is not Strategy.on_order_event:
@@ -149,14 +164,34 @@ class TradingNode:
             self._position_sub = self._subscribe_changes(outside=False)
         if self.started:
             strategy.on_start()
+            self._subscribe_extra_bars(strategy)
+
+    def _want_bars(self, strategy: Strategy, symbol: str, timeframe: Timeframe) -> str:
+        """The topic of ``symbol``'s ``timeframe`` bars, aggregated from the data when coarser. Raises ConfigError."""
+        try:
+            return self.bar_feeds.want(symbol, timeframe)
+        except ConfigError as exc:
+            raise ConfigError(f"strategy {strategy.name}: {exc}") from None
+
+    def _subscribe_extra_bars(self, strategy: Strategy) -> None:
+        """Subscribe the timeframes ``strategy`` registered with ``subscribe_bars``. Raises ConfigError."""
+        for tf, deliver in strategy.bar_subscriptions.items():
+            if tf == strategy.timeframe:
+                raise ConfigError(f"strategy {strategy.name}: subscribe_bars({tf}) is already its own timeframe")
+            self.bus.subscribe(self._want_bars(strategy, strategy.symbol, tf), deliver)
 
     def start(self) -> None:
-        """Call every strategy's ``on_start`` (once)."""
+        """Call every strategy's ``on_start`` (once), then subscribe the extra timeframes it registered.
+
+        Raises:
+            ConfigError: a registered timeframe cannot be built from the declared data.
+        """
         if self.started:
             return
         self.started = True
         for strategy in self.strategies:
             strategy.on_start()
+            self._subscribe_extra_bars(strategy)
 
     def stop(self) -> None:
         """Call every strategy's ``on_stop`` (once)."""

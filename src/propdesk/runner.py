@@ -4,7 +4,8 @@ bars through the simulated exchange, with a summary at the end.
 :class:`RunSession` builds a ``SimClock``, a ``SimBroker``, the node and the strategy from :class:`RunOptions`, and
 plays the bars with a :class:`~propdesk.brokers.sim.replay.ReplayFeed` at the chosen speed. The node, the strategy,
 the fill rules and the order of play are those of the backtest runner (:func:`propdesk.backtest.engine.run_backtest`),
-so a replay over the same bars gives the same fills and round trips at any speed (ARCHITECTURE.md, "Parity").
+so a replay over the same bars gives the same fills and round trips at any speed (ARCHITECTURE.md, "Parity"). A
+strategy on a timeframe coarser than the bars gets its bars from the node's bar feeds, completed as in a backtest.
 
 Stopping. :meth:`RunSession.interrupt` (installed as the SIGINT handler of the event loop while the session runs, so
 Ctrl-C lands there) and :meth:`RunSession.stop` stop the feed after the record being played; the node is then
@@ -42,7 +43,7 @@ from propdesk.brokers.sim.replay import (
 )
 from propdesk.core.bus import MessageBus
 from propdesk.core.clock import SimClock, TimeEvent
-from propdesk.core.errors import ConfigError, DataError
+from propdesk.core.errors import DataError
 from propdesk.execution.positions import spec_for_symbol
 from propdesk.model.data import BarSeries
 from propdesk.model.events import OrderFilled
@@ -251,7 +252,8 @@ class RunSession(EventFanout, ReplayControl):
         fills: every fill so far.
 
     Raises:
-        ConfigError: unknown strategy or parameter, unknown contract, or the strategy's timeframe is not the bars'.
+        ConfigError: unknown strategy or parameter, unknown contract, or the strategy's timeframe is finer than the
+            bars' (or not a whole multiple of it).
         DataError: the file cannot be loaded or the window holds no bar.
     """
 
@@ -273,11 +275,6 @@ class RunSession(EventFanout, ReplayControl):
             raise DataError("no bars to replay", path=options.replay)
         self.strategy = strategy if strategy is not None else build_strategy(options.strategy, options.params)
         self.symbol = resolve_contract(self.bars.symbol, self.bars)
-        if str(self.strategy.config.timeframe) != str(self.bars.timeframe):
-            raise ConfigError(
-                f"strategy {self.strategy.name} trades {self.strategy.config.timeframe} bars but the data is "
-                f"{self.bars.timeframe}; pass --param timeframe={self.bars.timeframe}"
-            )
         if self.bars.symbol != self.symbol:
             b = self.bars
             self.bars = BarSeries(
@@ -312,6 +309,7 @@ class RunSession(EventFanout, ReplayControl):
             bus=self.bus,
             risk=self._node_hook(),
         )
+        self.node.bar_feeds.set_source(self.symbol, self.bars.timeframe)
         self.node.add_strategy(self.strategy, self.symbol)
         self.fills: list[OrderFilled] = []
         self.recent: deque[object] = deque(maxlen=RECENT_EVENTS)
@@ -331,6 +329,7 @@ class RunSession(EventFanout, ReplayControl):
             sleep=sleep,
             monotonic=monotonic,
             on_record=on_record,
+            before_record=self._before_record,
         )
         self.interrupted = False
         self.wall_s = 0.0
@@ -343,6 +342,17 @@ class RunSession(EventFanout, ReplayControl):
         return hook if self.journal is None else self.journal.node_hook(hook, risk=self.risk)
 
     # ------------------------------------------------------------------ events
+
+    def _before_record(self, start_ns: int) -> None:
+        """Complete the aggregated bars that ended by ``start_ns`` (see :meth:`BarFeeds.close_due`)."""
+        feeds = self.node.bar_feeds
+        if feeds.aggregators and start_ns >= feeds.next_end_ns():
+            feeds.close_due(start_ns, self._to_bar_end)
+
+    def _to_bar_end(self, end_ns: int) -> None:
+        """The clock to an aggregated bar's end; its close is market data then (as a pre-aggregated bar's)."""
+        self.clock.advance_to(end_ns)
+        self.broker.note_data_time(self.symbol, end_ns)
 
     def _roll_day(self, event: TimeEvent) -> None:
         self.node.portfolio.reset_day(event.ts_event_ns)

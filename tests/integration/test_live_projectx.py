@@ -29,9 +29,10 @@ from pydantic import Field
 
 from propdesk.brokers.projectx import ProjectXSettings
 from propdesk.core.errors import ConfigError
+from propdesk.data.aggregation import aggregate_bars
 from propdesk.gateway import create_app
 from propdesk.live import LiveOptions, LiveSession, projectx_settings, resolve_account
-from propdesk.model.data import Bar
+from propdesk.model.data import Bar, BarSeries, Timeframe
 from propdesk.model.orders import OrderStatus
 from propdesk.risk.decisions import TradingState
 from propdesk.risk.presets import load_risk_config
@@ -315,3 +316,54 @@ def test_cli_run_broker_projectx_completes_a_replay(gateway: str, tmp_path: Path
     missing = {k: v for k, v in env.items() if k != "PROPDESK_PROJECTX_API_KEY"}
     proc = subprocess.run(cmd, env=missing, capture_output=True, text=True, timeout=60, cwd=ROOT, check=False)
     assert proc.returncode == 2 and "PROPDESK_PROJECTX_API_KEY" in proc.stderr
+
+
+class TwoTimeframes(Strategy):
+    """Test strategy: trades nothing; records its own 1-minute live bars and the 3-minute bars it registers."""
+
+    name: ClassVar[str] = "two_timeframes"
+
+    def __init__(self, config: StrategyConfig | None = None) -> None:
+        super().__init__(config)
+        self.minutes: list[Bar] = []
+        self.threes: list[Bar] = []
+
+    def on_start(self) -> None:
+        self.subscribe_bars("3m", self.threes.append)
+
+    def on_bar(self, bar: Bar) -> None:
+        self.minutes.append(bar)
+
+
+@pytest.mark.asyncio
+async def test_live_registered_timeframe_is_built_from_the_live_bars(gateway: str) -> None:
+    """A strategy on 1-minute bars that registers 3-minute bars gets them live, each built from the live 1-minute
+    bars it spans (the node's bar feeds) as the vectorised aggregator builds them."""
+    settings = settings_for(gateway)
+    acct, name, balance = await resolve_account(settings, str(POSITION_ACCT))
+    strategy = TwoTimeframes(StrategyConfig(symbol="ES"))
+    options = LiveOptions(strategy="two_timeframes", max_bars=12, warmup_bars=0)
+    session = LiveSession(options, settings, account_id=acct, account_name=name, balance=balance, strategy=strategy)
+    summary = await asyncio.wait_for(session.run(handle_sigint=False), 90)
+    assert summary.completed and len(strategy.minutes) == 12
+    assert session.timeframe == Timeframe(1, "m")
+    live = _series(strategy.minutes)
+    expected = [b for b in aggregate_bars(live, Timeframe(3, "m")) if b.ts_close_ns <= live.ts_close_ns[-1]]
+    assert len(strategy.threes) >= 3
+    got = [(b.ts_open_ns, b.ts_close_ns, b.open, b.high, b.low, b.close, b.volume) for b in strategy.threes]
+    assert got == [(b.ts_open_ns, b.ts_close_ns, b.open, b.high, b.low, b.close, b.volume) for b in expected]
+
+
+def _series(bars: list[Bar]) -> BarSeries:
+    b0 = bars[0]
+    return BarSeries(
+        b0.symbol,
+        b0.timeframe,
+        [b.ts_open_ns for b in bars],
+        [b.ts_close_ns for b in bars],
+        [b.open for b in bars],
+        [b.high for b in bars],
+        [b.low for b in bars],
+        [b.close for b in bars],
+        [b.volume for b in bars],
+    )

@@ -297,6 +297,13 @@ def _ratio(x: float | None, fmt: str = ".2f") -> str:
     return "-" if x is None else format(x, fmt)
 
 
+def _timeframes(result: BacktestResult) -> str:
+    """The strategy's timeframe, and the data's when it differs: ``5m (built from 1m data)``."""
+    data = str(result.bars.timeframe)
+    tf = result.timeframe or data
+    return tf if tf == data else f"{tf} (built from {data} data)"
+
+
 def summary_rows(result: BacktestResult) -> list[tuple[str, str]]:
     """The backtest's headline figures as (label, value) text rows, for the terminal table and the HTML report.
 
@@ -315,6 +322,7 @@ def summary_rows(result: BacktestResult) -> list[tuple[str, str]]:
         rows.append(("period (UTC)", f"{iso_utc(int(bars.ts_open_ns[0]))} to {iso_utc(int(bars.ts_close_ns[-1]))}"))
     rows += [
         ("bars", f"{len(bars):,}"),
+        ("timeframe", _timeframes(result)),
         ("trades (closed round trips)", f"{m.trades:,}"),
         ("wins / losses", f"{m.wins:,} / {m.losses:,}"),
         ("win rate", "-" if m.win_rate is None else f"{m.win_rate * 100:.1f} %"),

@@ -5,6 +5,13 @@ Per bar, in this order: the clock moves to the bar's close (timers due by then f
 matches the bar against working orders (so a market order sent on the previous bar's close fills at this bar's open
 under the ``next-open`` fill model), then the bar is published to the strategies. The mark-to-market equity curve
 is computed after the run from the fills and the bar closes, in integer cents (exact).
+
+A strategy may trade a timeframe coarser than the bars (``--param timeframe=5m`` on 1-minute data): the node's bar
+feeds (:mod:`propdesk.data.aggregation.feeds`) build its bars from the replayed ones and publish each as soon as it is
+complete; before a bar is matched, every aggregated bar that ended by its open is completed at its end (a missing
+last minute), so an order sent on an aggregated bar's close is matched against the next finer bar, whose open is the
+next aggregated bar's open. With next-open fills the trades equal a run on pre-aggregated bars; the equity curve is
+marked at every replayed (finer) bar's close.
 """
 
 from __future__ import annotations
@@ -104,6 +111,7 @@ class BacktestResult:
     risk: dict[str, object] | None = None
     outcomes: RiskOutcomes | None = None
     data_warnings: tuple[str, ...] = ()
+    timeframe: str = ""
 
     def to_json_dict(self) -> dict[str, object]:
         """The JSON object ``propdesk backtest --json`` prints (money as strings of USD with two decimals)."""
@@ -113,6 +121,8 @@ class BacktestResult:
             "strategy": self.strategy,
             "params": self.params,
             "bars": len(self.bars),
+            "data_timeframe": str(self.bars.timeframe),
+            "timeframe": self.timeframe or str(self.bars.timeframe),
             "first_bar_ns": int(self.bars.ts_open_ns[0]) if len(self.bars) else None,
             "last_bar_ns": int(self.bars.ts_open_ns[-1]) if len(self.bars) else None,
             "fills": len(self.fills),
@@ -172,22 +182,18 @@ def run_backtest(
     writer process (the last records are committed while the result is computed) and the run and its result are
     recorded; the function returns once everything is durable.
 
-    The strategy's symbol is replaced by the contract of the bars (:func:`resolve_contract`); its timeframe must be
-    the bars' timeframe.
+    The strategy's symbol is replaced by the contract of the bars (:func:`resolve_contract`); its timeframe (the
+    bars' when not configured) may be the bars' or any coarser one (see the module docstring).
 
     Raises:
-        ConfigError: the strategy's timeframe differs from the bars', or the contract is unknown.
+        ConfigError: the strategy's timeframe (or one it registers) is finer than the bars' or not a whole multiple
+            of it, or the contract is unknown.
         DataError: no bars.
     """
     cfg = config or BacktestConfig()
     if not len(bars):
         raise DataError("no bars to backtest (check --start/--end against the data's span)")
     symbol = resolve_contract(bars.symbol, bars)
-    if str(strategy.config.timeframe) != str(bars.timeframe):
-        raise ConfigError(
-            f"strategy {strategy.name} trades {strategy.config.timeframe} bars but the data is {bars.timeframe}; "
-            f"pass --param timeframe={bars.timeframe} or aggregate the data"
-        )
     spec = spec_for_symbol(symbol)
     clock = SimClock(int(bars.ts_open_ns[0]))
     bus = MessageBus(timing=False)
@@ -206,6 +212,7 @@ def run_backtest(
         # with a journal, its gate wraps the risk gate (back-pressure: module propdesk.journaling)
         risk=hook if journal is None else journal.node_hook(hook, risk=risk),
     )
+    node.bar_feeds.set_source(symbol, bars.timeframe)
     node.add_strategy(strategy, symbol)
     fills: list[OrderFilled] = []
     bus.subscribe("events.order.filled", fills.append, priority=-100)
@@ -240,6 +247,14 @@ def run_backtest(
             params=params,
         )
     node.start()
+    feeds = node.bar_feeds if node.bar_feeds.active else None
+    note_data = sim.note_data_time
+
+    def to_bar_end(end_ns: int) -> None:
+        """The clock to an aggregated bar's end; its close is market data then (as a pre-aggregated bar's)."""
+        advance(end_ns)
+        note_data(symbol, end_ns)
+
     # The replay allocates orders, fills and events that live to the end of the run; the cyclic garbage collector
     # would scan them again and again (measured ~20 ms of a ~300 ms sma_cross run, plus ~50-130 ms when a full
     # collection of the whole heap falls inside the loop). Automatic collection is paused during the loop and a
@@ -254,10 +269,19 @@ def run_backtest(
             ts_o, ts_c, o, h, low, c, v = (col[lo:hi] for col in cols)
             k = hi - lo
             # Bar(symbol, tf, open, high, low, close, volume, ts_open_ns, ts_close_ns), built by map (no unpacking)
-            for bar in map(Bar, repeat(symbol, k), repeat(tf, k), o, h, low, c, v, ts_o, ts_c):
-                advance(bar.ts_close_ns)
-                process(bar)
-                publish(topic, bar)
+            if feeds is None:
+                for bar in map(Bar, repeat(symbol, k), repeat(tf, k), o, h, low, c, v, ts_o, ts_c):
+                    advance(bar.ts_close_ns)
+                    process(bar)
+                    publish(topic, bar)
+            else:  # aggregated timeframes: complete those that ended before this bar opens, then play it
+                next_end, close_due = feeds.next_end_ns, feeds.close_due
+                for bar in map(Bar, repeat(symbol, k), repeat(tf, k), o, h, low, c, v, ts_o, ts_c):
+                    if bar.ts_open_ns >= next_end():
+                        close_due(bar.ts_open_ns, to_bar_end)
+                    advance(bar.ts_close_ns)
+                    process(bar)
+                    publish(topic, bar)
             done = hi
             if journal is not None:  # first, so the records it hands over are not traversed by the collection
                 journal.pump_sync()
@@ -299,6 +323,7 @@ def run_backtest(
         risk=None if risk is None else risk_summary(risk),
         outcomes=None if risk is None else risk.outcomes,
         data_warnings=tuple(sim.data_warnings()),
+        timeframe=str(strategy.timeframe or tf),
     )
     if journal is not None:
         journal.close_sync(report=result.to_json_dict())

@@ -8,6 +8,10 @@ written. The symbol and timeframe are also stored in the file's key-value metada
 Writes merge with what is stored: bars with the same open time are replaced by the new ones (no duplicates), and each
 year file is written to a temporary file in the same directory and then moved into place with ``os.replace``, so a
 reader never sees a half-written file.
+
+A single bar file of the same format (:func:`write_bar_file`, :func:`read_bar_file`: ``propdesk data resample``
+writes one, ``backtest --data`` and ``run --replay`` read one) holds any span; its symbol and timeframe come from its
+metadata.
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ _SCHEMA: Final[pa.Schema] = pa.schema(
         ("volume", pa.int64()),
     ]
 )
+_META_SYMBOL: Final[str] = "propdesk.symbol"
+_META_TIMEFRAME: Final[str] = "propdesk.timeframe"
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -76,6 +82,64 @@ def _series(symbol: str, tf: Timeframe, cols: dict[str, npt.NDArray[np.generic]]
     )
 
 
+def _write_parquet(path: Path, cols: dict[str, npt.NDArray[np.generic]], symbol: str, tf: Timeframe) -> None:
+    """Write the bar columns with their symbol and timeframe as metadata, atomically (temporary file, then
+    ``os.replace``)."""
+    table = pa.table({c: cols[c] for c in _COLUMNS}, schema=_SCHEMA)
+    table = table.replace_schema_metadata({_META_SYMBOL: symbol, _META_TIMEFRAME: str(tf)})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        pq.write_table(table, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_bar_file(series: BarSeries, path: str | Path) -> Path:
+    """Write ``series`` to one Parquet bar file (the catalog's columns, symbol and timeframe in its metadata),
+    atomically: a reader never sees a half-written file. Returns the path.
+
+    Raises:
+        OSError: the file cannot be written.
+    """
+    p = Path(path)
+    _write_parquet(p, {c: np.asarray(getattr(series, c)) for c in _COLUMNS}, series.symbol, series.timeframe)
+    return p
+
+
+def read_bar_file(path: str | Path, *, symbol: str | None = None) -> BarSeries:
+    """Read a Parquet bar file written by :func:`write_bar_file` (or a catalog year file).
+
+    Args:
+        path: the file.
+        symbol: label the bars with this symbol instead of the one in the file's metadata.
+
+    Raises:
+        DataError: unreadable, not a bar file, no symbol or timeframe in its metadata (and none given), or bars
+            that are unsorted, duplicated or OHLC-inconsistent.
+    """
+    p = Path(path)
+    try:
+        table = pq.read_table(p)
+    except (OSError, pa.ArrowException) as exc:
+        raise DataError(f"cannot read Parquet file: {exc}", path=p) from None
+    if not set(_COLUMNS) <= set(table.column_names):
+        raise DataError(f"not a bar file: columns {', '.join(table.column_names)}", path=p)
+    meta = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
+    sym = symbol or meta.get(_META_SYMBOL)
+    tf_text = meta.get(_META_TIMEFRAME)
+    if not sym or not tf_text:
+        raise DataError(f"not a propdesk bar file: no {_META_SYMBOL} / {_META_TIMEFRAME} metadata", path=p)
+    try:
+        tf = Timeframe.parse(tf_text)
+    except ValueError as exc:
+        raise DataError(f"bad {_META_TIMEFRAME} metadata: {exc}", path=p) from None
+    return _series(sym, tf, {c: table.column(c).to_numpy() for c in _COLUMNS}, str(p))
+
+
 class BarCatalog:
     """Parquet bar storage under ``root`` (created on first write).
 
@@ -101,17 +165,7 @@ class BarCatalog:
         return {c: table.column(c).to_numpy() for c in _COLUMNS}
 
     def _write_file(self, path: Path, cols: dict[str, npt.NDArray[np.generic]], symbol: str, tf: Timeframe) -> None:
-        table = pa.table({c: cols[c] for c in _COLUMNS}, schema=_SCHEMA)
-        table = table.replace_schema_metadata({"propdesk.symbol": symbol, "propdesk.timeframe": str(tf)})
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        try:
-            pq.write_table(table, tmp)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        _write_parquet(path, cols, symbol, tf)
 
     def write(self, series: BarSeries) -> int:
         """Merge ``series`` into the catalog; returns the number of bars stored for its symbol/timeframe after.

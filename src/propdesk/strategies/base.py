@@ -17,6 +17,15 @@ broker's UI, a fill found by reconciliation and a bracket child filled by the br
 position (a stop, a direction) must reset it when ``cause.outside`` and re-arm its entries. Registered
 indicators are updated with each closed bar *before* ``on_bar`` runs, so ``on_bar`` sees them current.
 
+Timeframes. A strategy trades bars of one timeframe, :attr:`StrategyConfig.timeframe` (``--param timeframe=5m``;
+empty: the data's timeframe), resolved by the node into :attr:`Strategy.timeframe`. It may register more with
+:meth:`Strategy.subscribe_bars` (in ``__init__`` or ``on_start``): each extra timeframe's bars go to the handler
+given, or to ``on_bar`` (tell them apart by ``bar.timeframe``); indicators registered with that timeframe are
+updated with its bars first. Bars of any timeframe coarser than the data are built by the node's bar feeds
+(:mod:`propdesk.data.aggregation.feeds`: exchange time, CME-session aware, ``1d`` = the CME session closing at
+17:00 CT), identically in backtests, replays and live; a timeframe finer than the data is a
+:class:`~propdesk.core.errors.ConfigError`.
+
 Configuration is a frozen pydantic model (:class:`StrategyConfig` subclass), built from ``--param k=v`` pairs by
 :meth:`Strategy.from_params`; a bad parameter raises :class:`~propdesk.core.errors.ConfigError` naming it.
 """
@@ -24,13 +33,14 @@ Configuration is a frozen pydantic model (:class:`StrategyConfig` subclass), bui
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any, ClassVar, Protocol, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from propdesk.core.errors import ConfigError
 from propdesk.data.indicators.base import Indicator
-from propdesk.model.data import Bar, QuoteTick, TradeTick
+from propdesk.model.data import Bar, QuoteTick, Timeframe, TradeTick
 from propdesk.model.enums import Side
 from propdesk.model.events import OrderEvent
 from propdesk.model.orders import Order
@@ -47,7 +57,8 @@ class StrategyConfig(BaseModel):
         symbol: the contract it trades (``ESZ5``) or a root (``ES``) the node resolves.
         qty: contracts per entry (> 0).
         tag: the attribution tag on its orders; empty means the strategy's ``name``.
-        timeframe: the bar timeframe it trades on (``1m``, ``5m`` ...).
+        timeframe: the bar timeframe it trades on (``<n><s|m|h|d>``: ``30s``, ``5m``, ``4h``, ``1d`` = the CME
+            session); empty (the default) means the data's timeframe (1m live).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -55,7 +66,13 @@ class StrategyConfig(BaseModel):
     symbol: str = "ES"
     qty: int = 1
     tag: str = ""
-    timeframe: str = "1m"
+    timeframe: str = ""
+
+    @field_validator("timeframe")
+    @classmethod
+    def _valid_timeframe(cls, value: str) -> str:
+        """Normalise to ``<n><unit>``; a malformed timeframe is a validation error naming the field."""
+        return str(Timeframe.parse(value)) if value.strip() else ""
 
 
 class StrategyContext(Protocol):
@@ -140,6 +157,9 @@ class Strategy:
         self.log = logging.getLogger(f"propdesk.strategy.{self.name}")
         self._ctx: StrategyContext | None = None
         self._indicators: list[Indicator] = []
+        self.timeframe: Timeframe | None = Timeframe.parse(self.config.timeframe) if self.config.timeframe else None
+        self._extra_bars: dict[Timeframe, Callable[[Bar], None] | None] = {}
+        self._extra_indicators: dict[Timeframe, list[Indicator]] = {}
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> Strategy:
@@ -163,11 +183,14 @@ class Strategy:
 
     # --- wiring ---------------------------------------------------------------------------------------------
 
-    def bind(self, ctx: StrategyContext, symbol: str | None = None) -> None:
-        """Attach the context (and the resolved contract symbol, when the config named a root)."""
+    def bind(self, ctx: StrategyContext, symbol: str | None = None, timeframe: Timeframe | None = None) -> None:
+        """Attach the context (and the resolved contract symbol, when the config named a root, and the resolved
+        timeframe, when the config left it to the data)."""
         self._ctx = ctx
         if symbol is not None:
             self.symbol = symbol
+        if timeframe is not None:
+            self.timeframe = timeframe
 
     @property
     def ctx(self) -> StrategyContext:
@@ -176,10 +199,51 @@ class Strategy:
             raise RuntimeError(f"strategy {self.name} is not bound to a trading node")
         return self._ctx
 
-    def register_indicator(self, indicator: IndicatorT) -> IndicatorT:
-        """Have ``indicator`` updated with each closed bar before :meth:`on_bar`; returns it for chaining."""
-        self._indicators.append(indicator)
+    def register_indicator(self, indicator: IndicatorT, timeframe: str | Timeframe | None = None) -> IndicatorT:
+        """Have ``indicator`` updated with each closed bar before :meth:`on_bar`; returns it for chaining.
+
+        ``timeframe``: the bars that update it, one registered with :meth:`subscribe_bars` (default: the strategy's
+        own timeframe).
+
+        Raises:
+            ConfigError: a malformed timeframe.
+        """
+        if timeframe is None:
+            self._indicators.append(indicator)
+        else:
+            self._extra_indicators.setdefault(_timeframe(timeframe, self.name), []).append(indicator)
         return indicator
+
+    def subscribe_bars(self, timeframe: str | Timeframe, handler: Callable[[Bar], None] | None = None) -> Timeframe:
+        """Also receive the strategy symbol's bars of ``timeframe`` (call it in ``__init__`` or :meth:`on_start`).
+
+        Each closed bar of that timeframe first updates the indicators registered for it, then goes to ``handler``,
+        or to :meth:`on_bar` when none is given (``bar.timeframe`` says which timeframe it is). Subscribing the same
+        timeframe again replaces the handler. Returns the parsed timeframe.
+
+        Raises:
+            ConfigError: a malformed timeframe; from the node, a timeframe finer than the data.
+        """
+        tf = _timeframe(timeframe, self.name)
+        self._extra_bars[tf] = handler
+        return tf
+
+    @property
+    def bar_subscriptions(self) -> dict[Timeframe, Callable[[Bar], None]]:
+        """The extra timeframes (:meth:`subscribe_bars`) and, for each, the callable the node delivers its bars to
+        (indicators of that timeframe, then the handler or :meth:`on_bar`)."""
+        return {tf: self._extra_handler(tf, h) for tf, h in self._extra_bars.items()}
+
+    def _extra_handler(self, tf: Timeframe, handler: Callable[[Bar], None] | None) -> Callable[[Bar], None]:
+        target = handler if handler is not None else self.on_bar
+        indicators = self._extra_indicators.setdefault(tf, [])
+
+        def deliver(bar: Bar) -> None:
+            for ind in indicators:
+                ind.handle_bar(bar)
+            target(bar)
+
+        return deliver
 
     def handle_bar(self, bar: Bar) -> None:
         """Called by the node for each closed bar: update the indicators, then :meth:`on_bar`."""
@@ -271,3 +335,13 @@ class Strategy:
     def price_on_tick(self, price: float) -> Price:
         """``price`` (points) rounded to the nearest tick of the strategy's contract."""
         return Price.of(price).round_to_tick(self.ctx.tick_size(self.symbol))
+
+
+def _timeframe(value: str | Timeframe, strategy: str) -> Timeframe:
+    """``value`` as a :class:`Timeframe`; a malformed string raises :class:`ConfigError` naming the strategy."""
+    if isinstance(value, Timeframe):
+        return value
+    try:
+        return Timeframe.parse(value)
+    except ValueError as exc:
+        raise ConfigError(f"strategy {strategy}: {exc}") from None

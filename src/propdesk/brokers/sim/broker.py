@@ -961,6 +961,16 @@ class SimBroker:
             None if probe is None else (lambda a, b: probe(symbol, a, b, tick_f)),
         )
 
+    def note_data_time(self, symbol: str, ts_ns: int) -> None:
+        """Market data for ``symbol`` exists at ``ts_ns`` (UTC ns) with nothing to match: the close of a bar built
+        from finer bars (:meth:`propdesk.data.aggregation.feeds.BarFeeds.close_due`). Under
+        ``calendar_check="data"`` the market counts as open then, as at a pre-aggregated bar's close."""
+        eng = self._engines.get(symbol)
+        if eng is None:
+            eng = self._engine(symbol)
+        if ts_ns > eng.last_ts_ns:
+            eng.last_ts_ns = ts_ns
+
     def process_trade(self, trade: TradeTick) -> None:
         """Match one trade print against the symbol's working orders."""
         eng = self._engines.get(trade.symbol)

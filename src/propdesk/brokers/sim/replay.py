@@ -7,6 +7,9 @@ quote or depth update at its ``ts_event_ns``. Ties go in source order (the first
 source's own order. For each record, in this order (the same as the backtest runner,
 :mod:`propdesk.backtest.engine`, so a replay at any speed gives the backtest's fills):
 
+0. with ``before_record``: ``before_record(start)``, ``start`` being the record's start (a bar's open, any other
+   record's event time): the node completes the aggregated bars that ended by then
+   (:meth:`propdesk.data.aggregation.feeds.BarFeeds.close_due`);
 1. ``clock.advance_to(ts)`` (timers due by then fire);
 2. the simulated exchange matches it against working orders (``process_bar`` / ``process_trade`` /
    ``process_quote`` / ``process_depth``);
@@ -185,6 +188,8 @@ class ReplayFeed:
         sleep: the async sleep (default :func:`asyncio.sleep`); inject a fake in tests.
         monotonic: wall time in seconds (default :func:`time.monotonic`); inject a fake in tests.
         on_record: called after each record is published, as ``on_record(record)`` (e.g. a last-price cache).
+        before_record: called with each record's start time (UTC ns: a bar's open, a tick's event time) before the
+            clock moves to its event time (step 0 of the module docstring).
 
     Raises:
         ConfigError: no sources, a non-positive ``yield_every``, ``max_wait_s`` or ``slice_s``, or a bad speed.
@@ -204,6 +209,7 @@ class ReplayFeed:
         sleep: SleepFn = asyncio.sleep,
         monotonic: Callable[[], float] = time.monotonic,
         on_record: Callable[[ReplayRecord], None] | None = None,
+        before_record: Callable[[int], None] | None = None,
     ) -> None:
         if not sources:
             raise ConfigError("a replay needs at least one source of records")
@@ -224,6 +230,7 @@ class ReplayFeed:
         self._sleep = sleep
         self._monotonic = monotonic
         self._on_record = on_record
+        self._before_record = before_record
         total = 0
         for src in self._sources:
             try:
@@ -315,6 +322,7 @@ class ReplayFeed:
         publish_bar = sink.publish_bar
         publish_event = sink.on_broker_event
         on_record = self._on_record
+        before = self._before_record
         speed = self.speed
         yield_every = self.yield_every
         sleep = self._sleep
@@ -333,6 +341,8 @@ class ReplayFeed:
                 await sleep(0)
                 if self._stopped:
                     break
+            if before is not None:
+                before(rec.ts_open_ns if cls is Bar else ts)  # type: ignore[union-attr]
             advance(ts)
             if cls is Bar:
                 m.process_bar(rec)  # type: ignore[arg-type]

@@ -73,6 +73,7 @@ class TimeBarAggregator:
         "_emitted_volume",
         "_empty_bars",
         "_end",
+        "_fine_tf",
         "_first_partial",
         "_first_pending",
         "_high",
@@ -126,6 +127,7 @@ class TimeBarAggregator:
         self._last_close = 0.0
         self._first_pending = True
         self._first_partial = False
+        self._fine_tf: Timeframe | None = None
         self._emitted_bars = self._emitted_ticks = self._emitted_volume = self._empty_bars = 0
         self._withheld_bars = self._withheld_ticks = self._withheld_volume = 0
         self._late_ticks = self._off_session_ticks = 0
@@ -206,9 +208,12 @@ class TimeBarAggregator:
         """
         if bar.symbol != self.symbol:
             raise DataError(f"bar for {bar.symbol!r} sent to the {self.symbol} {self.timeframe} bar aggregator")
-        src, dst = bar.timeframe, self.timeframe
-        if (dst.unit == "d" and src.unit == "d") or (dst.unit != "d" and src.ns > dst.ns):
-            raise DataError(f"cannot build {dst} bars from {src} bars (the input must be finer)")
+        src = bar.timeframe
+        if src is not self._fine_tf:  # checked once per timeframe object (a feed's bars share one)
+            dst = self.timeframe
+            if (dst.unit == "d" and src.unit == "d") or (dst.unit != "d" and src.ns > dst.ns):
+                raise DataError(f"cannot build {dst} bars from {src} bars (the input must be finer)")
+            self._fine_tf = src
         if bar.volume > 0:
             ts = bar.ts_open_ns
             if self._start <= ts < self._end:
@@ -234,7 +239,10 @@ class TimeBarAggregator:
                 else:
                     self._high = max(self._high, bar.high)
                     self._low = min(self._low, bar.low)
-        self.on_time(bar.ts_close_ns)
+        if self._start != _NO_START and bar.ts_close_ns >= self._end:  # on_time(bar.ts_close_ns), inlined
+            self._close_bar()
+        if self.emit_empty and self._start == _NO_START and self._watermark is not None:
+            self._emit_empty_until(bar.ts_close_ns, whole_only=True)
 
     def _straddle(self, bar: Bar, end: int) -> NoReturn:
         raise DataError(
@@ -307,6 +315,11 @@ class TimeBarAggregator:
     def has_open_bar(self) -> bool:
         """True while a bar has prints and is not yet emitted."""
         return self._start != _NO_START
+
+    @property
+    def open_end_ns(self) -> int | None:
+        """The end (UTC ns) of the open bar, ``None`` when no bar is open."""
+        return self._end if self._start != _NO_START else None
 
     @property
     def open_volume(self) -> int:

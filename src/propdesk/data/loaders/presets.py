@@ -15,6 +15,9 @@ Presets (sources: shared/data/README.md, which documents how each clock was chec
   stamped at the bar's *end* (each session's first bar is 23:01 and its last 22:00 UTC). Symbol from the name.
 * FirstRateData (``<ROOT>_<n>min|hour|day_sample.csv`` and the ``_full_``/``_continuous`` names the vendor uses):
   US/Eastern wall clock, start-stamped, timeframe from the name (see :mod:`propdesk.data.loaders.firstrate`).
+
+A ``.parquet`` file is a propdesk bar file (:func:`propdesk.data.catalog.read_bar_file`: UTC ns, symbol and
+timeframe in its metadata); of the overrides only ``symbol`` applies to it.
 """
 
 from __future__ import annotations
@@ -154,6 +157,8 @@ def load_bars(path: str | Path, *, ambiguous: Ambiguous = "infer", **overrides: 
         DataError: unknown option, or anything the underlying loader raises (row-numbered, nothing half-loaded).
     """
     p = Path(path)
+    if p.suffix.lower() == ".parquet":
+        return _load_parquet(p, overrides)
     preset = resolve_preset(p, **overrides)
     symbol = preset.symbol or _symbol_from_name(p)
     kind = detect_format(p)
@@ -192,6 +197,21 @@ def load_bars(path: str | Path, *, ambiguous: Ambiguous = "infer", **overrides: 
         tick_size=preset.tick_size,
         ambiguous=ambiguous,
     )
+
+
+def _load_parquet(path: Path, overrides: dict[str, Any]) -> BarSeries:
+    """A propdesk Parquet bar file; only the ``symbol`` override applies (the file states its clock and timeframe).
+
+    Raises:
+        DataError: another override given, or anything :func:`read_bar_file` raises.
+    """
+    from propdesk.data.catalog import read_bar_file  # noqa: PLC0415 - pyarrow only for Parquet input
+
+    other = sorted(k for k, v in overrides.items() if v is not None and k != "symbol")
+    if other:
+        raise DataError(f"a Parquet bar file states its own clock and timeframe: drop {', '.join(other)}", path=path)
+    symbol = overrides.get("symbol")
+    return read_bar_file(path, symbol=None if symbol is None else str(symbol))
 
 
 def describe_load(path: str | Path, **overrides: Any) -> str:
