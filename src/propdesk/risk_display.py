@@ -104,9 +104,11 @@ def _denials(outcomes: RiskOutcomes) -> Table:
     return t
 
 
-def _flattens(outcomes: RiskOutcomes) -> Table:
+def _flattens(outcomes: RiskOutcomes) -> RenderableType:
     closing = outcomes.flattens_with_fills()
     idle = len(outcomes.flattens) - len(closing)
+    if not closing:
+        return Text(f"risk: flattens: {len(outcomes.flattens):,}, each found the account flat (nothing to close)")
     t = _table(
         f"risk: flattens ({len(outcomes.flattens):,}; {idle:,} found the account flat)",
         "when",

@@ -323,18 +323,15 @@ def verdict_reasons(ev: CombineEvaluation, share: Decimal | None = None) -> tupl
         return (text,)
     out: list[str] = []
     h = ev.halted
-    if h is not None:
-        if h.permanent:
-            assert h.mll_floor is not None and h.buffer is not None
-            locked = "locked " if h.floor_locked else ""
-            out.append(
-                f"halted since {fmt_ct(h.since_ns)}: equity {fmt_usd(h.equity)} is within the {fmt_usd(h.buffer)} "
-                f"buffer above the {locked}MLL floor {fmt_usd(h.mll_floor)}; no new trade can pass"
-            )
-        else:
-            out.append(
-                f"halted at the end of the data since {fmt_ct(h.since_ns)} ({h.rule_id or 'no rule'}): {h.reason}"
-            )
+    # a halt that lifts (flat time, a personal daily loss until the next session) is no reason the run cannot pass:
+    # the trading state timeline shows it
+    if h is not None and h.permanent:
+        assert h.mll_floor is not None and h.buffer is not None
+        locked = "locked " if h.floor_locked else ""
+        out.append(
+            f"halted since {fmt_ct(h.since_ns)}: equity {fmt_usd(h.equity)} is within the {fmt_usd(h.buffer)} "
+            f"buffer above the {locked}MLL floor {fmt_usd(h.mll_floor)}; no new trade can pass"
+        )
     if ev.profit_target is None:
         out.append("the preset has no profit target, so the run cannot pass")
     elif ev.target_reached_on is None:
