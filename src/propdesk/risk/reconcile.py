@@ -197,8 +197,11 @@ class Reconciler:
         Raises:
             Whatever the broker's report calls raise (nothing is emitted then).
         """
-        open_reports = await self.broker.order_reports()
+        started_ns = self._clock()
+        # oldest view first: an order accepted or filled while the reports are read shows in a later one (an order the
+        # history saw working and the open orders no longer have filled since, so its fills are in the fill reports)
         history = await self.broker.order_history(since_ns) if isinstance(self.broker, OrderHistory) else None
+        open_reports = await self.broker.order_reports()
         fill_reports = await self.broker.fill_reports(since_ns)
         position_reports = await self.broker.position_reports()
 
@@ -240,7 +243,7 @@ class Reconciler:
                 report,
             )
             report.fills.append(f.trade_id)
-        self._close(known, open_cids, history is not None, report)
+        self._close(known, open_cids, history is not None, report, started_ns)
         self._check_positions(position_reports, report)
 
         for text in report.discrepancies:
@@ -434,11 +437,15 @@ class Reconciler:
         open_cids: set[ClientOrderId],
         has_history: bool,
         report: ReconcileReport,
+        started_ns: int,
     ) -> None:
+        """Close the working orders the broker no longer has. An order whose last event came after the reconcile
+        started (``started_ns``, UTC ns: submitted or acknowledged while the reports were read) is left to its own
+        events: the reports may predate it."""
         now = self._clock()
         for o in self.orders.open_orders():
             cid = o.client_order_id
-            if cid in open_cids:
+            if cid in open_cids or o.ts_last_ns > started_ns:
                 continue
             r = known.get(cid)
             if r is not None and r.status is OrderStatus.FILLED:

@@ -193,6 +193,58 @@ def test_orders_no_longer_at_the_broker_are_closed() -> None:
     assert all(e.reconciled for e in published if isinstance(e, OrderEvent))
 
 
+class AcceptedWhileRead(StubHistory):
+    """The broker accepts ``cid`` while the reconciler reads its reports: the first report asked for predates it,
+    every later one shows it working."""
+
+    def __init__(self, cid: str) -> None:
+        super().__init__([])
+        self.cid = cid
+        self.calls = 0
+
+    def _seen(self) -> list[OrderReport]:
+        self.calls += 1
+        return [] if self.calls == 1 else [_oreport(self.cid, OrderStatus.ACCEPTED)]
+
+    async def order_reports(self) -> list[OrderReport]:
+        return self._seen()
+
+    async def order_history(self, since_ns: int) -> list[OrderReport]:
+        return self._seen()
+
+
+def test_an_order_accepted_while_the_reports_are_read_stays_working() -> None:
+    node = _node()
+    node.orders.restore([_working("pd-new")])
+    report, _published = _reconcile(node, AcceptedWhileRead("pd-new"))
+    assert report.closed == []
+    assert node.orders.order("pd-new").status is OrderStatus.ACCEPTED  # type: ignore[union-attr]
+
+
+class SubmittedWhileRead(StubHistory):
+    """A strategy submits ``order`` while the reconciler waits for the broker's first report (the clock moves on)."""
+
+    def __init__(self, node: TradingNode, order: Order) -> None:
+        super().__init__([])
+        self.node, self.order = node, order
+
+    async def order_history(self, since_ns: int) -> list[OrderReport]:
+        clock = self.node.clock
+        assert isinstance(clock, SimClock)
+        clock.advance_to(clock.timestamp_ns() + SEC)
+        self.order.ts_last_ns = clock.timestamp_ns()
+        self.node.orders.restore([self.order])
+        return []
+
+
+def test_an_order_submitted_while_the_reports_are_read_is_not_closed() -> None:
+    node = _node()
+    order = _working("pd-inflight", status=OrderStatus.SUBMITTED)
+    report, _published = _reconcile(node, SubmittedWhileRead(node, order))
+    assert report.closed == []
+    assert node.orders.order("pd-inflight").status is OrderStatus.SUBMITTED  # type: ignore[union-attr]
+
+
 def test_done_orders_are_not_adopted_from_history() -> None:
     node = _node()
     broker = StubHistory([_oreport("pd-old", OrderStatus.CANCELED)])
