@@ -421,7 +421,8 @@ def run(
     user_hub: Annotated[str | None, typer.Option("--user-hub", help="projectx: user hub URL.")] = None,
     market_hub: Annotated[str | None, typer.Option("--market-hub", help="projectx: market hub URL.")] = None,
     config: Annotated[
-        Path | None, typer.Option("--config", help="projectx: config file with [projectx] hosts ($PROPDESK_CONFIG).")
+        Path | None,
+        typer.Option("--config", help="The config file with [projectx] hosts and the rest (as propdesk --config)."),
     ] = None,
     duration: Annotated[
         float | None, typer.Option("--duration", help="projectx: stop after this many seconds.")
@@ -590,9 +591,7 @@ def risk_daemon(
     ] = None,
     user_hub: Annotated[str | None, typer.Option("--user-hub", help="projectx: user hub URL.")] = None,
     market_hub: Annotated[str | None, typer.Option("--market-hub", help="projectx: market hub URL.")] = None,
-    config: Annotated[
-        Path | None, typer.Option("--config", help="projectx: a propdesk TOML file with a [projectx] table.")
-    ] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="The config file (as propdesk --config).")] = None,
 ) -> None:
     """Run the account guard on its own, attached to a broker account: every fill from any source (manual trades
     at the broker included) is checked; a breach flattens the account and locks it out. Live status until the end
@@ -678,7 +677,7 @@ _DB_URL_HELP = "Database URL (default: $PROPDESK_DATABASE_URL, the config file's
 @_clear_errors
 def db_upgrade(
     url: Annotated[str | None, typer.Option(help=_DB_URL_HELP)] = None,
-    config: Annotated[Path | None, typer.Option(help="Config file (default: $PROPDESK_CONFIG).")] = None,
+    config: Annotated[Path | None, typer.Option(help="The config file (as propdesk --config).")] = None,
 ) -> None:
     """Create or migrate the journal's tables to the newest revision."""
     import asyncio
@@ -695,7 +694,7 @@ def db_upgrade(
 @_clear_errors
 def db_info(
     url: Annotated[str | None, typer.Option(help=_DB_URL_HELP)] = None,
-    config: Annotated[Path | None, typer.Option(help="Config file (default: $PROPDESK_CONFIG).")] = None,
+    config: Annotated[Path | None, typer.Option(help="The config file (as propdesk --config).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Show the database URL (password hidden), its revision, the row count of every table and the strategy runs
@@ -785,7 +784,7 @@ def _run_lines(runs: list[Any]) -> list[str]:
 def db_export(
     out: Annotated[Path, typer.Argument(help="Directory to write fills.csv and trades.csv into.")],
     url: Annotated[str | None, typer.Option(help=_DB_URL_HELP)] = None,
-    config: Annotated[Path | None, typer.Option(help="Config file (default: $PROPDESK_CONFIG).")] = None,
+    config: Annotated[Path | None, typer.Option(help="The config file (as propdesk --config).")] = None,
     account: Annotated[int | None, typer.Option(help="Only this account id.")] = None,
     run_id: Annotated[
         str | None, typer.Option("--run", help="Only this run (its id, or a unique start of it: see db info).")

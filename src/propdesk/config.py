@@ -32,7 +32,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import textwrap
 from collections.abc import Mapping
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -118,7 +120,7 @@ class AccountsSettings(_Section):
 
 
 class DatabaseSettings(_Section):
-    """The journal database (see :mod:`propdesk.storage.db` for the URL forms and drivers)."""
+    """The journal database (the URL forms and drivers: ``propdesk.storage.db``)."""
 
     url: SecretStr | None = Field(
         default=None,
@@ -159,8 +161,10 @@ class RiskSection(_Section):
 
 
 class ProjectXSection(_Section):
-    """The ProjectX (TopstepX) adapter: hosts, timeouts and options. Every key is a
-    :class:`propdesk.brokers.projectx.config.ProjectXSettings` field with the same default (checked by a test)."""
+    """The ProjectX (TopstepX) adapter: hosts, timeouts and options.
+
+    Every key is a :class:`propdesk.brokers.projectx.config.ProjectXSettings` field with the same default (a test
+    checks it); ``adapter_table`` gives the keys that adapter takes."""
 
     api_base: str = Field(default="https://api.topstepx.com", description="REST host (URL)")
     user_hub_url: str = Field(default="https://rtc.topstepx.com/hubs/user", description="user hub (URL)")
@@ -282,8 +286,8 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         """Keyword arguments, then ``PROPDESK_<SECTION>__<KEY>``, then the alias names, then the TOML file
         (the one :func:`load_settings` names, else :func:`find_config_file`)."""
-        environ = _LOAD_ENVIRON if _LOAD_ENVIRON is not None else os.environ
-        path = _LOAD_PATH if _LOAD_PATH is not None else find_config_file(None, environ)
+        loading = _LOADING.get()
+        environ, path = loading if loading is not None else (os.environ, find_config_file(None, os.environ))
         return (
             init_settings,
             _Env(settings_cls, environ),
@@ -292,9 +296,8 @@ class Settings(BaseSettings):
         )
 
 
-# The file and environment of the load in progress (set only inside load_settings, read by the sources above).
-_LOAD_PATH: Path | None = None
-_LOAD_ENVIRON: Mapping[str, str] | None = None
+_LOADING: ContextVar[tuple[Mapping[str, str], Path | None] | None] = ContextVar("_LOADING", default=None)
+"""The environment and file of the :func:`load_settings` call in progress (read by the sources above)."""
 
 
 class _Env(EnvSettingsSource):
@@ -408,10 +411,9 @@ def load_settings(path: str | Path | None = None, *, environ: Mapping[str, str] 
         ConfigError: one line naming the file or the environment variable and the key: the file is missing (when
             named), unreadable or malformed, holds a credential, or a value is invalid.
     """
-    global _LOAD_PATH, _LOAD_ENVIRON
     env = os.environ if environ is None else environ
     file_path = find_config_file(path, env)
-    _LOAD_PATH, _LOAD_ENVIRON = file_path, env
+    token = _LOADING.set((env, file_path))
     try:
         return Settings()
     except ValidationError as exc:
@@ -425,7 +427,7 @@ def load_settings(path: str | Path | None = None, *, environ: Mapping[str, str] 
         var = f"{ENV_PREFIX}{hit[1].upper()}__*" if hit else f"{ENV_PREFIX}*"
         raise ConfigError(f"invalid configuration: environment variable {var}: a value is not valid JSON") from None
     finally:
-        _LOAD_PATH, _LOAD_ENVIRON = None, None
+        _LOADING.reset(token)
 
 
 # ---------------------------------------------------------------------------------------------------- once per process
@@ -464,8 +466,14 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, int | float):
         return repr(value)
     if isinstance(value, dict):
+        if not value:
+            return "{}"
         return "{ " + ", ".join(f"{json.dumps(str(k))} = {_toml_value(v)}" for k, v in value.items()) + " }"
     return json.dumps(str(value))
+
+
+def _comment(text: str) -> list[str]:
+    return textwrap.wrap(" ".join(text.split()), width=116, initial_indent="# ", subsequent_indent="# ")
 
 
 def render_toml() -> str:
@@ -483,12 +491,13 @@ def render_toml() -> str:
         assert isinstance(model, type) and issubclass(model, BaseModel)
         lines += ["", f"[{section}]"]
         if model.__doc__:
-            lines.append(f"# {model.__doc__.splitlines()[0]}")
+            lines += _comment(model.__doc__.split("\n\n")[0].replace("``", "`").replace(":class:", ""))
         for key, info in model.model_fields.items():
+            lines.append("")
             env = _env_name(section, key)
             aliases = [var for var, target in ENV_ALIASES.items() if target == (section, key)]
             also = f" (or {', '.join(aliases)})" if aliases else ""
-            lines.append(f"# {info.description}.")
+            lines += _comment(f"{info.description}.")
             extra = info.json_schema_extra
             if isinstance(extra, dict) and extra.get(_ENV_ONLY):
                 lines.append(f"# Environment only: set {env}{also}. Never stored here.")

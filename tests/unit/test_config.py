@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from typer.testing import CliRunner
 
 from propdesk.brokers.projectx.config import ProjectXSettings
-from propdesk.cli import app
+from propdesk.cli import _node_journal, _risk_config, app
 from propdesk.config import Settings, configure, find_config_file, load_settings, render_toml
 from propdesk.core.errors import ConfigError
 from propdesk.live import projectx_settings
@@ -219,3 +219,16 @@ def test_cli_root_config_reaches_the_database_reader(tmp_path: Path, monkeypatch
     res = CliRunner().invoke(app, ["--config", str(cfg), "db", "info", "--json"])
     assert res.exit_code == 0, res.output
     assert str(db) in res.output
+
+
+def test_cli_takes_its_defaults_from_the_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("PROPDESK_RISK__PRESET", "PROPDESK_JOURNAL__ENABLED"):
+        monkeypatch.delenv(var, raising=False)
+    configure(None)
+    assert _risk_config(None, None) is None
+    configure(_write(tmp_path, '[risk]\npreset = "topstep-50k-combine"\n[journal]\nenabled = false\n'))
+    risk = _risk_config(None, None)
+    assert risk is not None and risk.preset == "topstep-50k-combine"
+    assert _node_journal(None, None) is None  # journal.enabled = false
+    flag = _risk_config("topstep-100k-xfa", None)  # an option wins over the settings
+    assert flag is not None and flag.preset == "topstep-100k-xfa"
