@@ -39,6 +39,7 @@ from propdesk.cli_options import (
 from propdesk.core.errors import ConfigError, PropdeskError
 
 if TYPE_CHECKING:
+    from propdesk.config import Settings
     from propdesk.journaling import NodeJournal
     from propdesk.risk.presets import RiskConfig
 
@@ -76,6 +77,47 @@ def _clear_errors(fn: Callable[P, R]) -> Callable[P, R]:
             raise typer.Exit(code=2) from None
 
     return wrapper
+
+
+@app.callback()
+def _root(
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="The config file (default: $PROPDESK_CONFIG, ./propdesk.toml, user config dir)."),
+    ] = None,
+) -> None:
+    """Trade CME futures on prop-firm accounts with a risk manager that protects the account."""
+    from propdesk.config import configure
+
+    configure(config)  # loaded once, on first use (propdesk.config.get_settings)
+
+
+def _settings(config: Path | None = None) -> Settings:
+    """The process's settings (:func:`propdesk.config.get_settings`); a command's own ``--config`` replaces the
+    file first. Raises ConfigError."""
+    from propdesk.config import configure, get_settings
+
+    if config is not None:
+        configure(config)
+    return get_settings()
+
+
+@app.command()
+@_clear_errors
+def init(
+    path: Annotated[Path, typer.Argument(help="The file to write.")] = Path("propdesk.toml"),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented propdesk.toml with every setting, its unit and its default (credentials: env only)."""
+    from propdesk.config import render_toml
+
+    if path.exists() and not force:
+        raise ConfigError(f"{path} exists: use --force to overwrite it")
+    try:
+        path.write_text(render_toml(), encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path} ({exc.strerror or exc})") from None
+    console.print(f"wrote {path}", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -192,16 +234,18 @@ def data_resample(
 def _risk_config(preset: str | None, path: Path | None) -> RiskConfig | None:
     """The risk configuration of ``--risk`` / ``--risk-config`` (``None`` without either). Raises ConfigError."""
     if preset is None and path is None:
+        preset, path = _settings().risk.preset, _settings().risk.config_file
+    if preset is None and path is None:
         return None
     from propdesk.risk.presets import load_risk_config
 
     return load_risk_config(preset, path)
 
 
-def _node_journal(on: bool, url: str | None) -> NodeJournal | None:
-    """The node's journal for ``--journal`` / ``--journal-url`` (``None`` when off). Raises ConfigError for a bad
-    URL."""
-    if not on:
+def _node_journal(on: bool | None, url: str | None) -> NodeJournal | None:
+    """The node's journal for ``--journal`` / ``--journal-url`` (``None`` when off; ``on`` unset = the settings'
+    ``journal.enabled``). Raises ConfigError for a bad URL."""
+    if not (_settings().journal.enabled if on is None else on):
         return None
     from propdesk.journaling import NodeJournal
 
@@ -361,9 +405,11 @@ def run(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object on stdout.")] = False,
     journal: Annotated[
-        bool,
-        typer.Option("--journal/--no-journal", help="Journal every order, fill and position event (on by default)."),
-    ] = True,
+        bool | None,
+        typer.Option(
+            "--journal/--no-journal", help="Journal every order, fill and position event (default: journal.enabled)."
+        ),
+    ] = None,
     journal_url: JournalUrlOption = None,
     broker: Annotated[
         str, typer.Option("--broker", help="sim (a paced replay, the default) or projectx (live, TopstepX).")
@@ -375,15 +421,17 @@ def run(
     user_hub: Annotated[str | None, typer.Option("--user-hub", help="projectx: user hub URL.")] = None,
     market_hub: Annotated[str | None, typer.Option("--market-hub", help="projectx: market hub URL.")] = None,
     config: Annotated[
-        Path | None, typer.Option("--config", help="projectx: config file with [projectx] hosts ($PROPDESK_CONFIG).")
+        Path | None,
+        typer.Option("--config", help="The config file with [projectx] hosts and the rest (as propdesk --config)."),
     ] = None,
     duration: Annotated[
         float | None, typer.Option("--duration", help="projectx: stop after this many seconds.")
     ] = None,
     bars: Annotated[int | None, typer.Option("--bars", help="projectx: stop after this many live bars.")] = None,
     bar_cache: Annotated[
-        bool, typer.Option("--bar-cache/--no-bar-cache", help="projectx: history bars through the journal's cache.")
-    ] = True,
+        bool | None,
+        typer.Option("--bar-cache/--no-bar-cache", help="projectx: history bars through the journal's cache."),
+    ] = None,
 ) -> None:
     """Run the trading node on a paced replay of real bars, with a live console; stop with Ctrl-C.
 
@@ -403,10 +451,12 @@ def run(
     from propdesk.console import render_summary, run_plain, run_with_console
     from propdesk.runner import EXIT_INTERRUPTED, RunOptions, RunSession
 
+    cfg = _settings(config)
     if broker == "projectx":
         _run_live(
-            strategy, param, symbol, risk, risk_config, account, api_base, user_hub, market_hub, config,
-            duration, bars, bar_cache, no_console, as_json, _node_journal(journal, journal_url),
+            strategy, param, symbol, risk, risk_config, account or cfg.accounts.default, api_base, user_hub,
+            market_hub, config, duration, bars, cfg.journal.bar_cache if bar_cache is None else bar_cache,
+            no_console, as_json, _node_journal(journal, journal_url),
         )  # fmt: skip
         return
     if broker != "sim":
@@ -541,9 +591,7 @@ def risk_daemon(
     ] = None,
     user_hub: Annotated[str | None, typer.Option("--user-hub", help="projectx: user hub URL.")] = None,
     market_hub: Annotated[str | None, typer.Option("--market-hub", help="projectx: market hub URL.")] = None,
-    config: Annotated[
-        Path | None, typer.Option("--config", help="projectx: a propdesk TOML file with a [projectx] table.")
-    ] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="The config file (as propdesk --config).")] = None,
 ) -> None:
     """Run the account guard on its own, attached to a broker account: every fill from any source (manual trades
     at the broker included) is checked; a breach flattens the account and locks it out. Live status until the end
@@ -557,6 +605,7 @@ def risk_daemon(
 
     from propdesk.runner import EXIT_INTERRUPTED
 
+    _settings(config)
     risk_cfg = _risk_config(risk, risk_config)
     if risk_cfg is None:
         raise ConfigError("propdesk risk needs --risk PRESET and/or --risk-config FILE")
@@ -628,7 +677,7 @@ _DB_URL_HELP = "Database URL (default: $PROPDESK_DATABASE_URL, the config file's
 @_clear_errors
 def db_upgrade(
     url: Annotated[str | None, typer.Option(help=_DB_URL_HELP)] = None,
-    config: Annotated[Path | None, typer.Option(help="Config file (default: $PROPDESK_CONFIG).")] = None,
+    config: Annotated[Path | None, typer.Option(help="The config file (as propdesk --config).")] = None,
 ) -> None:
     """Create or migrate the journal's tables to the newest revision."""
     import asyncio
@@ -645,7 +694,7 @@ def db_upgrade(
 @_clear_errors
 def db_info(
     url: Annotated[str | None, typer.Option(help=_DB_URL_HELP)] = None,
-    config: Annotated[Path | None, typer.Option(help="Config file (default: $PROPDESK_CONFIG).")] = None,
+    config: Annotated[Path | None, typer.Option(help="The config file (as propdesk --config).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Show the database URL (password hidden), its revision, the row count of every table and the strategy runs
@@ -735,7 +784,7 @@ def _run_lines(runs: list[Any]) -> list[str]:
 def db_export(
     out: Annotated[Path, typer.Argument(help="Directory to write fills.csv and trades.csv into.")],
     url: Annotated[str | None, typer.Option(help=_DB_URL_HELP)] = None,
-    config: Annotated[Path | None, typer.Option(help="Config file (default: $PROPDESK_CONFIG).")] = None,
+    config: Annotated[Path | None, typer.Option(help="The config file (as propdesk --config).")] = None,
     account: Annotated[int | None, typer.Option(help="Only this account id.")] = None,
     run_id: Annotated[
         str | None, typer.Option("--run", help="Only this run (its id, or a unique start of it: see db info).")
@@ -770,7 +819,9 @@ def db_export(
 @_clear_errors
 def gateway(
     port: Annotated[int | None, typer.Option(help="Port on 127.0.0.1 (default 8900, or the config's bind).")] = None,
-    config: Annotated[Path | None, typer.Option(help="Gateway configuration file (TOML or JSON).")] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="Gateway configuration file (TOML or JSON; default: emulator.config_file).")
+    ] = None,
     data: Annotated[Path | None, typer.Option(help="Folder the feeds' files are read from (../shared/data).")] = None,
     speed: Annotated[float | None, typer.Option(help="Replay speed: 1 = real time, 10 = ten times faster.")] = None,
 ) -> None:
@@ -779,6 +830,8 @@ def gateway(
 
     from propdesk.gateway import GatewayConfig, create_app, load_gateway_config
 
+    emu = _settings().emulator
+    config, port, data, speed = config or emu.config_file, port or emu.port, data or emu.data_dir, speed or emu.speed
     cfg = load_gateway_config(config) if config is not None else GatewayConfig()
     changes: dict[str, object] = {}
     if port is not None:

@@ -1,91 +1,279 @@
-"""propdesk's settings: pydantic-settings models loaded from a TOML file and ``PROPDESK_*`` environment variables.
+"""propdesk's one configuration: :class:`Settings`, read by pydantic-settings from a TOML file and ``PROPDESK_*``
+environment variables, loaded once per CLI process (:func:`configure` / :func:`get_settings`).
 
-Precedence, highest first: keyword arguments (the CLI's options), environment variables (``PROPDESK_LOG_LEVEL``,
-nested with a double underscore: ``PROPDESK_DATA__CACHE_DIR``), the TOML file, the defaults below. The TOML file is
-the one named by ``load_settings(path)``, else ``$PROPDESK_CONFIG``, else ``~/.config/propdesk/propdesk.toml`` when it
-exists. Settings objects are frozen: a running node cannot be reconfigured behind its back.
+**Sections.** ``[accounts]``, ``[database]``, ``[journal]``, ``[risk]``, ``[projectx]``, ``[api]``, ``[emulator]``
+(see each model below; units are in the field names: ``*_s`` seconds, ``port`` a TCP port).
 
-Secrets (API keys) are never part of these models' ``repr``: fields that hold one are ``SecretStr``.
+**Precedence**, highest first: a command's own options (applied by the command), environment variables, the TOML
+file, the defaults. A key's variable is ``PROPDESK_<SECTION>__<KEY>`` (e.g. ``PROPDESK_PROJECTX__API_BASE``); the
+older names ``PROPDESK_DATABASE_URL``, ``PROPDESK_PROJECTX_USERNAME``, ``PROPDESK_PROJECTX_API_KEY`` and
+``PROPDESK_PROJECTX_API_KEY_FILE`` are kept as aliases (:data:`ENV_ALIASES`; the nested name wins when both are set).
+
+**The file** is ``--config PATH``, else ``$PROPDESK_CONFIG``, else ``./propdesk.toml`` when it exists, else
+``<user config dir>/propdesk.toml`` (``platformdirs.user_config_dir("propdesk")``, ``~/.config/propdesk`` on
+Linux) when it exists, else none (the defaults). A file named by ``--config`` or ``$PROPDESK_CONFIG`` must exist.
+It is read through :mod:`propdesk.core.textfiles` (a missing file, a directory, non-UTF-8 bytes or TOML nested too
+deeply is one ``ConfigError`` line).
+
+**Credentials** (the ProjectX user name and API key, the database password) come only from the environment, or
+from a file whose path the environment gives (``PROPDESK_PROJECTX__API_KEY_FILE``,
+``PROPDESK_DATABASE__PASSWORD_FILE``): the TOML file holding one, or a database URL with a password, is refused.
+They are :class:`~pydantic.SecretStr`, so they appear in no ``repr``, log line or error message.
+
+``propdesk init`` writes :func:`render_toml`: every setting with its description, unit and default.
 
 Raises:
-    ConfigError: from :func:`load_settings` for a missing or malformed file, or a value that fails validation; the
-        message names the file and the offending key.
+    ConfigError: from :func:`load_settings` for an unreadable or malformed file, a credential in the file, or a
+        value that fails validation; the one-line message names the file or the environment variable and the key.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import textwrap
+from collections.abc import Mapping
+from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+import platformdirs
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+    TomlConfigSettingsSource,
+)
+from pydantic_settings.sources.utils import parse_env_vars
 
 from propdesk.core.errors import ConfigError
 from propdesk.core.textfiles import parse_toml, read_utf8
 
-DEFAULT_CONFIG_PATH = Path("~/.config/propdesk/propdesk.toml").expanduser()
-_DEFAULT_DATA_DIR = Path(os.environ.get("XDG_DATA_HOME", "~/.local/share")).expanduser() / "propdesk"
+__all__ = [
+    "CONFIG_ENV",
+    "ENV_ALIASES",
+    "AccountsSettings",
+    "ApiSettings",
+    "DatabaseSettings",
+    "EmulatorSettings",
+    "JournalSettings",
+    "ProjectXSection",
+    "RiskSection",
+    "Settings",
+    "configure",
+    "find_config_file",
+    "get_settings",
+    "load_settings",
+    "render_toml",
+    "user_config_path",
+]
+
+ENV_PREFIX: Final = "PROPDESK_"
+CONFIG_ENV: Final = "PROPDESK_CONFIG"
+"""The environment variable naming the config file (``--config`` wins over it)."""
+CONFIG_FILENAME: Final = "propdesk.toml"
+
+ENV_ALIASES: Final[dict[str, tuple[str, str]]] = {
+    "PROPDESK_DATABASE_URL": ("database", "url"),
+    "PROPDESK_PROJECTX_USERNAME": ("projectx", "username"),
+    "PROPDESK_PROJECTX_API_KEY": ("projectx", "api_key"),
+    "PROPDESK_PROJECTX_API_KEY_FILE": ("projectx", "api_key_file"),
+}
+"""Documented older environment names -> ``(section, key)``; ``PROPDESK_<SECTION>__<KEY>`` wins over them."""
+
+_ENV_ONLY: Final = "env_only"
+_PASSWORD_IN_URL: Final = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/@\s]*:[^@\s]+@")
 
 
-class DataSettings(BaseModel):
-    """Where propdesk keeps its own files.
+def user_config_path() -> Path:
+    """``<platformdirs user config dir>/propdesk.toml`` (``~/.config/propdesk/propdesk.toml`` on Linux)."""
+    return Path(platformdirs.user_config_dir("propdesk")) / CONFIG_FILENAME
 
-    Attributes:
-        data_dir: the user's propdesk data directory (journal database, bar catalog).
-        catalog_dir: the Parquet bar catalog; defaults to ``<data_dir>/catalog``.
-    """
 
+def _env_only(description: str) -> Any:
+    """A credential field: ``None`` by default, never read from the TOML file."""
+    return Field(default=None, description=description, json_schema_extra={_ENV_ONLY: True})
+
+
+def _read_secret_file(path: Path, var: str) -> SecretStr:
+    """The stripped text of the secret file ``path`` named by ``var``. Raises ConfigError (never shows the text)."""
+    return SecretStr(read_utf8(path.expanduser(), f"{var} file {path}").strip())
+
+
+class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    data_dir: Path = _DEFAULT_DATA_DIR
-    catalog_dir: Path | None = None
 
-    @property
-    def catalog_path(self) -> Path:
-        """The bar catalog directory (``catalog_dir`` or ``<data_dir>/catalog``)."""
-        return self.catalog_dir if self.catalog_dir is not None else self.data_dir / "catalog"
+class AccountsSettings(_Section):
+    """Which broker account propdesk trades."""
 
-
-class LoggingSettings(BaseModel):
-    """Logging: level and whether to log as JSON lines."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    json_lines: bool = False
+    default: str | None = Field(
+        default=None,
+        description="ProjectX account (id or name) that `propdesk run --broker projectx` trades when --account is "
+        "not given; unset = the user's only active account",
+    )
 
 
-class DatabaseSettings(BaseModel):
-    """The journal database.
+class DatabaseSettings(_Section):
+    """The journal database (the URL forms and drivers: ``propdesk.storage.db``)."""
 
-    Attributes:
-        url: an SQLAlchemy URL (``sqlite:///path``, ``postgresql://user@host/db``); ``None`` means the SQLite file
-            under the user's data directory. It may hold a password, so it is a ``SecretStr`` (never printed).
-    """
+    url: SecretStr | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the journal (sqlite:///path or postgresql://user@host/db); unset = the SQLite "
+        "file journal.sqlite3 in the user data directory. A URL with a password only from the environment",
+    )
+    password: SecretStr | None = _env_only("password added to the database URL")
+    password_file: Path | None = _env_only("file holding the database password")
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    @model_validator(mode="after")
+    def _password_from_file(self) -> DatabaseSettings:
+        if self.password is None and self.password_file is not None:
+            secret = _read_secret_file(self.password_file, "PROPDESK_DATABASE__PASSWORD_FILE")
+            object.__setattr__(self, "password", secret)
+        return self
 
-    url: SecretStr | None = None
+
+class JournalSettings(_Section):
+    """What the journal records by default."""
+
+    enabled: bool = Field(
+        default=True, description="journal `propdesk run`'s orders, fills and positions (--journal/--no-journal)"
+    )
+    bar_cache: bool = Field(
+        default=True, description="live warm-up bars through the journal's bar cache (--bar-cache/--no-bar-cache)"
+    )
+
+
+class RiskSection(_Section):
+    """The risk configuration used when a command gets neither ``--risk`` nor ``--risk-config``."""
+
+    preset: str | None = Field(
+        default=None, description="risk preset (propdesk presets), e.g. topstep-50k-combine; unset = none"
+    )
+    config_file: Path | None = Field(
+        default=None, description="per-account risk configuration file (TOML, as --risk-config); unset = none"
+    )
+
+
+class ProjectXSection(_Section):
+    """The ProjectX (TopstepX) adapter: hosts, timeouts and options.
+
+    Every key is a :class:`propdesk.brokers.projectx.config.ProjectXSettings` field with the same default (a test
+    checks it); ``adapter_table`` gives the keys that adapter takes."""
+
+    api_base: str = Field(default="https://api.topstepx.com", description="REST host (URL)")
+    user_hub_url: str = Field(default="https://rtc.topstepx.com/hubs/user", description="user hub (URL)")
+    market_hub_url: str = Field(default="https://rtc.topstepx.com/hubs/market", description="market hub (URL)")
+    username: str | None = _env_only("ProjectX user name")
+    api_key: SecretStr | None = _env_only("ProjectX API key")
+    api_key_file: Path | None = _env_only("file holding the ProjectX API key")
+    bracket_modes: dict[int, Literal["position", "auto_oco"]] = Field(
+        default_factory=dict,
+        description="per account id: position (TopstepX default, brackets synthesized) or auto_oco (native)",
+    )
+    order_place_style: Literal["brackets", "linked"] = Field(
+        default="brackets", description="Order/place linking: brackets (newer docs) or linked (older docs)"
+    )
+    request_timeout_s: float = Field(default=10.0, gt=0, description="HTTP request timeout (seconds)")
+    connect_timeout_s: float = Field(default=10.0, gt=0, description="HTTP connect timeout (seconds)")
+    validate_interval_s: float = Field(default=43200.0, gt=0, description="Auth/validate at least this often (s)")
+    refresh_before_expiry_s: float = Field(
+        default=3600.0, ge=0, description="renew the token when less than this lifetime is left (seconds)"
+    )
+    token_check_interval_s: float = Field(default=60.0, gt=0, description="token check interval (seconds)")
+    hub_connect_timeout_s: float = Field(default=30.0, gt=0, description="wait for both hubs at connect (seconds)")
+    reconnect_base_s: float = Field(default=1.0, gt=0, description="hub reconnect backoff, first wait (seconds)")
+    reconnect_max_s: float = Field(default=60.0, gt=0, description="hub reconnect backoff, longest wait (seconds)")
+    stale_feed_s: float = Field(default=30.0, gt=0, description="a silent contract is stale after (seconds)")
+    stale_check_interval_s: float = Field(default=5.0, gt=0, description="stale-feed watchdog interval (seconds)")
+    reconnect_on_stale: bool = Field(default=True, description="reconnect the market hub when every feed is stale")
+    confirm_timeout_s: float = Field(
+        default=3.0, gt=0, description="verify through REST when a hub event is this late (seconds)"
+    )
+    max_bars_per_request: int = Field(
+        default=20_000, ge=1, le=20_000, description="History/retrieveBars limit (bars, at most 20000)"
+    )
+    general_budget: dict[str, float] | None = Field(
+        default=None,
+        description="general rate budget {count, window_s, reserve_fraction}; unset = 200 requests / 60 s, 25 % "
+        "kept for cancel/close/flatten",
+    )
+    history_budget: dict[str, float] | None = Field(
+        default=None, description="History/retrieveBars budget {count, window_s}; unset = 30 requests / 30 s"
+    )
+    retry: dict[str, float] | None = Field(
+        default=None,
+        description="retries of reads {max_retries, base_s, max_s, default_retry_after_s}; unset = 3, 0.5, 8, 60",
+    )
+    breaker: dict[str, float] | None = Field(
+        default=None, description="circuit breaker {failure_threshold, reset_timeout_s}; unset = 5, 30"
+    )
+
+    @field_validator("api_base", "user_hub_url", "market_hub_url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return v.rstrip("/")
+
+    @model_validator(mode="after")
+    def _key_from_file(self) -> ProjectXSection:
+        if self.api_key is None and self.api_key_file is not None:
+            secret = _read_secret_file(self.api_key_file, "PROPDESK_PROJECTX__API_KEY_FILE")
+            object.__setattr__(self, "api_key", secret)
+        return self
+
+    def adapter_table(self) -> dict[str, Any]:
+        """The keys for ``ProjectXSettings``: everything but the credentials and the unset optional tables."""
+        out = self.model_dump(exclude={"username", "api_key", "api_key_file"})
+        return {k: v for k, v in out.items() if v is not None}
+
+
+class ApiSettings(_Section):
+    """propdesk's HTTP API (``propdesk serve``)."""
+
+    host: str = Field(default="127.0.0.1", description="interface the API listens on (host name or address)")
+    port: int = Field(default=8000, ge=1, le=65535, description="TCP port of the API")
+
+
+class EmulatorSettings(_Section):
+    """The local ProjectX-compatible gateway (``propdesk gateway``)."""
+
+    config_file: Path | None = Field(
+        default=None, description="gateway configuration file (TOML or JSON, as --config); unset = built-in"
+    )
+    port: int | None = Field(
+        default=None, ge=1, le=65535, description="TCP port on 127.0.0.1; unset = the gateway config's (8900)"
+    )
+    data_dir: Path | None = Field(default=None, description="folder the feeds are read from; unset = the config's")
+    speed: float | None = Field(
+        default=None, gt=0, description="replay speed (multiple of real time); unset = the config's"
+    )
 
 
 class Settings(BaseSettings):
-    """All of propdesk's settings. See the module docstring for sources and precedence."""
+    """All of propdesk's settings (frozen). See the module docstring for sources, precedence and credentials."""
 
     model_config = SettingsConfigDict(
-        env_prefix="PROPDESK_",
+        env_prefix=ENV_PREFIX,
         env_nested_delimiter="__",
         frozen=True,
         extra="forbid",
+        toml_file=None,
     )
 
-    data: DataSettings = Field(default_factory=DataSettings)
+    accounts: AccountsSettings = Field(default_factory=AccountsSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
-    projectx: dict[str, Any] = Field(default_factory=dict)
-    """The ``[projectx]`` table: hosts and options of the ProjectX adapter (any ``ProjectXSettings`` key; validated
-    by ``propdesk.live.projectx_settings`` where it is used). Credentials are refused there: they come from the
-    environment only."""
-    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    journal: JournalSettings = Field(default_factory=JournalSettings)
+    risk: RiskSection = Field(default_factory=RiskSection)
+    projectx: ProjectXSection = Field(default_factory=ProjectXSection)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    emulator: EmulatorSettings = Field(default_factory=EmulatorSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -96,64 +284,226 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """Only keyword arguments: :func:`load_settings` merges file, environment and overrides in its own order."""
-        return (init_settings,)
+        """Keyword arguments, then ``PROPDESK_<SECTION>__<KEY>``, then the alias names, then the TOML file
+        (the one :func:`load_settings` names, else :func:`find_config_file`)."""
+        loading = _LOADING.get()
+        environ, path = loading if loading is not None else (os.environ, find_config_file(None, os.environ))
+        return (
+            init_settings,
+            _Env(settings_cls, environ),
+            _AliasEnv(settings_cls, environ),
+            _Toml(settings_cls, path),
+        )
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
-    where = f"config file {path}"
-    return parse_toml(read_utf8(path, where), where)
+_LOADING: ContextVar[tuple[Mapping[str, str], Path | None] | None] = ContextVar("_LOADING", default=None)
+"""The environment and file of the :func:`load_settings` call in progress (read by the sources above)."""
 
 
-def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in over.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
-    return out
+class _Env(EnvSettingsSource):
+    """``PROPDESK_<SECTION>__<KEY>`` from a given mapping (``os.environ`` unless a caller passes its own)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return parse_env_vars(self._environ, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str)
 
 
-def _env_overrides() -> dict[str, Any]:
-    """``PROPDESK_A__B=value`` as ``{"a": {"b": "value"}}`` for the keys the models know."""
-    out: dict[str, Any] = {}
-    for name, value in os.environ.items():
-        if not name.startswith("PROPDESK_") or name == "PROPDESK_CONFIG":
+class _AliasEnv(PydanticBaseSettingsSource):
+    """The documented older names of :data:`ENV_ALIASES`."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        super().__init__(settings_cls)
+        self._environ = environ
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        """Unused: :meth:`__call__` builds the whole mapping."""
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        out: dict[str, dict[str, Any]] = {}
+        for var, (section, key) in ENV_ALIASES.items():
+            value = self._environ.get(var)
+            if value:
+                out.setdefault(section, {})[key] = value
+        return out
+
+
+class _Toml(TomlConfigSettingsSource):
+    """The TOML file read through :mod:`propdesk.core.textfiles`; a credential in it is refused."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path | None) -> None:
+        self._path = path
+        super().__init__(settings_cls, toml_file=path)
+
+    def _read_files(self, files: Any, deep_merge: bool = False) -> dict[str, Any]:
+        if self._path is None:
+            return {}
+        where = f"config file {self._path}"
+        doc = parse_toml(read_utf8(self._path, where), where)
+        _refuse_credentials(doc, self._path)
+        return doc
+
+
+def _env_name(section: str, key: str) -> str:
+    return f"{ENV_PREFIX}{section.upper()}__{key.upper()}"
+
+
+def _refuse_credentials(doc: dict[str, Any], path: Path) -> None:
+    """Raise ConfigError when the file ``doc`` holds a credential (its value is never shown)."""
+    for section, field in Settings.model_fields.items():
+        table = doc.get(section)
+        model = field.annotation
+        if not isinstance(table, dict) or not isinstance(model, type) or not issubclass(model, BaseModel):
             continue
-        parts = name[len("PROPDESK_") :].lower().split("__")
-        if parts[0] not in Settings.model_fields:
-            continue
-        node = out
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-        node[parts[-1]] = value
-    return out
+        for key, info in model.model_fields.items():
+            extra = info.json_schema_extra
+            if key in table and isinstance(extra, dict) and extra.get(_ENV_ONLY):
+                raise ConfigError(
+                    f"config file {path}: [{section}] {key} is a credential and is never read from a file: "
+                    f"set {_env_name(section, key)} in the environment instead"
+                )
+    database = doc.get("database")
+    if isinstance(database, dict) and isinstance(database.get("url"), str) and _PASSWORD_IN_URL.match(database["url"]):
+        raise ConfigError(
+            f"config file {path}: [database] url holds a password: remove it and set "
+            "PROPDESK_DATABASE__PASSWORD (or PROPDESK_DATABASE__PASSWORD_FILE) in the environment"
+        )
 
 
-def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
-    """Load settings from the TOML file, the environment and ``overrides`` (highest precedence).
+def find_config_file(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Path | None:
+    """The config file to read: ``path``, else ``$PROPDESK_CONFIG``, else ``./propdesk.toml`` when it exists, else
+    :func:`user_config_path` when it exists, else ``None``. An explicitly named file is returned even when missing
+    (reading it then raises ConfigError)."""
+    env = os.environ if environ is None else environ
+    explicit = path if path is not None else env.get(CONFIG_ENV)
+    if explicit:
+        return Path(explicit).expanduser()
+    for candidate in (Path(CONFIG_FILENAME), user_config_path()):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _origin(loc: tuple[int | str, ...], environ: Mapping[str, str], path: Path | None) -> str:
+    """Where the value at ``loc`` came from: the environment variable, the file, or the defaults."""
+    parts = [str(p) for p in loc]
+    if len(parts) >= 2:
+        nested = _env_name(parts[0], parts[1])
+        if any(k.upper() == nested for k in environ):
+            return f"environment variable {nested}"
+        for var, target in ENV_ALIASES.items():
+            if target == (parts[0], parts[1]) and environ.get(var):
+                return f"environment variable {var}"
+    return f"config file {path}" if path is not None else "defaults"
+
+
+def load_settings(path: str | Path | None = None, *, environ: Mapping[str, str] | None = None) -> Settings:
+    """Load the settings: the environment over the TOML file over the defaults.
 
     Args:
-        path: a TOML file; ``None`` means ``$PROPDESK_CONFIG`` or the default path when it exists.
-        overrides: top-level sections as dicts, e.g. ``logging={"level": "DEBUG"}``.
+        path: the config file (``--config``); ``None`` means :func:`find_config_file`'s choice.
+        environ: the environment (default ``os.environ``).
 
     Raises:
-        ConfigError: the file is missing or malformed, or a value is invalid (the message names the key).
+        ConfigError: one line naming the file or the environment variable and the key: the file is missing (when
+            named), unreadable or malformed, holds a credential, or a value is invalid.
     """
-    explicit = path if path is not None else os.environ.get("PROPDESK_CONFIG")
-    file_path = Path(explicit).expanduser() if explicit else DEFAULT_CONFIG_PATH
-    values: dict[str, Any] = {}
-    source = "defaults"
-    if explicit or file_path.exists():
-        values = _read_toml(file_path)
-        source = str(file_path)
-    values = _merge(values, _env_overrides())
-    values = _merge(values, overrides)
+    env = os.environ if environ is None else environ
+    file_path = find_config_file(path, env)
+    token = _LOADING.set((env, file_path))
     try:
-        return Settings.model_validate(values)
+        return Settings()
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}" for err in exc.errors()
+            f"{_origin(err['loc'], env, file_path)}: {'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
+            for err in exc.errors()
         )
-        raise ConfigError(f"invalid configuration ({source}): {problems}") from None
+        raise ConfigError(f"invalid configuration: {problems}") from None
+    except SettingsError as exc:
+        hit = re.search(r'field "(\w+)"', str(exc))
+        var = f"{ENV_PREFIX}{hit[1].upper()}__*" if hit else f"{ENV_PREFIX}*"
+        raise ConfigError(f"invalid configuration: environment variable {var}: a value is not valid JSON") from None
+    finally:
+        _LOADING.reset(token)
+
+
+# ---------------------------------------------------------------------------------------------------- once per process
+
+
+class _Process:
+    """The config file named for this process and its settings once loaded."""
+
+    config_path: Path | None = None
+    current: Settings | None = None
+
+
+def configure(path: str | Path | None) -> None:
+    """Name the config file of this process (the CLI's ``--config``); the settings are loaded on first use."""
+    _Process.config_path = None if path is None else Path(path)
+    _Process.current = None
+
+
+def get_settings() -> Settings:
+    """This process's settings, loaded once (from the file :func:`configure` named, else the usual search).
+
+    Raises:
+        ConfigError: as :func:`load_settings`.
+    """
+    if _Process.current is None:
+        _Process.current = load_settings(_Process.config_path)
+    return _Process.current
+
+
+# ---------------------------------------------------------------------------------------------------- propdesk init
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        return "{ " + ", ".join(f"{json.dumps(str(k))} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    return json.dumps(str(value))
+
+
+def _comment(text: str) -> list[str]:
+    return textwrap.wrap(" ".join(text.split()), width=116, initial_indent="# ", subsequent_indent="# ")
+
+
+def render_toml() -> str:
+    """A commented ``propdesk.toml`` with every setting of :class:`Settings`: its description (with the unit),
+    its environment variable and its default. Unset defaults and credentials are commented out, so the file loads
+    back to the defaults."""
+    lines = [
+        "# propdesk configuration (written by `propdesk init`; every setting with its default).",
+        "# Precedence: command options > environment (PROPDESK_<SECTION>__<KEY>) > this file > defaults.",
+        "# Credentials are never read from this file: set the environment variables shown for them.",
+        "# Looked up at: --config PATH, $PROPDESK_CONFIG, ./propdesk.toml, then the user config directory.",
+    ]
+    for section, field in Settings.model_fields.items():
+        model = field.annotation
+        assert isinstance(model, type) and issubclass(model, BaseModel)
+        lines += ["", f"[{section}]"]
+        if model.__doc__:
+            lines += _comment(model.__doc__.split("\n\n")[0].replace("``", "`").replace(":class:", ""))
+        for key, info in model.model_fields.items():
+            lines.append("")
+            env = _env_name(section, key)
+            aliases = [var for var, target in ENV_ALIASES.items() if target == (section, key)]
+            also = f" (or {', '.join(aliases)})" if aliases else ""
+            lines += _comment(f"{info.description}.")
+            extra = info.json_schema_extra
+            if isinstance(extra, dict) and extra.get(_ENV_ONLY):
+                lines.append(f"# Environment only: set {env}{also}. Never stored here.")
+                lines.append(f"# {key} =")
+                continue
+            lines.append(f"# Environment: {env}{also}.")
+            default = info.get_default(call_default_factory=True)
+            lines.append(f"# {key} =" if default is None else f"{key} = {_toml_value(default)}")
+    return "\n".join(lines) + "\n"

@@ -54,7 +54,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -70,9 +69,9 @@ from propdesk.backtest.trades import RoundTrip, RoundTripBuilder
 from propdesk.bootstrap_flow import HISTORY_SOURCE, BootstrapResult, ConnectFills, start_after_first_reconcile
 from propdesk.brokers.projectx import ProjectXBroker, ProjectXRest, ProjectXSettings
 from propdesk.brokers.projectx.config import ENV_API_KEY, ENV_USERNAME
+from propdesk.config import get_settings, load_settings
 from propdesk.core.clock import LiveClock, TimeEvent
 from propdesk.core.errors import ConfigError, ContractError
-from propdesk.core.textfiles import parse_toml, read_utf8
 from propdesk.data.aggregation import TimeBarAggregator, make_schedule
 from propdesk.data.aggregation.feeds import NO_END_NS
 from propdesk.execution.positions import spec_for_symbol
@@ -102,7 +101,6 @@ if TYPE_CHECKING:
     from propdesk.journaling import NodeJournal
 
 __all__ = [
-    "DEFAULT_CONFIG_PATH",
     "BrokerHistory",
     "CachedHistory",
     "HistoryProvider",
@@ -115,10 +113,7 @@ __all__ = [
 
 log = logging.getLogger("propdesk.live")
 
-DEFAULT_CONFIG_PATH: Final[Path] = Path("~/.config/propdesk/propdesk.toml").expanduser()
-"""The config file read for ``[projectx]`` hosts when neither ``--config`` nor ``$PROPDESK_CONFIG`` names one."""
 _HOST_KEYS: Final[frozenset[str]] = frozenset({"api_base", "user_hub_url", "market_hub_url"})
-_SECRET_KEYS: Final[frozenset[str]] = frozenset({"username", "api_key"})
 _DAY_NS: Final[int] = 86_400 * 1_000_000_000
 _WEEKEND_NS: Final[int] = 4 * _DAY_NS
 """Added to the warm-up look-back so a weekend and a holiday still leave ``warmup_bars`` bars in the window."""
@@ -136,12 +131,12 @@ def projectx_settings(
     environ: Mapping[str, str] | None = None,
     **extra: Any,
 ) -> ProjectXSettings:
-    """The adapter's settings: hosts from the arguments, else the config file's ``[projectx]`` table, else TopstepX;
-    credentials from ``PROPDESK_PROJECTX_USERNAME`` / ``PROPDESK_PROJECTX_API_KEY`` only.
+    """The adapter's settings: hosts from the arguments, else the ``projectx`` section of :class:`propdesk.config.
+    Settings` (environment over config file), else TopstepX; credentials from the environment only
+    (``PROPDESK_PROJECTX_USERNAME`` / ``PROPDESK_PROJECTX_API_KEY`` or their ``PROPDESK_PROJECTX__*`` names).
 
-    The config file is ``config_path``, else ``$PROPDESK_CONFIG``, else ``~/.config/propdesk/propdesk.toml`` when it
-    exists. Its ``[projectx]`` table may hold any :class:`ProjectXSettings` key (``api_base``, ``user_hub_url``,
-    ``market_hub_url``, ``bracket_modes``, timeouts ...) except the credentials.
+    The settings are the process's (:func:`propdesk.config.get_settings`) unless ``config_path`` or ``environ`` is
+    given, then :func:`propdesk.config.load_settings` of them.
 
     Args:
         api_base, user_hub, market_hub: host overrides (``--api-base``, ``--user-hub``, ``--market-hub``).
@@ -153,38 +148,23 @@ def projectx_settings(
         ConfigError: a credential is missing (the message names the variable, never a value), the config file is
             missing or malformed, it holds a credential, or a value is invalid.
     """
-    env = os.environ if environ is None else environ
-    table: dict[str, Any] = {}
-    explicit = config_path if config_path is not None else env.get("PROPDESK_CONFIG")
-    path = Path(explicit).expanduser() if explicit else DEFAULT_CONFIG_PATH
-    if explicit or path.exists():
-        where = f"config file {path}"
-        raw = parse_toml(read_utf8(path, where), where)
-        section = raw.get("projectx", {})
-        if not isinstance(section, dict):
-            raise ConfigError(f"config file {path}: [projectx] must be a table")
-        secret = sorted(_SECRET_KEYS & set(section))
-        if secret:
-            raise ConfigError(
-                f"config file {path}: [projectx] must not hold {', '.join(secret)}; "
-                f"set {ENV_USERNAME} and {ENV_API_KEY} in the environment instead"
-            )
-        table.update(section)
+    loaded = get_settings() if config_path is None and environ is None else load_settings(config_path, environ=environ)
+    px = loaded.projectx
+    table = px.adapter_table()
     for key, value in (("api_base", api_base), ("user_hub_url", user_hub), ("market_hub_url", market_hub)):
         if value is not None:
             table[key] = value
     table.update(extra)
-    table.pop("username", None)
-    table.pop("api_key", None)
     try:
         settings = ProjectXSettings.model_validate(table)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"invalid ProjectX settings ({path}): {problems}") from None
-    missing = [name for name in (ENV_USERNAME, ENV_API_KEY) if not env.get(name)]
+        raise ConfigError(f"invalid ProjectX settings: {problems}") from None
+    key = px.api_key.get_secret_value() if px.api_key is not None else ""
+    missing = [name for name, value in ((ENV_USERNAME, px.username), (ENV_API_KEY, key)) if not value]
     if missing:
         raise ConfigError(f"ProjectX credentials missing: set {' and '.join(missing)} in the environment")
-    return settings.with_env_credentials(env)
+    return settings.model_copy(update={"username": px.username, "api_key": px.api_key})
 
 
 async def resolve_account(settings: ProjectXSettings, account: str | None) -> tuple[int, str, Money]:

@@ -1,7 +1,8 @@
 """Database URLs and engines: where the journal lives and how to reach it.
 
-Resolution (highest first): an explicit URL (a CLI option), ``$PROPDESK_DATABASE_URL``, ``database.url`` in the
-config file (``$PROPDESK_CONFIG`` or ``~/.config/propdesk/propdesk.toml``), else a SQLite file
+Resolution (highest first): an explicit URL (a CLI option), ``database.url`` of :class:`propdesk.config.Settings`
+(``$PROPDESK_DATABASE__URL`` or ``$PROPDESK_DATABASE_URL``, else the config file's ``[database] url``; the password
+from ``$PROPDESK_DATABASE__PASSWORD`` / ``_FILE`` is set in it), else a SQLite file
 ``journal.sqlite3`` under ``platformdirs.user_data_dir("propdesk")``. Plain URLs get the async driver:
 ``postgresql://`` / ``postgres://`` become ``postgresql+asyncpg://`` and ``sqlite:///`` becomes
 ``sqlite+aiosqlite:///``. Only SQLite and PostgreSQL are supported.
@@ -16,7 +17,6 @@ durable before it is acknowledged: ARCHITECTURE.md principle 7), ``foreign_keys=
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -28,7 +28,6 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from propdesk.core.errors import ConfigError
-from propdesk.core.textfiles import parse_toml, read_utf8
 
 __all__ = [
     "DATABASE_URL_ENV",
@@ -52,8 +51,6 @@ DATABASE_URL_ENV: Final = "PROPDESK_DATABASE_URL"
 DEFAULT_DB_FILENAME: Final = "journal.sqlite3"
 """The SQLite file under the user's data directory used when nothing else is configured."""
 
-_CONFIG_ENV: Final = "PROPDESK_CONFIG"
-_DEFAULT_CONFIG: Final = Path("~/.config/propdesk/propdesk.toml")
 _PASSWORD_IN_URL = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/@\s]*:)(?P<pw>[^@\s]*)(?P<at>@)")
 
 _ASYNC_DRIVERS: Final = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
@@ -80,22 +77,22 @@ def default_sqlite_url() -> str:
     return f"sqlite+aiosqlite:///{path}"
 
 
-def _config_url(config_path: str | Path | None, environ: Mapping[str, str]) -> str | None:
-    explicit = config_path if config_path is not None else environ.get(_CONFIG_ENV)
-    path = Path(explicit).expanduser() if explicit else _DEFAULT_CONFIG.expanduser()
-    if not path.exists():
-        if explicit:
-            raise ConfigError(f"config file {path} does not exist")
+def _config_url(config_path: str | Path | None, environ: Mapping[str, str] | None) -> str | None:
+    """``database.url`` of :class:`propdesk.config.Settings` (environment over config file) with
+    ``database.password`` set in it; the process's settings unless ``config_path`` or ``environ`` is given."""
+    from propdesk.config import get_settings, load_settings  # noqa: PLC0415  (config imports only core)
+
+    explicit = config_path is not None or environ is not None
+    db = (load_settings(config_path, environ=environ) if explicit else get_settings()).database
+    if db.url is None or not db.url.get_secret_value():
         return None
-    where = f"config file {path}"
-    doc = parse_toml(read_utf8(path, where), where)
-    section = doc.get("database")
-    if section is None:
-        return None
-    if not isinstance(section, dict) or not isinstance(section.get("url", ""), str):
-        raise ConfigError(f"config file {path}: [database] url must be a string")
-    url = section.get("url")
-    return url or None
+    url = db.url.get_secret_value()
+    if db.password is None:
+        return url
+    try:
+        return make_url(url).set(password=db.password.get_secret_value()).render_as_string(hide_password=False)
+    except ArgumentError:
+        raise ConfigError(f"malformed database URL {redact_url(url)!r}") from None
 
 
 def normalize_url(url: str | URL) -> URL:
@@ -135,8 +132,7 @@ def resolve_url(
     Raises:
         ConfigError: the chosen URL is malformed or unsupported, or the named config file is missing or malformed.
     """
-    env = os.environ if environ is None else environ
-    chosen = url or env.get(DATABASE_URL_ENV) or _config_url(config_path, env) or default_sqlite_url()
+    chosen = url or _config_url(config_path, environ) or default_sqlite_url()
     return normalize_url(chosen)
 
 
