@@ -83,7 +83,7 @@ class Settings(BaseSettings):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     projectx: dict[str, Any] = Field(default_factory=dict)
     """The ``[projectx]`` table: hosts and options of the ProjectX adapter (any ``ProjectXSettings`` key; validated
-    by ``propdesk.live.projectx_settings`` where it is used). Credentials are refused there: they come from the
+    by ``propdesk.sessions.live.projectx_settings`` where it is used). Credentials are refused there: they come from the
     environment only."""
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
 
