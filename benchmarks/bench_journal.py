@@ -40,12 +40,12 @@ from sqlalchemy import make_url
 from propdesk.backtest.cli_support import with_contract
 from propdesk.backtest.engine import BacktestResult, run_backtest
 from propdesk.data.loaders import load_bars
-from propdesk.journaling import NodeJournal
 from propdesk.model.data import BarSeries
 from propdesk.model.enums import Side
 from propdesk.model.events import OrderFilled
 from propdesk.model.identifiers import AccountId, ClientOrderId
 from propdesk.model.price import Money, Price
+from propdesk.node.journaling import NodeJournal
 from propdesk.storage.db import create_engine_for
 from propdesk.storage.journal import Journal, WriterKind
 from propdesk.storage.migrate import upgrade_async

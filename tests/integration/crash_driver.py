@@ -52,7 +52,7 @@ from propdesk.model.price import Money
 from propdesk.model.reports import OrderReport
 from propdesk.node import NodeConfig, TradingNode
 from propdesk.risk.reconcile import Reconciler
-from propdesk.runner import RunOptions, load_replay_bars
+from propdesk.sessions.replay import RunOptions, load_replay_bars
 from propdesk.storage.db import create_engine_for
 from propdesk.storage.journal import Journal
 from propdesk.storage.migrate import upgrade_async

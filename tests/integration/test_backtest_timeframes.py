@@ -21,7 +21,7 @@ from propdesk.data.aggregation import aggregate_bars
 from propdesk.data.catalog import read_bar_file
 from propdesk.data.loaders import load_bars
 from propdesk.model.data import Bar, BarSeries, Timeframe
-from propdesk.runner import RunOptions, RunSession
+from propdesk.sessions.replay import RunOptions, RunSession
 from propdesk.strategies.base import Strategy, StrategyConfig
 from propdesk.strategies.registry import build_strategy
 from tests.conftest import ES_1MIN, NQ_1MIN, NQ_5MIN, resolve_shared

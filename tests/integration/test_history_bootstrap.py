@@ -1,7 +1,7 @@
 """A Topstep 50K Combine with four weeks of trading behind it, on the local gateway (``AccountConfig.history``):
 ``run --broker projectx`` (:class:`LiveSession`) and ``risk --broker projectx`` (:class:`ProjectXRiskSession`) derive
 the MLL floor from the broker's trade history and trade ACTIVE at once, with no ``[account] mll_floor``
-(propdesk.bootstrap_flow, propdesk.risk.history_bootstrap). The journal keeps the derived end-of-day balances, so the
+(propdesk.node.bootstrap, propdesk.risk.history_bootstrap). The journal keeps the derived end-of-day balances, so the
 next start takes the floor from there. An account whose history does not explain its balance is refused in one line
 naming the setting.
 
@@ -41,19 +41,19 @@ from zoneinfo import ZoneInfo
 import pytest
 import uvicorn
 
-from propdesk.daemon.session import ProjectXRiskOptions, ProjectXRiskSession
-from propdesk.gateway import AccountConfig, PastTrade, create_app
-from propdesk.gateway.wire import contract_info
-from propdesk.journaling import NodeJournal
-from propdesk.live import LiveOptions, LiveSession, resolve_account
+from propdesk.emulators.projectx import AccountConfig, PastTrade, create_app
+from propdesk.emulators.projectx.wire import contract_info
 from propdesk.model.calendar import default_calendar
 from propdesk.model.contract_ids import front_month
 from propdesk.model.price import Money
+from propdesk.node.journaling import NodeJournal
 from propdesk.risk.decisions import TradingState
 from propdesk.risk.history_bootstrap import HistoryUnavailableError
 from propdesk.risk.presets import load_risk_config
+from propdesk.sessions.live import LiveOptions, LiveSession, resolve_account
+from propdesk.sessions.risk_daemon.session import ProjectXRiskOptions, ProjectXRiskSession
 from tests.integration.test_live_projectx import Flip, FlipConfig, _free_port, settings_for
-from tests.unit.gateway.conftest import make_config
+from tests.unit.emulators.projectx.conftest import make_config
 
 pytestmark = pytest.mark.timeout(120)
 CT = ZoneInfo("America/Chicago")

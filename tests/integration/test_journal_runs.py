@@ -23,9 +23,9 @@ from sqlalchemy import create_engine, text
 
 from propdesk.backtest.cli_support import parse_window
 from propdesk.data.loaders.presets import load_bars
-from propdesk.journaling import NodeJournal
 from propdesk.model.data import BarSeries
-from propdesk.runner import RunOptions, RunSession, RunSummary
+from propdesk.node.journaling import NodeJournal
+from propdesk.sessions.replay import RunOptions, RunSession, RunSummary
 from propdesk.storage.db import sync_url
 from tests.conftest import ES_1MIN, resolve_shared
 from tests.unit.storage.conftest import pg_database  # noqa: F401 - the fixture, used by name

@@ -30,14 +30,14 @@ from pydantic import Field
 from propdesk.brokers.projectx import ProjectXSettings
 from propdesk.core.errors import ConfigError
 from propdesk.data.aggregation import aggregate_bars
-from propdesk.gateway import create_app
-from propdesk.live import LiveOptions, LiveSession, projectx_settings, resolve_account
+from propdesk.emulators.projectx import create_app
 from propdesk.model.data import Bar, BarSeries, Timeframe
 from propdesk.model.orders import OrderStatus
 from propdesk.risk.decisions import TradingState
 from propdesk.risk.presets import load_risk_config
+from propdesk.sessions.live import LiveOptions, LiveSession, projectx_settings, resolve_account
 from propdesk.strategies.base import Strategy, StrategyConfig
-from tests.unit.gateway.conftest import POSITION_ACCT, USER, make_config
+from tests.unit.emulators.projectx.conftest import POSITION_ACCT, USER, make_config
 
 pytestmark = pytest.mark.timeout(180)
 SPEED = 600.0

@@ -1,10 +1,10 @@
 """``propdesk run --broker projectx`` restarted on its journal (issue 5 "Recovery") against the local gateway.
 
-A :class:`~propdesk.live.LiveSession` with a journal (a temp SQLite file) buys one contract and leaves a resting limit
-order working, then stops without canceling anything (the broker keeps both, as after a crash). While it is down a
-MANUAL market order is placed at the gateway through REST with the same credentials and fills. A new session on the
-same journal then restores the node from the journal before connecting, reconciles against the gateway and only then
-trades: its orders, positions and fills equal the gateway's, the manual fill is adopted as a foreign (``manual``)
+A :class:`~propdesk.sessions.live.LiveSession` with a journal (a temp SQLite file) buys one contract and leaves a
+resting limit order working, then stops without canceling anything (the broker keeps both, as after a crash). While it
+is down a MANUAL market order is placed at the gateway through REST with the same credentials and fills. A new session
+on the same journal then restores the node from the journal before connecting, reconciles against the gateway and only
+then trades: its orders, positions and fills equal the gateway's, the manual fill is adopted as a foreign (``manual``)
 order and counted once, the restored working order keeps its client order id and is not sent again (the gateway's
 order list is unchanged), and the risk guard turns ACTIVE only after the reconcile."""
 
@@ -23,15 +23,15 @@ from pydantic import Field
 
 from propdesk.brokers.projectx.broker import EXT_PREFIX
 from propdesk.execution.order_manager import MANUAL_TAG
-from propdesk.journaling import NodeJournal
-from propdesk.live import LiveOptions, LiveSession
 from propdesk.model.data import Bar
 from propdesk.model.identifiers import AccountId
 from propdesk.model.orders import Order
+from propdesk.node.journaling import NodeJournal
 from propdesk.risk.decisions import TradingState
 from propdesk.risk.events import TradingStateChanged
 from propdesk.risk.lockouts import Lockout
 from propdesk.risk.presets import load_risk_config
+from propdesk.sessions.live import LiveOptions, LiveSession
 from propdesk.storage.db import create_engine_for
 from propdesk.storage.lockouts import SqlLockoutStore
 from propdesk.storage.migrate import upgrade_async
@@ -40,7 +40,7 @@ from propdesk.storage.repositories import Repository
 from propdesk.strategies.base import Strategy, StrategyConfig
 from tests.integration.test_live_projectx import GatewayApi, settings_for
 from tests.integration.test_live_projectx import gateway_in_session as gateway_in_session  # noqa: PLC0414 - fixture
-from tests.unit.gateway.conftest import POSITION_ACCT
+from tests.unit.emulators.projectx.conftest import POSITION_ACCT
 
 pytestmark = pytest.mark.timeout(180)
 

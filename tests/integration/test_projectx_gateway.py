@@ -16,7 +16,7 @@ import uvicorn
 
 from propdesk.brokers.base import BracketSpec, BrokerConnected, BrokerDisconnected
 from propdesk.brokers.projectx import ProjectXBroker, ProjectXSettings
-from propdesk.gateway import create_app
+from propdesk.emulators.projectx import create_app
 from propdesk.model.data import QuoteTick, Timeframe, TradeTick
 from propdesk.model.enums import Side
 from propdesk.model.events import (
@@ -30,7 +30,7 @@ from propdesk.model.events import (
 from propdesk.model.identifiers import AccountId, ClientOrderId
 from propdesk.model.orders import Order, OrderType
 from propdesk.model.price import Price
-from tests.unit.gateway.conftest import OCO_ACCT, POSITION_ACCT, USER, make_config
+from tests.unit.emulators.projectx.conftest import OCO_ACCT, POSITION_ACCT, USER, make_config
 
 pytestmark = pytest.mark.timeout(120)
 SYMBOL = "ESZ6"

@@ -22,13 +22,13 @@ from typing import Any
 
 import pytest
 
-from propdesk.daemon.session import ProjectXRiskOptions, ProjectXRiskSession
-from propdesk.gateway.wire import contract_info
+from propdesk.emulators.projectx.wire import contract_info
 from propdesk.model.contract_ids import front_month
 from propdesk.model.price import Money
 from propdesk.risk.audit import JsonLinesAuditLog
 from propdesk.risk.decisions import TradingState
 from propdesk.risk.presets import load_risk_config
+from propdesk.sessions.risk_daemon.session import ProjectXRiskOptions, ProjectXRiskSession
 from tests.integration.test_history_bootstrap import ACCT, serve_weeks_gateway, usd
 from tests.integration.test_live_projectx import GatewayApi, settings_for, until
 

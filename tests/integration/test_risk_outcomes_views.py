@@ -22,9 +22,9 @@ from typer.testing import CliRunner
 
 import propdesk
 from propdesk.cli import app
-from propdesk.console import render_dashboard, render_summary
+from propdesk.console.replay import render_dashboard, render_summary
 from propdesk.risk.presets import load_risk_config
-from propdesk.runner import RunOptions, RunSession
+from propdesk.sessions.replay import RunOptions, RunSession
 from tests.conftest import ES_1MIN, resolve_shared
 
 runner = CliRunner()

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from propdesk.brokers.sim import SimConfig
-from propdesk.journaling import NodeJournal
 from propdesk.model.enums import Side
 from propdesk.model.orders import Order, OrderStatus, OrderType
 from propdesk.model.price import Money, Price
+from propdesk.node.journaling import NodeJournal
 from propdesk.risk.audit import RingAuditLog
 from propdesk.risk.decisions import Action, TradingState
 from propdesk.risk.events import AccountFlattened, LockoutExpired, LockoutSet, RuleBreached, RuleWarned
@@ -570,7 +570,7 @@ def test_an_outside_condition_goes_reducing_cancels_opening_orders_and_lifts(tmp
     with pytest.raises(ValueError, match="ACTIVE"):
         guard.set_condition("journal", TradingState.ACTIVE, "x")
     assert not guard.clear_condition("connection")
-    # the journal's back-pressure reaches the real guard the same way (propdesk.journaling)
+    # the journal's back-pressure reaches the real guard the same way (propdesk.node.journaling)
     nj = NodeJournal(f"sqlite:///{tmp_path / 'j.sqlite3'}")
     nj.node_hook(None, risk=rig.engine)
     nj._on_level(BackpressureLevel.HALT)

@@ -18,7 +18,7 @@ from propdesk.brokers.sim.replay import ReplayRecord
 from propdesk.cli import app
 from propdesk.data.loaders.presets import load_bars
 from propdesk.model.data import BarSeries
-from propdesk.runner import EXIT_INTERRUPTED, RunOptions, RunSession
+from propdesk.sessions.replay import EXIT_INTERRUPTED, RunOptions, RunSession
 from propdesk.strategies.registry import build_strategy
 from tests.conftest import ES_1MIN, resolve_shared
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 from propdesk.backtest.cli_support import parse_window
 from propdesk.data.loaders.presets import load_bars
-from propdesk.journaling import NodeJournal
-from propdesk.recovery_flow import recover_node
+from propdesk.node.journaling import NodeJournal
+from propdesk.node.recovery import recover_node
 from propdesk.risk.presets import load_risk_config
-from propdesk.runner import RunOptions, RunSession
+from propdesk.sessions.replay import RunOptions, RunSession
 from propdesk.storage.db import create_engine_for
 from propdesk.storage.recovery import load_recovery
 from propdesk.storage.repositories import Repository

@@ -24,10 +24,10 @@ import pytest
 from propdesk.backtest.cli_support import parse_window, with_contract
 from propdesk.backtest.engine import BacktestConfig, run_backtest
 from propdesk.brokers.sim import SimConfig
-from propdesk.daemon.manual import load_manual_script
-from propdesk.daemon.session import SimRiskOptions, SimRiskSession
 from propdesk.data.loaders import load_bars
 from propdesk.risk.presets import load_risk_config
+from propdesk.sessions.risk_daemon.manual import load_manual_script
+from propdesk.sessions.risk_daemon.session import SimRiskOptions, SimRiskSession
 from propdesk.strategies.registry import build_strategy
 from tests.conftest import ES_1MIN, resolve_shared
 

@@ -11,10 +11,10 @@ from pydantic import BaseModel
 from typer.testing import CliRunner
 
 from propdesk.brokers.projectx.config import ProjectXSettings
-from propdesk.cli import _node_journal, _risk_config, app
+from propdesk.cli.app import _node_journal, _risk_config, app
 from propdesk.config import Settings, configure, find_config_file, load_settings, render_toml
 from propdesk.core.errors import ConfigError
-from propdesk.live import projectx_settings
+from propdesk.sessions.live import projectx_settings
 from propdesk.storage.db import resolve_url
 
 

@@ -20,7 +20,7 @@ from propdesk.backtest.cli_support import build_sim_config, parse_params, parse_
 from propdesk.brokers.sim.replay import parse_speed
 from propdesk.config import load_settings
 from propdesk.core.errors import PropdeskError
-from propdesk.gateway.config import load_gateway_config
+from propdesk.emulators.projectx.config import load_gateway_config
 from propdesk.risk.presets import load_risk_config
 
 FUZZ = settings(

@@ -48,7 +48,7 @@ from propdesk.risk.presets import RiskConfig
 from propdesk.strategies.base import Strategy
 
 if TYPE_CHECKING:
-    from propdesk.journaling import NodeJournal
+    from propdesk.node.journaling import NodeJournal
 
 ProgressFn = Callable[[int, int], None]
 """Called as ``progress(bars_done, bars_total)`` every few thousand bars."""
@@ -209,7 +209,7 @@ def run_backtest(
         broker=sim,
         config=NodeConfig(account_id=cfg.account_id, starting_balance_usd=cfg.starting_balance_usd, bus_timing=False),
         bus=bus,
-        # with a journal, its gate wraps the risk gate (back-pressure: module propdesk.journaling)
+        # with a journal, its gate wraps the risk gate (back-pressure: module propdesk.node.journaling)
         risk=hook if journal is None else journal.node_hook(hook, risk=risk),
     )
     node.bar_feeds.set_source(symbol, bars.timeframe)

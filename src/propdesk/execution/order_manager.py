@@ -219,7 +219,7 @@ class OrderManager:
     @property
     def gate(self) -> PreTradeGate | None:
         """The pre-trade gate every order passes (``None``: pass). Replaceable on the core's thread, e.g. by the
-        journal's back-pressure gate while the database is behind (:mod:`propdesk.journaling`)."""
+        journal's back-pressure gate while the database is behind (:mod:`propdesk.node.journaling`)."""
         return self._gate
 
     @gate.setter

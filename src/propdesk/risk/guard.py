@@ -425,8 +425,8 @@ class AccountGuard:
             self._exit()
 
     def set_condition(self, key: str, state: TradingState, reason: str) -> None:
-        """Hold an outside fail-closed condition (e.g. the journal's back-pressure, :mod:`propdesk.journaling`): the
-        account stays at least in ``state`` until :meth:`clear_condition`; the guard acts at once (REDUCING cancels
+        """Hold an outside fail-closed condition (e.g. the journal's back-pressure, :mod:`propdesk.node.journaling`):
+        the account stays at least in ``state`` until :meth:`clear_condition`; the guard acts at once (REDUCING cancels
         the opening orders, HALTED flattens). Setting the same condition again changes nothing.
 
         Raises:

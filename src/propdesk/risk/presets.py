@@ -13,7 +13,7 @@ The trader's risk configuration file (``--risk-config FILE``, TOML) may hold::
     start_balance = 50000                   # overrides the preset's (XFA: 0 or the account size)
     mll_floor = 48500                       # the current MLL floor from TopstepX ("Distance To MLL"); without
                                             # it a live account's floor comes from the journal or the broker's
-                                            # trade history (propdesk.bootstrap_flow)
+                                            # trade history (propdesk.node.bootstrap)
     exit_fees = {ES = "1.40", MES = "0.37"}  # estimated exit fee per contract, subtracted from unrealized PnL
 
     [defaults]                              # propdesk settings applied to every rule with the field

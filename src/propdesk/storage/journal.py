@@ -32,7 +32,7 @@ How it works:
 * **Back-pressure is explicit and nothing is dropped.** ``capacity`` bounds how far the node may run ahead of the
   database; it is not a point where records are discarded. When the backlog (captured, not yet committed) passes
   ``high_watermark`` the journal reports :attr:`BackpressureLevel.SLOW` through ``on_backpressure`` (the node goes
-  reduce-only: :mod:`propdesk.journaling`); at ``capacity``, while the database refuses writes, or while the writer
+  reduce-only: :mod:`propdesk.node.journaling`); at ``capacity``, while the database refuses writes, or while the writer
   process is dead, it reports :attr:`BackpressureLevel.HALT` and keeps every record in memory; when the backlog
   falls below ``low_watermark`` with the writer healthy it reports :attr:`BackpressureLevel.NORMAL`. A failed batch
   is retried (with backoff) until it is written, in order.

@@ -25,13 +25,13 @@ marked aborted. An aborted run's ``ended_ns`` is its last heartbeat (the last mo
 start.
 
 **Continuing a killed replay.** A replay is identified by its inputs (:func:`run_key_of`, computed by
-:meth:`propdesk.runner.RunSession.run_key`: the file (path, size, modification time), the strategy and its parameters,
-the window, the contract, the account, the starting balance, the simulated exchange's and the risk configuration; not
-the speed, which does not change its fills). When the newest run with the same key is ``aborted``, a new start
-continues it (:func:`claim_run`): the same run id, ``running`` again, the new owner, ``attempts`` + 1. The replay is
-deterministic and plays from its first bar again: its fills are journaled under the same venue session (the run id)
-with the same trade ids, its orders under the same client order ids (the run token is derived from the run id), so
-what the killed attempt journaled is not written twice and the run ends with every fill exactly once. A completed,
+:meth:`propdesk.sessions.replay.RunSession.run_key`: the file (path, size, modification time), the strategy and its
+parameters, the window, the contract, the account, the starting balance, the simulated exchange's and the risk
+configuration; not the speed, which does not change its fills). When the newest run with the same key is ``aborted``, a
+new start continues it (:func:`claim_run`): the same run id, ``running`` again, the new owner, ``attempts`` + 1. The
+replay is deterministic and plays from its first bar again: its fills are journaled under the same venue session (the
+run id) with the same trade ids, its orders under the same client order ids (the run token is derived from the run id),
+so what the killed attempt journaled is not written twice and the run ends with every fill exactly once. A completed,
 stopped or failed replay is not continued (the same inputs start a new run), nor is a backtest or a live session (a
 live account's fills are identified by the broker's trade ids within the account, whatever run journals them).
 """

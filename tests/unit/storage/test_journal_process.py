@@ -20,13 +20,13 @@ from propdesk.brokers.sim.broker import SimBroker
 from propdesk.core.bus import MessageBus
 from propdesk.core.clock import SimClock
 from propdesk.core.errors import ConfigError
-from propdesk.journaling import JournalGate, NodeJournal
 from propdesk.model.data import BarSeries, Timeframe
 from propdesk.model.enums import Side
 from propdesk.model.events import OrderCanceled, OrderRejected
 from propdesk.model.identifiers import AccountId, ClientOrderId
 from propdesk.model.orders import OrderStatus
 from propdesk.node import TradingNode
+from propdesk.node.journaling import JournalGate, NodeJournal
 from propdesk.risk.decisions import TradingState
 from propdesk.storage import rows as rw
 from propdesk.storage import wire

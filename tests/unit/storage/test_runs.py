@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import Connection, create_engine, select, text
 
 from propdesk.core.errors import ConfigError
-from propdesk.journaling import NodeJournal
+from propdesk.node.journaling import NodeJournal
 from propdesk.storage import rows as rw
 from propdesk.storage import runs
 from propdesk.storage.db import create_engine_for, sync_url

@@ -1,0 +1,89 @@
+"""Fixtures of the gateway tests: an app on the real ES 1-minute file, paused (tests step the replay)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from starlette.testclient import TestClient
+
+from propdesk.emulators.projectx import AccountConfig, FeedConfig, GatewayConfig, create_app
+from tests.conftest import ES_1MIN, SHARED_DATA, resolve_shared
+
+NOW_NS = 1_795_000_000_000_000_000
+"""The fixed wall-clock start of every test app (2026-11-18 UTC): the front ES month is ESZ6."""
+ES = "CON.F.US.EP.Z26"
+POSITION_ACCT = 11001
+OCO_ACCT = 11002
+LOCKED_ACCT = 11003
+USER = {"userName": "propdesk", "apiKey": "propdesk-local-api-key"}
+
+
+def make_config(**overrides: Any) -> GatewayConfig:
+    """A paused gateway on the ES file (ES and MES), three accounts (position, auto_oco, can_trade=False)."""
+    resolve_shared(ES_1MIN)
+    base: dict[str, Any] = {
+        "data_dir": SHARED_DATA,
+        "autostart": False,
+        "roots": ["ES", "MES", "NQ", "6E"],
+        "feeds": [FeedConfig(roots=["ES", "MES"], path=ES_1MIN, start=datetime(2025, 9, 22, 13, 30, tzinfo=UTC))],
+        "accounts": [
+            AccountConfig(id=POSITION_ACCT, name="PRAC-1", bracket_mode="position"),
+            AccountConfig(id=OCO_ACCT, name="PRAC-2", bracket_mode="auto_oco"),
+            AccountConfig(id=LOCKED_ACCT, name="PRAC-3", can_trade=False),
+        ],
+        "ping_interval_s": 60.0,
+    }
+    base.update(overrides)
+    return GatewayConfig(**base)
+
+
+def make_app(**overrides: Any) -> FastAPI:
+    """:func:`create_app` over :func:`make_config`."""
+    return create_app(make_config(**overrides), now_ns=NOW_NS)
+
+
+class Api:
+    """A logged-in REST client: ``api("Order/place", {...})`` -> response."""
+
+    def __init__(self, client: TestClient) -> None:
+        self.client = client
+        r = client.post("/api/Auth/loginKey", json=USER)
+        self.token = r.json()["token"]
+        self.headers = {"Authorization": f"Bearer {self.token}"}
+
+    def __call__(self, path: str, body: dict[str, Any] | None = None) -> Any:
+        return self.client.post(f"/api/{path}", json=body if body is not None else {}, headers=self.headers)
+
+    def ok(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        r = self(path, body)
+        assert r.status_code == 200, r.text
+        data: dict[str, Any] = r.json()
+        return data
+
+    def step(self, n: int = 1) -> None:
+        assert self.client.post("/_propdesk/replay/step", json={"events": n}).status_code == 200
+
+
+@pytest.fixture
+def app_factory() -> Callable[..., FastAPI]:
+    """``app_factory(**config overrides)``."""
+    return make_app
+
+
+@pytest.fixture
+def client() -> Iterator[TestClient]:
+    """A TestClient on the default test app (lifespan running)."""
+    with TestClient(make_app()) as c:
+        yield c
+
+
+@pytest.fixture
+def api(client: TestClient) -> Api:
+    """A logged-in :class:`Api` with the replay stepped a few events (prices known)."""
+    a = Api(client)
+    a.step(4)
+    return a
