@@ -27,10 +27,17 @@ Money is exact: realized PnL and fees come from the sim account in integer cents
 An account's configured ``history`` (:class:`~propdesk.gateway.config.PastTrade`) becomes its first ``Trade`` rows:
 an account with weeks of trading behind it (its balance already includes them; ``Trade/search`` without a start
 returns them, the account being created at the first one).
+
+Ids: order and trade ids start at ``GatewayConfig.id_base``, by default :func:`wall_clock_id_base` (the process's
+start in microseconds since the Unix epoch), so they are unique and increasing across gateway restarts as the real
+API's are (a client keys a fill by account and trade id); position ids start at ``1 + id_base // 1_000_000`` (the
+spec's ``int``). Configured history fills take trade and order ids 1, 2, ... in account order, oldest first: the same
+ids in every process, as a real account's past trades keep theirs.
 """
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -87,6 +94,16 @@ _TYPES: Final[dict[int, OrderType]] = {
 }
 MAX_TRAIL_TICKS: Final[int] = 1000
 BRACKET_MESSAGE: Final[str] = "Brackets cannot be used with Position Brackets. You must enable Auto OCO Brackets."
+
+
+def wall_clock_id_base() -> int:
+    """The default first order/trade id of a gateway process: the wall clock now, in microseconds since the Unix
+    epoch (about 1.8e15 in 2027: int64, and exact in a JSON double until the year 2255).
+
+    A later process starts above every id an earlier one handed out unless that one handed out more ids than
+    microseconds it ran (one order or fill per microsecond, on average).
+    """
+    return time.time_ns() // 1_000
 
 
 class UserSink(Protocol):
@@ -299,9 +316,12 @@ class GatewayState:
         self.sink: UserSink | None = None
         self.market: MarketDriver | None = None
         self.accounts: dict[int, AccountState] = {}
-        self._next_order = 9001
-        self._next_trade = 50001
-        self._next_position = 70001
+        base = config.id_base if config.id_base is not None else wall_clock_id_base()
+        self.id_base: Final[int] = base
+        self._next_order = base
+        self._next_trade = base
+        self._next_position = 1 + base // 1_000_000
+        self._next_past = 1
         for a in config.accounts:
             sim_cfg = config.sim.model_copy(
                 update={"native_brackets": a.bracket_mode == "auto_oco", "account_name": a.name}
@@ -315,7 +335,8 @@ class GatewayState:
             self._load_history(acct, start_ns)
 
     def _load_history(self, acct: AccountState, start_ns: int) -> None:
-        """The account's configured past fills as ``Trade`` rows (oldest first, ids before any live trade's); the
+        """The account's configured past fills as ``Trade`` rows (oldest first; trade and order ids 1, 2, ...,
+        below every live id); the
         account was created at the first one.
 
         Raises:
@@ -331,7 +352,7 @@ class GatewayState:
                 raise ConfigError(f"account {acct.cfg.id}: past trade on unknown contract {t.contract_id!r}")
             acct.trades.append(
                 PxTrade(
-                    id=self._next_trade,
+                    id=self._next_past,
                     account_id=acct.cfg.id,
                     contract=contract,
                     ts_ns=ts,
@@ -341,11 +362,11 @@ class GatewayState:
                     commissions=Money(0),
                     side=0 if t.side == "buy" else 1,
                     size=t.size,
-                    order_id=self._new_id(),
+                    order_id=self._next_past,
                     voided=t.voided,
                 )
             )
-            self._next_trade += 1
+            self._next_past += 1
         if past:
             first = acct.trades[0].ts_ns
             acct.created_ns = min(acct.created_ns, first)
