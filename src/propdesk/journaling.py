@@ -411,7 +411,7 @@ class NodeJournal:
         """Close the journal after the run (or its preparation) raised ``error``: the records captured so far are
         committed, the run, if opened, is marked ``failed`` (``stopped`` for a ``KeyboardInterrupt``) and the writer
         process stops; a journal never opened just stops its writer. A failure of the close itself is logged, not
-        raised, so the caller re-raises ``error`` itself. No event loop needed (not for use on a running one)."""
+        raised, so the caller re-raises ``error`` itself. No event loop needed."""
         status = STOPPED if isinstance(error, KeyboardInterrupt) else FAILED
         try:
             self.close_sync(status=status)
