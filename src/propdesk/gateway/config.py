@@ -226,14 +226,14 @@ class GatewayConfig(_Frozen):
             timestamps (all feeds then start at the earliest ``start``).
         autostart: start the replay when the app starts (tests set False and step it through the admin API).
         sim: fill rules and fees of the simulated broker (``native_brackets`` is set per account).
-        id_base: the first ``orderId`` and trade ``id`` this gateway process hands out (both int64 in the spec,
-            section 1; at most ``MAX_ID_BASE`` = 2**52 so every id stays exact in a JSON double). ``None`` (the
-            default): the process's wall-clock start in microseconds since the Unix epoch, so ids keep increasing
-            across gateway restarts like the real API's (unique within an account; the journal keys a ProjectX fill
-            by account and trade id). A fixed base gives tests deterministic ids but repeats them on a restart.
-            Position ids (``int`` in the spec) start at ``1 + id_base // 1_000_000`` (the start's Unix second by
-            default). An account's configured ``history`` fills take the trade and order ids 1, 2, ... (the same in
-            every process), so ``id_base`` must exceed their count.
+        id_base: the first ``orderId`` and trade ``id`` this gateway process hands out (both int64 in the spec, section
+            1; at most ``MAX_ID_BASE`` = 2**52 so every id stays exact in a JSON double). ``None`` (the default): the
+            process's wall-clock start in microseconds since the Unix epoch, so ids keep increasing across gateway
+            restarts like the real API's (unique within an account; the journal keys a ProjectX fill by account and
+            trade id). A fixed base gives tests deterministic ids but repeats them on a restart. Position ids (``int``
+            in the spec, kept within int32) start at one more than the seconds from 2020-01-01 UTC to the time
+            ``id_base`` stands for (1 for a small fixed base). An account's configured ``history`` fills take the trade
+            and order ids 1, 2, ... (the same in every process), so ``id_base`` must exceed their count.
     """
 
     bind: str = "127.0.0.1:8900"

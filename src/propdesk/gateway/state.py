@@ -28,11 +28,12 @@ An account's configured ``history`` (:class:`~propdesk.gateway.config.PastTrade`
 an account with weeks of trading behind it (its balance already includes them; ``Trade/search`` without a start
 returns them, the account being created at the first one).
 
-Ids: order and trade ids start at ``GatewayConfig.id_base``, by default :func:`wall_clock_id_base` (the process's
-start in microseconds since the Unix epoch), so they are unique and increasing across gateway restarts as the real
-API's are (a client keys a fill by account and trade id); position ids start at ``1 + id_base // 1_000_000`` (the
-spec's ``int``). Configured history fills take trade and order ids 1, 2, ... in account order, oldest first: the same
-ids in every process, as a real account's past trades keep theirs.
+Ids: order and trade ids start at ``GatewayConfig.id_base``, by default :func:`wall_clock_id_base` (the process's start
+in microseconds since the Unix epoch), so they are unique and increasing across gateway restarts as the real API's are
+(a client keys a fill by account and trade id); position ids (the spec's ``int``, kept within int32) start at
+:func:`position_id_base` (by default the seconds from 2020-01-01 UTC to the start, plus one). Configured history fills
+take trade and order ids 1, 2, ... in account order, oldest first: the same ids in every process, as a real account's
+past trades keep theirs.
 """
 
 from __future__ import annotations
@@ -104,6 +105,20 @@ def wall_clock_id_base() -> int:
     microseconds it ran (one order or fill per microsecond, on average).
     """
     return time.time_ns() // 1_000
+
+
+POSITION_EPOCH_S: Final[int] = 1_577_836_800
+"""2020-01-01 00:00 UTC in Unix seconds: position ids count seconds from here (int32 lasts until 2088)."""
+
+
+def position_id_base(id_base: int) -> int:
+    """The first position id for the order/trade ``id_base``: one more than the seconds from 2020-01-01 UTC to the
+    time ``id_base`` stands for (microseconds since the Unix epoch), at least 1 (a small fixed base gives 1).
+
+    Position ids are ``int`` in the spec (int32 here): a later gateway process starts above an earlier one's
+    position ids unless that one opened more positions than seconds it ran.
+    """
+    return 1 + max(0, id_base // 1_000_000 - POSITION_EPOCH_S)
 
 
 class UserSink(Protocol):
@@ -320,7 +335,7 @@ class GatewayState:
         self.id_base: Final[int] = base
         self._next_order = base
         self._next_trade = base
-        self._next_position = 1 + base // 1_000_000
+        self._next_position = position_id_base(base)
         self._next_past = 1
         for a in config.accounts:
             sim_cfg = config.sim.model_copy(

@@ -35,14 +35,15 @@ def _round_trip(**overrides: Any) -> tuple[list[int], list[int], list[int]]:
 
 
 def test_two_gateways_started_one_after_the_other_hand_out_disjoint_increasing_ids() -> None:
-    orders1, trades1, _ = _round_trip()
-    orders2, trades2, _ = _round_trip()
+    orders1, trades1, positions1 = _round_trip()
+    orders2, trades2, positions2 = _round_trip()
     assert len(orders1) == len(trades1) == len(orders2) == len(trades2) == 2
     for ids in (orders1, trades1, orders2, trades2):
         assert ids == sorted(set(ids))  # unique and increasing within a process
     assert min(orders2) > max(orders1)
     assert min(trades2) > max(trades1)
-    assert max(orders2 + trades2) < 2**63  # the spec's int64
+    assert max(orders2 + trades2) < 2**53  # the spec's int64, and exact in a JSON double
+    assert 1 <= min(positions1) <= max(positions2) < 2**31  # the spec's int (int32)
 
 
 def test_a_fixed_id_base_gives_deterministic_ids() -> None:
