@@ -8,9 +8,11 @@ import asyncio
 import json
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+from sqlalchemy import create_engine, inspect, text
 from typer.testing import CliRunner
 
 from propdesk.backtest.engine import BacktestConfig, BacktestResult, run_backtest
@@ -21,9 +23,11 @@ from propdesk.data.aggregation import aggregate_bars
 from propdesk.data.catalog import read_bar_file
 from propdesk.data.loaders import load_bars
 from propdesk.model.data import Bar, BarSeries, Timeframe
+from propdesk.node import journaling
+from propdesk.node.journaling import NodeJournal
 from propdesk.sessions.replay import RunOptions, RunSession
 from propdesk.strategies.base import Strategy, StrategyConfig
-from propdesk.strategies.registry import build_strategy
+from propdesk.strategies.registry import STRATEGIES, build_strategy
 from tests.conftest import ES_1MIN, NQ_1MIN, NQ_5MIN, resolve_shared
 
 FIVE = Timeframe(5, "m")
@@ -265,3 +269,77 @@ def test_cme_session_day_strategy_on_1m_trades_as_on_vectorised_daily_bars(es_1m
         (f.side, f.price, f.ts_event_ns) for f in ref.fills
     ]
     assert ours.trips == ref.trips
+
+
+class _FinerAtInit(Strategy):
+    """Trades nothing; wants 1-minute bars besides its own (registered in ``__init__``)."""
+
+    name = "finer_at_init"
+
+    def __init__(self, config: StrategyConfig | None = None) -> None:
+        super().__init__(config)
+        self.subscribe_bars("1m")
+
+    def on_bar(self, bar: Bar) -> None:
+        pass
+
+
+class _FinerAtStart(Strategy):
+    """Trades nothing; wants 1-minute bars besides its own (registered in ``on_start``)."""
+
+    name = "finer_at_start"
+
+    def on_start(self) -> None:
+        self.subscribe_bars("1m")
+
+    def on_bar(self, bar: Bar) -> None:
+        pass
+
+
+def _run_statuses(db: Path) -> list[str]:
+    """The status of every run on the SQLite journal ``db`` (none when it has no runs table)."""
+    engine = create_engine(f"sqlite:///{db}")
+    try:
+        with engine.connect() as conn:
+            if not inspect(conn).has_table("strategy_runs"):
+                return []
+            return [str(r[0]) for r in conn.execute(text("SELECT status FROM strategy_runs"))]
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("strategy", [_FinerAtInit, _FinerAtStart])
+@pytest.mark.parametrize("command", ["backtest", "run"])
+def test_an_extra_timeframe_finer_than_the_data_fails_cleanly_and_leaves_no_run_running(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, strategy: type[Strategy], command: str
+) -> None:
+    """``backtest --journal`` / ``run --replay`` of a strategy whose ``subscribe_bars`` (in ``__init__`` or
+    ``on_start``) wants 1-minute bars of 5-minute data: one clear line, exit 2, and no run left ``running`` on the
+    journal (absent when registered in ``__init__``: refused before anything starts; else marked failed), the
+    journal closed."""
+    monkeypatch.setitem(STRATEGIES, strategy.name, strategy)
+    opened: list[NodeJournal] = []
+
+    class _Kept(NodeJournal):
+        """The CLI's journal, kept to look at after the command."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            opened.append(self)
+
+    monkeypatch.setattr(journaling, "NodeJournal", _Kept)
+    db = tmp_path / "journal.sqlite3"
+    data = str(resolve_shared(NQ_5MIN))
+    url = ["--journal-url", f"sqlite:///{db}"]
+    if command == "backtest":
+        args = ["backtest", "--data", data, "--strategy", strategy.name, *url]
+    else:
+        args = ["run", "--replay", data, "--strategy", strategy.name, "--speed", "max", "--no-console", *url]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 2, res.output
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in res.output
+    assert f"strategy {strategy.name}: NQ" in lines[0] and "1m bars cannot be built from 5m data" in lines[0]
+    assert len(opened) == 1 and not opened[0].journal.running  # closed: its writer process stopped
+    # registered in __init__: refused before the run is opened; in on_start: the opened run is marked failed
+    assert _run_statuses(db) == ([] if strategy is _FinerAtInit else ["failed"])

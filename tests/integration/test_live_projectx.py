@@ -7,6 +7,7 @@ twice, and the risk guard goes REDUCING and back to ACTIVE after the reconcile. 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -85,6 +86,7 @@ def _free_port() -> int:
 
 
 def _serve() -> Iterator[str]:
+    """A gateway (fresh accounts, wall-clock ids) served by uvicorn on a free loopback port: yields ``host:port``."""
     port = _free_port()
     cfg = make_config(bind=f"127.0.0.1:{port}", autostart=True, speed=SPEED, ping_interval_s=0.5)
     srv = uvicorn.Server(
@@ -99,6 +101,10 @@ def _serve() -> Iterator[str]:
     yield f"127.0.0.1:{port}"
     srv.should_exit = True
     t.join(10)
+
+
+serve_gateway = contextlib.contextmanager(_serve)
+"""``with serve_gateway() as base:`` a gateway for the block (:func:`_serve`)."""
 
 
 @pytest.fixture

@@ -38,7 +38,7 @@ from propdesk.storage.migrate import upgrade_async
 from propdesk.storage.recovery import load_recovery
 from propdesk.storage.repositories import Repository
 from propdesk.strategies.base import Strategy, StrategyConfig
-from tests.integration.test_live_projectx import GatewayApi, settings_for
+from tests.integration.test_live_projectx import Flip, FlipConfig, GatewayApi, serve_gateway, settings_for
 from tests.integration.test_live_projectx import gateway_in_session as gateway_in_session  # noqa: PLC0414 - fixture
 from tests.unit.emulators.projectx.conftest import POSITION_ACCT
 
@@ -254,3 +254,30 @@ def test_live_lockouts_are_kept_in_the_journal_and_survive_a_restart(journal_pat
             await engine.dispose()
 
     assert asyncio.run(recovered()) == [daily_loss]
+
+
+@pytest.mark.asyncio
+async def test_two_sessions_against_two_successive_gateways_journal_every_fill_once(journal_path: Path) -> None:
+    """``run --broker projectx`` twice on one journal, the gateway restarted between the sessions (a fresh process
+    state, its accounts flat): the journal, which keys a ProjectX fill by account and trade id, holds every fill of
+    both sessions exactly once (the fills each session must have are its own, never read from the journal)."""
+    sessions: list[LiveSession] = []
+    for _ in range(2):
+        with serve_gateway() as base:
+            strategy = Flip(FlipConfig(symbol="ES", every=2, last_bar=4, warmup=5))
+            options = LiveOptions(strategy="flip", max_bars=10, warmup_bars=5)
+            session = LiveSession(
+                options,
+                settings_for(base),
+                account_id=POSITION_ACCT,
+                account_name="PRAC-1",
+                strategy=strategy,
+                journal=NodeJournal(f"sqlite:///{journal_path}"),
+            )
+            summary = await asyncio.wait_for(session.run(handle_sigint=False), 90)
+            assert summary.completed and len(summary.fills) == 2 and summary.open_qty == 0  # bars 2, 4: buy, close
+            sessions.append(session)
+    first, second = ([f.trade_id for f in s.fills] for s in sessions)
+    assert not set(first) & set(second)  # the restarted gateway's trade ids are new ones
+    journaled, _orders = _journal_rows(journal_path)
+    assert sorted(journaled) == sorted(first + second)

@@ -185,11 +185,33 @@ def run_backtest(
     The strategy's symbol is replaced by the contract of the bars (:func:`resolve_contract`); its timeframe (the
     bars' when not configured) may be the bars' or any coarser one (see the module docstring).
 
+    Whatever it raises, ``journal`` is closed first (:meth:`NodeJournal.close_after
+    <propdesk.node.journaling.NodeJournal.close_after>`): the run, once opened, is marked failed, never left running.
+
     Raises:
         ConfigError: the strategy's timeframe (or one it registers) is finer than the bars' or not a whole multiple
             of it, or the contract is unknown.
         DataError: no bars.
     """
+    try:
+        result = _backtest(bars, strategy, config, progress, journal)
+    except BaseException as exc:
+        if journal is not None:
+            journal.close_after(exc)
+        raise
+    if journal is not None:
+        journal.close_sync(report=result.to_json_dict())
+    return result
+
+
+def _backtest(
+    bars: BarSeries,
+    strategy: Strategy,
+    config: BacktestConfig | None,
+    progress: ProgressFn | None,
+    journal: NodeJournal | None,
+) -> BacktestResult:
+    """:func:`run_backtest` but for closing ``journal`` (opened here when given)."""
     cfg = config or BacktestConfig()
     if not len(bars):
         raise DataError("no bars to backtest (check --start/--end against the data's span)")
@@ -325,8 +347,6 @@ def run_backtest(
         data_warnings=tuple(sim.data_warnings()),
         timeframe=str(strategy.timeframe or tf),
     )
-    if journal is not None:
-        journal.close_sync(report=result.to_json_dict())
     return result
 
 

@@ -325,8 +325,13 @@ def backtest(
     strat = build_strategy(strategy, params)
 
     node_journal = _node_journal(journal or journal_url is not None, journal_url)
-    with err_console.status(f"loading {escape(data.name)}"):
-        bars = with_contract(load_bars(data, symbol=symbol))
+    try:
+        with err_console.status(f"loading {escape(data.name)}"):
+            bars = with_contract(load_bars(data, symbol=symbol))
+    except BaseException as exc:  # run_backtest closes the journal from here on
+        if node_journal is not None:
+            node_journal.close_after(exc)
+        raise
     if start_ns is not None or end_ns is not None:
         bars = bars.between(start_ns, end_ns)
     config = BacktestConfig(starting_balance_usd=starting, sim=sim, risk=risk_cfg)

@@ -51,7 +51,7 @@ from propdesk.storage.db import create_engine_for, redact_url, resolve_url
 from propdesk.storage.journal import BackpressureLevel, Journal
 from propdesk.storage.migrate import upgrade_engine
 from propdesk.storage.repositories import Repository
-from propdesk.storage.runs import COMPLETED, HEARTBEAT_S, RunOwner, run_token_of
+from propdesk.storage.runs import COMPLETED, FAILED, HEARTBEAT_S, STOPPED, RunOwner, run_token_of
 
 if TYPE_CHECKING:
     from propdesk.execution.order_manager import OrderManager, PreTradeGate
@@ -406,6 +406,17 @@ class NodeJournal:
         finally:
             if not recorded:  # a journal already stopped: write the end directly
                 _run(self._close_db(time.time_ns(), status, report))
+
+    def close_after(self, error: BaseException) -> None:
+        """Close the journal after the run (or its preparation) raised ``error``: the records captured so far are
+        committed, the run, if opened, is marked ``failed`` (``stopped`` for a ``KeyboardInterrupt``) and the writer
+        process stops; a journal never opened just stops its writer. A failure of the close itself is logged, not
+        raised, so the caller re-raises ``error`` itself. No event loop needed."""
+        status = STOPPED if isinstance(error, KeyboardInterrupt) else FAILED
+        try:
+            self.close_sync(status=status)
+        except Exception as exc:  # the run's own error is the one to report
+            log.warning("the journal at %s did not close cleanly after a failed run: %s", self.display_url, exc)
 
     def _record_end(self, ended_ns: int, status: str, report: Mapping[str, Any] | None) -> bool:
         row = self._run_row

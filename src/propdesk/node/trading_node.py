@@ -35,7 +35,7 @@ from propdesk.brokers.base import Broker, BrokerConnected, BrokerDisconnected
 from propdesk.core.bus import MessageBus, Subscription
 from propdesk.core.clock import Clock
 from propdesk.core.errors import ConfigError
-from propdesk.data.aggregation.feeds import BarFeeds
+from propdesk.data.aggregation.feeds import BarFeeds, check_coarser
 from propdesk.execution.order_manager import OrderManager, PreTradeGate
 from propdesk.execution.portfolio import Portfolio
 from propdesk.execution.positions import PositionManager, spec_for_symbol
@@ -140,16 +140,20 @@ class TradingNode:
         """Bind ``strategy`` to this node and subscribe it to its symbol's data.
 
         Its timeframe is its configuration's, else the data's (``bar_feeds.source``), else :data:`DEFAULT_TIMEFRAME`.
+        Every timeframe it has registered so far (``subscribe_bars`` in ``__init__``) is checked here too, so a run
+        fails before it starts anything; those it registers in ``on_start`` are checked by :meth:`start`.
 
         Raises:
             ValueError: another strategy already uses the same tag (attribution would be ambiguous).
-            ConfigError: its timeframe cannot be built from the declared data (finer than the data).
+            ConfigError: its timeframe, or one it registered, cannot be built from the declared data (finer than the
+                data, or not a whole multiple of it), or it registered its own timeframe.
         """
         if strategy.tag in self._by_tag:
             raise ValueError(f"two strategies share the tag {strategy.tag!r}; give one a different tag")
         sym = symbol if symbol is not None else strategy.symbol
         tf = strategy.timeframe or self.bar_feeds.source(sym) or DEFAULT_TIMEFRAME
         bars = self._want_bars(strategy, sym, tf)
+        self._check_extra_bars(strategy, sym, tf)
         strategy.bind(NodeContext(self, strategy), symbol, tf)
         self.strategies.append(strategy)
         self._by_tag[strategy.tag] = strategy
@@ -172,6 +176,16 @@ class TradingNode:
             return self.bar_feeds.want(symbol, timeframe)
         except ConfigError as exc:
             raise ConfigError(f"strategy {strategy.name}: {exc}") from None
+
+    def _check_extra_bars(self, strategy: Strategy, symbol: str, timeframe: Timeframe) -> None:
+        """Check the extra timeframes ``strategy`` registered so far against ``timeframe`` (its own) and the declared
+        data of ``symbol`` (when declared), without subscribing anything. Raises ConfigError."""
+        source = self.bar_feeds.source(symbol)
+        for tf in strategy.bar_subscriptions:
+            if tf == timeframe:
+                raise ConfigError(f"strategy {strategy.name}: subscribe_bars({tf}) is already its own timeframe")
+            if source is not None:
+                check_coarser(tf, source, f"strategy {strategy.name}: {symbol}")
 
     def _subscribe_extra_bars(self, strategy: Strategy) -> None:
         """Subscribe the timeframes ``strategy`` registered with ``subscribe_bars``. Raises ConfigError."""

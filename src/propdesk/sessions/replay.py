@@ -244,7 +244,9 @@ class RunSession(EventFanout, ReplayControl):
         sleep / monotonic: the feed's sleep and wall clock (inject fakes in tests).
         on_record: called after each record is played (see :class:`ReplayFeed`).
         journal: journal every order and position event and the run (``propdesk run`` passes one unless
-            ``--no-journal``; see :mod:`propdesk.node.journaling`); ``None``: no journal.
+            ``--no-journal``; see :mod:`propdesk.node.journaling`); ``None``: no journal. The session closes it: at the
+            end of :meth:`run`, or here when the session cannot be built (:meth:`NodeJournal.close_after
+            <propdesk.node.journaling.NodeJournal.close_after>`).
 
     Attributes:
         node, broker (the ``SimBroker``), clock, bus, feed, strategy, bars, symbol (the contract traded).
@@ -270,69 +272,74 @@ class RunSession(EventFanout, ReplayControl):
     ) -> None:
         self.options = options
         self.journal = journal
-        self.bars = bars if bars is not None else load_replay_bars(options)
-        if not len(self.bars):
-            raise DataError("no bars to replay", path=options.replay)
-        self.strategy = strategy if strategy is not None else build_strategy(options.strategy, options.params)
-        self.symbol = resolve_contract(self.bars.symbol, self.bars)
-        if self.bars.symbol != self.symbol:
-            b = self.bars
-            self.bars = BarSeries(
-                self.symbol, b.timeframe, b.ts_open_ns, b.ts_close_ns, b.open, b.high, b.low, b.close, b.volume
+        try:
+            self.bars = bars if bars is not None else load_replay_bars(options)
+            if not len(self.bars):
+                raise DataError("no bars to replay", path=options.replay)
+            self.strategy = strategy if strategy is not None else build_strategy(options.strategy, options.params)
+            self.symbol = resolve_contract(self.bars.symbol, self.bars)
+            if self.bars.symbol != self.symbol:
+                b = self.bars
+                self.bars = BarSeries(
+                    self.symbol, b.timeframe, b.ts_open_ns, b.ts_close_ns, b.open, b.high, b.low, b.close, b.volume
+                )
+            self.clock = SimClock(int(self.bars.ts_open_ns[0]))
+            self.bus = MessageBus(timing=False)
+            self.starting_balance = Money.of(options.balance_usd)
+            sim_cfg = options.sim  # risk enforcement closes at once at the last price
+            if options.risk is not None:
+                sim_cfg = sim_cfg.model_copy(update={"flatten_fill": "last-price"})
+            self.broker = SimBroker(
+                self.clock,
+                account_id=AccountId(options.account_id),
+                config=sim_cfg,
+                starting_balance=self.starting_balance,
             )
-        self.clock = SimClock(int(self.bars.ts_open_ns[0]))
-        self.bus = MessageBus(timing=False)
-        self.starting_balance = Money.of(options.balance_usd)
-        sim_cfg = options.sim  # risk enforcement closes at once at the last price
-        if options.risk is not None:
-            sim_cfg = sim_cfg.model_copy(update={"flatten_fill": "last-price"})
-        self.broker = SimBroker(
-            self.clock,
-            account_id=AccountId(options.account_id),
-            config=sim_cfg,
-            starting_balance=self.starting_balance,
-        )
-        self.risk: RiskEngine | None = None
-        if options.risk is not None:
-            self.risk = backtest_risk_engine(
-                options.risk,
-                root=spec_for_symbol(self.symbol).root,
-                bar_ns=self.bars.timeframe.ns,
-                balance=self.starting_balance,
+            self.risk: RiskEngine | None = None
+            if options.risk is not None:
+                self.risk = backtest_risk_engine(
+                    options.risk,
+                    root=spec_for_symbol(self.symbol).root,
+                    bar_ns=self.bars.timeframe.ns,
+                    balance=self.starting_balance,
+                )
+            self.node = TradingNode(
+                clock=self.clock,
+                broker=self.broker,
+                config=NodeConfig(
+                    account_id=options.account_id, starting_balance_usd=options.balance_usd, bus_timing=False
+                ),
+                bus=self.bus,
+                risk=self._node_hook(),
             )
-        self.node = TradingNode(
-            clock=self.clock,
-            broker=self.broker,
-            config=NodeConfig(
-                account_id=options.account_id, starting_balance_usd=options.balance_usd, bus_timing=False
-            ),
-            bus=self.bus,
-            risk=self._node_hook(),
-        )
-        self.node.bar_feeds.set_source(self.symbol, self.bars.timeframe)
-        self.node.add_strategy(self.strategy, self.symbol)
-        self.fills: list[OrderFilled] = []
-        self.recent: deque[object] = deque(maxlen=RECENT_EVENTS)
-        self._listeners: list[EventListener] = []
-        self.bus.subscribe("events.order.filled", self.fills.append, priority=-100)
-        # order events before the position manager (priority 100) publishes the position events a fill causes
-        self.bus.subscribe("events.order.**", self._on_event, priority=200)
-        self.bus.subscribe("events.position.**", self._on_event, priority=200)
-        self.clock.set_daily_timer("propdesk.run.session-roll", SESSION_ROLL, "America/Chicago", self._roll_day)
-        self.feed = ReplayFeed(
-            self.clock,
-            self.broker,
-            self.node,
-            [self.bars],
-            speed=options.speed,
-            max_wait_s=options.max_wait_s,
-            sleep=sleep,
-            monotonic=monotonic,
-            on_record=on_record,
-            before_record=self._before_record,
-        )
-        self.interrupted = False
-        self.wall_s = 0.0
+            self.node.bar_feeds.set_source(self.symbol, self.bars.timeframe)
+            self.node.add_strategy(self.strategy, self.symbol)
+            self.fills: list[OrderFilled] = []
+            self.recent: deque[object] = deque(maxlen=RECENT_EVENTS)
+            self._listeners: list[EventListener] = []
+            self.bus.subscribe("events.order.filled", self.fills.append, priority=-100)
+            # order events before the position manager (priority 100) publishes the position events a fill causes
+            self.bus.subscribe("events.order.**", self._on_event, priority=200)
+            self.bus.subscribe("events.position.**", self._on_event, priority=200)
+            self.clock.set_daily_timer("propdesk.run.session-roll", SESSION_ROLL, "America/Chicago", self._roll_day)
+            self.feed = ReplayFeed(
+                self.clock,
+                self.broker,
+                self.node,
+                [self.bars],
+                speed=options.speed,
+                max_wait_s=options.max_wait_s,
+                sleep=sleep,
+                monotonic=monotonic,
+                on_record=on_record,
+                before_record=self._before_record,
+            )
+            self.interrupted = False
+            self.wall_s = 0.0
+        except BaseException as exc:  # the journal is the run's from here: never left open by a failed start
+            if journal is not None:
+                journal.close_after(exc)
+            raise
         self._t0: float | None = None
 
     def _node_hook(self) -> Callable[[TradingNode], PreTradeGate | None] | None:
@@ -387,10 +394,10 @@ class RunSession(EventFanout, ReplayControl):
             )
             # the run's own client order ids: a continued run issues those of its killed attempt again
             self.node.orders.ids.use_run_token(self.journal.run_token)
-        self.node.start()
         self._t0 = time.perf_counter()
         status = FAILED
         try:
+            self.node.start()  # a timeframe registered in on_start may fail here: the run is then marked failed
             await self.feed.run()
             status = COMPLETED
         except KeyboardInterrupt:

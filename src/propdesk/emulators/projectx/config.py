@@ -31,6 +31,8 @@ BracketMode = Literal["position", "auto_oco"]
 LiveContracts = Literal["same", "empty"]
 FeedKind = Literal["auto", "bars", "trades", "mbo"]
 ClockMode = Literal["now", "data"]
+MAX_ID_BASE = 2**52
+"""The largest ``id_base``: ids up to 2**53 stay exact in a JSON double (any client's number type)."""
 
 
 class _Frozen(BaseModel):
@@ -224,6 +226,14 @@ class GatewayConfig(_Frozen):
             timestamps (all feeds then start at the earliest ``start``).
         autostart: start the replay when the app starts (tests set False and step it through the admin API).
         sim: fill rules and fees of the simulated broker (``native_brackets`` is set per account).
+        id_base: the first ``orderId`` and trade ``id`` this gateway process hands out (both int64 in the spec, section
+            1; at most ``MAX_ID_BASE`` = 2**52 so every id stays exact in a JSON double). ``None`` (the default): the
+            process's wall-clock start in microseconds since the Unix epoch, so ids keep increasing across gateway
+            restarts like the real API's (unique within an account; the journal keys a ProjectX fill by account and
+            trade id). A fixed base gives tests deterministic ids but repeats them on a restart. Position ids (``int``
+            in the spec, kept within int32) start at one more than the seconds from 2020-01-01 UTC to the time
+            ``id_base`` stands for (1 for a small fixed base). An account's configured ``history`` fills take the trade
+            and order ids 1, 2, ... (the same in every process), so ``id_base`` must exceed their count.
     """
 
     bind: str = "127.0.0.1:8900"
@@ -249,6 +259,7 @@ class GatewayConfig(_Frozen):
     clock_mode: ClockMode = "now"
     autostart: bool = True
     sim: SimConfig = SimConfig(calendar_check="data")
+    id_base: int | None = Field(default=None, ge=1, le=MAX_ID_BASE)
 
     @field_validator("bind")
     @classmethod
@@ -271,6 +282,9 @@ class GatewayConfig(_Frozen):
         missing = [r for r in fed if r not in self.roots]
         if missing:
             raise ValueError(f"feed roots {missing} are not in roots {self.roots}")
+        past = sum(len(a.history) for a in self.accounts)
+        if self.id_base is not None and self.id_base <= past:
+            raise ValueError(f"id_base {self.id_base} must exceed the {past} configured history fills (their ids)")
         return self
 
     @property

@@ -27,10 +27,18 @@ Money is exact: realized PnL and fees come from the sim account in integer cents
 An account's configured ``history`` (:class:`~propdesk.emulators.projectx.config.PastTrade`) becomes its first ``Trade``
 rows: an account with weeks of trading behind it (its balance already includes them; ``Trade/search`` without a start
 returns them, the account being created at the first one).
+
+Ids: order and trade ids start at ``GatewayConfig.id_base``, by default :func:`wall_clock_id_base` (the process's start
+in microseconds since the Unix epoch), so they are unique and increasing across gateway restarts as the real API's are
+(a client keys a fill by account and trade id); position ids (the spec's ``int``, kept within int32) start at
+:func:`position_id_base` (by default the seconds from 2020-01-01 UTC to the start, plus one). Configured history fills
+take trade and order ids 1, 2, ... in account order, oldest first: the same ids in every process, as a real account's
+past trades keep theirs.
 """
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -87,6 +95,30 @@ _TYPES: Final[dict[int, OrderType]] = {
 }
 MAX_TRAIL_TICKS: Final[int] = 1000
 BRACKET_MESSAGE: Final[str] = "Brackets cannot be used with Position Brackets. You must enable Auto OCO Brackets."
+
+
+def wall_clock_id_base() -> int:
+    """The default first order/trade id of a gateway process: the wall clock now, in microseconds since the Unix
+    epoch (about 1.8e15 in 2027: int64, and exact in a JSON double until the year 2255).
+
+    A later process starts above every id an earlier one handed out unless that one handed out more ids than
+    microseconds it ran (one order or fill per microsecond, on average).
+    """
+    return time.time_ns() // 1_000
+
+
+POSITION_EPOCH_S: Final[int] = 1_577_836_800
+"""2020-01-01 00:00 UTC in Unix seconds: position ids count seconds from here (int32 lasts until 2088)."""
+
+
+def position_id_base(id_base: int) -> int:
+    """The first position id for the order/trade ``id_base``: one more than the seconds from 2020-01-01 UTC to the
+    time ``id_base`` stands for (microseconds since the Unix epoch), at least 1 (a small fixed base gives 1).
+
+    Position ids are ``int`` in the spec (int32 here): a later gateway process starts above an earlier one's
+    position ids unless that one opened more positions than seconds it ran.
+    """
+    return 1 + max(0, id_base // 1_000_000 - POSITION_EPOCH_S)
 
 
 class UserSink(Protocol):
@@ -300,9 +332,12 @@ class GatewayState:
         self.sink: UserSink | None = None
         self.market: MarketDriver | None = None
         self.accounts: dict[int, AccountState] = {}
-        self._next_order = 9001
-        self._next_trade = 50001
-        self._next_position = 70001
+        base = config.id_base if config.id_base is not None else wall_clock_id_base()
+        self.id_base: Final[int] = base
+        self._next_order = base
+        self._next_trade = base
+        self._next_position = position_id_base(base)
+        self._next_past = 1
         for a in config.accounts:
             sim_cfg = config.sim.model_copy(
                 update={"native_brackets": a.bracket_mode == "auto_oco", "account_name": a.name}
@@ -316,7 +351,8 @@ class GatewayState:
             self._load_history(acct, start_ns)
 
     def _load_history(self, acct: AccountState, start_ns: int) -> None:
-        """The account's configured past fills as ``Trade`` rows (oldest first, ids before any live trade's); the
+        """The account's configured past fills as ``Trade`` rows (oldest first; trade and order ids 1, 2, ...,
+        below every live id); the
         account was created at the first one.
 
         Raises:
@@ -332,7 +368,7 @@ class GatewayState:
                 raise ConfigError(f"account {acct.cfg.id}: past trade on unknown contract {t.contract_id!r}")
             acct.trades.append(
                 PxTrade(
-                    id=self._next_trade,
+                    id=self._next_past,
                     account_id=acct.cfg.id,
                     contract=contract,
                     ts_ns=ts,
@@ -342,11 +378,11 @@ class GatewayState:
                     commissions=Money(0),
                     side=0 if t.side == "buy" else 1,
                     size=t.size,
-                    order_id=self._new_id(),
+                    order_id=self._next_past,
                     voided=t.voided,
                 )
             )
-            self._next_trade += 1
+            self._next_past += 1
         if past:
             first = acct.trades[0].ts_ns
             acct.created_ns = min(acct.created_ns, first)
