@@ -34,6 +34,7 @@ from propdesk.data.aggregation import aggregate_bars
 from propdesk.emulators.projectx import create_app
 from propdesk.model.data import Bar, BarSeries, Timeframe
 from propdesk.model.orders import OrderStatus
+from propdesk.model.positions import StrategyPositionChange
 from propdesk.risk.decisions import TradingState
 from propdesk.risk.presets import load_risk_config
 from propdesk.sessions.live import LiveOptions, LiveSession, projectx_settings, resolve_account
@@ -56,7 +57,9 @@ class FlipConfig(StrategyConfig):
 
 class Flip(Strategy):
     """Test strategy: every ``every`` live bars, buy 1 when flat, else close; no trade after live bar ``last_bar``
-    (so no order is still in flight when the session stops). The first ``warmup`` bars are the history."""
+    (so no order is still in flight when the session stops). The first ``warmup`` bars are the history. It never acts
+    while its last order is in flight: an action due then waits for the bar after its fill (at 600x a bar is 0.1 s of
+    wall time, so a loaded machine can deliver a bar before the previous fill)."""
 
     name: ClassVar[str] = "flip"
     config_cls: ClassVar[type[StrategyConfig]] = FlipConfig
@@ -64,19 +67,27 @@ class Flip(Strategy):
     def __init__(self, config: StrategyConfig | None = None) -> None:
         super().__init__(config)
         self.seen = 0
+        self.in_flight = False
+        self.due = False
 
     def on_bar(self, bar: Bar) -> None:
         self.seen += 1
         cfg = self.config
         assert isinstance(cfg, FlipConfig)
         live = self.seen - cfg.warmup
-        if live <= 0 or live % cfg.every or live > cfg.last_bar:
+        if live > 0 and live % cfg.every == 0 and live <= cfg.last_bar:
+            self.due = True
+        if not self.due or self.in_flight:
             return
-        pos = self.position
-        if pos == 0:
+        self.due = False
+        self.in_flight = True
+        if self.position == 0:
             self.buy()
         else:
             self.close()
+
+    def on_position_changed(self, change: StrategyPositionChange) -> None:
+        self.in_flight = False
 
 
 def _free_port() -> int:
