@@ -60,6 +60,7 @@ __all__ = [
     "build_strategy",
     "get_strategy",
     "resolve_strategy",
+    "resolve_strategy_info",
 ]
 
 ENTRY_POINT_GROUP: Final[str] = "propdesk.strategies"
@@ -119,6 +120,15 @@ def resolve_strategy(spec: str) -> type[Strategy]:
         ConfigError: one line naming the spec and what was wrong.
     """
     return _resolve(spec).cls
+
+
+def resolve_strategy_info(spec: str) -> StrategyInfo:
+    """The strategy of ``spec`` with where it comes from (source and origin).
+
+    Raises:
+        ConfigError: as :func:`resolve_strategy`.
+    """
+    return _resolve(spec)
 
 
 def get_strategy(spec: str) -> type[Strategy]:
@@ -270,7 +280,9 @@ def _check_class(spec: str, obj: object, where: str = "") -> type[Strategy]:
     label = f"strategy {spec!r}: " + (f"{where}: " if where else "")
     if not inspect.isclass(obj):
         raise ConfigError(f"{label}{_name_of(obj)} is not a class but a {type(obj).__name__}")
-    if not issubclass(obj, Strategy) or obj is Strategy:
+    if obj is Strategy:
+        raise ConfigError(f"{label}Strategy is the base class itself; name a subclass of it")
+    if not issubclass(obj, Strategy):
         raise ConfigError(f"{label}{obj.__qualname__} is not a subclass of propdesk.strategies.base.Strategy")
     owners = [k for k in obj.__mro__ if issubclass(k, Strategy) and k is not Strategy]
     if not any("name" in vars(k) for k in owners) or not isinstance(obj.name, str) or not obj.name.strip():
