@@ -51,9 +51,14 @@ def _unit(rule: str | None, key: str) -> str:
     from propdesk.risk.rules.registry import rule_class
 
     field = rule_class(rule).params_cls.model_fields.get(key)
-    if field is not None and (field.annotation is Money or Money in get_args(field.annotation)):
+    if field is not None and _holds(field.annotation, Money):
         return "USD"
     return _PARAM_UNITS.get(key, "")
+
+
+def _holds(annotation: object, cls: type) -> bool:
+    """True when ``annotation`` is ``cls``, or an ``Annotated`` / union (``X | None``) of it."""
+    return annotation is cls or any(_holds(arg, cls) for arg in get_args(annotation))
 
 
 def _source_dict(src: Any) -> dict[str, Any]:
