@@ -116,7 +116,10 @@ def strategies_list(as_json: JsonOption = False) -> None:
     module.path:ClassName or path/to/file.py:ClassName."""
     from propdesk.strategies.registry import available_strategies
 
-    entries = [_info_dict(info, schema=as_json) for info in available_strategies()]
+    broken: list[str] = []
+    entries = [_info_dict(info, schema=as_json) for info in available_strategies(broken)]
+    for message in broken:  # an installed strategy that cannot be loaded does not hide the others
+        typer.echo(f"warning: {message}", err=True)
     if as_json:
         typer.echo(json.dumps(entries, default=str))
         return

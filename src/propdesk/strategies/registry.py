@@ -150,18 +150,28 @@ def build_strategy(spec: str, params: dict[str, str]) -> Strategy:
     return resolve_strategy(spec).from_params(params)
 
 
-def available_strategies() -> list[StrategyInfo]:
+def available_strategies(broken: list[str] | None = None) -> list[StrategyInfo]:
     """The bundled strategies, then the installed ones (entry points, by name; one whose name a bundled strategy
     already has is left out, as ``--strategy`` would never reach it).
 
+    Args:
+        broken: when given, an installed entry point that cannot be loaded is left out and its error message
+            appended here instead of raised.
+
     Raises:
-        ConfigError: an installed entry point that cannot be loaded or is not a valid strategy (names the entry
-            point and its distribution).
+        ConfigError: without ``broken``, an installed entry point that cannot be loaded or is not a valid strategy
+            (the message names the entry point and its distribution).
     """
     out = [_bundled(name, cls) for name, cls in STRATEGIES.items()]
     for ep in _entry_points():
-        if ep.name not in STRATEGIES:
+        if ep.name in STRATEGIES:
+            continue
+        try:
             out.append(_load_entry_point(ep.name, ep))
+        except ConfigError as exc:
+            if broken is None:
+                raise
+            broken.append(str(exc))
     return out
 
 

@@ -222,3 +222,22 @@ def test_backtest_with_an_unknown_param_of_a_file_strategy_lists_the_valid_keys(
     code, out, err = invoke("backtest", "--data", "unused.csv", "--strategy", f"{path}:MySma", "--param", "fats=3")
     assert code == 2 and out == ""
     assert "unknown parameter 'fats' (valid: fast, qty, slow, symbol, tag, timeframe)" in err
+
+
+def test_list_warns_about_a_broken_installed_strategy_and_shows_the_rest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    info = tmp_path / "pd_cli_broken-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: pd_cli_broken\nVersion: 1.0\n", encoding="utf-8")
+    (info / "entry_points.txt").write_text("[propdesk.strategies]\nghost = pd_cli_ghost:Ghost\n", encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    code, out, err = invoke("strategies", "list", "--json")
+    assert code == 0
+    assert [e["spec"] for e in json.loads(out)] == list(STRATEGIES)
+    assert err == (
+        "warning: strategy 'ghost': entry point ghost = 'pd_cli_ghost:Ghost' of pd_cli_broken: module not found "
+        "(pd_cli_ghost)\n"
+    )
+    code, _, err = invoke("strategies", "show", "ghost")
+    assert code == 2 and err.startswith("error: strategy 'ghost': entry point ghost = ")
