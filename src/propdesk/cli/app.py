@@ -21,6 +21,8 @@ from rich.markup import escape
 from rich.text import Text
 
 from propdesk import __version__
+from propdesk.cli import presets as presets_cli
+from propdesk.cli import strategies as strategies_cli
 from propdesk.cli.options import (
     BalanceOption,
     CommissionOption,
@@ -851,6 +853,10 @@ def gateway(
     base = f"http://{cfg.host}:{cfg.port}"
     console.print(f"ProjectX gateway on {base}/api, hubs {base}/hubs/user and {base}/hubs/market", highlight=False)
     uvicorn.run(server_app, host=cfg.host, port=cfg.port, log_level="info", ws="websockets-sansio")
+
+
+strategies_cli.register(app, _clear_errors)
+presets_cli.register(app, _clear_errors)
 
 
 def main() -> None:

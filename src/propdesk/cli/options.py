@@ -35,8 +35,15 @@ JOURNAL_URL_HELP: Final = (
 )
 """Help text of ``--journal-url``."""
 
-StrategyOption: TypeAlias = Annotated[str, typer.Option("--strategy", help="The strategy's name, e.g. sma_cross.")]
-"""``--strategy NAME`` (required): a name of :mod:`propdesk.strategies.registry`."""
+StrategyOption: TypeAlias = Annotated[
+    str,
+    typer.Option(
+        "--strategy",
+        help="The strategy: a bundled or installed name (sma_cross; see strategies list), module.path:ClassName or "
+        "path/to/file.py:ClassName.",
+    ),
+]
+"""``--strategy SPEC`` (required): a strategy spec of :mod:`propdesk.strategies.registry`."""
 
 ParamOption: TypeAlias = Annotated[
     list[str] | None, typer.Option("--param", help="A strategy parameter as key=value (repeatable).")

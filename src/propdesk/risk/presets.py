@@ -65,7 +65,9 @@ __all__ = [
     "SourceStatus",
     "load_presets",
     "load_risk_config",
+    "preset_defaults",
     "preset_names",
+    "preset_sources",
 ]
 
 log = logging.getLogger("propdesk.risk.presets")
@@ -288,6 +290,29 @@ def preset_names(path: Path | None = None) -> list[str]:
         ConfigError: as :func:`load_presets`.
     """
     return list(load_presets(path))
+
+
+def preset_sources(name: str, path: Path | None = None) -> dict[str, Source]:
+    """The sources of preset ``name`` by field path (``"rules.mll.amount"``), validated as at load (no warning is
+    logged; :func:`load_risk_config` logs them).
+
+    Raises:
+        ConfigError: unknown preset, or as :func:`load_presets` and the source checks of :func:`load_risk_config`.
+    """
+    presets = load_presets(path)
+    if name not in presets:
+        raise ConfigError(f"unknown risk preset {name!r}; known: {', '.join(presets)}")
+    return _preset_sources(name, presets[name], f"presets {path or PRESETS_RESOURCE}")
+
+
+def preset_defaults(path: Path | None = None) -> dict[str, Any]:
+    """The presets file's ``[defaults]``: propdesk's own settings applied to every rule with the field (not firm
+    numbers, so without sources); a sub-table applies to one rule.
+
+    Raises:
+        ConfigError: as :func:`load_presets`, or ``[defaults]`` not a table.
+    """
+    return dict(_defaults_of(_read_toml(path, "presets"), f"presets {path or PRESETS_RESOURCE}"))
 
 
 def _defaults_of(data: Mapping[str, Any], where: str) -> dict[str, Any]:

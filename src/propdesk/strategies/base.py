@@ -27,7 +27,18 @@ updated with its bars first. Bars of any timeframe coarser than the data are bui
 :class:`~propdesk.core.errors.ConfigError`.
 
 Configuration is a frozen pydantic model (:class:`StrategyConfig` subclass), built from ``--param k=v`` pairs by
-:meth:`Strategy.from_params`; a bad parameter raises :class:`~propdesk.core.errors.ConfigError` naming it.
+:meth:`Strategy.from_params`; a bad parameter raises :class:`~propdesk.core.errors.ConfigError` naming it. Give each
+field a ``description`` (with its unit: contracts, ticks, points, bars): ``propdesk strategies list`` and ``show``
+print it from the model's JSON Schema (:func:`config_schema`).
+
+**Live-changeable parameters.** A field whose new value may take effect on a running strategy, without a warm-up,
+is marked with ``json_schema_extra={"live": True}``::
+
+    take_profit_ticks: int = Field(default=16, ge=1, description="...", json_schema_extra={"live": True})
+
+Sizes and thresholds read when a signal is acted on are live; indicator periods are not (a new period needs a new
+warm-up), nor are the symbol, tag and timeframe. :func:`live_fields` lists the marked fields and
+:func:`config_schema` shows ``"live": true`` or ``false`` on every property.
 """
 
 from __future__ import annotations
@@ -36,7 +47,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, ClassVar, Protocol, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from propdesk.core.errors import ConfigError
 from propdesk.data.indicators.base import Indicator
@@ -48,6 +59,9 @@ from propdesk.model.positions import StrategyPositionChange
 from propdesk.model.price import Money, Price
 
 IndicatorT = TypeVar("IndicatorT", bound=Indicator)
+
+LIVE_KEY = "live"
+"""The JSON-Schema key that marks a live-changeable field (``Field(json_schema_extra={"live": True})``)."""
 
 
 class StrategyConfig(BaseModel):
@@ -63,10 +77,12 @@ class StrategyConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    symbol: str = "ES"
-    qty: int = 1
-    tag: str = ""
-    timeframe: str = ""
+    symbol: str = Field(default="ES", description="the contract (ESZ5) or root (ES) it trades")
+    qty: int = Field(default=1, description="contracts per entry", json_schema_extra={LIVE_KEY: True})
+    tag: str = Field(default="", description="attribution tag on its orders (empty: the strategy's name)")
+    timeframe: str = Field(
+        default="", description="bar timeframe <n><s|m|h|d>, e.g. 5m or 1d (empty: the data's timeframe)"
+    )
 
     @field_validator("timeframe")
     @classmethod
@@ -335,6 +351,31 @@ class Strategy:
     def price_on_tick(self, price: float) -> Price:
         """``price`` (points) rounded to the nearest tick of the strategy's contract."""
         return Price.of(price).round_to_tick(self.ctx.tick_size(self.symbol))
+
+
+def live_fields(config_cls: type[StrategyConfig]) -> frozenset[str]:
+    """The names of ``config_cls``'s fields marked live-changeable (``json_schema_extra={"live": True}``)."""
+    out: set[str] = set()
+    for name, info in config_cls.model_fields.items():
+        extra = info.json_schema_extra
+        if isinstance(extra, dict) and extra.get(LIVE_KEY) is True:
+            out.add(name)
+    return frozenset(out)
+
+
+def config_schema(config_cls: type[StrategyConfig]) -> dict[str, Any]:
+    """``config_cls``'s pydantic JSON Schema (mode ``validation``) with ``"live": true|false`` on every property.
+
+    Shape: ``{"title", "description", "type": "object", "properties": {field: {"type", "default", "description",
+    "live", ...}}, "additionalProperties": false, ...}`` (nested types under ``$defs``).
+    """
+    schema = config_cls.model_json_schema()
+    live = live_fields(config_cls)
+    props = schema.get("properties", {})
+    for name, prop in props.items():
+        if isinstance(prop, dict):
+            prop[LIVE_KEY] = name in live
+    return schema
 
 
 def _timeframe(value: str | Timeframe, strategy: str) -> Timeframe:

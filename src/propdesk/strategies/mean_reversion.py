@@ -36,6 +36,7 @@ import math
 from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
+from pydantic.config import JsonDict
 
 from propdesk.data.indicators.momentum import RSI
 from propdesk.data.indicators.volatility import ATR, Bollinger
@@ -44,7 +45,9 @@ from propdesk.model.data import Bar
 from propdesk.model.enums import Side
 from propdesk.model.orders import Order
 from propdesk.model.positions import StrategyPositionChange
-from propdesk.strategies.base import Strategy, StrategyConfig
+from propdesk.strategies.base import LIVE_KEY, Strategy, StrategyConfig
+
+_LIVE: JsonDict = {LIVE_KEY: True}  # json_schema_extra of a live-changeable parameter (strategies.base)
 
 
 class MeanReversionConfig(StrategyConfig):
@@ -55,16 +58,44 @@ class MeanReversionConfig(StrategyConfig):
             ``rsi_oversold >= rsi_overbought``.
     """
 
-    bb_period: int = Field(default=20, ge=2)
-    bb_std: float = Field(default=2.0, gt=0, allow_inf_nan=False)
-    rsi_period: int = Field(default=14, ge=1)
-    rsi_overbought: float = Field(default=70.0, ge=0, le=100)
-    rsi_oversold: float = Field(default=30.0, ge=0, le=100)
-    atr_period: int = Field(default=14, ge=1)
-    atr_stop_mult: float = Field(default=2.0, gt=0, allow_inf_nan=False)
-    target: Literal["vwap", "ticks"] = "vwap"
-    take_profit_ticks: int = Field(default=16, ge=1)
-    min_target_ticks: int = Field(default=4, ge=1)
+    bb_period: int = Field(default=20, ge=2, description="bars in the Bollinger bands of the close")
+    bb_std: float = Field(
+        default=2.0, gt=0, allow_inf_nan=False, description="Bollinger band width, population standard deviations"
+    )
+    rsi_period: int = Field(default=14, ge=1, description="bars in Wilder's RSI of the close")
+    rsi_overbought: float = Field(
+        default=70.0,
+        ge=0,
+        le=100,
+        description="RSI (0-100) at or above which a short may enter",
+        json_schema_extra=_LIVE,
+    )
+    rsi_oversold: float = Field(
+        default=30.0,
+        ge=0,
+        le=100,
+        description="RSI (0-100) at or below which a long may enter",
+        json_schema_extra=_LIVE,
+    )
+    atr_period: int = Field(default=14, ge=1, description="bars in Wilder's ATR")
+    atr_stop_mult: float = Field(
+        default=2.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="stop-loss distance, multiples of the ATR",
+        json_schema_extra=_LIVE,
+    )
+    target: Literal["vwap", "ticks"] = Field(
+        default="vwap",
+        description="take-profit at the session VWAP or take_profit_ticks from the fill",
+        json_schema_extra=_LIVE,
+    )
+    take_profit_ticks: int = Field(
+        default=16, ge=1, description="take-profit distance with target=ticks, ticks", json_schema_extra=_LIVE
+    )
+    min_target_ticks: int = Field(
+        default=4, ge=1, description="skip a VWAP target nearer than this, ticks", json_schema_extra=_LIVE
+    )
 
     @model_validator(mode="after")
     def _levels(self) -> MeanReversionConfig:

@@ -45,12 +45,15 @@ from typing import ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
+from pydantic.config import JsonDict
 
 from propdesk.model.data import Bar
 from propdesk.model.enums import Side
 from propdesk.model.orders import Order
 from propdesk.model.positions import StrategyPositionChange
-from propdesk.strategies.base import Strategy, StrategyConfig
+from propdesk.strategies.base import LIVE_KEY, Strategy, StrategyConfig
+
+_LIVE: JsonDict = {LIVE_KEY: True}  # json_schema_extra of a live-changeable parameter (strategies.base)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -75,15 +78,23 @@ class OvernightRangeConfig(StrategyConfig):
             count out of range, or times out of order.
     """
 
-    tz: str = "America/Chicago"
-    session_open: time = time(17, 0)
-    rth_open: time = time(8, 30)
-    last_entry: time = time(14, 0)
-    cutoff: time = time(15, 0)
-    stop_loss_ticks: int = Field(default=16, ge=1)
-    take_profit_ticks: int = Field(default=32, ge=1)
-    buffer_ticks: int = Field(default=0, ge=0)
-    max_trades_per_day: int = Field(default=1, ge=1)
+    tz: str = Field(default="America/Chicago", description="IANA time zone of every time below")
+    session_open: time = Field(default=time(17, 0), description="trading day (and overnight range) start, tz time")
+    rth_open: time = Field(default=time(8, 30), description="overnight range end, entries from here, tz time")
+    last_entry: time = Field(default=time(14, 0), description="no entry on a bar closing after it, tz time")
+    cutoff: time = Field(default=time(15, 0), description="flat from this time, tz time")
+    stop_loss_ticks: int = Field(
+        default=16, ge=1, description="stop-loss from the fill, ticks", json_schema_extra=_LIVE
+    )
+    take_profit_ticks: int = Field(
+        default=32, ge=1, description="take-profit from the fill, ticks", json_schema_extra=_LIVE
+    )
+    buffer_ticks: int = Field(
+        default=0, ge=0, description="how far beyond the range the close must be, ticks", json_schema_extra=_LIVE
+    )
+    max_trades_per_day: int = Field(
+        default=1, ge=1, description="entries per trading day (denied ones count)", json_schema_extra=_LIVE
+    )
 
     @field_validator("tz")
     @classmethod

@@ -67,8 +67,8 @@ class SmaCrossConfig(StrategyConfig):
         pydantic.ValidationError (a ConfigError through ``from_params``): ``fast`` < 1 or ``slow`` <= ``fast``.
     """
 
-    fast: int = Field(default=10, ge=1)
-    slow: int = Field(default=30, ge=2)
+    fast: int = Field(default=10, ge=1, description="bars in the fast SMA of the close")
+    slow: int = Field(default=30, ge=2, description="bars in the slow SMA of the close (> fast)")
 
     @model_validator(mode="after")
     def _fast_below_slow(self) -> SmaCrossConfig:

@@ -48,6 +48,7 @@ import math
 from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
+from pydantic.config import JsonDict
 
 from propdesk.data.indicators.moving_averages import EMA
 from propdesk.data.indicators.volatility import ATR, Donchian
@@ -56,9 +57,12 @@ from propdesk.model.events import OrderCanceled, OrderEvent, OrderExpired, Order
 from propdesk.model.orders import Order
 from propdesk.model.positions import StrategyPositionChange
 from propdesk.model.price import Price
-from propdesk.strategies.base import Strategy, StrategyConfig
+from propdesk.strategies.base import LIVE_KEY, Strategy, StrategyConfig
 
 _EPS = 1e-9  # tolerance (in ticks) when rounding float distances onto the tick grid
+
+
+_LIVE: JsonDict = {LIVE_KEY: True}  # json_schema_extra of a live-changeable parameter (strategies.base)
 
 
 class TrendFollowingConfig(StrategyConfig):
@@ -69,13 +73,19 @@ class TrendFollowingConfig(StrategyConfig):
             unknown ``entry``, or ``slow <= fast``.
     """
 
-    entry: Literal["ema", "donchian"] = "ema"
-    fast: int = Field(default=20, ge=1)
-    slow: int = Field(default=50, ge=2)
-    donchian_period: int = Field(default=20, ge=1)
-    atr_period: int = Field(default=14, ge=1)
-    atr_mult: float = Field(default=3.0, gt=0, allow_inf_nan=False)
-    allow_short: bool = True
+    entry: Literal["ema", "donchian"] = Field(default="ema", description="entry signal: EMA cross or Donchian breakout")
+    fast: int = Field(default=20, ge=1, description="bars in the fast EMA of the close")
+    slow: int = Field(default=50, ge=2, description="bars in the slow EMA of the close (> fast)")
+    donchian_period: int = Field(default=20, ge=1, description="bars in the Donchian channel")
+    atr_period: int = Field(default=14, ge=1, description="bars in Wilder's ATR")
+    atr_mult: float = Field(
+        default=3.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="trailing stop distance, multiples of the ATR",
+        json_schema_extra=_LIVE,
+    )
+    allow_short: bool = Field(default=True, description="take short entries too", json_schema_extra=_LIVE)
 
     @model_validator(mode="after")
     def _fast_below_slow(self) -> TrendFollowingConfig:
