@@ -687,10 +687,11 @@ def db_upgrade(
     """Create or migrate the journal's tables to the newest revision."""
     import asyncio
 
-    from propdesk.storage.db import redact_url, resolve_url
+    from propdesk.node.journaling import journal_url
+    from propdesk.storage.db import redact_url
     from propdesk.storage.migrate import head_revision, upgrade_async
 
-    resolved = resolve_url(url, config_path=config)
+    resolved = journal_url(url, config_path=config)
     asyncio.run(upgrade_async(resolved))
     console.print(f"database {redact_url(resolved)} is at revision {head_revision()}", highlight=False, soft_wrap=True)
 
@@ -707,12 +708,13 @@ def db_info(
     identity mean (propdesk.storage.runs)."""
     import asyncio
 
-    from propdesk.storage.db import create_engine_for, redact_url, resolve_url
+    from propdesk.node.journaling import journal_url
+    from propdesk.storage.db import create_engine_for, redact_url
     from propdesk.storage.migrate import current_revision, head_revision
     from propdesk.storage.repositories import Repository
     from propdesk.storage.runs import RUN_SEMANTICS, RunInfo
 
-    resolved = resolve_url(url, config_path=config)
+    resolved = journal_url(url, config_path=config)
     head = head_revision()
 
     async def _info() -> tuple[str | None, dict[str, int], list[RunInfo]]:
@@ -798,18 +800,27 @@ def db_export(
     """Export journaled fills and closed round trips (trades) to CSV: of every run, or of one with --run."""
     import asyncio
 
-    from propdesk.storage.db import create_engine_for, resolve_url
+    from propdesk.backtest.trades import round_trips
+    from propdesk.execution.positions import spec_for_symbol
+    from propdesk.node.journaling import journal_url
+    from propdesk.storage.db import create_engine_for
     from propdesk.storage.export import ExportResult, export_csv
     from propdesk.storage.migrate import current_revision
 
-    resolved = resolve_url(url, config_path=config)
+    resolved = journal_url(url, config_path=config)
 
     async def _export() -> ExportResult:
         engine = create_engine_for(resolved)
         try:
             if await current_revision(engine) is None:
                 raise ConfigError("the database has no journal tables yet: run propdesk db upgrade")
-            return await export_csv(engine, out, account_id=account, run_id=run_id)
+            return await export_csv(
+                engine,
+                out,
+                account_id=account,
+                run_id=run_id,
+                trips_of=lambda fills: round_trips(fills, spec_for_symbol),
+            )
         finally:
             await engine.dispose()
 

@@ -48,7 +48,7 @@ from typing import Any, Final
 
 from pydantic import ValidationError
 
-from propdesk.brokers.base import BracketSpec, BrokerCapabilities, BrokerConnected, BrokerDisconnected
+from propdesk.brokers.base import BrokerCapabilities
 from propdesk.brokers.base import BrokerEventHandler as EventHandler
 from propdesk.brokers.projectx.config import ProjectXSettings
 from propdesk.brokers.projectx.errors import (
@@ -108,6 +108,8 @@ from propdesk.core.errors import ConfigError, ContractError, PropdeskError
 from propdesk.model.data import BarSeries, DepthUpdate, Timeframe
 from propdesk.model.enums import Side
 from propdesk.model.events import (
+    BrokerConnected,
+    BrokerDisconnected,
     OrderAccepted,
     OrderCanceled,
     OrderCancelRejected,
@@ -119,7 +121,7 @@ from propdesk.model.events import (
     OrderUpdated,
 )
 from propdesk.model.identifiers import AccountId, BrokerOrderId, ClientOrderId
-from propdesk.model.orders import Order, OrderType
+from propdesk.model.orders import BracketSpec, Order, OrderType
 from propdesk.model.price import Price
 from propdesk.model.reports import AccountReport, FillReport, OrderReport, PositionReport
 

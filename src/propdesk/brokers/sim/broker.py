@@ -61,7 +61,7 @@ from typing import Final, Protocol
 
 import numpy as np
 
-from propdesk.brokers.base import BracketSpec, BrokerCapabilities, BrokerConnected, BrokerDisconnected
+from propdesk.brokers.base import BrokerCapabilities
 from propdesk.brokers.base import BrokerEventHandler as EventHandler
 from propdesk.brokers.sim.calendar_check import ClosedPeriod, MarketHours, closed_kind, ct_text, market_span
 from propdesk.brokers.sim.config import SimConfig
@@ -73,6 +73,8 @@ from propdesk.model.contracts import ContractSpec
 from propdesk.model.data import Bar, BarSeries, DepthUpdate, QuoteTick, Timeframe, TradeTick
 from propdesk.model.enums import BookAction, BookSide, Side
 from propdesk.model.events import (
+    BrokerConnected,
+    BrokerDisconnected,
     OrderAccepted,
     OrderCanceled,
     OrderCancelRejected,
@@ -85,7 +87,7 @@ from propdesk.model.events import (
     OrderUpdated,
 )
 from propdesk.model.identifiers import AccountId, BrokerOrderId, ClientOrderId
-from propdesk.model.orders import Order, OrderStatus, OrderType, TimeInForce
+from propdesk.model.orders import BracketSpec, Order, OrderStatus, OrderType, TimeInForce
 from propdesk.model.positions import Position
 from propdesk.model.price import Money, Price
 from propdesk.model.reports import AccountReport, FillReport, OrderReport, PositionReport

@@ -44,16 +44,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 from zoneinfo import ZoneInfo
 
-from propdesk.brokers.base import Broker, BrokerConnected, BrokerDisconnected
+from propdesk.brokers.base import Broker
 from propdesk.core.bus import MessageBus
 from propdesk.core.clock import Clock, LiveClock, SimClock
 from propdesk.core.errors import ConfigError, DataError
-from propdesk.model.events import OrderFilled
+from propdesk.model.events import BrokerConnected, BrokerDisconnected, OrderFilled
 from propdesk.model.identifiers import AccountId
 from propdesk.model.orders import is_enforcement_tag
 from propdesk.model.price import Money
+from propdesk.model.records import AuditEntry
 from propdesk.node import NodeConfig, TradingNode
-from propdesk.risk.audit import AuditEntry, AuditLog, JsonLinesAuditLog, MultiAuditLog, RingAuditLog
+from propdesk.risk.audit import AuditLog, JsonLinesAuditLog, MultiAuditLog, RingAuditLog
 from propdesk.risk.engine import RiskEngine
 from propdesk.risk.events import RiskEvent
 from propdesk.risk.presets import RiskConfig
