@@ -60,7 +60,6 @@ from propdesk.execution.brackets import (
     child_prices,
 )
 from propdesk.execution.ids import DEFAULT_PREFIX, ClientOrderIdGenerator
-from propdesk.model.contract_ids import parse_symbol
 from propdesk.model.contracts import default_registry, spec
 from propdesk.model.enums import Side
 from propdesk.model.events import (
@@ -79,6 +78,7 @@ from propdesk.model.events import (
 from propdesk.model.identifiers import AccountId, BrokerOrderId, ClientOrderId
 from propdesk.model.orders import MANUAL_TAG, BracketSpec, Order, OrderStatus, OrderType, TimeInForce, is_foreign_tag
 from propdesk.model.price import Price, check_qty
+from propdesk.model.symbology import parse_symbol
 
 if TYPE_CHECKING:
     from propdesk.core.bus import MessageBus
@@ -209,7 +209,7 @@ class OrderRoute(Protocol):
 def tick_size_of_symbol(symbol: str) -> Price:
     """The tick size (points) of ``symbol``: a listed contract (``ESZ5``, ``MNQH26``) or a bare root (``ES``).
 
-    The root comes from :func:`propdesk.model.contract_ids.parse_symbol`, the tick size from
+    The root comes from :func:`propdesk.model.symbology.parse_symbol`, the tick size from
     :func:`propdesk.model.contracts.spec`.
 
     Raises:

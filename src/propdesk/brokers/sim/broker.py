@@ -68,7 +68,6 @@ from propdesk.brokers.sim.config import SimConfig
 from propdesk.brokers.sim.matching import LIVE_STATUSES, NO_EXPIRY, MatchingEngine, WorkingOrder
 from propdesk.core.clock import Clock, TimeEvent
 from propdesk.core.errors import PropdeskError
-from propdesk.model.contract_ids import parse_symbol
 from propdesk.model.contracts import ContractSpec
 from propdesk.model.data import Bar, BarSeries, DepthUpdate, QuoteTick, Timeframe, TradeTick
 from propdesk.model.enums import BookAction, BookSide, Side
@@ -91,6 +90,7 @@ from propdesk.model.orders import BracketSpec, Order, OrderStatus, OrderType, Ti
 from propdesk.model.positions import Position
 from propdesk.model.price import Money, Price
 from propdesk.model.reports import AccountReport, FillReport, OrderReport, PositionReport
+from propdesk.model.symbology import parse_symbol
 
 log = logging.getLogger("propdesk.brokers.sim")
 
