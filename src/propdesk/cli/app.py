@@ -39,6 +39,7 @@ from propdesk.cli.options import (
 from propdesk.core.errors import ConfigError, PropdeskError
 
 if TYPE_CHECKING:
+    from propdesk.brokers.registry import BrokerEntry
     from propdesk.config import Settings
     from propdesk.node.journaling import NodeJournal
     from propdesk.risk.presets import RiskConfig
@@ -457,6 +458,7 @@ def run(
     from propdesk.sessions.replay import EXIT_INTERRUPTED, RunOptions, RunSession
 
     cfg = _settings(config)
+    _broker_entry(broker)
     if broker == "projectx":
         _run_live(
             strategy, param, symbol, risk, risk_config, account or cfg.accounts.default, api_base, user_hub,
@@ -465,7 +467,7 @@ def run(
         )  # fmt: skip
         return
     if broker != "sim":
-        raise ConfigError(f"--broker {broker!r} is not one of: sim, projectx")
+        raise ConfigError(f"propdesk run has no session for --broker {broker!r}; it runs sim and projectx")
     if replay is None:
         raise ConfigError("--broker sim needs --replay FILE (the bars to play)")
     start_ns, end_ns = parse_window(start, end, trading_session, symbol)
@@ -497,6 +499,17 @@ def run(
         console.print(render_summary(summary))
     if summary.interrupted:
         raise typer.Exit(code=EXIT_INTERRUPTED)
+
+
+def _broker_entry(name: str) -> BrokerEntry:
+    """The registry entry of ``--broker NAME`` (:mod:`propdesk.brokers.registry`).
+
+    Raises:
+        ConfigError: unknown name (one line listing the known brokers).
+    """
+    from propdesk.brokers import registry
+
+    return registry.get(name)
 
 
 def _run_live(
@@ -615,6 +628,7 @@ def risk_daemon(
     if risk_cfg is None:
         raise ConfigError("propdesk risk needs --risk PRESET and/or --risk-config FILE")
     session: Any
+    _broker_entry(broker)
     if broker == "sim":
         from propdesk.backtest.cli_support import parse_usd, parse_window
         from propdesk.brokers.sim.replay import parse_speed
@@ -657,7 +671,7 @@ def risk_daemon(
             )
         )
     else:
-        raise ConfigError(f"--broker {broker!r} is not one of: sim, projectx")
+        raise ConfigError(f"propdesk risk has no session for --broker {broker!r}; it runs sim and projectx")
 
     out = err_console if json_status else console
     if no_console or not out.is_terminal:

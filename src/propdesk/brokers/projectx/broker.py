@@ -1319,6 +1319,23 @@ class ProjectXBroker:
         self._emit(FeedResumed(contract_id, self.contracts.symbol_of(contract_id)))
 
 
+def create_broker(
+    settings: ProjectXSettings,
+    *,
+    account_id: AccountId,
+    clock: Clock,
+    rest: ProjectXRest | None = None,
+    hub_factory: ClientFactory | None = None,
+    last_fill_ns: Callable[[], int | None] | None = None,
+) -> ProjectXBroker:
+    """The registry's factory for ``projectx`` (:mod:`propdesk.brokers.registry`): a :class:`ProjectXBroker` for
+    ``account_id`` on ``clock`` with ``settings`` as given (credentials included: see
+    :meth:`ProjectXSettings.with_env_credentials`)."""
+    return ProjectXBroker(
+        settings, account_id=int(account_id), clock=clock, rest=rest, hub_factory=hub_factory, last_fill_ns=last_fill_ns
+    )
+
+
 def _caps(native_brackets: bool) -> BrokerCapabilities:
     return BrokerCapabilities(
         native_brackets=native_brackets,

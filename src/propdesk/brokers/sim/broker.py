@@ -1160,5 +1160,26 @@ class SimBroker:
         )
 
 
+def create_broker(
+    settings: SimConfig,
+    *,
+    account_id: AccountId,
+    clock: Clock,
+    starting_balance: Money | None = None,
+    contracts: ContractLookup | None = None,
+    history: HistoryProvider | None = None,
+) -> SimBroker:
+    """The registry's factory for ``sim`` (:mod:`propdesk.brokers.registry`): a :class:`SimBroker` for
+    ``account_id`` on ``clock`` with ``settings`` (``starting_balance`` USD, default 50,000)."""
+    return SimBroker(
+        clock,
+        account_id=account_id,
+        config=settings,
+        starting_balance=starting_balance,
+        contracts=contracts,
+        history=history,
+    )
+
+
 def _drop(_event: object) -> None:
     """The default event handler: drops events until :meth:`SimBroker.set_event_handler` is called."""
