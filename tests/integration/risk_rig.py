@@ -18,15 +18,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from propdesk.brokers.base import BracketSpec, BrokerConnected, BrokerDisconnected
 from propdesk.brokers.sim import SimBroker, SimConfig
 from propdesk.core.bus import MessageBus
 from propdesk.core.clock import SimClock
 from propdesk.model.data import QuoteTick, TradeTick
 from propdesk.model.enums import AggressorSide, Side
-from propdesk.model.events import OrderDenied
+from propdesk.model.events import BrokerConnected, BrokerDisconnected, OrderDenied
 from propdesk.model.identifiers import AccountId, ClientOrderId
-from propdesk.model.orders import Order, OrderType, TimeInForce
+from propdesk.model.orders import BracketSpec, Order, OrderType, TimeInForce
 from propdesk.model.price import Money, Price
 from propdesk.node import NodeConfig, TradingNode
 from propdesk.risk.decisions import TradingState

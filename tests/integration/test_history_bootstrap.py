@@ -44,8 +44,8 @@ import uvicorn
 from propdesk.emulators.projectx import AccountConfig, PastTrade, create_app
 from propdesk.emulators.projectx.wire import contract_info
 from propdesk.model.calendar import default_calendar
-from propdesk.model.contract_ids import front_month
 from propdesk.model.price import Money
+from propdesk.model.symbology import front_month
 from propdesk.node.journaling import NodeJournal
 from propdesk.risk.decisions import TradingState
 from propdesk.risk.history_bootstrap import HistoryUnavailableError

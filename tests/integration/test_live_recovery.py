@@ -26,10 +26,10 @@ from propdesk.execution.order_manager import MANUAL_TAG
 from propdesk.model.data import Bar
 from propdesk.model.identifiers import AccountId
 from propdesk.model.orders import Order
+from propdesk.model.records import Lockout
 from propdesk.node.journaling import NodeJournal
 from propdesk.risk.decisions import TradingState
 from propdesk.risk.events import TradingStateChanged
-from propdesk.risk.lockouts import Lockout
 from propdesk.risk.presets import load_risk_config
 from propdesk.sessions.live import LiveOptions, LiveSession
 from propdesk.storage.db import create_engine_for

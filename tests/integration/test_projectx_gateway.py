@@ -14,12 +14,13 @@ import httpx
 import pytest
 import uvicorn
 
-from propdesk.brokers.base import BracketSpec, BrokerConnected, BrokerDisconnected
 from propdesk.brokers.projectx import ProjectXBroker, ProjectXSettings
 from propdesk.emulators.projectx import create_app
 from propdesk.model.data import QuoteTick, Timeframe, TradeTick
 from propdesk.model.enums import Side
 from propdesk.model.events import (
+    BrokerConnected,
+    BrokerDisconnected,
     OrderAccepted,
     OrderCanceled,
     OrderFilled,
@@ -28,7 +29,7 @@ from propdesk.model.events import (
     OrderUpdated,
 )
 from propdesk.model.identifiers import AccountId, ClientOrderId
-from propdesk.model.orders import Order, OrderType
+from propdesk.model.orders import BracketSpec, Order, OrderType
 from propdesk.model.price import Price
 from tests.unit.emulators.projectx.conftest import OCO_ACCT, POSITION_ACCT, USER, make_config
 

@@ -23,8 +23,8 @@ from typing import Any
 import pytest
 
 from propdesk.emulators.projectx.wire import contract_info
-from propdesk.model.contract_ids import front_month
 from propdesk.model.price import Money
+from propdesk.model.symbology import front_month
 from propdesk.risk.audit import JsonLinesAuditLog
 from propdesk.risk.decisions import TradingState
 from propdesk.risk.presets import load_risk_config

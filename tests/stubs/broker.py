@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from propdesk.brokers.base import BracketSpec, BrokerCapabilities, BrokerEventHandler
+from propdesk.brokers.base import BrokerCapabilities, BrokerEventHandler
 from propdesk.execution.brackets import child_prices
 from propdesk.model.data import BarSeries, Timeframe
 from propdesk.model.enums import Side
@@ -37,7 +37,7 @@ from propdesk.model.events import (
     OrderUpdated,
 )
 from propdesk.model.identifiers import AccountId, BrokerOrderId, ClientOrderId
-from propdesk.model.orders import Order, OrderStatus, OrderType
+from propdesk.model.orders import BracketSpec, Order, OrderStatus, OrderType
 from propdesk.model.price import Money, Price
 from propdesk.model.reports import AccountReport, FillReport, OrderReport, PositionReport
 

@@ -14,8 +14,8 @@ from propdesk.brokers.projectx.config import ProjectXSettings
 from propdesk.cli.app import _node_journal, _risk_config, app
 from propdesk.config import Settings, configure, find_config_file, load_settings, render_toml
 from propdesk.core.errors import ConfigError
+from propdesk.node.journaling import journal_url
 from propdesk.sessions.live import projectx_settings
-from propdesk.storage.db import resolve_url
 
 
 @pytest.fixture(autouse=True)
@@ -103,7 +103,7 @@ def test_database_password_only_from_env(tmp_path: Path) -> None:
         load_settings(cfg, environ={})
     assert "hunter2" not in str(exc.value)
     cfg = _write(tmp_path, '[database]\nurl = "postgresql://trader@127.0.0.1/propdesk"\n')
-    url = resolve_url(config_path=cfg, environ={"PROPDESK_DATABASE__PASSWORD": "hunter2"})
+    url = journal_url(config_path=cfg, environ={"PROPDESK_DATABASE__PASSWORD": "hunter2"})
     assert (url.username, url.password, url.database) == ("trader", "hunter2", "propdesk")
     assert "hunter2" not in repr(load_settings(cfg, environ={"PROPDESK_DATABASE__PASSWORD": "hunter2"}))
 

@@ -147,7 +147,7 @@ def parse_session(text: str, product: str | None = None) -> tuple[int, int]:
     from datetime import date  # noqa: PLC0415
 
     from propdesk.model.calendar import CalendarCoverageError, default_calendar  # noqa: PLC0415
-    from propdesk.model.contract_ids import parse_symbol  # noqa: PLC0415
+    from propdesk.model.symbology import parse_symbol  # noqa: PLC0415
 
     m = _SESSION_RE.match(text.strip())
     try:

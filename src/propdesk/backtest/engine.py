@@ -37,11 +37,11 @@ from propdesk.core.clock import SimClock
 from propdesk.core.errors import ConfigError, DataError
 from propdesk.data.indicators.vwap import session_ids
 from propdesk.execution.positions import spec_for_symbol
-from propdesk.model.contract_ids import front_month
 from propdesk.model.contracts import ContractSpec, known_roots
 from propdesk.model.data import Bar, BarSeries
 from propdesk.model.events import OrderFilled
 from propdesk.model.price import Money, Price
+from propdesk.model.symbology import front_month
 from propdesk.node import NodeConfig, TradingNode, bar_topic
 from propdesk.risk.outcomes import RiskOutcomes
 from propdesk.risk.presets import RiskConfig

@@ -21,7 +21,7 @@ from typing import Protocol, runtime_checkable
 
 from propdesk.model.data import BarSeries, Timeframe
 from propdesk.model.identifiers import AccountId
-from propdesk.model.orders import Order
+from propdesk.model.orders import BracketSpec, Order
 from propdesk.model.price import Price
 from propdesk.model.reports import AccountReport, FillReport, OrderReport, PositionReport
 
@@ -52,37 +52,9 @@ class BrokerCapabilities:
     client_order_ids: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class BracketSpec:
-    """Native bracket children for an entry: distances from the entry's fill price in ticks (unsigned).
-
-    The stop-loss is a stop-market order ``stop_loss_ticks`` against the position; the take-profit a limit order
-    ``take_profit_ticks`` in its favor. ``None`` omits that leg.
-    """
-
-    stop_loss_ticks: int | None = None
-    take_profit_ticks: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class BrokerConnected:
-    """The broker's connection (all of its channels) is up. ``ts_ns`` UTC ns."""
-
-    account_id: AccountId
-    ts_ns: int
-
-
-@dataclass(frozen=True, slots=True)
-class BrokerDisconnected:
-    """The broker's connection was lost; ``reason`` says why. Risk goes REDUCING until reconciled."""
-
-    account_id: AccountId
-    ts_ns: int
-    reason: str = ""
-
-
 BrokerEventHandler = Callable[[object], None]
-"""Receives every broker event: order events, fills, ``BrokerConnected``/``BrokerDisconnected``, market data."""
+"""Receives every broker event: order events, fills, ``BrokerConnected``/``BrokerDisconnected``
+(:mod:`propdesk.model.events`), market data."""
 
 
 @runtime_checkable

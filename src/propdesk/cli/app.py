@@ -41,6 +41,7 @@ from propdesk.cli.options import (
 from propdesk.core.errors import ConfigError, PropdeskError
 
 if TYPE_CHECKING:
+    from propdesk.brokers.registry import BrokerEntry
     from propdesk.config import Settings
     from propdesk.node.journaling import NodeJournal
     from propdesk.risk.presets import RiskConfig
@@ -459,6 +460,7 @@ def run(
     from propdesk.sessions.replay import EXIT_INTERRUPTED, RunOptions, RunSession
 
     cfg = _settings(config)
+    _broker_entry(broker)
     if broker == "projectx":
         _run_live(
             strategy, param, symbol, risk, risk_config, account or cfg.accounts.default, api_base, user_hub,
@@ -467,7 +469,7 @@ def run(
         )  # fmt: skip
         return
     if broker != "sim":
-        raise ConfigError(f"--broker {broker!r} is not one of: sim, projectx")
+        raise ConfigError(f"propdesk run has no session for --broker {broker!r}; it runs sim and projectx")
     if replay is None:
         raise ConfigError("--broker sim needs --replay FILE (the bars to play)")
     start_ns, end_ns = parse_window(start, end, trading_session, symbol)
@@ -499,6 +501,17 @@ def run(
         console.print(render_summary(summary))
     if summary.interrupted:
         raise typer.Exit(code=EXIT_INTERRUPTED)
+
+
+def _broker_entry(name: str) -> BrokerEntry:
+    """The registry entry of ``--broker NAME`` (:mod:`propdesk.brokers.registry`).
+
+    Raises:
+        ConfigError: unknown name (one line listing the known brokers).
+    """
+    from propdesk.brokers import registry
+
+    return registry.get(name)
 
 
 def _run_live(
@@ -617,6 +630,7 @@ def risk_daemon(
     if risk_cfg is None:
         raise ConfigError("propdesk risk needs --risk PRESET and/or --risk-config FILE")
     session: Any
+    _broker_entry(broker)
     if broker == "sim":
         from propdesk.backtest.cli_support import parse_usd, parse_window
         from propdesk.brokers.sim.replay import parse_speed
@@ -659,7 +673,7 @@ def risk_daemon(
             )
         )
     else:
-        raise ConfigError(f"--broker {broker!r} is not one of: sim, projectx")
+        raise ConfigError(f"propdesk risk has no session for --broker {broker!r}; it runs sim and projectx")
 
     out = err_console if json_status else console
     if no_console or not out.is_terminal:
@@ -689,10 +703,11 @@ def db_upgrade(
     """Create or migrate the journal's tables to the newest revision."""
     import asyncio
 
-    from propdesk.storage.db import redact_url, resolve_url
+    from propdesk.node.journaling import journal_url
+    from propdesk.storage.db import redact_url
     from propdesk.storage.migrate import head_revision, upgrade_async
 
-    resolved = resolve_url(url, config_path=config)
+    resolved = journal_url(url, config_path=config)
     asyncio.run(upgrade_async(resolved))
     console.print(f"database {redact_url(resolved)} is at revision {head_revision()}", highlight=False, soft_wrap=True)
 
@@ -709,12 +724,13 @@ def db_info(
     identity mean (propdesk.storage.runs)."""
     import asyncio
 
-    from propdesk.storage.db import create_engine_for, redact_url, resolve_url
+    from propdesk.node.journaling import journal_url
+    from propdesk.storage.db import create_engine_for, redact_url
     from propdesk.storage.migrate import current_revision, head_revision
     from propdesk.storage.repositories import Repository
     from propdesk.storage.runs import RUN_SEMANTICS, RunInfo
 
-    resolved = resolve_url(url, config_path=config)
+    resolved = journal_url(url, config_path=config)
     head = head_revision()
 
     async def _info() -> tuple[str | None, dict[str, int], list[RunInfo]]:
@@ -800,18 +816,27 @@ def db_export(
     """Export journaled fills and closed round trips (trades) to CSV: of every run, or of one with --run."""
     import asyncio
 
-    from propdesk.storage.db import create_engine_for, resolve_url
+    from propdesk.backtest.trades import round_trips
+    from propdesk.execution.positions import spec_for_symbol
+    from propdesk.node.journaling import journal_url
+    from propdesk.storage.db import create_engine_for
     from propdesk.storage.export import ExportResult, export_csv
     from propdesk.storage.migrate import current_revision
 
-    resolved = resolve_url(url, config_path=config)
+    resolved = journal_url(url, config_path=config)
 
     async def _export() -> ExportResult:
         engine = create_engine_for(resolved)
         try:
             if await current_revision(engine) is None:
                 raise ConfigError("the database has no journal tables yet: run propdesk db upgrade")
-            return await export_csv(engine, out, account_id=account, run_id=run_id)
+            return await export_csv(
+                engine,
+                out,
+                account_id=account,
+                run_id=run_id,
+                trips_of=lambda fills: round_trips(fills, spec_for_symbol),
+            )
         finally:
             await engine.dispose()
 

@@ -234,12 +234,13 @@ def run_live_command(
         )
         engine = None
         if bar_cache:
+            from propdesk.node.journaling import journal_url  # noqa: PLC0415
             from propdesk.storage.cache import BarCache  # noqa: PLC0415 - the database only when asked
-            from propdesk.storage.db import create_engine_for, resolve_url  # noqa: PLC0415
+            from propdesk.storage.db import create_engine_for  # noqa: PLC0415
             from propdesk.storage.migrate import upgrade_engine  # noqa: PLC0415
             from propdesk.storage.repositories import Repository  # noqa: PLC0415
 
-            engine = create_engine_for(resolve_url(None, config_path=config_path))
+            engine = create_engine_for(journal_url(None, config_path=config_path))
             await upgrade_engine(engine)
             history: HistoryProvider = CachedHistory(BarCache(Repository(engine)), session.broker, now_ns=time.time_ns)
             session.history = history

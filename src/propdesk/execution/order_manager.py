@@ -1,9 +1,10 @@
 """The order manager: creates orders, sends them through the pre-trade gate to the broker, tracks their state.
 
 One :class:`OrderManager` per account. It is plain synchronous code (ARCHITECTURE.md, "one core, many edges"):
-commands go to the :class:`~propdesk.brokers.base.Broker` and return at once; outcomes come back as order events,
-which the node routes to :meth:`OrderManager.on_broker_event`. The simulated broker answers in the same call stack,
-so every method here is re-entrant: an event may arrive while a submit is still on the stack.
+commands go to the broker (an :class:`OrderRoute`, e.g. a :class:`~propdesk.brokers.base.Broker`) and return at once;
+outcomes come back as order events, which the node routes to :meth:`OrderManager.on_broker_event`. The simulated broker
+answers in the same call stack, so every method here is re-entrant: an event may arrive while a submit is still on the
+stack.
 
 What it does:
 
@@ -48,7 +49,6 @@ from functools import cache
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Final, Protocol
 
-from propdesk.brokers.base import BracketSpec
 from propdesk.core.errors import ContractError, InvalidPriceError, PropdeskError
 from propdesk.execution.brackets import (
     STOP_LOSS,
@@ -60,7 +60,6 @@ from propdesk.execution.brackets import (
     child_prices,
 )
 from propdesk.execution.ids import DEFAULT_PREFIX, ClientOrderIdGenerator
-from propdesk.model.contract_ids import parse_symbol
 from propdesk.model.contracts import default_registry, spec
 from propdesk.model.enums import Side
 from propdesk.model.events import (
@@ -77,11 +76,11 @@ from propdesk.model.events import (
     OrderUpdated,
 )
 from propdesk.model.identifiers import AccountId, BrokerOrderId, ClientOrderId
-from propdesk.model.orders import MANUAL_TAG, Order, OrderStatus, OrderType, TimeInForce, is_foreign_tag
+from propdesk.model.orders import MANUAL_TAG, BracketSpec, Order, OrderStatus, OrderType, TimeInForce, is_foreign_tag
 from propdesk.model.price import Price, check_qty
+from propdesk.model.symbology import parse_symbol
 
 if TYPE_CHECKING:
-    from propdesk.brokers.base import Broker
     from propdesk.core.bus import MessageBus
     from propdesk.core.clock import Clock
 
@@ -91,7 +90,9 @@ __all__ = [
     "OrderEventError",
     "OrderManager",
     "OrderManagerError",
+    "OrderRoute",
     "PreTradeGate",
+    "RouteCapabilities",
     "tick_size_of_symbol",
 ]
 
@@ -143,11 +144,72 @@ class PreTradeGate(Protocol):
         ...
 
 
+class RouteCapabilities(Protocol):
+    """What the order manager reads of a broker's capabilities (``propdesk.brokers.base.BrokerCapabilities`` has
+    it; execution may not import ``brokers/``, so the interface lives here). Each flag: the broker does it natively."""
+
+    @property
+    def native_brackets(self) -> bool: ...
+    @property
+    def native_oco(self) -> bool: ...
+    @property
+    def trailing_stops(self) -> bool: ...
+    @property
+    def stop_limit_orders(self) -> bool: ...
+    @property
+    def join_bid_ask(self) -> bool: ...
+    @property
+    def modify_orders(self) -> bool: ...
+
+
+class OrderRoute(Protocol):
+    """What the order manager needs of a broker: its name, capabilities and order commands (every
+    ``propdesk.brokers.base.Broker`` is one; the interface lives here because execution may not import ``brokers/``).
+    Commands return at once; their outcome arrives later as order events (see ``Broker``)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def capabilities(self) -> RouteCapabilities: ...
+
+    def submit_order(self, order: Order, bracket: BracketSpec | None = None) -> None:
+        """Send ``order`` (with native bracket children when ``bracket`` is given)."""
+        ...
+
+    def modify_order(
+        self,
+        order: Order,
+        *,
+        qty: int | None = None,
+        limit_price: Price | None = None,
+        stop_price: Price | None = None,
+        trail_ticks: int | None = None,
+    ) -> None:
+        """Change a working order; ``None`` fields stay."""
+        ...
+
+    def cancel_order(self, order: Order) -> None:
+        """Cancel a working order."""
+        ...
+
+    def cancel_all_orders(self, symbol: str | None = None) -> None:
+        """Cancel every working order of the account (of ``symbol`` only when given)."""
+        ...
+
+    def close_position(self, symbol: str, qty: int | None = None) -> None:
+        """Close the position in ``symbol`` at market (``qty`` contracts of it, or all)."""
+        ...
+
+    def flatten(self) -> None:
+        """Cancel every working order and close every position at market."""
+        ...
+
+
 @cache
 def tick_size_of_symbol(symbol: str) -> Price:
     """The tick size (points) of ``symbol``: a listed contract (``ESZ5``, ``MNQH26``) or a bare root (``ES``).
 
-    The root comes from :func:`propdesk.model.contract_ids.parse_symbol`, the tick size from
+    The root comes from :func:`propdesk.model.symbology.parse_symbol`, the tick size from
     :func:`propdesk.model.contracts.spec`.
 
     Raises:
@@ -182,7 +244,7 @@ class OrderManager:
     def __init__(
         self,
         bus: MessageBus,
-        broker: Broker,
+        broker: OrderRoute,
         clock: Clock,
         *,
         account_id: AccountId,
@@ -451,7 +513,7 @@ class OrderManager:
     ) -> Bracket:
         """Submit ``entry`` with a stop-loss and/or take-profit ``*_ticks`` ticks from its first fill price.
 
-        Native (the entry goes with a :class:`~propdesk.brokers.base.BracketSpec`) when the broker has
+        Native (the entry goes with a :class:`~propdesk.model.orders.BracketSpec`) when the broker has
         ``native_brackets``; synthesized otherwise (see the module docstring). ``tag`` is the children's tag
         (default: the entry's).
 

@@ -49,7 +49,6 @@ from typing import Any, Final, Literal
 
 from propdesk.core.bus import MessageBus, Subscription
 from propdesk.core.errors import InvalidQuantityError
-from propdesk.model.contract_ids import parse_symbol
 from propdesk.model.contracts import ContractSpec, default_registry
 from propdesk.model.data import Bar, QuoteTick, TradeTick
 from propdesk.model.events import OrderFilled
@@ -70,6 +69,7 @@ from propdesk.model.positions import (
     position_change_record,
 )
 from propdesk.model.price import Money, Price
+from propdesk.model.symbology import parse_symbol
 
 PositionCapture = Callable[[tuple[Any, ...]], object]
 """A position capture (:meth:`PositionManager.add_capture`): called with the
@@ -104,7 +104,7 @@ ContractLookup = Callable[[str], ContractSpec]
 
 def spec_for_symbol(symbol: str) -> ContractSpec:
     """The shipped spec of a contract symbol (``ESZ5``, ``MNQH6``, ``6EZ25``), parsed with
-    :func:`propdesk.model.contract_ids.parse_symbol`. A bare root (``ES``) is accepted too. The default
+    :func:`propdesk.model.symbology.parse_symbol`. A bare root (``ES``) is accepted too. The default
     :data:`ContractLookup` of :class:`PositionManager`.
 
     Raises:

@@ -2,7 +2,7 @@
 
 Built on ``exchange_calendars`` (its ``CMES`` calendar, https://github.com/gerrymanoim/exchange_calendars), not on
 ``pandas_market_calendars``: exchange_calendars is actively maintained, is already a propdesk dependency (contract
-expiry counting in :mod:`propdesk.model.contract_ids` uses it, so expiry and sessions share one source of holidays),
+expiry counting in :mod:`propdesk.model.symbology` uses it, so expiry and sessions share one source of holidays),
 has a CME Globex calendar whose sessions open at 17:00 CT on the previous calendar day with CME's closures and
 12:00 CT holiday closes, and answers schedule questions from rules, without a network or data download.
 pandas_market_calendars has per-product CME calendars with their own holiday rules, but would be a second dependency

@@ -3,7 +3,7 @@
 The table lives in ``propdesk/model/resources/contracts.toml`` (read with :mod:`tomllib` through
 :mod:`importlib.resources`); every number in it names its source (CME contract-spec pages, the ProjectX spec,
 Topstep's help centre). This module turns each product into a frozen :class:`ContractSpec` and keeps them in a
-:class:`ContractRegistry`. Contract ids, months, expiry and roll live in :mod:`propdesk.model.contract_ids`.
+:class:`ContractRegistry`. Contract ids, months, expiry and roll live in :mod:`propdesk.model.symbology`.
 
 Example::
 
@@ -34,10 +34,10 @@ MONTH_CODES: Final[str] = "FGHJKMNQUVXZ"
 EXPIRY_RULES: Final[frozenset[str]] = frozenset(
     {"third_friday", "business_days_before_25th", "nth_last_business_day", "business_days_before_third_wednesday"}
 )
-"""Expiry rules :mod:`propdesk.model.contract_ids` knows how to compute (described in contracts.toml)."""
+"""Expiry rules :mod:`propdesk.model.symbology` knows how to compute (described in contracts.toml)."""
 
 FIRST_NOTICE_RULES: Final[frozenset[str]] = frozenset({"last_business_day_of_prior_month"})
-"""First-notice-day rules :mod:`propdesk.model.contract_ids` knows how to compute."""
+"""First-notice-day rules :mod:`propdesk.model.symbology` knows how to compute."""
 
 _RESOURCE: Final[str] = "contracts.toml"
 
@@ -90,7 +90,6 @@ class ContractSpec:
         tick_value: USD per tick per contract.
         point_value: USD per 1.0 point per contract (``tick_value == tick_size * point_value``).
         months: the contract months propdesk trades, as month codes in calendar order (``HMUZ``).
-        projectx_symbol_id: ProjectX ``symbolId`` (``F.US.EP``).
         micro_of: for a micro, the root of its mini; otherwise ``None``.
         topstepx_mini_weight: mini-equivalents per contract on TopstepX (1 for minis, 0.1 for micros; source
             https://help.topstep.com/en/articles/9221977).
@@ -115,7 +114,6 @@ class ContractSpec:
     tick_value: Money
     point_value: Decimal
     months: str
-    projectx_symbol_id: str
     micro_of: Root | None
     topstepx_mini_weight: Decimal
     calendar: str
@@ -128,11 +126,6 @@ class ContractSpec:
     roll: RollRule
     sources: Mapping[str, str]
     note: str
-
-    @property
-    def projectx_root(self) -> str:
-        """The root inside ProjectX ids: ``EP`` for ``F.US.EP``."""
-        return self.projectx_symbol_id.rsplit(".", 1)[1]
 
     @property
     def is_micro(self) -> bool:
@@ -248,10 +241,6 @@ def _spec_from_table(key: str, t: Mapping[str, Any]) -> ContractSpec:
         raise ContractError(f"{where}: months {months!r} must be distinct month codes in calendar order")
     if len(set(months)) != len(months):
         raise ContractError(f"{where}: months {months!r} repeats a month")
-    px = _req(t, "projectx_symbol_id", str, where)
-    parts = px.split(".")
-    if len(parts) != 3 or parts[0] != "F" or len(parts[1]) != 2 or not parts[2]:
-        raise ContractError(f"{where}: projectx_symbol_id {px!r} is not of the form F.US.<root>")
     tz_name = _req(t, "timezone", str, where)
     try:
         ZoneInfo(tz_name)
@@ -317,7 +306,6 @@ def _spec_from_table(key: str, t: Mapping[str, Any]) -> ContractSpec:
         tick_value=tick_value,
         point_value=point_value,
         months=months,
-        projectx_symbol_id=px,
         micro_of=None if micro_of is None else Root(micro_of),
         topstepx_mini_weight=weight,
         calendar=_req(t, "calendar", str, where),
@@ -334,25 +322,18 @@ def _spec_from_table(key: str, t: Mapping[str, Any]) -> ContractSpec:
 
 
 class ContractRegistry:
-    """All known products, looked up by root or by ProjectX symbol root.
+    """All known products, looked up by root.
 
     Build one from parsed TOML with :meth:`from_toml_text` or use :func:`default_registry` (the shipped table).
 
     Raises:
         ContractError: from the constructors for an invalid table (naming the product and field), and from
-            :meth:`spec` / :meth:`by_projectx_symbol_id` for an unknown root (listing the known ones).
+            :meth:`spec` for an unknown root (listing the known ones).
     """
 
     def __init__(self, specs: Mapping[str, ContractSpec]) -> None:
         self._specs: dict[str, ContractSpec] = dict(specs)
-        self._by_px: dict[str, ContractSpec] = {}
         for s in self._specs.values():
-            other = self._by_px.get(s.projectx_symbol_id)
-            if other is not None:
-                raise ContractError(
-                    f"ProjectX symbol id {s.projectx_symbol_id!r} is used by both {other.root} and {s.root}"
-                )
-            self._by_px[s.projectx_symbol_id] = s
             if s.micro_of is not None and s.micro_of not in self._specs:
                 raise ContractError(f"{s.root}: micro_of {s.micro_of!r} is not a known root")
 
@@ -381,18 +362,6 @@ class ContractRegistry:
             return self._specs[root]
         except KeyError:
             raise ContractError(f"unknown root {root!r}; known roots: {', '.join(self.roots())}") from None
-
-    def by_projectx_symbol_id(self, symbol_id: str) -> ContractSpec:
-        """The spec whose ProjectX ``symbolId`` is ``symbol_id`` (``F.US.EP`` -> ES).
-
-        Raises:
-            ContractError: unknown symbol id; the message lists the known ones.
-        """
-        try:
-            return self._by_px[symbol_id]
-        except KeyError:
-            known = ", ".join(sorted(self._by_px))
-            raise ContractError(f"unknown ProjectX symbol id {symbol_id!r}; known: {known}") from None
 
     def roots(self) -> list[Root]:
         """Every known root, sorted."""

@@ -295,3 +295,23 @@ class FlattenAccount:
     account_id: AccountId
     ts_ns: int
     reason: str = ""
+
+
+# ------------------------------------------------------------------------------------------- connection
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerConnected:
+    """The broker's connection (all of its channels) is up. ``ts_ns`` UTC ns."""
+
+    account_id: AccountId
+    ts_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerDisconnected:
+    """The broker's connection was lost; ``reason`` says why. Risk goes REDUCING until reconciled."""
+
+    account_id: AccountId
+    ts_ns: int
+    reason: str = ""

@@ -134,6 +134,18 @@ TRANSITIONS: Final[dict[OrderStatus, frozenset[OrderStatus]]] = {
 """The legal status moves. A move to the same status is legal only where listed (partial fill after partial fill)."""
 
 
+@dataclass(frozen=True, slots=True)
+class BracketSpec:
+    """Native bracket children for an entry: distances from the entry's fill price in ticks (unsigned).
+
+    The stop-loss is a stop-market order ``stop_loss_ticks`` against the position; the take-profit a limit order
+    ``take_profit_ticks`` in its favor. ``None`` omits that leg.
+    """
+
+    stop_loss_ticks: int | None = None
+    take_profit_ticks: int | None = None
+
+
 class IllegalOrderTransitionError(PropdeskError):
     """An event would move an order along a transition :data:`TRANSITIONS` does not allow."""
 

@@ -43,8 +43,9 @@ from typing import TYPE_CHECKING, Final, Protocol
 
 from propdesk.model.events import OrderFilled
 from propdesk.model.price import Money
+from propdesk.model.records import AuditEntry
 from propdesk.model.reports import AccountReport, FillReport
-from propdesk.risk.audit import AuditEntry, safe_record
+from propdesk.risk.audit import safe_record
 from propdesk.risk.engine import VIEW_PRIORITY
 from propdesk.risk.history_bootstrap import DerivedHistory, HistoryUnavailableError, apply_history, derive_history
 

@@ -56,10 +56,10 @@ from propdesk.storage.runs import COMPLETED, FAILED, HEARTBEAT_S, STOPPED, RunOw
 if TYPE_CHECKING:
     from propdesk.execution.order_manager import OrderManager, PreTradeGate
     from propdesk.model.orders import Order
+    from propdesk.model.records import AccountSnapshot
     from propdesk.node.trading_node import TradingNode
-    from propdesk.risk.state import AccountSnapshot
 
-__all__ = ["JOURNAL_CONDITION", "JournalGate", "NodeJournal"]
+__all__ = ["JOURNAL_CONDITION", "JournalGate", "NodeJournal", "journal_url"]
 
 log = logging.getLogger("propdesk.node.journaling")
 
@@ -67,6 +67,32 @@ JOURNAL_CONDITION = "journal"
 """The key of the account guard's condition the journal's back-pressure sets."""
 
 T = TypeVar("T")
+
+
+def journal_url(
+    url: str | None = None,
+    *,
+    config_path: str | Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> URL:
+    """The journal's database URL with the async driver, highest first: ``url`` (a CLI option), ``database.url`` of
+    :class:`propdesk.config.Settings` (``$PROPDESK_DATABASE__URL`` / ``$PROPDESK_DATABASE_URL``, else the config
+    file's ``[database] url``, with ``$PROPDESK_DATABASE__PASSWORD`` / ``_FILE`` set in it), else the SQLite file
+    under the user's data directory (:func:`propdesk.storage.db.resolve_url`). The process's settings are read
+    unless ``config_path`` or ``environ`` is given.
+
+    Raises:
+        ConfigError: the chosen URL is malformed or unsupported, or the named config file is missing or malformed.
+    """
+    if url:
+        return resolve_url(url)
+    from propdesk.config import get_settings, load_settings  # noqa: PLC0415 - settings only when no URL is given
+
+    explicit = config_path is not None or environ is not None
+    db = (load_settings(config_path, environ=environ) if explicit else get_settings()).database
+    configured = None if db.url is None else db.url.get_secret_value() or None
+    password = None if db.password is None else db.password.get_secret_value()
+    return resolve_url(configured=configured, password=password)
 
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:
@@ -144,7 +170,7 @@ class NodeJournal:
         **journal_options: Any,
     ) -> None:
         plain = url.render_as_string(hide_password=False) if isinstance(url, URL) else url
-        self.url: URL = resolve_url(plain, config_path=config_path)
+        self.url: URL = journal_url(plain, config_path=config_path)
         options: dict[str, Any] = {"migrate": True, **journal_options}  # the writer process migrates
         self.journal = Journal(self.url, writer="process", capacity=capacity, on_backpressure=self._on_level, **options)
         if prestart:

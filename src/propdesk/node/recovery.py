@@ -27,7 +27,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from propdesk.brokers.base import BrokerDisconnected
+from propdesk.model.events import BrokerDisconnected
 from propdesk.risk.reconcile import Attribution, BrokerReports, Reconciler, ReconcileReport
 from propdesk.storage.recovery import RecoveredState, RecoveryReport, apply_recovery, load_recovery
 from propdesk.storage.repositories import Repository

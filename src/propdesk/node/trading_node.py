@@ -31,7 +31,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from propdesk.brokers.base import Broker, BrokerConnected, BrokerDisconnected
+from propdesk.brokers.base import Broker
 from propdesk.core.bus import MessageBus, Subscription
 from propdesk.core.clock import Clock
 from propdesk.core.errors import ConfigError
@@ -42,7 +42,7 @@ from propdesk.execution.positions import PositionManager, spec_for_symbol
 from propdesk.model.contracts import ContractSpec
 from propdesk.model.data import Bar, DepthUpdate, QuoteTick, Timeframe, TradeTick
 from propdesk.model.enums import Side
-from propdesk.model.events import OrderEvent, OrderFilled
+from propdesk.model.events import BrokerConnected, BrokerDisconnected, OrderEvent, OrderFilled
 from propdesk.model.identifiers import AccountId, ClientOrderId
 from propdesk.model.orders import Order, OrderType
 from propdesk.model.positions import STRATEGY_POSITION_TOPICS, PositionCause, StrategyPositionChange

@@ -25,20 +25,18 @@ import logging
 import operator
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from propdesk.model.identifiers import AccountId
 from propdesk.model.orders import Order
 from propdesk.model.price import Money, Price
+from propdesk.model.records import AuditEntry
 
 if TYPE_CHECKING:
     from propdesk.core.bus import MessageBus
     from propdesk.risk.rules.base import AccountView
 
 __all__ = [
-    "AuditEntry",
     "AuditLog",
     "BusAuditLog",
     "JsonLinesAuditLog",
@@ -48,52 +46,11 @@ __all__ = [
     "order_inputs",
     "render_view_inputs",
     "safe_record",
-    "scrub",
     "view_inputs",
     "worst_case_exposure",
 ]
 
 log = logging.getLogger("propdesk.risk.audit")
-
-_SECRET_WORDS = ("token", "secret", "password", "passwd", "api_key", "apikey", "authorization", "jwt", "credential")
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AuditEntry:
-    """One audit record (see the module docstring).
-
-    Attributes:
-        ts_ns: when, UTC ns (the node's clock).
-        account: the broker account.
-        point: ``pre``, ``fill``, ``quote``, ``clock``, ``enforce``, ``state``, ``lockout``, ``connection``, ``store``.
-        action: the verdict's action name (``ALLOW``, ``DENY``, ``FLATTEN`` ...), or the enforcement command.
-        state: the account's trading state name at the time (``ACTIVE``, ``REDUCING``, ``HALTED``).
-        reasons: rule ids and reasons (``"R3: day net -510.00 <= -500.00"``), or the step's result.
-        inputs: JSON-ready inputs (see :func:`view_inputs`), secrets removed.
-        step: the enforcement step (``persist``, ``cancel_all``, ``close_position``, ``verify``, ``retry``,
-            ``fallback_order``, ``cancel_opening``), empty for a decision.
-    """
-
-    ts_ns: int
-    account: AccountId
-    point: str
-    action: str
-    state: str
-    reasons: tuple[str, ...] = ()
-    inputs: Mapping[str, Any] = field(default_factory=dict)
-    step: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict: ``{"ts_ns", "account", "point", "step", "verdict": {"action", "state", "reasons"},
-        "inputs"}``."""
-        return {
-            "ts_ns": self.ts_ns,
-            "account": int(self.account),
-            "point": self.point,
-            "step": self.step,
-            "verdict": {"action": self.action, "state": self.state, "reasons": list(self.reasons)},
-            "inputs": scrub(self.inputs),
-        }
 
 
 @runtime_checkable
@@ -223,16 +180,6 @@ class MultiAuditLog:
 
 
 # ------------------------------------------------------------------------------------------------ inputs
-
-
-def scrub(value: Any) -> Any:
-    """``value`` with every mapping key that looks like a credential (token, secret, password, api key, JWT ...)
-    removed, recursively; other values are returned as they are."""
-    if isinstance(value, Mapping):
-        return {k: scrub(v) for k, v in value.items() if not any(w in str(k).lower() for w in _SECRET_WORDS)}
-    if isinstance(value, (list, tuple)):
-        return [scrub(v) for v in value]
-    return value
 
 
 def _json_default(value: object) -> object:

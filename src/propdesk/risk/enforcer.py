@@ -48,10 +48,11 @@ from propdesk.model.enums import Side
 from propdesk.model.identifiers import AccountId
 from propdesk.model.orders import Order, TimeInForce, enforcement_tag
 from propdesk.model.price import Price
-from propdesk.risk.audit import AuditEntry, AuditLog, safe_record
+from propdesk.model.records import AuditEntry, Lockout
+from propdesk.risk.audit import AuditLog, safe_record
 from propdesk.risk.events import AccountFlattened, FlattenRetry, PositionClosedByRisk, RiskEvent
 from propdesk.risk.gate import TradingStateSource
-from propdesk.risk.lockouts import Lockout, LockoutStore
+from propdesk.risk.lockouts import LockoutStore
 
 if TYPE_CHECKING:
     from propdesk.core.clock import Clock

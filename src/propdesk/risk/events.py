@@ -31,8 +31,7 @@ from propdesk.model.identifiers import AccountId
 from propdesk.risk.decisions import Action, Decision, EvalPoint, TradingState
 
 if TYPE_CHECKING:
-    from propdesk.risk.audit import AuditEntry
-    from propdesk.risk.lockouts import Lockout
+    from propdesk.model.records import AuditEntry, Lockout
 
 __all__ = [
     "RISK_TOPICS",

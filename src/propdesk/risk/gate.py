@@ -34,7 +34,8 @@ from typing import TYPE_CHECKING, Protocol
 
 from propdesk.model.identifiers import AccountId, ClientOrderId
 from propdesk.model.orders import ENFORCEMENT_TAG, Order
-from propdesk.risk.audit import AuditEntry, AuditLog, order_inputs, safe_record, view_inputs
+from propdesk.model.records import AuditEntry
+from propdesk.risk.audit import AuditLog, order_inputs, safe_record, view_inputs
 from propdesk.risk.decisions import Action, Decision, TradingState
 
 if TYPE_CHECKING:

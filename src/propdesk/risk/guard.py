@@ -61,12 +61,12 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Final
 
-from propdesk.brokers.base import BrokerConnected, BrokerDisconnected
 from propdesk.core.bus import MessageBus, Subscription
 from propdesk.model.data import QuoteTick
-from propdesk.model.events import OrderFilled
+from propdesk.model.events import BrokerConnected, BrokerDisconnected, OrderFilled
 from propdesk.model.identifiers import AccountId
-from propdesk.risk.audit import AuditEntry, AuditLog, capture_view, render_view_inputs, safe_record
+from propdesk.model.records import AuditEntry, Lockout, stricter
+from propdesk.risk.audit import AuditLog, capture_view, render_view_inputs, safe_record
 from propdesk.risk.decisions import Action, Decision, EvalPoint, TradingState, Verdict
 from propdesk.risk.events import (
     LockoutExpired,
@@ -76,7 +76,7 @@ from propdesk.risk.events import (
     RuleWarned,
     TradingStateChanged,
 )
-from propdesk.risk.lockouts import Lockout, LockoutStore, stricter
+from propdesk.risk.lockouts import LockoutStore
 from propdesk.risk.rules.stop_required import StopRequiredRule
 
 if TYPE_CHECKING:

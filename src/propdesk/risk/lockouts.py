@@ -22,120 +22,19 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
-from propdesk.core.errors import PropdeskError
 from propdesk.model.identifiers import AccountId
+from propdesk.model.records import Lockout, LockoutStoreError, stricter
 
 __all__ = [
     "JsonFileLockoutStore",
-    "Lockout",
     "LockoutStore",
-    "LockoutStoreError",
     "MemoryLockoutStore",
-    "stricter",
 ]
 
 _FORMAT_VERSION = 1
-
-
-class LockoutStoreError(PropdeskError):
-    """The lockout store cannot be read or written (the account guard goes HALTED on a read failure).
-
-    Attributes:
-        path: the file concerned, or ``None`` for a non-file store.
-        reason: what went wrong.
-    """
-
-    def __init__(self, reason: str, *, path: str | Path | None = None) -> None:
-        self.reason = reason
-        self.path = None if path is None else Path(path)
-        super().__init__(f"{self.path}: {reason}" if self.path is not None else reason)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Lockout:
-    """One lockout of one account.
-
-    Attributes:
-        account: the broker account.
-        rule_id: the rule that set it (``R1`` ... ``R16``, a personal rule's id, or ``broker_lockout``).
-        reason: the rule's reason, with its numbers.
-        set_at_ns: when it was set, UTC ns.
-        expires_at_ns: when it lifts, UTC ns (normally the next ``day_start``, 17:00 CT); ``None``: never (FAILED).
-        firm: True when a firm rule set it (a personal rule never weakens a firm lockout).
-    """
-
-    account: AccountId
-    rule_id: str
-    reason: str
-    set_at_ns: int
-    expires_at_ns: int | None
-    firm: bool = False
-
-    def active_at(self, ts_ns: int) -> bool:
-        """True while the lockout holds at ``ts_ns`` (UTC ns): no expiry, or ``ts_ns`` before the expiry."""
-        return self.expires_at_ns is None or ts_ns < self.expires_at_ns
-
-    @property
-    def key(self) -> tuple[AccountId, str]:
-        """``(account, rule_id)``: a store keeps one lockout per key."""
-        return (self.account, self.rule_id)
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (ints and strings only)."""
-        return {
-            "account": int(self.account),
-            "rule_id": self.rule_id,
-            "reason": self.reason,
-            "set_at_ns": self.set_at_ns,
-            "expires_at_ns": self.expires_at_ns,
-            "firm": self.firm,
-        }
-
-    @classmethod
-    def from_dict(cls, d: object) -> Lockout:
-        """Parse :meth:`to_dict` output.
-
-        Raises:
-            ValueError: a missing field or a field of the wrong type (the message names it).
-        """
-        if not isinstance(d, dict):
-            raise ValueError(f"a lockout must be an object, got {type(d).__name__}")
-
-        def need(name: str, kind: type | tuple[type, ...]) -> Any:
-            if name not in d:
-                raise ValueError(f"lockout field {name!r} is missing")
-            v = d[name]
-            if isinstance(v, bool) or not isinstance(v, kind):
-                raise ValueError(f"lockout field {name!r} has the wrong type ({type(v).__name__})")
-            return v
-
-        expires = d.get("expires_at_ns")
-        if expires is not None and (isinstance(expires, bool) or not isinstance(expires, int)):
-            raise ValueError(f"lockout field 'expires_at_ns' has the wrong type ({type(expires).__name__})")
-        firm = d.get("firm", False)
-        if not isinstance(firm, bool):
-            raise ValueError(f"lockout field 'firm' has the wrong type ({type(firm).__name__})")
-        return cls(
-            account=AccountId(need("account", int)),
-            rule_id=need("rule_id", str),
-            reason=need("reason", str),
-            set_at_ns=need("set_at_ns", int),
-            expires_at_ns=expires,
-            firm=firm,
-        )
-
-
-def stricter(a: Lockout, b: Lockout) -> Lockout:
-    """Of two lockouts of the same key, the one that holds longer (no expiry beats any; ties keep ``a``)."""
-    if a.expires_at_ns is None:
-        return a
-    if b.expires_at_ns is None:
-        return b
-    return b if b.expires_at_ns > a.expires_at_ns else a
 
 
 @runtime_checkable

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
@@ -50,10 +50,10 @@ from propdesk.model.events import OrderFilled
 from propdesk.model.identifiers import AccountId, ClientOrderId
 from propdesk.model.orders import Order, OrderType
 from propdesk.model.price import Money
+from propdesk.model.records import AccountSnapshot
 from propdesk.risk.rules.base import OpenPosition
 
 __all__ = [
-    "AccountSnapshot",
     "AccountState",
     "MllConfig",
     "MllMode",
@@ -119,44 +119,6 @@ class _Rolled(Protocol):
 
     @property
     def ts_ns(self) -> int: ...
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AccountSnapshot:
-    """What the journal persists of an :class:`AccountState` (risk-rules.md section 3.3), USD exact, times UTC ns.
-
-    Attributes:
-        trading_date: the trading day the figures belong to.
-        balance: realized balance (start + realized PnL net of fees).
-        sod_balance: the balance at the day's start.
-        day_realized_gross, day_fees: today's realized PnL before fees, and today's fees.
-        day_peak_realized, day_peak_equity: today's running highs of balance and equity.
-        mll_peak: the balance high the MLL floor trails (``None``: floor unknown).
-        eod_balances: ``(trading date, balance at rollover)`` per closed day, oldest first.
-        daily_net_history: ``(trading date, realized day PnL net of fees)`` per closed day, oldest first.
-        trades_today, trades_week, contracts_today: fill rows and contracts counted (section 3.5).
-        week_start_ns: when the counted week started.
-        consecutive_losses: losing round trips in a row today; last_loss_ts_ns: when the last one ended.
-        open_round_trips: ``(symbol, result so far)`` of round trips not yet flat.
-    """
-
-    trading_date: date
-    balance: Money
-    sod_balance: Money
-    day_realized_gross: Money
-    day_fees: Money
-    day_peak_realized: Money
-    day_peak_equity: Money
-    mll_peak: Money | None
-    eod_balances: tuple[tuple[date, Money], ...] = ()
-    daily_net_history: tuple[tuple[date, Money], ...] = ()
-    trades_today: int = 0
-    trades_week: int = 0
-    contracts_today: int = 0
-    week_start_ns: int = 0
-    consecutive_losses: int = 0
-    last_loss_ts_ns: int | None = None
-    open_round_trips: tuple[tuple[str, Money], ...] = field(default=())
 
 
 def _week_key(d: date) -> tuple[int, int]:

@@ -1,9 +1,11 @@
 """Database URLs and engines: where the journal lives and how to reach it.
 
-Resolution (highest first): an explicit URL (a CLI option), ``database.url`` of :class:`propdesk.config.Settings`
-(``$PROPDESK_DATABASE__URL`` or ``$PROPDESK_DATABASE_URL``, else the config file's ``[database] url``; the password
-from ``$PROPDESK_DATABASE__PASSWORD`` / ``_FILE`` is set in it), else a SQLite file
-``journal.sqlite3`` under ``platformdirs.user_data_dir("propdesk")``. Plain URLs get the async driver:
+Resolution (:func:`resolve_url`, highest first): an explicit URL (a CLI option), the configured URL the caller
+read from its settings (``database.url`` of :class:`propdesk.config.Settings`: ``$PROPDESK_DATABASE__URL`` or
+``$PROPDESK_DATABASE_URL``, else the config file's ``[database] url``; the password from
+``$PROPDESK_DATABASE__PASSWORD`` / ``_FILE`` is set in it; :func:`propdesk.node.journaling.journal_url` does this),
+else a SQLite file ``journal.sqlite3`` under ``platformdirs.user_data_dir("propdesk")``. This module reads no
+settings itself (storage imports only ``core`` and ``model``). Plain URLs get the async driver:
 ``postgresql://`` / ``postgres://`` become ``postgresql+asyncpg://`` and ``sqlite:///`` becomes
 ``sqlite+aiosqlite:///``. Only SQLite and PostgreSQL are supported.
 
@@ -18,7 +20,6 @@ durable before it is acknowledged: ARCHITECTURE.md principle 7), ``foreign_keys=
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
@@ -77,20 +78,16 @@ def default_sqlite_url() -> str:
     return f"sqlite+aiosqlite:///{path}"
 
 
-def _config_url(config_path: str | Path | None, environ: Mapping[str, str] | None) -> str | None:
-    """``database.url`` of :class:`propdesk.config.Settings` (environment over config file) with
-    ``database.password`` set in it; the process's settings unless ``config_path`` or ``environ`` is given."""
-    from propdesk.config import get_settings, load_settings  # noqa: PLC0415  (config imports only core)
+def _with_password(url: str, password: str | None) -> str:
+    """``url`` with ``password`` set in it (``url`` unchanged when ``password`` is ``None``).
 
-    explicit = config_path is not None or environ is not None
-    db = (load_settings(config_path, environ=environ) if explicit else get_settings()).database
-    if db.url is None or not db.url.get_secret_value():
-        return None
-    url = db.url.get_secret_value()
-    if db.password is None:
+    Raises:
+        ConfigError: ``url`` is malformed (the message shows it redacted).
+    """
+    if password is None:
         return url
     try:
-        return make_url(url).set(password=db.password.get_secret_value()).render_as_string(hide_password=False)
+        return make_url(url).set(password=password).render_as_string(hide_password=False)
     except ArgumentError:
         raise ConfigError(f"malformed database URL {redact_url(url)!r}") from None
 
@@ -124,15 +121,16 @@ def normalize_url(url: str | URL) -> URL:
 def resolve_url(
     url: str | None = None,
     *,
-    config_path: str | Path | None = None,
-    environ: Mapping[str, str] | None = None,
+    configured: str | None = None,
+    password: str | None = None,
 ) -> URL:
-    """The journal's database URL, with the async driver (see the module docstring for the precedence).
+    """The journal's database URL, with the async driver: ``url`` (explicit, e.g. a CLI option) if given, else
+    ``configured`` (the settings' ``database.url``) with ``password`` set in it, else :func:`default_sqlite_url`.
 
     Raises:
-        ConfigError: the chosen URL is malformed or unsupported, or the named config file is missing or malformed.
+        ConfigError: the chosen URL is malformed or unsupported (the message shows it redacted).
     """
-    chosen = url or _config_url(config_path, environ) or default_sqlite_url()
+    chosen = url or (_with_password(configured, password) if configured else None) or default_sqlite_url()
     return normalize_url(chosen)
 
 

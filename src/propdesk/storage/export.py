@@ -5,8 +5,8 @@ time_utc, symbol, side, qty, price, fee_usd, tag, reconciled, run_id, venue_sess
 the venue session its trade id is unique in: :mod:`propdesk.storage.models`).
 
 ``trades.csv``: one row per closed round trip (flat to flat, per account, venue session, strategy tag and contract; a
-reversal closes one and opens the next), built from the journaled fills by
-:func:`propdesk.backtest.trades.round_trips` (exact PnL: whole ticks x tick value): ``account_id, venue_session,
+reversal closes one and opens the next), built from the journaled fills by the caller's ``trips_of`` (normally
+:func:`propdesk.backtest.trades.round_trips`; exact PnL: whole ticks x tick value): ``account_id, venue_session,
 symbol, tag, direction, qty, entry_ts_ns, entry_time_utc, exit_ts_ns, exit_time_utc, entry_price, exit_price,
 gross_pnl_usd, fees_usd, net_pnl_usd, fills``. The venue session keeps runs on a simulated exchange apart (each is its
 own account history) while a broker account's fills form one history across the runs that journaled them. Round trips
@@ -18,18 +18,29 @@ Prices and money are exact decimal strings; times are UTC ns plus an ISO 8601 UT
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from propdesk.core.errors import ConfigError
 from propdesk.model.events import OrderFilled
+from propdesk.model.price import Money, Price
 from propdesk.storage.repositories import JournaledFill, Repository
 
-__all__ = ["FILL_COLUMNS", "TRADE_COLUMNS", "ExportResult", "export_csv", "write_fills_csv", "write_trades_csv"]
+__all__ = [
+    "FILL_COLUMNS",
+    "TRADE_COLUMNS",
+    "ExportResult",
+    "RoundTripLike",
+    "TripsOf",
+    "export_csv",
+    "write_fills_csv",
+    "write_trades_csv",
+]
 
 FILL_COLUMNS = (
     "account_id",
@@ -65,6 +76,43 @@ TRADE_COLUMNS = (
     "net_pnl_usd",
     "fills",
 )
+
+
+class RoundTripLike(Protocol):
+    """What ``trades.csv`` reads of one closed round trip (:class:`propdesk.backtest.trades.RoundTrip` has it).
+
+    ``direction``: +1 long, -1 short; ``qty``: contracts; times UTC ns; prices exact; money USD (exact cents).
+    """
+
+    @property
+    def symbol(self) -> str: ...
+    @property
+    def tag(self) -> str: ...
+    @property
+    def direction(self) -> int: ...
+    @property
+    def qty(self) -> int: ...
+    @property
+    def entry_ts_ns(self) -> int: ...
+    @property
+    def exit_ts_ns(self) -> int: ...
+    @property
+    def entry_price(self) -> Price: ...
+    @property
+    def exit_price(self) -> Price: ...
+    @property
+    def gross_pnl(self) -> Money: ...
+    @property
+    def fees(self) -> Money: ...
+    @property
+    def net_pnl(self) -> Money: ...
+    @property
+    def fills(self) -> int: ...
+
+
+TripsOf = Callable[[list[OrderFilled]], Iterable[RoundTripLike]]
+"""Builds the closed round trips of one account's fills (in order), e.g.
+``lambda fills: round_trips(fills, spec_for_symbol)`` (:mod:`propdesk.backtest.trades`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,16 +170,14 @@ def write_fills_csv(fills: Iterable[OrderFilled | JournaledFill], path: Path) ->
     return n
 
 
-def write_trades_csv(fills: list[OrderFilled] | list[JournaledFill], path: Path) -> int:
+def write_trades_csv(fills: list[OrderFilled] | list[JournaledFill], path: Path, trips_of: TripsOf) -> int:
     """Build the closed round trips of ``fills`` (per account and venue session) and write them to ``path``; returns
     the row count.
 
     Raises:
-        ContractError: a fill's symbol is not a known contract (its tick size and value are needed).
+        ContractError: a fill's symbol is not a known contract (raised by ``trips_of``: tick size and value are
+            needed).
     """
-    from propdesk.backtest.trades import round_trips  # noqa: PLC0415 - the export is the only user here
-    from propdesk.execution.positions import spec_for_symbol  # noqa: PLC0415
-
     histories: dict[tuple[int, str], list[OrderFilled]] = {}
     for j in _journaled(fills):
         histories.setdefault((int(j.fill.account_id), j.venue_session), []).append(j.fill)
@@ -140,7 +186,7 @@ def write_trades_csv(fills: list[OrderFilled] | list[JournaledFill], path: Path)
         w = csv.writer(fh)
         w.writerow(TRADE_COLUMNS)
         for account_id, venue_session in sorted(histories):
-            for t in round_trips(histories[account_id, venue_session], spec_for_symbol):
+            for t in trips_of(histories[account_id, venue_session]):
                 w.writerow(
                     [
                         account_id,
@@ -173,10 +219,11 @@ async def export_csv(
     since_ns: int | None = None,
     until_ns: int | None = None,
     run_id: str | None = None,
+    trips_of: TripsOf,
 ) -> ExportResult:
     """Write ``fills.csv`` and ``trades.csv`` of the journal into ``out_dir`` (created if missing): every fill, or
     those of one account, of one run (``run_id``: an id or a unique prefix of one, as ``propdesk db info`` lists
-    them) and within ``[since_ns, until_ns)``.
+    them) and within ``[since_ns, until_ns)``; ``trips_of`` builds the round trips (see :data:`TripsOf`).
 
     Raises:
         ConfigError: ``out_dir`` cannot be created or written, or ``run_id`` names no run (or several).
@@ -190,7 +237,7 @@ async def export_csv(
         fills_path = out_dir / "fills.csv"
         trades_path = out_dir / "trades.csv"
         n_fills = write_fills_csv(fills, fills_path)
-        n_trades = write_trades_csv(fills, trades_path)
+        n_trades = write_trades_csv(fills, trades_path, trips_of)
     except OSError as exc:
         raise ConfigError(f"cannot write the export to {out_dir}: {exc}") from None
     return ExportResult(fills_path, trades_path, n_fills, n_trades, run)

@@ -46,7 +46,7 @@ Loop-thread only: like the bus, a journal is used from the core's thread. Life c
 writer only).
 
 Account snapshots: pass ``snapshot_sources`` (account id -> a callable returning the risk engine's
-:class:`~propdesk.risk.state.AccountSnapshot`, e.g. ``AccountState.snapshot``). The journal takes a snapshot after
+:class:`~propdesk.model.records.AccountSnapshot`, e.g. ``AccountState.snapshot``). The journal takes a snapshot after
 every fill (``kind="fill"``, at the lowest bus priority, so the account state has applied the fill) and at each
 ``events.session.rolled`` (``kind="eod"``, with the closed day's end-of-day balance, which moves the trailing
 drawdown floor). :meth:`record_account_snapshot` and :meth:`record_eod_balance` record them directly.
@@ -74,8 +74,8 @@ from propdesk.model.events import OrderFilled
 from propdesk.model.identifiers import ClientOrderId
 from propdesk.model.orders import Order
 from propdesk.model.price import Money
+from propdesk.model.records import AuditEntry
 from propdesk.model.reports import AccountReport
-from propdesk.risk.audit import AuditEntry
 from propdesk.storage import wire
 from propdesk.storage.db import create_engine_for, describe_error, is_memory_sqlite, normalize_url, redact_url
 from propdesk.storage.repositories import Repository
@@ -83,8 +83,7 @@ from propdesk.storage.writer import WriterDiedError, WriterProcess
 
 if TYPE_CHECKING:
     from propdesk.core.bus import MessageBus, Subscription
-    from propdesk.execution.positions import PositionCapture
-    from propdesk.risk.state import AccountSnapshot
+    from propdesk.model.records import AccountSnapshot
 
 __all__ = ["BackpressureLevel", "Journal", "JournalClosedError", "JournalStats", "PositionSource", "WriterKind"]
 
@@ -167,10 +166,10 @@ class PositionSource(Protocol):
     """What :meth:`Journal.attach` needs of a position manager
     (:class:`propdesk.execution.positions.PositionManager`): a capture hook for every position change."""
 
-    def add_capture(self, capture: PositionCapture) -> None:
+    def add_capture(self, capture: Callable[[tuple[Any, ...]], object]) -> None:
         """Call ``capture`` on every account-level position change."""
 
-    def remove_capture(self, capture: PositionCapture) -> bool:
+    def remove_capture(self, capture: Callable[[tuple[Any, ...]], object]) -> bool:
         """Stop calling ``capture``."""
 
 

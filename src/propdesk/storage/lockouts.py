@@ -5,11 +5,11 @@ synchronous core), so :class:`SqlLockoutStore` uses its own **synchronous engine
 (``sqlite`` / ``postgresql+psycopg``, see :func:`propdesk.storage.db.sync_url`) rather than running async calls
 from sync code: ``save`` returns only after the transaction is committed (durable, as the protocol requires), and it
 works whether or not an event loop is running. Lockouts are rare, so the few milliseconds of a synchronous commit
-are acceptable on that path. Every failure is a :class:`~propdesk.risk.lockouts.LockoutStoreError` naming the
+are acceptable on that path. Every failure is a :class:`~propdesk.model.records.LockoutStoreError` naming the
 database (password redacted), which the guard turns into HALTED (risk-rules.md section 7.6).
 
 One row per ``(account, rule_id)``; saving another lockout of the same key keeps the stricter one
-(:func:`propdesk.risk.lockouts.stricter`), so a lockout is never weakened. Expired lockouts stay in the table as
+(:func:`propdesk.model.records.stricter`), so a lockout is never weakened. Expired lockouts stay in the table as
 history until :meth:`SqlLockoutStore.clear` removes them; the journal's ``risk_events`` keep every
 ``lockout_set``/``lockout_expired`` event besides.
 """
@@ -20,7 +20,7 @@ from sqlalchemy import URL, Engine, delete, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from propdesk.model.identifiers import AccountId
-from propdesk.risk.lockouts import Lockout, LockoutStoreError, stricter
+from propdesk.model.records import Lockout, LockoutStoreError, stricter
 from propdesk.storage import rows as rw
 from propdesk.storage.db import create_sync_engine_for, describe_error, redact_url
 from propdesk.storage.repositories import TABLES, lockout_match

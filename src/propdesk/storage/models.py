@@ -238,7 +238,7 @@ class PositionSnapshotRow(Base):
 
 
 class AccountSnapshotRow(Base):
-    """The risk engine's account figures (:class:`propdesk.risk.state.AccountSnapshot`) at one moment.
+    """The risk engine's account figures (:class:`propdesk.model.records.AccountSnapshot`) at one moment.
 
     ``kind``: ``fill`` (after a fill; ``ref`` is the trade id), ``eod`` (at the session roll; ``ref`` is the ended
     trading date), ``manual``. ``extra`` holds the histories (EOD balances, daily net, open round trips) as JSON.

@@ -48,12 +48,12 @@ from propdesk.model.events import OrderFilled
 from propdesk.model.identifiers import AccountId
 from propdesk.model.orders import Order
 from propdesk.model.price import Money, Price
-from propdesk.risk.lockouts import Lockout
+from propdesk.model.records import Lockout
 from propdesk.storage import rows as rw
 from propdesk.storage.repositories import TABLES, Repository
 
 if TYPE_CHECKING:
-    from propdesk.risk.state import AccountSnapshot
+    from propdesk.model.records import AccountSnapshot
 
 __all__ = [
     "AccountStateLike",

@@ -35,7 +35,7 @@ from propdesk.model.events import OrderFilled
 from propdesk.model.orders import Fill, Order
 from propdesk.model.positions import PositionSnapshot
 from propdesk.model.price import Money, Price
-from propdesk.risk.lockouts import Lockout
+from propdesk.model.records import Lockout
 from propdesk.storage import rows as rw
 from propdesk.storage import runs as strategy_runs
 from propdesk.storage.models import Base
@@ -283,7 +283,7 @@ class Repository:
         return snaps if include_flat else [s for s in snaps if s.signed_qty != 0]
 
     async def latest_account_snapshot(self, account_id: int) -> Any:
-        """The newest :class:`~propdesk.risk.state.AccountSnapshot` of ``account_id`` (by time, then journal
+        """The newest :class:`~propdesk.model.records.AccountSnapshot` of ``account_id`` (by time, then journal
         order), or ``None``."""
         t = TABLES["account_snapshots"].c
         q = select(TABLES["account_snapshots"]).where(t.account_id == account_id).order_by(t.ts_ns.desc(), t.id.desc())

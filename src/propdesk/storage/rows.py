@@ -3,7 +3,7 @@
 Encoding (see :mod:`propdesk.storage.models`): prices as ``Price.raw`` (price x 10**9), money as cents, times as UTC
 ns. JSON details (``payload``, ``extra``) are canonical (sorted keys, no spaces). Risk payloads carry prices and money
 as exact decimal strings, enums by name, dates in ISO form, with credential-like keys removed
-(:func:`propdesk.risk.audit.scrub`); order-event payloads (the hot path) carry ``Price.raw`` ints and cents. So the
+(:func:`propdesk.model.records.scrub`); order-event payloads (the hot path) carry ``Price.raw`` ints and cents. So the
 same event always gives the same text and the same key: ``event_key`` (SHA-256 hex of kind and payload) for risk
 events, ``order_event_key`` (a signed 64-bit BLAKE2b digest of kind and payload) for the hot ``order_events`` table:
 a replayed event is recognized as a duplicate.
@@ -24,13 +24,11 @@ from propdesk.model.identifiers import AccountId, BrokerOrderId, ClientOrderId
 from propdesk.model.orders import OPEN, Fill, Order, OrderStatus, OrderType, TimeInForce
 from propdesk.model.positions import PositionEvent, PositionSnapshot
 from propdesk.model.price import Money, Price
-from propdesk.risk.audit import AuditEntry, scrub
-from propdesk.risk.lockouts import Lockout
+from propdesk.model.records import AccountSnapshot, AuditEntry, Lockout, scrub
 
 if TYPE_CHECKING:
     from propdesk.model.data import Bar
     from propdesk.model.reports import AccountReport
-    from propdesk.risk.state import AccountSnapshot
 
 __all__ = [
     "Row",
@@ -425,7 +423,7 @@ def account_snapshot_row(
     run_id: str | None = None,
     venue_session: str = "",
 ) -> Row:
-    """The ``account_snapshots`` row of a risk-engine :class:`~propdesk.risk.state.AccountSnapshot` (``run_id``,
+    """The ``account_snapshots`` row of a risk-engine :class:`~propdesk.model.records.AccountSnapshot` (``run_id``,
     ``venue_session``: as :func:`fill_row`; ``ref`` of a ``fill`` snapshot is a trade id of that venue session)."""
     extra = {
         "eod_balances": [[d.isoformat(), m.cents] for d, m in snap.eod_balances],
@@ -458,9 +456,7 @@ def account_snapshot_row(
 
 
 def account_snapshot_from_row(row: Any) -> AccountSnapshot:
-    """Rebuild the :class:`~propdesk.risk.state.AccountSnapshot` of an ``account_snapshots`` row."""
-    from propdesk.risk.state import AccountSnapshot  # noqa: PLC0415 - risk.state pulls in the execution layer
-
+    """Rebuild the :class:`~propdesk.model.records.AccountSnapshot` of an ``account_snapshots`` row."""
     r = _mapping(row)
     extra = json.loads(r["extra"] or "{}")
     td = r["trading_date"]

@@ -10,12 +10,13 @@ from typing import Any, TypeVar
 
 import pytest
 
-from propdesk.brokers.base import BracketSpec, Broker, BrokerConnected
+from propdesk.brokers.base import Broker
 from propdesk.brokers.sim import SimBroker, SimConfig
 from propdesk.core.clock import SimClock
 from propdesk.model.data import Bar, DepthUpdate, QuoteTick, Timeframe
 from propdesk.model.enums import BookAction, BookSide, Side
 from propdesk.model.events import (
+    BrokerConnected,
     OrderAccepted,
     OrderCanceled,
     OrderCancelRejected,
@@ -29,7 +30,7 @@ from propdesk.model.events import (
     OrderUpdated,
 )
 from propdesk.model.identifiers import AccountId, ClientOrderId
-from propdesk.model.orders import Order, OrderStatus, OrderType, TimeInForce
+from propdesk.model.orders import BracketSpec, Order, OrderStatus, OrderType, TimeInForce
 from propdesk.model.price import Money, Price
 
 ACCT = AccountId(7)

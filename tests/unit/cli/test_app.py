@@ -163,3 +163,14 @@ def test_session_and_start_together_are_refused(tmp_path: Path) -> None:
     result = runner.invoke(app, [*args, "--start", "2025-10-01"])
     assert result.exit_code == 2
     assert _one_line_error(result.output) == "error: --session cannot be combined with --start or --end"
+
+
+def test_unknown_broker_is_one_line_listing_the_registry() -> None:
+    for cmd in (
+        ["run", "--broker", "ib", "--strategy", "sma_cross"],
+        ["risk", "--broker", "ib", "--account", "1", "--risk", "topstep-50k-combine"],
+    ):
+        result = runner.invoke(app, cmd)
+        assert result.exit_code == 2, result.output
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and "unknown broker 'ib'; known brokers: sim, projectx" in lines[0], result.stderr

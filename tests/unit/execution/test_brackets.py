@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from propdesk.brokers.base import BracketSpec, BrokerCapabilities
+from propdesk.brokers.base import BrokerCapabilities
 from propdesk.core.bus import MessageBus
 from propdesk.core.clock import SimClock
 from propdesk.execution.brackets import Bracket, child_prices
@@ -15,7 +15,7 @@ from propdesk.execution.order_manager import ORDER_ERROR_TOPIC, OrderManager, Or
 from propdesk.model.enums import Side
 from propdesk.model.events import OrderFilled, OrderSuspended
 from propdesk.model.identifiers import AccountId
-from propdesk.model.orders import Order, OrderStatus, OrderType
+from propdesk.model.orders import BracketSpec, Order, OrderStatus, OrderType
 from propdesk.model.price import Price
 from tests.stubs.broker import StubBroker
 

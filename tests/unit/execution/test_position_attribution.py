@@ -129,5 +129,5 @@ def test_exports_carry_the_rule_tag_and_close_the_strategy_round_trip(tmp_path: 
     assert rows[2].split(",")[10] == "risk:R11"
     (trip,) = round_trips(fills, spec_for_symbol)
     assert trip.tag == "trend_following" and trip.gross_pnl == Money.of("262.50") and trip.fills == 2
-    assert write_trades_csv(fills, tmp_path / "trades.csv") == 1
+    assert write_trades_csv(fills, tmp_path / "trades.csv", lambda fs: round_trips(fs, spec_for_symbol)) == 1
     assert ",trend_following,LONG," in (tmp_path / "trades.csv").read_text(encoding="utf-8")

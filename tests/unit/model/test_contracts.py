@@ -30,23 +30,6 @@ CME_PUBLISHED = {
     "6E": ("0.00005", "6.25", "125000"),
 }
 
-# ProjectX symbolIds (projectx-gateway-api.md 1.2 for EP/ENQ; public TopstepX client code for the rest).
-PROJECTX = {
-    "ES": "F.US.EP",
-    "MES": "F.US.MES",
-    "NQ": "F.US.ENQ",
-    "MNQ": "F.US.MNQ",
-    "RTY": "F.US.RTY",
-    "M2K": "F.US.M2K",
-    "YM": "F.US.YM",
-    "MYM": "F.US.MYM",
-    "CL": "F.US.CLE",
-    "MCL": "F.US.MCLE",
-    "GC": "F.US.GCE",
-    "MGC": "F.US.MGC",
-    "6E": "F.US.EU6",
-}
-
 MICROS = {"MES": "ES", "MNQ": "NQ", "M2K": "RTY", "MYM": "YM", "MCL": "CL", "MGC": "GC"}
 
 EXCHANGES = {
@@ -89,14 +72,6 @@ def test_tick_size_tick_value_and_point_value_match_cme(root: str) -> None:
 
 
 @pytest.mark.parametrize("root", sorted(CME_PUBLISHED))
-def test_projectx_symbol_id_and_root(root: str) -> None:
-    s = spec(root)
-    assert s.projectx_symbol_id == PROJECTX[root]
-    assert s.projectx_root == PROJECTX[root].split(".")[-1]
-    assert default_registry().by_projectx_symbol_id(PROJECTX[root]) is s
-
-
-@pytest.mark.parametrize("root", sorted(CME_PUBLISHED))
 def test_topstepx_weight_is_ten_micros_to_one_mini(root: str) -> None:
     s = spec(root)
     if root in MICROS:
@@ -125,7 +100,6 @@ def test_every_product_names_its_sources_and_a_real_calendar() -> None:
     names = set(xc.get_calendar_names())
     for s in default_registry():
         assert s.sources["spec"].startswith("https://www.cmegroup.com/markets/"), s.root
-        assert "projectx" in s.sources, s.root
         assert "roll" in s.sources, s.root
         assert s.calendar in names, s.root
         assert s.business_calendar in names, s.root
@@ -136,14 +110,12 @@ def test_every_product_names_its_sources_and_a_real_calendar() -> None:
 def test_every_number_in_the_file_has_a_source_field() -> None:
     doc = tomllib.loads(_shipped_toml())
     for key, table in doc["products"].items():
-        assert {"spec", "projectx", "weight", "roll"} <= set(table["source"]), key
+        assert {"spec", "weight", "roll"} <= set(table["source"]), key
 
 
 def test_unknown_root_lists_the_known_roots() -> None:
     with pytest.raises(ContractError, match=r"unknown root 'FOO'.*ES.*MNQ"):
         spec("FOO")
-    with pytest.raises(ContractError, match=r"unknown ProjectX symbol id 'F\.US\.ES'"):
-        default_registry().by_projectx_symbol_id("F.US.ES")
 
 
 # ----------------------------------------------------------------------------------------------------- tick arithmetic
@@ -228,7 +200,6 @@ def _one_product(**overrides: str) -> str:
         "tick_value": '"12.50"',
         "point_value": '"50"',
         "months": '"HMUZ"',
-        "projectx_symbol_id": '"F.US.EP"',
         "topstepx_mini_weight": '"1.0"',
         "calendar": '"CMES"',
         "business_calendar": '"XNYS"',
@@ -260,7 +231,6 @@ def test_a_minimal_table_loads() -> None:
         ({"point_value": "50"}, "'point_value' must be str"),
         ({"months": '"ZH"'}, "calendar order"),
         ({"months": '"HMUA"'}, "calendar order"),
-        ({"projectx_symbol_id": '"EP"'}, "not of the form F.US.<root>"),
         ({"timezone": '"Mars/Olympus"'}, "unknown timezone"),
         ({"expiry": '{ rule = "full_moon", time = "08:30" }'}, "unknown rule 'full_moon'"),
         ({"expiry": '{ rule = "third_friday", time = "8h30" }'}, "not a time"),
@@ -286,9 +256,3 @@ def test_invalid_toml_and_empty_tables() -> None:
         ContractRegistry.from_toml_text("schema_version = 1\n")
     with pytest.raises(ContractError, match=r"products\.ES must be a table"):
         ContractRegistry.from_toml_text("products = { ES = 1 }\n")
-
-
-def test_duplicate_projectx_ids_are_rejected() -> None:
-    text = _one_product() + _one_product(root='"SP"').replace("[products.ES]", "[products.SP]")
-    with pytest.raises(ContractError, match="used by both ES and SP"):
-        ContractRegistry.from_toml_text(text)

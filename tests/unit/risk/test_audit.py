@@ -11,8 +11,8 @@ from propdesk.model.enums import Side
 from propdesk.model.identifiers import AccountId
 from propdesk.model.orders import OrderType
 from propdesk.model.price import Money
+from propdesk.model.records import AuditEntry, scrub
 from propdesk.risk.audit import (
-    AuditEntry,
     AuditLog,
     BusAuditLog,
     JsonLinesAuditLog,
@@ -20,7 +20,6 @@ from propdesk.risk.audit import (
     RingAuditLog,
     order_inputs,
     safe_record,
-    scrub,
     view_inputs,
     worst_case_exposure,
 )

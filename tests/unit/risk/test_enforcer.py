@@ -17,12 +17,13 @@ from propdesk.model.enums import Side
 from propdesk.model.events import OrderFilled
 from propdesk.model.identifiers import AccountId
 from propdesk.model.orders import Order, OrderStatus
+from propdesk.model.records import Lockout, LockoutStoreError
 from propdesk.risk.audit import RingAuditLog
 from propdesk.risk.decisions import TradingState
 from propdesk.risk.enforcer import Enforcer
 from propdesk.risk.events import AccountFlattened, FlattenRetry, PositionClosedByRisk, RiskEvent
 from propdesk.risk.gate import ENFORCEMENT_TAG, RiskGate
-from propdesk.risk.lockouts import Lockout, LockoutStoreError, MemoryLockoutStore
+from propdesk.risk.lockouts import MemoryLockoutStore
 from propdesk.risk.rules.base import RuleSet
 from tests.stubs.broker import StubBroker
 from tests.unit.risk.rules.stub_view import NOW, SEC, StubView

@@ -11,13 +11,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TypeVar
 
-from propdesk.brokers.base import BrokerConnected, BrokerDisconnected
 from propdesk.core.bus import MessageBus
 from propdesk.core.clock import SimClock
 from propdesk.execution.order_manager import OrderManager
 from propdesk.execution.positions import PositionManager
 from propdesk.model.data import QuoteTick
 from propdesk.model.enums import Side
+from propdesk.model.events import BrokerConnected, BrokerDisconnected
 from propdesk.model.identifiers import AccountId
 from propdesk.model.orders import Order, OrderStatus
 from propdesk.model.price import Money

@@ -8,14 +8,8 @@ from pathlib import Path
 import pytest
 
 from propdesk.model.identifiers import AccountId
-from propdesk.risk.lockouts import (
-    JsonFileLockoutStore,
-    Lockout,
-    LockoutStore,
-    LockoutStoreError,
-    MemoryLockoutStore,
-    stricter,
-)
+from propdesk.model.records import Lockout, LockoutStoreError, stricter
+from propdesk.risk.lockouts import JsonFileLockoutStore, LockoutStore, MemoryLockoutStore
 
 A = AccountId(7)
 B = AccountId(8)

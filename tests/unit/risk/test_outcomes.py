@@ -8,9 +8,9 @@ from propdesk.model.enums import Side
 from propdesk.model.events import OrderDenied, OrderFilled
 from propdesk.model.identifiers import AccountId, ClientOrderId
 from propdesk.model.price import Money, Price
+from propdesk.model.records import Lockout
 from propdesk.risk.decisions import TradingState
 from propdesk.risk.events import AccountFlattened, LockoutExpired, LockoutSet, TradingStateChanged
-from propdesk.risk.lockouts import Lockout
 from propdesk.risk.outcomes import RiskOutcomes, plain_reason, rule_of
 
 ACC = AccountId(7)

@@ -12,7 +12,7 @@ from propdesk.model.identifiers import AccountId, BrokerOrderId, ClientOrderId
 from propdesk.model.orders import Order, OrderType
 from propdesk.model.positions import PositionChanged, PositionClosed, PositionOpened, PositionSnapshot
 from propdesk.model.price import Money, Price
-from propdesk.risk.state import AccountSnapshot
+from propdesk.model.records import AccountSnapshot
 
 ACCOUNT = AccountId(7)
 T0 = 1_763_000_000_000_000_000  # 2025-11-13T02:13:20Z

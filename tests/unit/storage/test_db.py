@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from propdesk.core.errors import ConfigError
+from propdesk.node.journaling import journal_url
 from propdesk.storage.db import (
     DATABASE_URL_ENV,
     create_engine_for,
@@ -24,26 +25,26 @@ def test_explicit_url_beats_env_and_config(tmp_path: Path) -> None:
     cfg = tmp_path / "p.toml"
     cfg.write_text('[database]\nurl = "postgresql://cfg@h/cfgdb"\n')
     env = {DATABASE_URL_ENV: "postgresql://env@h/envdb"}
-    url = resolve_url("sqlite:///x.db", config_path=cfg, environ=env)
+    url = journal_url("sqlite:///x.db", config_path=cfg, environ=env)
     assert url.drivername == "sqlite+aiosqlite" and url.database == "x.db"
 
 
 def test_env_beats_config(tmp_path: Path) -> None:
     cfg = tmp_path / "p.toml"
     cfg.write_text('[database]\nurl = "postgresql://cfg@h/cfgdb"\n')
-    url = resolve_url(config_path=cfg, environ={DATABASE_URL_ENV: "postgres://env@h/envdb"})
+    url = journal_url(config_path=cfg, environ={DATABASE_URL_ENV: "postgres://env@h/envdb"})
     assert url.drivername == "postgresql+asyncpg" and url.database == "envdb"
 
 
 def test_config_file_url(tmp_path: Path) -> None:
     cfg = tmp_path / "p.toml"
     cfg.write_text('[database]\nurl = "postgresql://cfg@h/cfgdb"\n')
-    url = resolve_url(environ={"PROPDESK_CONFIG": str(cfg)})
+    url = journal_url(environ={"PROPDESK_CONFIG": str(cfg)})
     assert url.database == "cfgdb" and url.drivername == "postgresql+asyncpg"
 
 
 def test_default_is_sqlite_under_user_data_dir() -> None:
-    resolved = resolve_url(environ={})
+    resolved = journal_url(environ={})
     assert resolved.drivername == "sqlite+aiosqlite"
     assert str(resolved.database).endswith("propdesk/journal.sqlite3")
     assert default_sqlite_url().endswith("propdesk/journal.sqlite3")
@@ -55,13 +56,13 @@ def test_default_is_sqlite_under_user_data_dir() -> None:
 )
 def test_bad_urls_raise_config_error_without_password(bad: str) -> None:
     with pytest.raises(ConfigError) as err:
-        resolve_url(bad, environ={})
+        journal_url(bad, environ={})
     assert "pw" not in str(err.value).replace("pysqlcipher", "")
 
 
 def test_missing_named_config_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
-        resolve_url(config_path=tmp_path / "nope.toml", environ={})
+        journal_url(config_path=tmp_path / "nope.toml", environ={})
 
 
 def test_redact_url_hides_password() -> None:
@@ -109,5 +110,19 @@ def test_non_utf8_config_file_is_one_clear_error(tmp_path: Path) -> None:
     cfg = tmp_path / "latin1.toml"
     cfg.write_bytes(b'[database]\nurl = "\xe9"\n')
     with pytest.raises(ConfigError) as exc:
-        resolve_url(None, config_path=cfg, environ={})
+        journal_url(None, config_path=cfg, environ={})
     assert str(exc.value) == f"config file {cfg}: is not UTF-8 text (byte 0xe9 at offset 18)"
+
+
+def test_resolve_url_explicit_then_configured_with_password_then_default() -> None:
+    configured = "postgresql://trader@h/cfgdb"
+    assert resolve_url("sqlite:///x.db", configured=configured).database == "x.db"
+    url = resolve_url(configured=configured, password="hunter2")
+    assert (url.drivername, url.username, url.password, url.database) == (
+        "postgresql+asyncpg",
+        "trader",
+        "hunter2",
+        "cfgdb",
+    )
+    assert resolve_url(configured=None).database == resolve_url().database
+    assert str(resolve_url().database).endswith("propdesk/journal.sqlite3")

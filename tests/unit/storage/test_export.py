@@ -7,13 +7,20 @@ from pathlib import Path
 
 import pytest
 
+from propdesk.backtest.trades import RoundTrip, round_trips
+from propdesk.execution.positions import spec_for_symbol
 from propdesk.model.enums import Side
+from propdesk.model.events import OrderFilled
 from propdesk.storage import rows as rw
 from propdesk.storage.db import create_engine_for
 from propdesk.storage.export import FILL_COLUMNS, TRADE_COLUMNS, export_csv
 from propdesk.storage.repositories import Repository
 
 from .factories import ACCOUNT, T0, fill
+
+
+def _trips(fills: list[OrderFilled]) -> list[RoundTrip]:
+    return round_trips(fills, spec_for_symbol)
 
 
 def _read(path: Path) -> list[dict[str, str]]:
@@ -35,7 +42,7 @@ async def test_export_fills_and_trades(db_url: str, tmp_path: Path) -> None:
     engine = create_engine_for(db_url)
     try:
         await Repository(engine).write(("fills", rw.fill_row(f)) for f in fills)
-        res = await export_csv(engine, tmp_path / "out", account_id=ACCOUNT)
+        res = await export_csv(engine, tmp_path / "out", account_id=ACCOUNT, trips_of=_trips)
     finally:
         await engine.dispose()
     assert (res.fills, res.trades) == (4, 2)
@@ -80,8 +87,8 @@ async def test_trades_are_built_per_venue_session(db_url: str, tmp_path: Path) -
     engine = create_engine_for(db_url)
     try:
         await Repository(engine).write(rows)
-        res = await export_csv(engine, tmp_path / "out")
-        one = await export_csv(engine, tmp_path / "one", run_id="run-b")
+        res = await export_csv(engine, tmp_path / "out", trips_of=_trips)
+        one = await export_csv(engine, tmp_path / "one", run_id="run-b", trips_of=_trips)
     finally:
         await engine.dispose()
     trades = _read(res.trades_path)

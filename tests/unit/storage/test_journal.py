@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from propdesk.core.bus import MessageBus
 from propdesk.model.orders import OrderStatus
-from propdesk.risk.audit import AuditEntry
+from propdesk.model.records import AuditEntry
 from propdesk.risk.calendar import SessionRolled
 from propdesk.risk.decisions import TradingState
 from propdesk.risk.events import TradingStateChanged

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from propdesk.model.identifiers import AccountId
-from propdesk.risk.lockouts import Lockout, LockoutStore, LockoutStoreError
+from propdesk.model.records import Lockout, LockoutStoreError
+from propdesk.risk.lockouts import LockoutStore
 from propdesk.storage.lockouts import SqlLockoutStore
 
 A = AccountId(7)

@@ -14,8 +14,9 @@ from propdesk.model.events import OrderFilled
 from propdesk.model.identifiers import ClientOrderId
 from propdesk.model.orders import Fill, OrderStatus
 from propdesk.model.price import Money, Price
+from propdesk.model.records import Lockout
 from propdesk.node import NodeConfig, TradingNode
-from propdesk.risk.lockouts import Lockout, MemoryLockoutStore
+from propdesk.risk.lockouts import MemoryLockoutStore
 from propdesk.storage import rows as rw
 from propdesk.storage.db import create_engine_for
 from propdesk.storage.recovery import RecoveredState, apply_recovery, load_recovery

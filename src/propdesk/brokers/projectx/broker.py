@@ -48,7 +48,7 @@ from typing import Any, Final
 
 from pydantic import ValidationError
 
-from propdesk.brokers.base import BracketSpec, BrokerCapabilities, BrokerConnected, BrokerDisconnected
+from propdesk.brokers.base import BrokerCapabilities
 from propdesk.brokers.base import BrokerEventHandler as EventHandler
 from propdesk.brokers.projectx.config import ProjectXSettings
 from propdesk.brokers.projectx.errors import (
@@ -108,6 +108,8 @@ from propdesk.core.errors import ConfigError, ContractError, PropdeskError
 from propdesk.model.data import BarSeries, DepthUpdate, Timeframe
 from propdesk.model.enums import Side
 from propdesk.model.events import (
+    BrokerConnected,
+    BrokerDisconnected,
     OrderAccepted,
     OrderCanceled,
     OrderCancelRejected,
@@ -119,7 +121,7 @@ from propdesk.model.events import (
     OrderUpdated,
 )
 from propdesk.model.identifiers import AccountId, BrokerOrderId, ClientOrderId
-from propdesk.model.orders import Order, OrderType
+from propdesk.model.orders import BracketSpec, Order, OrderType
 from propdesk.model.price import Price
 from propdesk.model.reports import AccountReport, FillReport, OrderReport, PositionReport
 
@@ -1315,6 +1317,23 @@ class ProjectXBroker:
 
     def _on_resumed(self, contract_id: str) -> None:
         self._emit(FeedResumed(contract_id, self.contracts.symbol_of(contract_id)))
+
+
+def create_broker(
+    settings: ProjectXSettings,
+    *,
+    account_id: AccountId,
+    clock: Clock,
+    rest: ProjectXRest | None = None,
+    hub_factory: ClientFactory | None = None,
+    last_fill_ns: Callable[[], int | None] | None = None,
+) -> ProjectXBroker:
+    """The registry's factory for ``projectx`` (:mod:`propdesk.brokers.registry`): a :class:`ProjectXBroker` for
+    ``account_id`` on ``clock`` with ``settings`` as given (credentials included: see
+    :meth:`ProjectXSettings.with_env_credentials`)."""
+    return ProjectXBroker(
+        settings, account_id=int(account_id), clock=clock, rest=rest, hub_factory=hub_factory, last_fill_ns=last_fill_ns
+    )
 
 
 def _caps(native_brackets: bool) -> BrokerCapabilities:

@@ -7,8 +7,8 @@ Everything ProjectX-specific stops here (ARCHITECTURE.md, "the broker is a trans
 * Side 0 Bid (buy) / 1 Ask (sell) <-> :class:`Side`.
 * OrderStatus 0 None, 1 Open, 2 Filled, 3 Cancelled, 4 Expired, 5 Rejected, 6 Pending, 7 PendingCancellation,
   8 Suspended -> :class:`OrderStatus` (Open with fills is PARTIALLY_FILLED).
-* Contract ids through :mod:`propdesk.model.contract_ids` (``CON.F.US.EP.Z25`` <-> ``ESZ5``), with the API's own
-  contract ``name`` as the fallback for roots propdesk does not list (:class:`ContractCache`).
+* Contract ids through :mod:`propdesk.brokers.projectx.contract_ids` (``CON.F.US.EP.Z25`` <-> ``ESZ5``), with the
+  API's own contract ``name`` as the fallback for roots propdesk does not list (:class:`ContractCache`).
 * Prices: wire Decimal <-> :class:`Price`; an order price must be on the contract's tick before it is sent.
 * Money: fees and P&L to whole cents (half-up; the API may send sub-cent fees).
 * Timestamps: :func:`~propdesk.brokers.projectx.models.parse_ts_ns` (any offset -> UTC ns).
@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Final
 
+from propdesk.brokers.projectx.contract_ids import contract_id_to_symbol, parse_contract_id, symbol_to_contract_id
 from propdesk.brokers.projectx.models import (
     Account,
     Contract,
@@ -37,7 +38,6 @@ from propdesk.brokers.projectx.models import (
     TradeRow,
 )
 from propdesk.core.errors import ContractError, InvalidPriceError
-from propdesk.model.contract_ids import contract_id_to_symbol, parse_contract_id, symbol_to_contract_id
 from propdesk.model.data import DepthUpdate, QuoteTick, Timeframe, TradeTick
 from propdesk.model.enums import AggressorSide, BookAction, BookSide, Side
 from propdesk.model.events import OrderFilled
@@ -155,7 +155,7 @@ class ContractCache:
     """Contracts seen through the API, by id and by symbol; ``symbol_of`` parses ids it has not seen.
 
     The API's contract ``name`` (``ESZ5``, spec 1.2) is the symbol; for an id not seen yet the grammar of
-    :mod:`propdesk.model.contract_ids` is used.
+    :mod:`propdesk.brokers.projectx.contract_ids` is used.
     """
 
     def __init__(self) -> None:

@@ -61,18 +61,19 @@ from typing import Final, Protocol
 
 import numpy as np
 
-from propdesk.brokers.base import BracketSpec, BrokerCapabilities, BrokerConnected, BrokerDisconnected
+from propdesk.brokers.base import BrokerCapabilities
 from propdesk.brokers.base import BrokerEventHandler as EventHandler
 from propdesk.brokers.sim.calendar_check import ClosedPeriod, MarketHours, closed_kind, ct_text, market_span
 from propdesk.brokers.sim.config import SimConfig
 from propdesk.brokers.sim.matching import LIVE_STATUSES, NO_EXPIRY, MatchingEngine, WorkingOrder
 from propdesk.core.clock import Clock, TimeEvent
 from propdesk.core.errors import PropdeskError
-from propdesk.model.contract_ids import parse_symbol
 from propdesk.model.contracts import ContractSpec
 from propdesk.model.data import Bar, BarSeries, DepthUpdate, QuoteTick, Timeframe, TradeTick
 from propdesk.model.enums import BookAction, BookSide, Side
 from propdesk.model.events import (
+    BrokerConnected,
+    BrokerDisconnected,
     OrderAccepted,
     OrderCanceled,
     OrderCancelRejected,
@@ -85,10 +86,11 @@ from propdesk.model.events import (
     OrderUpdated,
 )
 from propdesk.model.identifiers import AccountId, BrokerOrderId, ClientOrderId
-from propdesk.model.orders import Order, OrderStatus, OrderType, TimeInForce
+from propdesk.model.orders import BracketSpec, Order, OrderStatus, OrderType, TimeInForce
 from propdesk.model.positions import Position
 from propdesk.model.price import Money, Price
 from propdesk.model.reports import AccountReport, FillReport, OrderReport, PositionReport
+from propdesk.model.symbology import parse_symbol
 
 log = logging.getLogger("propdesk.brokers.sim")
 
@@ -1156,6 +1158,27 @@ class SimBroker:
             simulated=True,
             ts_ns=self._clock.timestamp_ns(),
         )
+
+
+def create_broker(
+    settings: SimConfig,
+    *,
+    account_id: AccountId,
+    clock: Clock,
+    starting_balance: Money | None = None,
+    contracts: ContractLookup | None = None,
+    history: HistoryProvider | None = None,
+) -> SimBroker:
+    """The registry's factory for ``sim`` (:mod:`propdesk.brokers.registry`): a :class:`SimBroker` for
+    ``account_id`` on ``clock`` with ``settings`` (``starting_balance`` USD, default 50,000)."""
+    return SimBroker(
+        clock,
+        account_id=account_id,
+        config=settings,
+        starting_balance=starting_balance,
+        contracts=contracts,
+        history=history,
+    )
 
 
 def _drop(_event: object) -> None:

@@ -43,11 +43,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Final
 
-from propdesk.brokers.base import BracketSpec
 from propdesk.brokers.sim.config import SimConfig
 from propdesk.model.data import Bar, TradeTick
 from propdesk.model.identifiers import BrokerOrderId, ClientOrderId
-from propdesk.model.orders import OrderStatus, OrderType, TimeInForce
+from propdesk.model.orders import BracketSpec, OrderStatus, OrderType, TimeInForce
 from propdesk.model.price import Price
 
 NO_EXPIRY: Final[int] = 2**63 - 1

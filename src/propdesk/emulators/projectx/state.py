@@ -45,7 +45,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Final, Protocol
 
-from propdesk.brokers.base import BracketSpec
 from propdesk.brokers.sim import SimBroker
 from propdesk.core.clock import SimClock
 from propdesk.core.errors import ConfigError
@@ -67,7 +66,7 @@ from propdesk.model.events import (
     OrderUpdated,
 )
 from propdesk.model.identifiers import AccountId, ClientOrderId
-from propdesk.model.orders import Order, OrderType, TimeInForce
+from propdesk.model.orders import BracketSpec, Order, OrderType, TimeInForce
 from propdesk.model.price import Money, Price
 
 # ProjectX enums (spec section 4)

@@ -18,9 +18,10 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from propdesk.brokers.projectx.contract_ids import contract_id, parse_contract_id, symbol_id
 from propdesk.core.errors import ContractError
-from propdesk.model.contract_ids import Contract, front_month, parse_contract_id
 from propdesk.model.price import Money, Price
+from propdesk.model.symbology import Contract, front_month
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _FRACTION = re.compile(r"(\.\d+)")
@@ -120,12 +121,12 @@ def contract_info(c: Contract) -> ContractInfo:
     decimals = -exp if isinstance(exp, int) and exp < 0 else 0
     return ContractInfo(
         contract=c,
-        id=c.contract_id,
+        id=contract_id(c),
         name=c.symbol,
         description=f"{s.name}: {_MONTHS[c.month - 1]} {c.year}",
         tick_size=s.tick_size,
         tick_value=s.tick_value,
-        symbol_id=s.projectx_symbol_id,
+        symbol_id=symbol_id(c.root),
         decimals=decimals,
     )
 

@@ -44,16 +44,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 from zoneinfo import ZoneInfo
 
-from propdesk.brokers.base import Broker, BrokerConnected, BrokerDisconnected
+from propdesk.brokers.base import Broker
 from propdesk.core.bus import MessageBus
 from propdesk.core.clock import Clock, LiveClock, SimClock
-from propdesk.core.errors import ConfigError, DataError
-from propdesk.model.events import OrderFilled
+from propdesk.core.errors import DataError
+from propdesk.model.events import BrokerConnected, BrokerDisconnected, OrderFilled
 from propdesk.model.identifiers import AccountId
 from propdesk.model.orders import is_enforcement_tag
 from propdesk.model.price import Money
+from propdesk.model.records import AuditEntry
 from propdesk.node import NodeConfig, TradingNode
-from propdesk.risk.audit import AuditEntry, AuditLog, JsonLinesAuditLog, MultiAuditLog, RingAuditLog
+from propdesk.risk.audit import AuditLog, JsonLinesAuditLog, MultiAuditLog, RingAuditLog
 from propdesk.risk.engine import RiskEngine
 from propdesk.risk.events import RiskEvent
 from propdesk.risk.presets import RiskConfig
@@ -609,21 +610,17 @@ class ProjectXRiskOptions:
 
 
 def projectx_broker(options: ProjectXRiskOptions, clock: Clock) -> Broker:
-    """The :class:`~propdesk.brokers.projectx.ProjectXBroker` of ``options`` (credentials from the environment).
+    """The ``projectx`` broker of the registry (:mod:`propdesk.brokers.registry`) for ``options`` (its settings, or
+    the defaults; credentials from the environment).
 
     Raises:
-        ConfigError: the ProjectX adapter is not available in this build, or the credentials are missing.
+        ConfigError: the ProjectX adapter cannot be loaded in this build, or the credentials are missing.
     """
-    try:
-        from propdesk.brokers.projectx import ProjectXBroker, ProjectXSettings  # noqa: PLC0415
-    except ImportError as exc:  # the adapter is optional at import time
-        raise ConfigError(
-            f"--broker projectx is not available yet: the ProjectX adapter cannot be loaded ({exc})"
-        ) from None
-    settings = options.settings if options.settings is not None else ProjectXSettings()
-    settings = settings.with_env_credentials()
-    broker: Broker = ProjectXBroker(settings, account_id=options.account_id, clock=clock)
-    return broker
+    from propdesk.brokers import registry  # noqa: PLC0415 - the adapter is imported only when used
+
+    entry = registry.get("projectx")
+    settings: Any = entry.settings(options.settings)
+    return entry.create(settings.with_env_credentials(), account_id=AccountId(options.account_id), clock=clock)
 
 
 class ProjectXRiskSession:

@@ -3,17 +3,19 @@
 Used programmatically (:func:`propdesk.storage.migrate.upgrade_async`): the caller opens an async connection and
 runs Alembic inside ``connection.run_sync``, passing the sync-facing connection as ``config.attributes["connection"]``
 (Alembic's "Programmatic API use (connection sharing) with asyncio" recipe). When run without one (the ``alembic``
-command line with ``-x url=...``), it builds an async engine itself and does the same.
+command line with ``-x url=...``, else ``$PROPDESK_DATABASE_URL``, else the default SQLite file), it builds an
+async engine itself and does the same.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from propdesk.storage.db import create_engine_for, resolve_url
+from propdesk.storage.db import DATABASE_URL_ENV, create_engine_for, resolve_url
 from propdesk.storage.models import Base
 
 target_metadata = Base.metadata
@@ -47,7 +49,7 @@ def _main() -> None:
         return
     url = context.get_x_argument(as_dictionary=True).get("url") or config.get_main_option("sqlalchemy.url")
     if not url:
-        url = resolve_url().render_as_string(hide_password=False)
+        url = resolve_url(configured=os.environ.get(DATABASE_URL_ENV)).render_as_string(hide_password=False)
     asyncio.run(_run_async(url))
 
 

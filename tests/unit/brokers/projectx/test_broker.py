@@ -9,13 +9,14 @@ from typing import Any
 import httpx
 import pytest
 
-from propdesk.brokers.base import BracketSpec, BrokerConnected, BrokerDisconnected
 from propdesk.brokers.projectx.broker import ProjectXBroker
 from propdesk.brokers.projectx.config import ProjectXSettings
 from propdesk.brokers.projectx.rest import ProjectXRest
 from propdesk.model.data import DepthUpdate, QuoteTick, TradeTick
 from propdesk.model.enums import Side
 from propdesk.model.events import (
+    BrokerConnected,
+    BrokerDisconnected,
     OrderAccepted,
     OrderCanceled,
     OrderFilled,
@@ -24,7 +25,7 @@ from propdesk.model.events import (
     OrderUpdated,
 )
 from propdesk.model.identifiers import AccountId, ClientOrderId
-from propdesk.model.orders import Order, OrderType
+from propdesk.model.orders import BracketSpec, Order, OrderType
 from propdesk.model.price import Money, Price
 from tests.unit.brokers.projectx.fakes import ES, FakeHubs, FakeProjectX, Fault
 

@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from propdesk.model.contract_ids import parse_symbol
 from propdesk.model.contracts import spec
 from propdesk.model.enums import Side
 from propdesk.model.identifiers import AccountId, ClientOrderId
 from propdesk.model.orders import Order, OrderStatus, OrderType
 from propdesk.model.price import Money, Price
+from propdesk.model.symbology import parse_symbol
 from propdesk.risk.rules.base import OpenPosition
 
 CT = ZoneInfo("America/Chicago")

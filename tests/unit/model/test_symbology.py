@@ -1,8 +1,7 @@
-"""Tests for propdesk.model.contract_ids: symbols and ProjectX ids both ways, years, expiry, roll, front month."""
+"""Tests for propdesk.model.symbology: month codes, listed symbols, years, expiry, roll, front month."""
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, date, datetime
 
 import pytest
@@ -10,11 +9,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from propdesk.core.errors import ContractError
-from propdesk.model.contract_ids import (
+from propdesk.model.contracts import default_registry, known_roots, spec
+from propdesk.model.symbology import (
     Contract,
     business_days_before,
     contract,
-    contract_id_to_symbol,
     expiry_date,
     expiry_ns,
     first_notice_date,
@@ -23,21 +22,13 @@ from propdesk.model.contract_ids import (
     month_code,
     month_of_code,
     next_contract,
-    parse,
-    parse_contract_id,
     parse_symbol,
     previous_contract,
     resolve_year,
     roll_date,
     roll_ns,
     roll_trading_date,
-    symbol_to_contract_id,
-    to_contract_id,
 )
-from propdesk.model.contracts import default_registry, known_roots, spec
-
-# The regex project-x-py 4.4.1 uses (src/project_x_py/client/contract_calendar.py), copied here on purpose.
-CLIENT_RE = re.compile(r"^CON\.[A-Z]\.[A-Z]{2}\.(.+)\.([FGHJKMNQUVXZ])(\d{1,2})$")
 
 
 def ns(iso: str) -> int:
@@ -61,57 +52,10 @@ def test_month_code_table() -> None:
             month_of_code(code)
 
 
-# ------------------------------------------------------------------------------------------------ ids both ways
-
-KNOWN_IDS = [
-    ("ES", 12, 2025, "ESZ5", "CON.F.US.EP.Z25"),
-    ("MES", 3, 2026, "MESH6", "CON.F.US.MES.H26"),
-    ("NQ", 3, 2025, "NQH5", "CON.F.US.ENQ.H25"),
-    ("MNQ", 12, 2026, "MNQZ6", "CON.F.US.MNQ.Z26"),
-    ("RTY", 6, 2026, "RTYM6", "CON.F.US.RTY.M26"),
-    ("M2K", 6, 2026, "M2KM6", "CON.F.US.M2K.M26"),
-    ("YM", 6, 2026, "YMM6", "CON.F.US.YM.M26"),
-    ("MYM", 6, 2026, "MYMM6", "CON.F.US.MYM.M26"),
-    ("CL", 5, 2026, "CLK6", "CON.F.US.CLE.K26"),
-    ("MCL", 6, 2026, "MCLM6", "CON.F.US.MCLE.M26"),
-    ("GC", 4, 2026, "GCJ6", "CON.F.US.GCE.J26"),
-    ("MGC", 4, 2026, "MGCJ6", "CON.F.US.MGC.J26"),
-    ("6E", 6, 2026, "6EM6", "CON.F.US.EU6.M26"),
-]
-
-
-def test_every_root_has_a_known_id_case() -> None:
-    assert {r for r, *_ in KNOWN_IDS} == set(known_roots())
-
-
-@pytest.mark.parametrize(("root", "month", "year", "symbol", "cid"), KNOWN_IDS)
-def test_ids_both_ways(root: str, month: int, year: int, symbol: str, cid: str) -> None:
-    c = contract(root, month, year)
-    assert (c.root, c.year, c.month) == (root, year, month)
-    assert c.symbol == symbol
-    assert str(c) == symbol
-    assert c.contract_id == cid
-    assert CLIENT_RE.match(c.contract_id)
-    assert to_contract_id(root, month, year) == cid
-    assert to_contract_id(root, month_code(month), year % 100) == cid
-    assert parse_contract_id(cid) == c
-    assert parse_symbol(symbol, ref_ns=REF_2025) == c
-    assert parse_symbol(c.symbol_2digit) == c
-    assert parse(cid) == c
-    assert parse(symbol, ref_ns=REF_2025) == c
-    assert symbol_to_contract_id(symbol, ref_ns=REF_2025) == cid
-    assert contract_id_to_symbol(cid) == symbol
-    assert c.spec is spec(root)
-
-
 def test_two_digit_year_symbols() -> None:
     assert parse_symbol("ESZ25") == contract("ES", "Z", 2025)
     assert parse_symbol("6EH30") == contract("6E", "H", 2030)
     assert parse_symbol("ESZ25").symbol_2digit == "ESZ25"
-
-
-def test_one_digit_year_in_a_projectx_id_is_resolved_like_a_symbol() -> None:
-    assert parse_contract_id("CON.F.US.EP.Z5", ref_ns=REF_2025) == contract("ES", 12, 2025)
 
 
 @pytest.mark.parametrize(
@@ -142,14 +86,8 @@ def test_year_disambiguation_defaults_to_now() -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("CON.F.US.EP.Z", "malformed ProjectX contract id 'CON.F.US.EP.Z'"),
-        ("CON.F.US.EP.Z2025", "malformed ProjectX contract id"),
-        ("CON.F.US..Z25", "malformed ProjectX contract id"),
-        ("CON.F.US.EP.A25", "malformed ProjectX contract id"),
         ("con.f.us.ep.z25", "malformed symbol"),
-        ("CON.F.US.ES.Z25", "unknown ProjectX symbol id 'F.US.ES'"),
-        ("CON.F.EU.EP.Z25", "unknown ProjectX symbol id 'F.EU.EP'"),
-        ("CON.F.US.EP.X25", "month X \\(11\\) is not in the ES listing cycle HMUZ"),
+        ("CON.F.US.EP.Z25", "malformed symbol"),
         ("ESX5", "symbol 'ESX5': ES: month X \\(11\\) is not in the ES listing cycle HMUZ"),
         ("GCH6", "not in the GC listing cycle GJMQVZ"),
         ("FOOZ5", "unknown root 'FOO'; known roots: 6E, CL, ES"),
@@ -162,16 +100,14 @@ def test_year_disambiguation_defaults_to_now() -> None:
         ("ESZ5 ", "malformed symbol"),
     ],
 )
-def test_malformed_or_unknown_ids_raise_a_clear_error(text: str, message: str) -> None:
+def test_malformed_or_unknown_symbols_raise_a_clear_error(text: str, message: str) -> None:
     with pytest.raises(ContractError, match=message):
-        parse(text, ref_ns=REF_2025)
+        parse_symbol(text, ref_ns=REF_2025)
 
 
 def test_non_strings_and_bad_contracts_are_rejected() -> None:
     with pytest.raises(ContractError, match="is not a string"):
         parse_symbol(5)  # type: ignore[arg-type]
-    with pytest.raises(ContractError, match="is not a string"):
-        parse_contract_id(None)  # type: ignore[arg-type]
     with pytest.raises(ContractError, match="unknown root"):
         contract("FOO", 12, 2025)
     with pytest.raises(ContractError, match="outside 2000-2099"):
@@ -329,13 +265,10 @@ def contracts(draw: st.DrawFn) -> Contract:
 
 
 @given(contracts())
-def test_round_trip_through_ids_and_symbols(c: Contract) -> None:
-    assert CLIENT_RE.match(c.contract_id)
-    assert parse_contract_id(c.contract_id) == c
+def test_round_trip_through_symbols(c: Contract) -> None:
     assert parse_symbol(c.symbol_2digit) == c
     ref = ns(f"{c.year}-01-01T00:00:00+00:00")
     assert parse_symbol(c.symbol, ref_ns=ref) == c
-    assert contract_id_to_symbol(c.contract_id) == c.symbol
     if 2000 < c.year < 2099:  # the neighbours of the first and last supported years are out of range
         assert previous_contract(next_contract(c)) == c
         assert next_contract(previous_contract(c)) == c

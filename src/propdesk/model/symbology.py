@@ -1,11 +1,9 @@
-"""Contract months and their names: symbols, ProjectX contract ids, expiry, roll and the front month.
+"""Contract months and their broker-neutral names: CME month codes, listed symbols, expiry, roll and the front month.
 
-A :class:`Contract` is one listed month of a product (root ``ES``, December 2025). It converts both ways between
-
-* the listed symbol with a one-digit year, ``ESZ5`` (also accepted with two digits, ``ESZ25``), and
-* the ProjectX contract id ``CON.F.US.EP.Z25`` (symbol root from the spec's ``projectx_symbol_id``; ids generated here
-  always match the regex real clients use, ``^CON\\.[A-Z]\\.[A-Z]{2}\\.(.+)\\.([FGHJKMNQUVXZ])(\\d{1,2})$``, from
-  project-x-py ``client/contract_calendar.py``; the shared specs' ``projectx-gateway-api.md`` section 1.2).
+A :class:`Contract` is one listed month of a product (root ``ES``, December 2025). Its name is the listed symbol with
+a one-digit year, ``ESZ5`` (also accepted with two digits, ``ESZ25``). A broker's own ids (ProjectX's
+``CON.F.US.EP.Z25``) are mapped to and from a :class:`Contract` inside that broker's package
+(:mod:`propdesk.brokers.projectx.contract_ids`).
 
 **Year disambiguation.** A one-digit year names a decade-ambiguous year. It resolves to the year ending in that
 digit inside the ten-year window ``[ref_year - YEAR_WINDOW_BACK, ref_year - YEAR_WINDOW_BACK + 9]``, where
@@ -34,18 +32,13 @@ from typing import Final
 
 from propdesk.core.errors import ContractError
 from propdesk.model.contracts import MONTH_CODES, ContractSpec, default_registry
-from propdesk.model.identifiers import ContractId, Root, Symbol
+from propdesk.model.identifiers import Root, Symbol
 
 YEAR_WINDOW_BACK: Final[int] = 2
 """How many years before the reference year a one-digit year may still resolve to (see the module docstring)."""
 
 MIN_YEAR: Final[int] = 2000
 MAX_YEAR: Final[int] = 2099
-
-PROJECTX_CONTRACT_ID_RE: Final[re.Pattern[str]] = re.compile(
-    r"^CON\.([A-Z])\.([A-Z]{2})\.(.+)\.([FGHJKMNQUVXZ])(\d{1,2})$"
-)
-"""The ProjectX contract id grammar real clients rely on (project-x-py ``client/contract_calendar.py``)."""
 
 _SYMBOL_RE: Final[re.Pattern[str]] = re.compile(r"^([A-Z0-9]+?)([FGHJKMNQUVXZ])(\d{1,2})$")
 _NS: Final[int] = 1_000_000_000
@@ -78,8 +71,7 @@ def month_of_code(code: str) -> int:
 class Contract:
     """One listed contract month of a product: ``Contract(Root("ES"), 2025, 12)`` is ESZ5.
 
-    Ordered by (root, year, month). Build one with :func:`contract`, :func:`parse_symbol`, :func:`parse_contract_id`
-    or :func:`parse`.
+    Ordered by (root, year, month). Build one with :func:`contract` or :func:`parse_symbol`.
 
     Raises:
         ContractError: unknown root, a month not in the product's listing cycle, or a year outside 2000-2099.
@@ -119,11 +111,6 @@ class Contract:
         """The symbol with a two-digit year (``ESZ25``), unambiguous across decades."""
         return f"{self.root}{self.month_code}{self.year % 100:02d}"
 
-    @property
-    def contract_id(self) -> ContractId:
-        """The ProjectX contract id (``CON.F.US.EP.Z25``)."""
-        return ContractId(f"CON.{self.spec.projectx_symbol_id}.{self.month_code}{self.year % 100:02d}")
-
     def __str__(self) -> str:
         return self.symbol
 
@@ -139,15 +126,6 @@ def contract(root: str, month: int | str, year: int) -> Contract:
         raise ContractError(f"year {year!r} is not an int")
     y = MIN_YEAR + year if 0 <= year < 100 else year
     return Contract(Root(root), y, m)
-
-
-def to_contract_id(root: str, month: int | str, year: int) -> ContractId:
-    """The ProjectX contract id of ``root`` / ``month`` / ``year`` (``("ES", "Z", 2025)`` -> ``CON.F.US.EP.Z25``).
-
-    Raises:
-        ContractError: as :func:`contract`.
-    """
-    return contract(root, month, year).contract_id
 
 
 def resolve_year(digits: str, ref_ns: int | None = None) -> int:
@@ -187,52 +165,6 @@ def parse_symbol(symbol: str, ref_ns: int | None = None) -> Contract:
         return Contract(Root(root), resolve_year(digits, ref_ns), month_of_code(code))
     except ContractError as exc:
         raise ContractError(f"symbol {symbol!r}: {exc}") from None
-
-
-def parse_contract_id(contract_id: str, ref_ns: int | None = None) -> Contract:
-    """Parse a ProjectX contract id: ``CON.F.US.EP.Z25`` -> ESZ5, ``CON.F.US.ENQ.H26`` -> NQH6.
-
-    A one-digit year (the client regex allows it) is resolved with ``ref_ns`` like a symbol's.
-
-    Raises:
-        ContractError: the id does not match :data:`PROJECTX_CONTRACT_ID_RE`, names an unknown ProjectX symbol id,
-            or a month outside the product's cycle.
-    """
-    if not isinstance(contract_id, str):
-        raise ContractError(f"contract id {contract_id!r} is not a string")
-    m = PROJECTX_CONTRACT_ID_RE.match(contract_id)
-    if m is None:
-        raise ContractError(
-            f"malformed ProjectX contract id {contract_id!r}: expected CON.F.US.<root>.<month code><year>, "
-            "e.g. CON.F.US.EP.Z25"
-        )
-    kind, region, px_root, code, digits = m.groups()
-    try:
-        s = default_registry().by_projectx_symbol_id(f"{kind}.{region}.{px_root}")
-        return Contract(s.root, resolve_year(digits, ref_ns), month_of_code(code))
-    except ContractError as exc:
-        raise ContractError(f"contract id {contract_id!r}: {exc}") from None
-
-
-def parse(text: str, ref_ns: int | None = None) -> Contract:
-    """Parse either a ProjectX contract id (``CON.`` prefix) or a listed symbol.
-
-    Raises:
-        ContractError: as :func:`parse_contract_id` / :func:`parse_symbol`.
-    """
-    if isinstance(text, str) and text.startswith("CON."):
-        return parse_contract_id(text, ref_ns)
-    return parse_symbol(text, ref_ns)
-
-
-def symbol_to_contract_id(symbol: str, ref_ns: int | None = None) -> ContractId:
-    """``ESZ5`` -> ``CON.F.US.EP.Z25`` (one-digit year resolved with ``ref_ns``). Raises ContractError."""
-    return parse_symbol(symbol, ref_ns).contract_id
-
-
-def contract_id_to_symbol(contract_id: str, ref_ns: int | None = None) -> Symbol:
-    """``CON.F.US.EP.Z25`` -> ``ESZ5``. Raises ContractError."""
-    return parse_contract_id(contract_id, ref_ns).symbol
 
 
 def next_contract(c: Contract) -> Contract:
