@@ -65,8 +65,6 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], list[
         str(manual),
         "--audit",
         str(audit),
-        "--lockouts",
-        str(tmp / "lockouts.json"),
         "--no-console",
         "--json-status",
     ]

@@ -121,6 +121,8 @@ class RiskSetup:
         bar_ns: bars are the price feed, of this duration (UTC ns; historical clocks): QUOTE rules on bar closes, the
             periodic check from the bars, no stale-quote watchdog. ``None``: quotes are the feed.
         quote_stale_s: with quotes as the feed, a held contract without a quote for this long means REDUCING.
+        bar_marks: evaluate the QUOTE rules on each bar close of a held contract (off for the risk daemon on a live
+            account, whose node has no bars).
         audit: the audit log (default: the engine's ring of recent entries).
     """
 
@@ -130,6 +132,7 @@ class RiskSetup:
     roots: tuple[str, ...] = ()
     bar_ns: int | None = None
     quote_stale_s: float = 5.0
+    bar_marks: bool = True
     audit: AuditLog | None = None
 
     def engine(self, store: LockoutStore) -> RiskEngine:
@@ -150,7 +153,7 @@ class RiskSetup:
             quote_stale_s=None if bars else self.quote_stale_s,
             check_interval_s=max(self.bar_ns or 0, 1) / 1e9 if bars else 1.0,
             clock_from_bars=bars,
-            bar_marks=True,
+            bar_marks=self.bar_marks,
         )
 
 
@@ -289,14 +292,14 @@ class BuiltNode:
             self.node.bar_feeds.set_source(symbol, timeframe)
         self.node.add_strategy(strategy, symbol)
 
-    def start_risk(self) -> None:
-        """Start the risk engine (no-op without one) and give a simulated broker its intrabar path listener (the
-        engine judges the bar's path, not only its close)."""
+    def start_risk(self, *, path_listener: bool = True) -> None:
+        """Start the risk engine (no-op without one) and, with ``path_listener``, give a simulated broker its intrabar
+        path listener (the engine judges the bar's path, not only its close)."""
         risk = self.risk
         if risk is None:
             return
         risk.start()
-        set_path = getattr(self.node.broker, "set_path_listener", None)
+        set_path = getattr(self.node.broker, "set_path_listener", None) if path_listener else None
         if set_path is not None:
             set_path(risk.on_path_mark, risk.path_breach_tick)
 
