@@ -42,7 +42,7 @@ from propdesk.model.data import Bar, BarSeries
 from propdesk.model.events import OrderFilled
 from propdesk.model.price import Money, Price
 from propdesk.node import bar_topic
-from propdesk.node.builder import NodeBuilder, SessionKind
+from propdesk.node.builder import BuiltNode, NodeBuilder, SessionKind
 from propdesk.risk.outcomes import RiskOutcomes
 from propdesk.risk.presets import RiskConfig
 from propdesk.strategies.base import Strategy
@@ -217,24 +217,11 @@ def _backtest(
         raise DataError("no bars to backtest (check --start/--end against the data's span)")
     symbol = resolve_contract(bars.symbol, bars)
     spec = spec_for_symbol(symbol)
-    clock = SimClock(int(bars.ts_open_ns[0]))
     start = Money.of(cfg.starting_balance_usd)
-    sim_cfg = cfg.sim if cfg.risk is None else cfg.sim.model_copy(update={"flatten_fill": "last-price"})
-    sim = SimBroker(clock, account_id=cfg.account_id, config=sim_cfg, starting_balance=start)  # type: ignore[arg-type]
-    built = NodeBuilder(  # with a risk configuration, enforcement closes fill at once at the last price (above)
-        kind=SessionKind.BACKTEST,
-        clock=clock,
-        broker=sim,
-        account_id=cfg.account_id,
-        starting_balance_usd=cfg.starting_balance_usd,
-        strategies=(strategy,),
-        symbol=symbol,
-        bar_timeframe=bars.timeframe,
-        risk=None
-        if cfg.risk is None
-        else backtest_risk_setup(cfg.risk, root=spec.root, bar_ns=bars.timeframe.ns, balance=start),
-        journal=journal,
-    ).build()
+    built = backtest_node(bars, symbol, strategy, cfg, journal)
+    clock = built.node.clock
+    sim = built.node.broker
+    assert isinstance(clock, SimClock) and isinstance(sim, SimBroker)
     node, risk, bus = built.node, built.risk, built.bus
     fills: list[OrderFilled] = []
     bus.subscribe("events.order.filled", fills.append, priority=-100)
@@ -341,6 +328,39 @@ def _backtest(
         timeframe=str(strategy.timeframe or tf),
     )
     return result
+
+
+def backtest_node(
+    bars: BarSeries, symbol: str, strategy: Strategy, config: BacktestConfig, journal: NodeJournal | None
+) -> BuiltNode:
+    """The node of a backtest of ``strategy`` on ``symbol`` over ``bars``, built by
+    :class:`~propdesk.node.builder.NodeBuilder` (kind ``backtest``): a ``SimClock`` at the first bar's open, the
+    simulated exchange (with a risk configuration, its enforcement closes fill at once at the last price), the risk
+    engine of :func:`~propdesk.backtest.evaluation.backtest_risk_setup` and ``journal`` (not yet opened).
+
+    Raises:
+        ConfigError: the strategy's timeframe is finer than the bars' or not a whole multiple of it, or a bad risk
+            option.
+    """
+    spec = spec_for_symbol(symbol)
+    clock = SimClock(int(bars.ts_open_ns[0]))
+    start = Money.of(config.starting_balance_usd)
+    sim_cfg = config.sim if config.risk is None else config.sim.model_copy(update={"flatten_fill": "last-price"})
+    sim = SimBroker(clock, account_id=config.account_id, config=sim_cfg, starting_balance=start)  # type: ignore[arg-type]
+    return NodeBuilder(
+        kind=SessionKind.BACKTEST,
+        clock=clock,
+        broker=sim,
+        account_id=config.account_id,
+        starting_balance_usd=config.starting_balance_usd,
+        strategies=(strategy,),
+        symbol=symbol,
+        bar_timeframe=bars.timeframe,
+        risk=None
+        if config.risk is None
+        else backtest_risk_setup(config.risk, root=spec.root, bar_ns=bars.timeframe.ns, balance=start),
+        journal=journal,
+    ).build()
 
 
 def _open_position(
