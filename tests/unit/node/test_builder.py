@@ -5,6 +5,7 @@ session's run kind, recovery from the journal on a live clock only, and the one 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,10 +18,11 @@ from propdesk.backtest.engine import BacktestConfig, backtest_node
 from propdesk.brokers.projectx import ProjectXSettings
 from propdesk.core.clock import LiveClock
 from propdesk.model.data import BarSeries, Timeframe
+from propdesk.model.identifiers import AccountId
 from propdesk.model.reports import FillReport
 from propdesk.node import TradingNode
 from propdesk.node.builder import DEFAULT_RECONCILE, BuiltNode, NodeBuilder, ReconcilePolicy, SessionKind
-from propdesk.risk.lockouts import MemoryLockoutStore
+from propdesk.risk.lockouts import Lockout, MemoryLockoutStore
 from propdesk.risk.presets import RiskConfig, load_risk_config
 from propdesk.sessions.live import LiveOptions, LiveSession
 from propdesk.sessions.replay import RunOptions, RunSession
@@ -217,3 +219,41 @@ def test_reconcile_on_connect_gives_up_after_the_policys_attempts() -> None:
     report, rec = reconcile_with(broker)
     assert report is None and rec.clean == 0 and rec.reports == []
     assert broker.waits == [2.5, 2.5, 2.5] and broker.failures == 7
+
+
+def test_a_restarted_risk_daemon_finds_its_lockouts_in_the_journal(risk_cfg: RiskConfig, tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'journal.db'}"
+    now = time.time_ns()
+    lockout = Lockout(
+        account=AccountId(1),
+        rule_id="R3",
+        reason="personal daily loss",
+        set_at_ns=now - 3_600 * 10**9,
+        expires_at_ns=None,
+    )
+
+    def daemon_restored() -> BuiltNode:
+        session = ProjectXRiskSession(
+            ProjectXRiskOptions(account_id=1, config=risk_cfg),
+            broker=StubBroker(),
+            journal=StubJournal(url),  # type: ignore[arg-type]
+        )
+        built = session.daemon.built
+
+        async def open_and_recover() -> None:
+            await built.open_journal(strategy="risk-daemon", symbol="")
+            await built.recover(now_ns=now)
+
+        asyncio.run(open_and_recover())
+        return built
+
+    first = daemon_restored()
+    assert first.lockouts is not None
+    first.lockouts.save(lockout)  # what the engine does before it flattens
+    first.close_lockouts()
+    second = daemon_restored()  # the restart
+    try:
+        assert second.lockouts is not None and second.lockouts.load_active(AccountId(1), now) == [lockout]
+        assert second.recovery is not None and [lo.rule_id for lo in second.recovery.report.lockouts] == ["R3"]
+    finally:
+        second.close_lockouts()
