@@ -65,8 +65,6 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], list[
         str(manual),
         "--audit",
         str(audit),
-        "--lockouts",
-        str(tmp / "lockouts.json"),
         "--no-console",
         "--json-status",
     ]
@@ -164,3 +162,12 @@ def test_cli_errors_are_clear() -> None:
         env={"PROPDESK_PROJECTX_USERNAME": "", "PROPDESK_PROJECTX_API_KEY": ""},
     )
     assert res.exit_code == 2 and "PROPDESK_PROJECTX_API_KEY" in res.stderr
+    # a simulated account's lockouts are kept in memory: a journal is for a live account only
+    res = runner.invoke(
+        app,
+        [
+            *("risk", "--broker", "sim", "--account", "1", "--risk", "topstep-50k-combine", "--replay", "x.csv"),
+            *("--journal-url", "sqlite:///x.db"),
+        ],
+    )
+    assert res.exit_code == 2 and "--broker projectx" in res.stderr

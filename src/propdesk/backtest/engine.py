@@ -27,12 +27,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from propdesk.backtest.evaluation import CombineEvaluation, backtest_risk_engine, evaluation_of, risk_summary
+from propdesk.backtest.evaluation import CombineEvaluation, backtest_risk_setup, evaluation_of, risk_summary
 from propdesk.backtest.metrics import EquityCurve, Metrics, compute_metrics
 from propdesk.backtest.trades import RoundTrip, RoundTripBuilder
 from propdesk.brokers.sim.broker import SimBroker
 from propdesk.brokers.sim.config import SimConfig
-from propdesk.core.bus import MessageBus
 from propdesk.core.clock import SimClock
 from propdesk.core.errors import ConfigError, DataError
 from propdesk.data.indicators.vwap import session_ids
@@ -42,7 +41,8 @@ from propdesk.model.data import Bar, BarSeries
 from propdesk.model.events import OrderFilled
 from propdesk.model.price import Money, Price
 from propdesk.model.symbology import front_month
-from propdesk.node import NodeConfig, TradingNode, bar_topic
+from propdesk.node import bar_topic
+from propdesk.node.builder import BuiltNode, NodeBuilder, SessionKind
 from propdesk.risk.outcomes import RiskOutcomes
 from propdesk.risk.presets import RiskConfig
 from propdesk.strategies.base import Strategy
@@ -217,25 +217,12 @@ def _backtest(
         raise DataError("no bars to backtest (check --start/--end against the data's span)")
     symbol = resolve_contract(bars.symbol, bars)
     spec = spec_for_symbol(symbol)
-    clock = SimClock(int(bars.ts_open_ns[0]))
-    bus = MessageBus(timing=False)
     start = Money.of(cfg.starting_balance_usd)
-    sim_cfg = cfg.sim if cfg.risk is None else cfg.sim.model_copy(update={"flatten_fill": "last-price"})
-    sim = SimBroker(clock, account_id=cfg.account_id, config=sim_cfg, starting_balance=start)  # type: ignore[arg-type]
-    risk = None
-    if cfg.risk is not None:  # enforcement closes fill at once at the last price (flatten_fill="last-price")
-        risk = backtest_risk_engine(cfg.risk, root=spec.root, bar_ns=bars.timeframe.ns, balance=start)
-    hook = None if risk is None else risk.attach
-    node = TradingNode(
-        clock=clock,
-        broker=sim,
-        config=NodeConfig(account_id=cfg.account_id, starting_balance_usd=cfg.starting_balance_usd, bus_timing=False),
-        bus=bus,
-        # with a journal, its gate wraps the risk gate (back-pressure: module propdesk.node.journaling)
-        risk=hook if journal is None else journal.node_hook(hook, risk=risk),
-    )
-    node.bar_feeds.set_source(symbol, bars.timeframe)
-    node.add_strategy(strategy, symbol)
+    built = backtest_node(bars, symbol, strategy, cfg, journal)
+    clock = built.node.clock
+    sim = built.node.broker
+    assert isinstance(clock, SimClock) and isinstance(sim, SimBroker)
+    node, risk, bus = built.node, built.risk, built.bus
     fills: list[OrderFilled] = []
     bus.subscribe("events.order.filled", fills.append, priority=-100)
 
@@ -255,19 +242,14 @@ def _backtest(
         bars.volume.tolist(),
     )
     sim.prepare(symbol)  # the trading calendar's hours are built before the timed loop
-    if risk is not None:
-        risk.start()
-        sim.set_path_listener(risk.on_path_mark, risk.path_breach_tick)
-    if journal is not None:
-        params = strategy.config.model_dump()
-        journal.open_sync(
-            kind="backtest",
-            strategy=strategy.name,
-            symbol=symbol,
-            timeframe=str(tf),
-            account_id=cfg.account_id,
-            params=params,
-        )
+    built.start_risk()
+    built.open_journal_sync(
+        strategy=strategy.name,
+        symbol=symbol,
+        timeframe=str(tf),
+        account_id=cfg.account_id,
+        params=strategy.config.model_dump(),
+    )
     node.start()
     feeds = node.bar_feeds if node.bar_feeds.active else None
     note_data = sim.note_data_time
@@ -315,9 +297,7 @@ def _backtest(
     finally:
         if gc_was_enabled:
             gc.enable()
-    node.stop()
-    if risk is not None:
-        risk.stop()
+    built.stop()
 
     builder = RoundTripBuilder(lambda _s: spec)
     for f in fills:
@@ -348,6 +328,39 @@ def _backtest(
         timeframe=str(strategy.timeframe or tf),
     )
     return result
+
+
+def backtest_node(
+    bars: BarSeries, symbol: str, strategy: Strategy, config: BacktestConfig, journal: NodeJournal | None
+) -> BuiltNode:
+    """The node of a backtest of ``strategy`` on ``symbol`` over ``bars``, built by
+    :class:`~propdesk.node.builder.NodeBuilder` (kind ``backtest``): a ``SimClock`` at the first bar's open, the
+    simulated exchange (with a risk configuration, its enforcement closes fill at once at the last price), the risk
+    engine of :func:`~propdesk.backtest.evaluation.backtest_risk_setup` and ``journal`` (not yet opened).
+
+    Raises:
+        ConfigError: the strategy's timeframe is finer than the bars' or not a whole multiple of it, or a bad risk
+            option.
+    """
+    spec = spec_for_symbol(symbol)
+    clock = SimClock(int(bars.ts_open_ns[0]))
+    start = Money.of(config.starting_balance_usd)
+    sim_cfg = config.sim if config.risk is None else config.sim.model_copy(update={"flatten_fill": "last-price"})
+    sim = SimBroker(clock, account_id=config.account_id, config=sim_cfg, starting_balance=start)  # type: ignore[arg-type]
+    return NodeBuilder(
+        kind=SessionKind.BACKTEST,
+        clock=clock,
+        broker=sim,
+        account_id=config.account_id,
+        starting_balance_usd=config.starting_balance_usd,
+        strategies=(strategy,),
+        symbol=symbol,
+        bar_timeframe=bars.timeframe,
+        risk=None
+        if config.risk is None
+        else backtest_risk_setup(config.risk, root=spec.root, bar_ns=bars.timeframe.ns, balance=start),
+        journal=journal,
+    ).build()
 
 
 def _open_position(

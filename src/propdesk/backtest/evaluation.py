@@ -41,9 +41,11 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from propdesk.model.price import Money
+from propdesk.node.builder import RiskSetup
 from propdesk.risk.decisions import Action
 from propdesk.risk.engine import DayClose, RiskEngine
 from propdesk.risk.events import RuleBreached
+from propdesk.risk.lockouts import MemoryLockoutStore
 from propdesk.risk.outcomes import Halt
 from propdesk.risk.presets import RiskConfig
 from propdesk.risk.rules.common import fmt_ct, fmt_usd
@@ -54,6 +56,7 @@ __all__ = [
     "Failure",
     "HaltAtEnd",
     "backtest_risk_engine",
+    "backtest_risk_setup",
     "evaluate_combine",
     "evaluation_of",
     "risk_summary",
@@ -363,11 +366,12 @@ def verdict_reasons(ev: CombineEvaluation, share: Decimal | None = None) -> tupl
 # ------------------------------------------------------------------------------------------------ backtest wiring
 
 
-def backtest_risk_engine(config: RiskConfig, *, root: str, bar_ns: int, balance: Money) -> RiskEngine:
-    """The risk engine of a bar backtest: a new account (the MLL floor is known from the start balance), the
-    lockouts in memory, no stale-quote watchdog (bars are the feed), QUOTE rules on each bar close of a held
-    contract, and the guard's periodic check run from the bars every ``bar_ns`` (see
-    :mod:`propdesk.risk.engine`).
+def backtest_risk_setup(config: RiskConfig, *, root: str, bar_ns: int, balance: Money) -> RiskSetup:
+    """The risk setup of a bar backtest or replay (:class:`~propdesk.node.builder.RiskSetup`): a new account (the MLL
+    floor is known from the start balance), no stale-quote watchdog (bars are the feed), QUOTE rules on each bar close
+    of a held contract, and the guard's periodic check run from the bars every ``bar_ns`` (see
+    :mod:`propdesk.risk.engine`). Its lockouts are kept in memory (:func:`propdesk.node.builder.lockout_store_for`:
+    the clock is historical).
 
     Args:
         config: the risk configuration.
@@ -376,16 +380,13 @@ def backtest_risk_engine(config: RiskConfig, *, root: str, bar_ns: int, balance:
         balance: the account's balance at the start, USD (differs from ``config.start_balance`` when the backtest
             is given another ``--balance``).
     """
-    return RiskEngine(
-        config,
-        new_account=True,
-        balance=None if balance == config.start_balance else balance,
-        roots=(root,),
-        quote_stale_s=None,
-        check_interval_s=max(bar_ns, 1) / 1e9,
-        clock_from_bars=True,
-        bar_marks=True,
-    )
+    return RiskSetup(config=config, new_account=True, balance=balance, roots=(root,), bar_ns=bar_ns)
+
+
+def backtest_risk_engine(config: RiskConfig, *, root: str, bar_ns: int, balance: Money) -> RiskEngine:
+    """The risk engine of :func:`backtest_risk_setup`, with its lockouts in memory (for a node built without
+    :class:`~propdesk.node.builder.NodeBuilder`)."""
+    return backtest_risk_setup(config, root=root, bar_ns=bar_ns, balance=balance).engine(MemoryLockoutStore())
 
 
 def evaluation_of(engine: RiskEngine) -> CombineEvaluation:

@@ -575,9 +575,15 @@ def risk_daemon(
     broker: Annotated[str, typer.Option("--broker", help="sim (a simulated account on a replay) or projectx.")] = "sim",
     risk: RiskOption = None,
     risk_config: RiskConfigOption = None,
-    lockouts: Annotated[
-        Path | None, typer.Option("--lockouts", help="A JSON lockout store: a restart keeps the lockouts.")
+    journal: Annotated[
+        bool | None,
+        typer.Option(
+            "--journal/--no-journal",
+            help="projectx: journal the account's events and keep the lockouts in the journal (a restart keeps them; "
+            "default: journal.enabled). A simulated account's lockouts are kept in memory.",
+        ),
     ] = None,
+    journal_url: JournalUrlOption = None,
     audit: Annotated[
         Path | None, typer.Option("--audit", help="Append every decision and enforcement step to this JSON-lines file.")
     ] = None,
@@ -639,6 +645,11 @@ def risk_daemon(
 
         if replay is None:
             raise ConfigError("--broker sim needs --replay FILE (the bars played into the simulated account)")
+        if journal or journal_url is not None:
+            raise ConfigError(
+                "--journal and --journal-url are for --broker projectx "
+                "(a simulated account's lockouts are kept in memory)"
+            )
         start_ns, end_ns = parse_window(start, end)
         options = SimRiskOptions(
             replay=replay,
@@ -650,7 +661,6 @@ def risk_daemon(
             balance_usd=None if balance is None else parse_usd(balance, "--balance"),
             manual=tuple(load_manual_script(manual)) if manual is not None else (),
             audit_path=audit,
-            lockouts_path=lockouts,
         )
         with err_console.status(f"loading {escape(replay.name)}"):
             session = SimRiskSession(options)
@@ -660,6 +670,7 @@ def risk_daemon(
         for flag, value in (("--replay", replay), ("--manual", manual), ("--start", start), ("--end", end)):
             if value is not None:
                 raise ConfigError(f"{flag} is for --broker sim only")
+        node_journal = _node_journal(journal if journal_url is None else True, journal_url)
         from propdesk.sessions.live import projectx_settings
 
         px_settings = projectx_settings(api_base=api_base, user_hub=user_hub, market_hub=market_hub, config_path=config)
@@ -668,9 +679,9 @@ def risk_daemon(
                 account_id=account,
                 config=risk_cfg,
                 audit_path=audit,
-                lockouts_path=lockouts,
                 settings=px_settings,
-            )
+            ),
+            journal=node_journal,
         )
     else:
         raise ConfigError(f"propdesk risk has no session for --broker {broker!r}; it runs sim and projectx")

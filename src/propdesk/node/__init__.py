@@ -1,7 +1,8 @@
 """The trading node and its wiring: :class:`TradingNode` (clock, bus, broker, order and position managers,
 portfolio, risk and strategies; :mod:`propdesk.node.trading_node`), the node's journal
-(:mod:`propdesk.node.journaling`), its recovery and reconcile on start (:mod:`propdesk.node.recovery`) and the
-bootstrap of the risk state from a broker's trade history (:mod:`propdesk.node.bootstrap`).
+(:mod:`propdesk.node.journaling`), its recovery and reconcile on start (:mod:`propdesk.node.recovery`), the
+bootstrap of the risk state from a broker's trade history (:mod:`propdesk.node.bootstrap`) and the one builder that
+wires a node for every session kind (:mod:`propdesk.node.builder`).
 
 Imports ``core``, ``model``, ``data``, ``execution``, ``risk``, ``brokers``, ``strategies`` and ``storage``
 (ARCHITECTURE.md); the sessions, consoles and the CLI build on it.

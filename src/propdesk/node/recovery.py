@@ -16,8 +16,8 @@ On start, before the node trades:
    journal's done orders excluded from adoption; after a clean report the caller calls ``guard.reconciled()``.
 5. Strategies are warmed up (orders refused) and added; only then do they trade.
 
-Users: :class:`propdesk.sessions.live.LiveSession` (``propdesk run --broker projectx``) and the crash-test driver
-(``tests/integration/crash_driver.py``).
+Users: :class:`propdesk.node.builder.BuiltNode` (steps 1 and 4 for ``propdesk run --broker projectx`` and ``propdesk
+risk --broker projectx``) and the crash-test driver (``tests/integration/crash_driver.py``).
 """
 
 from __future__ import annotations

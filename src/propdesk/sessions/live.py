@@ -81,9 +81,10 @@ from propdesk.model.events import OrderDenied, OrderFilled
 from propdesk.model.identifiers import AccountId, ClientOrderId
 from propdesk.model.orders import Order, OrderType
 from propdesk.model.price import Money, Price
-from propdesk.node import DEFAULT_TIMEFRAME, NodeConfig, NodeContext, TradingNode
+from propdesk.node import DEFAULT_TIMEFRAME, NodeContext, TradingNode
 from propdesk.node.bootstrap import HISTORY_SOURCE, BootstrapResult, ConnectFills, start_after_first_reconcile
-from propdesk.node.recovery import NodeRecovery, reconcile_node, recover_node
+from propdesk.node.builder import NodeBuilder, ReconcilePolicy, RiskSetup, SessionKind
+from propdesk.node.recovery import NodeRecovery
 from propdesk.risk.decisions import TradingState
 from propdesk.risk.engine import RiskEngine
 from propdesk.risk.events import TradingStateChanged
@@ -92,12 +93,10 @@ from propdesk.risk.presets import RiskConfig
 from propdesk.risk.reconcile import ReconcileReport
 from propdesk.sessions.common import EventFanout, account_json, install_sigint, remove_sigint
 from propdesk.storage.cache import SeriesSource, missing_spans
-from propdesk.storage.lockouts import SqlLockoutStore
 from propdesk.strategies.base import Strategy
 from propdesk.strategies.registry import build_strategy
 
 if TYPE_CHECKING:
-    from propdesk.execution.order_manager import PreTradeGate
     from propdesk.node.journaling import NodeJournal
 
 __all__ = [
@@ -535,25 +534,26 @@ class LiveSession(EventFanout):
         )
         self.history: HistoryProvider = history if history is not None else BrokerHistory(self.broker)
         self.starting_balance = balance if balance is not None else Money.of(Decimal("50000"))
-        self.risk: RiskEngine | None = None
-        self._lockouts: SqlLockoutStore | None = None
-        if options.risk is not None:
-            if journal is not None:  # lockouts persist in the journal's database: a restart finds them active
-                self._lockouts = SqlLockoutStore(journal.url)
-            self.risk = RiskEngine(
-                options.risk,
-                store=self._lockouts,
-                new_account=options.risk_new_account,
-                balance=None if options.risk_new_account else self.starting_balance,
-            )
-        hook: Callable[[TradingNode], PreTradeGate | None] | None = None if self.risk is None else self.risk.attach
-        if journal is not None:  # the journal is attached in run(), after the node is restored from it
-            hook = journal.node_hook(hook, risk=self.risk, bind=False)
-        self.node = TradingNode(
+        self.built = NodeBuilder(
+            kind=SessionKind.LIVE,
             clock=self.clock,
             broker=self.broker,
-            config=NodeConfig(account_id=account_id, starting_balance_usd=self.starting_balance.as_decimal()),
-            risk=hook,
+            account_id=account_id,
+            starting_balance_usd=self.starting_balance.as_decimal(),
+            risk=None
+            if options.risk is None
+            else RiskSetup(
+                config=options.risk,
+                new_account=options.risk_new_account,
+                balance=None if options.risk_new_account else self.starting_balance,
+            ),
+            journal=journal,  # attached in run(), after the node is restored from it
+            reconcile=ReconcilePolicy(attempts=options.reconcile_attempts, idle_timeout_s=options.connect_timeout_s),
+        ).build()
+        self.risk: RiskEngine | None = self.built.risk
+        self.node = self.built.node
+        self._reconciler = self.built.reconciler(
+            since_ns=self._reconcile_since, on_report=self._on_reconcile_report, label="live"
         )
         self.account_id = self.node.account_id
         self.symbol = ""
@@ -583,7 +583,7 @@ class LiveSession(EventFanout):
         self._armed_end: int | None = None
         self._feeds_armed_end: int | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._reconcile_lock: asyncio.Lock | None = None
+        self._reconciling = False
         self._counting = False
         bus = self.node.bus
         bus.subscribe("events.order.filled", self._on_fill, priority=-100)
@@ -608,7 +608,7 @@ class LiveSession(EventFanout):
         self.disconnects += 1
 
     def _on_connected(self, _event: object) -> None:
-        if self._reconcile_lock is None:  # the first connect: run() reconciles itself
+        if not self._reconciling:  # the first connect: run() reconciles itself
             return
         task = asyncio.get_running_loop().create_task(self.reconcile(), name="live-reconcile")
         self._tasks.add(task)
@@ -632,42 +632,18 @@ class LiveSession(EventFanout):
     # ------------------------------------------------------------------ reconcile
 
     async def reconcile(self) -> ReconcileReport | None:
-        """Wait for the broker's commands in flight, then bring the node in line with the broker's reports
-        (:class:`~propdesk.risk.reconcile.Reconciler`); after a clean report the guard re-evaluates every rule and
-        lifts its connection condition. Retried ``reconcile_attempts`` times while discrepancies remain (a fill
-        still on its way); returns the last report, or ``None`` when the reports could not be read."""
-        lock = self._reconcile_lock
-        if lock is None:
-            lock = self._reconcile_lock = asyncio.Lock()
-        async with lock:
-            report: ReconcileReport | None = None
-            for attempt in range(max(1, self.options.reconcile_attempts)):
-                await self.broker.wait_idle(self.options.connect_timeout_s)
-                try:
-                    report = await reconcile_node(
-                        self.node,
-                        self.broker,
-                        since_ns=self._reconcile_since(),
-                        done=() if self.recovery is None else self.recovery.done_order_ids,
-                        clock=self.clock.timestamp_ns,
-                    )
-                except Exception:
-                    log.exception("live: reconciliation with ProjectX failed (attempt %d)", attempt + 1)
-                    report = None
-                else:
-                    self.reconcile_reports.append(report)
-                    if report.ok:
-                        self.reconciles += 1
-                        if self.risk is not None and self.risk.running:
-                            self.risk.guard.reconciled()
-                        return report
-                await asyncio.sleep(0.2 * (attempt + 1))
-            log.error(
-                "live: local state still differs from ProjectX after %d reconciles%s; the account stays REDUCING",
-                self.options.reconcile_attempts,
-                "" if report is None else f": {'; '.join(report.discrepancies)}",
-            )
-            return report
+        """Bring the node in line with the broker's reports under the node's reconcile policy
+        (:class:`~propdesk.node.builder.ConnectReconciler`: wait for the broker's commands in flight, reconcile, retry
+        ``reconcile_attempts`` times while discrepancies remain; after a clean report the guard re-evaluates every
+        rule and lifts its connection condition). Returns the last report, or ``None`` when the reports could not be
+        read."""
+        self._reconciling = True
+        report = await self._reconciler.reconcile()
+        self.reconciles = self._reconciler.clean
+        return report
+
+    def _on_reconcile_report(self, report: ReconcileReport) -> None:
+        self.reconcile_reports.append(report)
 
     # ------------------------------------------------------------------ bars
 
@@ -868,8 +844,7 @@ class LiveSession(EventFanout):
                     before_start=self._snapshot_counted,
                 )
             self.symbol = await self._resolve_symbol()
-            self.node.bar_feeds.set_source(self.symbol, self.timeframe)
-            self.node.add_strategy(self.strategy, self.symbol)
+            self.built.add_strategy(self.strategy, self.symbol, self.timeframe)
             self._boundary = asyncio.Event()
             self._agg = TimeBarAggregator(self.symbol, self.timeframe, self._on_agg_bar, skip_first_partial=True)
             self.node.bus.subscribe(f"data.trades.{self.symbol}", self._on_trade, priority=-50)
@@ -898,27 +873,19 @@ class LiveSession(EventFanout):
             self.clock.cancel_timers()
             for task in list(self._tasks):
                 task.cancel()
-            self.node.stop()
-            if self.risk is not None:
-                self.risk.stop()
+            self.built.stop()
             await self.broker.aclose()
             if journal_open and self.journal is not None:
                 await self.journal.close(status="stopped" if self.interrupted else "completed")
-            if self._lockouts is not None:
-                self._lockouts.close()
+            self.built.close_lockouts()
         return self.summary()
 
     async def _recover(self) -> None:
         """Open the journal (migrate, record the run, start the writer), restore the node from it and attach it
-        (before the risk engine starts and the broker connects)."""
-        from propdesk.storage.db import create_engine_for  # noqa: PLC0415 - the database only with a journal
-        from propdesk.storage.migrate import upgrade_engine  # noqa: PLC0415
-
-        journal = self.journal
-        assert journal is not None
+        (before the risk engine starts and the broker connects: :meth:`BuiltNode.recover
+        <propdesk.node.builder.BuiltNode.recover>`)."""
         cfg = self.strategy.config
-        await journal.open(
-            kind="live",
+        await self.built.open_journal(
             strategy=self.strategy.name,
             symbol=self.options.symbol or cfg.symbol,
             timeframe=str(self.timeframe),
@@ -926,12 +893,8 @@ class LiveSession(EventFanout):
             params=cfg.model_dump(mode="json"),
             venue_session="",  # ProjectX trade ids are unique in the account: a fill reported again is one row
         )
-        engine = create_engine_for(journal.url)
-        try:
-            await upgrade_engine(engine)  # idempotent: the tables exist before they are read
-            self.recovery = await recover_node(self.node, engine, now_ns=self.clock.timestamp_ns(), risk=self.risk)
-        finally:
-            await engine.dispose()
+        self.recovery = await self.built.recover(now_ns=self.clock.timestamp_ns())
+        assert self.recovery is not None  # a journal on a live clock
         rep = self.recovery.report
         log.info(
             "live: restored from the journal: %d open orders, %d fills, %d lockouts (newest fill %s)",
@@ -940,7 +903,6 @@ class LiveSession(EventFanout):
             len(rep.lockouts),
             "none" if self.recovery.last_fill_ns is None else iso_utc(self.recovery.last_fill_ns),
         )
-        journal.bind(self.node)
 
     def _snapshot_counted(self, bootstrap: BootstrapResult | None, counted: list[OrderFilled]) -> None:
         """Journal the account state once the fills of the first reconcile are counted (and the MLL floor derived,

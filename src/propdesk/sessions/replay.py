@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 from propdesk.backtest.cli_support import iso_utc
 from propdesk.backtest.engine import resolve_contract
-from propdesk.backtest.evaluation import CombineEvaluation, backtest_risk_engine, evaluation_of
+from propdesk.backtest.evaluation import CombineEvaluation, backtest_risk_setup, evaluation_of
 from propdesk.backtest.trades import RoundTrip, RoundTripBuilder
 from propdesk.brokers.sim.broker import SimBroker
 from propdesk.brokers.sim.config import SimConfig
@@ -41,7 +41,6 @@ from propdesk.brokers.sim.replay import (
     ReplayRecord,
     SleepFn,
 )
-from propdesk.core.bus import MessageBus
 from propdesk.core.clock import SimClock, TimeEvent
 from propdesk.core.errors import DataError
 from propdesk.execution.positions import spec_for_symbol
@@ -49,7 +48,7 @@ from propdesk.model.data import BarSeries
 from propdesk.model.events import OrderFilled
 from propdesk.model.identifiers import AccountId
 from propdesk.model.price import Money, Price
-from propdesk.node import NodeConfig, TradingNode
+from propdesk.node.builder import NodeBuilder, SessionKind
 from propdesk.risk.engine import RiskEngine
 from propdesk.risk.outcomes import RiskOutcomes
 from propdesk.risk.presets import RiskConfig
@@ -65,7 +64,6 @@ from propdesk.strategies.base import Strategy
 from propdesk.strategies.registry import build_strategy
 
 if TYPE_CHECKING:
-    from propdesk.execution.order_manager import PreTradeGate
     from propdesk.node.journaling import NodeJournal
 
 __all__ = [
@@ -284,7 +282,6 @@ class RunSession(EventFanout, ReplayControl):
                     self.symbol, b.timeframe, b.ts_open_ns, b.ts_close_ns, b.open, b.high, b.low, b.close, b.volume
                 )
             self.clock = SimClock(int(self.bars.ts_open_ns[0]))
-            self.bus = MessageBus(timing=False)
             self.starting_balance = Money.of(options.balance_usd)
             sim_cfg = options.sim  # risk enforcement closes at once at the last price
             if options.risk is not None:
@@ -295,25 +292,29 @@ class RunSession(EventFanout, ReplayControl):
                 config=sim_cfg,
                 starting_balance=self.starting_balance,
             )
-            self.risk: RiskEngine | None = None
+            risk = None
             if options.risk is not None:
-                self.risk = backtest_risk_engine(
+                risk = backtest_risk_setup(
                     options.risk,
                     root=spec_for_symbol(self.symbol).root,
                     bar_ns=self.bars.timeframe.ns,
                     balance=self.starting_balance,
                 )
-            self.node = TradingNode(
+            self.built = NodeBuilder(
+                kind=SessionKind.REPLAY,
                 clock=self.clock,
                 broker=self.broker,
-                config=NodeConfig(
-                    account_id=options.account_id, starting_balance_usd=options.balance_usd, bus_timing=False
-                ),
-                bus=self.bus,
-                risk=self._node_hook(),
-            )
-            self.node.bar_feeds.set_source(self.symbol, self.bars.timeframe)
-            self.node.add_strategy(self.strategy, self.symbol)
+                account_id=options.account_id,
+                starting_balance_usd=options.balance_usd,
+                strategies=(self.strategy,),
+                symbol=self.symbol,
+                bar_timeframe=self.bars.timeframe,
+                risk=risk,
+                journal=journal,
+            ).build()
+            self.node = self.built.node
+            self.bus = self.built.bus
+            self.risk: RiskEngine | None = self.built.risk
             self.fills: list[OrderFilled] = []
             self.recent: deque[object] = deque(maxlen=RECENT_EVENTS)
             self._listeners: list[EventListener] = []
@@ -341,12 +342,6 @@ class RunSession(EventFanout, ReplayControl):
                 journal.close_after(exc)
             raise
         self._t0: float | None = None
-
-    def _node_hook(self) -> Callable[[TradingNode], PreTradeGate | None] | None:
-        """The node's risk hook: the risk engine's gate, with the journal's back-pressure gate in front of it while
-        the journal is behind."""
-        hook = None if self.risk is None else self.risk.attach
-        return hook if self.journal is None else self.journal.node_hook(hook, risk=self.risk)
 
     # ------------------------------------------------------------------ events
 
@@ -379,21 +374,15 @@ class RunSession(EventFanout, ReplayControl):
 
         loop = asyncio.get_running_loop()
         installed = install_sigint(loop, self.interrupt, enabled=handle_sigint)
-        if self.risk is not None:
-            self.risk.start()
-            self.broker.set_path_listener(self.risk.on_path_mark, self.risk.path_breach_tick)
-        if self.journal is not None:
-            await self.journal.open(
-                kind="replay",
-                strategy=self.strategy.name,
-                symbol=self.symbol,
-                timeframe=str(self.bars.timeframe),
-                account_id=self.options.account_id,
-                params=self.strategy.config.model_dump(),
-                run_key=self.run_key(),
-            )
-            # the run's own client order ids: a continued run issues those of its killed attempt again
-            self.node.orders.ids.use_run_token(self.journal.run_token)
+        self.built.start_risk()
+        await self.built.open_journal(
+            strategy=self.strategy.name,
+            symbol=self.symbol,
+            timeframe=str(self.bars.timeframe),
+            account_id=self.options.account_id,
+            params=self.strategy.config.model_dump(),
+            run_key=None if self.journal is None else self.run_key(),
+        )
         self._t0 = time.perf_counter()
         status = FAILED
         try:
@@ -405,9 +394,7 @@ class RunSession(EventFanout, ReplayControl):
         finally:
             self.wall_s = time.perf_counter() - self._t0
             remove_sigint(loop, installed)
-            self.node.stop()
-            if self.risk is not None:
-                self.risk.stop()
+            self.built.stop()
             if self.interrupted:
                 status = STOPPED
             if self.journal is not None:

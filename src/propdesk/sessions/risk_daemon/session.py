@@ -26,8 +26,10 @@ Two sessions drive a daemon:
   before the start is kept), not trades judged as opened while REDUCING.
 
 Status: :meth:`RiskDaemon.status` (a JSON-ready dict; :mod:`propdesk.console.risk_daemon` renders it live with Rich).
-The audit log goes to a ring of recent entries (for the status) and, with ``audit_path``, to a JSON-lines file; lockouts
-go to a JSON file with ``lockouts_path`` (a restart keeps them).
+The audit log goes to a ring of recent entries (for the status) and, with ``audit_path``, to a JSON-lines file. The node
+is built by :class:`~propdesk.node.builder.NodeBuilder` (kind ``risk``): with a journal on a live account the lockouts
+are kept in the journal's ``lockouts`` table (a restart keeps them) and the node is restored from the journal before it
+connects; on a replayed clock they are kept in memory.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ from propdesk.model.identifiers import AccountId
 from propdesk.model.orders import is_enforcement_tag
 from propdesk.model.price import Money
 from propdesk.model.records import AuditEntry
-from propdesk.node import NodeConfig, TradingNode
+from propdesk.node.builder import NodeBuilder, RiskSetup, SessionKind
 from propdesk.risk.audit import AuditLog, JsonLinesAuditLog, MultiAuditLog, RingAuditLog
 from propdesk.risk.engine import RiskEngine
 from propdesk.risk.events import RiskEvent
@@ -67,6 +69,8 @@ if TYPE_CHECKING:
     from propdesk.brokers.sim.replay import ReplayFeed, SleepFn
     from propdesk.model.data import BarSeries
     from propdesk.node.bootstrap import BootstrapResult, TradeHistorySource
+    from propdesk.node.journaling import NodeJournal
+    from propdesk.risk.reconcile import ReconcileReport
 
 __all__ = [
     "RECENT_AUDIT",
@@ -197,7 +201,10 @@ class RiskDaemon:
         quote_stale_s: live only: a held contract without a quote for this long means REDUCING.
         roots: products whose own flat times must be timed too (early-close products).
         audit_path: a JSON-lines audit file (appended), or ``None``.
-        lockouts_path: a JSON lockout store (a restart keeps the lockouts), or ``None`` (in memory).
+        journal: the node's journal (not yet opened), or ``None``. On a live clock the risk engine's lockouts are
+            kept in its ``lockouts`` table (a restart keeps them) and the node is restored from it before it connects;
+            on a replayed clock, or without a journal, they are kept in memory
+            (:func:`propdesk.node.builder.lockout_store_for`).
         bus: the bus (default: a new one without handler timing).
         recent_audit: audit entries kept for :meth:`status` (the newest).
 
@@ -218,7 +225,7 @@ class RiskDaemon:
         quote_stale_s: float = 5.0,
         roots: tuple[str, ...] = (),
         audit_path: Path | None = None,
-        lockouts_path: Path | None = None,
+        journal: NodeJournal | None = None,
         bus: MessageBus | None = None,
         recent_audit: int = RECENT_AUDIT,
     ) -> None:
@@ -231,28 +238,30 @@ class RiskDaemon:
         sinks: list[AuditLog] = [self.ring] if self.audit_file is None else [self.ring, self.audit_file]
         start = balance if balance is not None else config.start_balance
         bars = bar_ns is not None
-        self.engine = RiskEngine(
-            config,
-            lockout_path=None if lockouts_path is None else str(lockouts_path),
-            audit=MultiAuditLog(sinks),
-            new_account=new_account,
-            balance=None if start == config.start_balance else start,
-            roots=roots,
-            quote_stale_s=None if bars else quote_stale_s,
-            check_interval_s=max(bar_ns or 0, 1) / 1e9 if bars else 1.0,
-            clock_from_bars=bars,
-            bar_marks=bars,
-        )
-        self.bus = bus if bus is not None else MessageBus(timing=False)
-        self.node = TradingNode(
+        self.built = NodeBuilder(
+            kind=SessionKind.RISK,
             clock=clock,
             broker=broker,
-            config=NodeConfig(
-                account_id=int(self.account_id), starting_balance_usd=start.as_decimal(), bus_timing=False
+            account_id=int(self.account_id),
+            starting_balance_usd=start.as_decimal(),
+            risk=RiskSetup(
+                config=config,
+                new_account=new_account,
+                balance=start,
+                roots=roots,
+                bar_ns=bar_ns,
+                quote_stale_s=quote_stale_s,
+                bar_marks=bars,
+                audit=MultiAuditLog(sinks),
             ),
-            bus=self.bus,
-            risk=self.engine.attach,
-        )
+            journal=journal,
+            bus=bus if bus is not None else MessageBus(timing=False),
+        ).build()
+        assert self.built.risk is not None  # a risk setup was given
+        self.engine: RiskEngine = self.built.risk
+        self.bus = self.built.bus
+        self.node = self.built.node
+        self.journal = journal
         self.fills: list[FillRecord] = []
         """Every fill seen, oldest first."""
         self.risk_events: deque[RiskEvent] = deque(maxlen=64)
@@ -268,12 +277,13 @@ class RiskDaemon:
 
     # ------------------------------------------------------------------------------------------------ life cycle
 
-    def start(self, *, engine: bool = True) -> None:
+    def start(self, *, engine: bool = True, path_listener: bool = False) -> None:
         """Start the risk engine (loads the lockouts, arms the session timers) and the node. Idempotent.
 
         Args:
             engine: start the risk engine too; ``False`` leaves it to the caller (a live account's engine starts
                 after the first reconcile: :func:`propdesk.node.bootstrap.start_after_first_reconcile`).
+            path_listener: a simulated broker reports each bar's intrabar path to the engine (a replay).
 
         Raises:
             CalendarError: the calendar does not cover the clock's time.
@@ -281,7 +291,7 @@ class RiskDaemon:
         if self.running:
             return
         if engine:
-            self.engine.start()
+            self.built.start_risk(path_listener=path_listener)
         self.node.start()
         self.running = True
 
@@ -290,8 +300,8 @@ class RiskDaemon:
         if not self.running:
             return
         self.running = False
-        self.node.stop()
-        self.engine.stop()
+        self.built.stop()
+        self.built.close_lockouts()
         if self.audit_file is not None:
             self.audit_file.close()
 
@@ -427,7 +437,7 @@ class SimRiskOptions:
         balance_usd: the account's balance at the start (default: the configuration's start balance).
         manual: the manual orders to place at the broker
             (:func:`~propdesk.sessions.risk_daemon.manual.load_manual_script`).
-        audit_path / lockouts_path: see :class:`RiskDaemon`.
+        audit_path: see :class:`RiskDaemon`.
         sim: the simulated exchange's options (risk closes always fill at the last price).
         max_wait_s: the longest wall wait between two bars when paced (seconds).
     """
@@ -442,7 +452,6 @@ class SimRiskOptions:
     balance_usd: Decimal | None = None
     manual: tuple[ManualOrder, ...] = ()
     audit_path: Path | None = None
-    lockouts_path: Path | None = None
     sim: SimConfig | None = None
     max_wait_s: float | None = 2.0
 
@@ -510,7 +519,6 @@ class SimRiskSession(ReplayControl):
             bar_ns=self.bars.timeframe.ns,
             roots=(root,),
             audit_path=options.audit_path,
-            lockouts_path=options.lockouts_path,
         )
         self.trader = ManualTrader(
             self.clock,
@@ -541,9 +549,7 @@ class SimRiskSession(ReplayControl):
         """
         loop = asyncio.get_running_loop()
         installed = install_sigint(loop, self.interrupt, enabled=handle_sigint)
-        self.daemon.start()
-        engine = self.daemon.engine
-        self.broker.set_path_listener(engine.on_path_mark, engine.path_breach_tick)
+        self.daemon.start(path_listener=True)
         await self.broker.connect()
         self.trader.arm()
         self._t0 = time.perf_counter()
@@ -595,7 +601,7 @@ class ProjectXRiskOptions:
         account_id: the ProjectX account id.
         config: the risk configuration (its ``mll_floor`` seeds the MLL floor; without it the floor is derived from
             the broker's trade history at the first reconcile, :mod:`propdesk.node.bootstrap`; risk-rules.md 3.4).
-        audit_path / lockouts_path: see :class:`RiskDaemon`.
+        audit_path: see :class:`RiskDaemon`.
         settings: a ready :class:`~propdesk.brokers.projectx.ProjectXSettings` (default: the TopstepX hosts with
             the credentials from ``PROPDESK_PROJECTX_USERNAME`` / ``PROPDESK_PROJECTX_API_KEY``).
         quote_stale_s: a held contract without a quote for this long means REDUCING.
@@ -604,7 +610,6 @@ class ProjectXRiskOptions:
     account_id: int
     config: RiskConfig
     audit_path: Path | None = None
-    lockouts_path: Path | None = None
     settings: Any = None
     quote_stale_s: float = 5.0
 
@@ -629,12 +634,17 @@ class ProjectXRiskSession:
     Args:
         options: the account and the risk configuration.
         broker: a ready broker (tests, the local gateway); default: :func:`projectx_broker`.
+        journal: the node's journal (not yet opened), or ``None``: :meth:`run` opens its run (kind ``risk``),
+            restores the node and the lockouts from it before connecting (the lockouts are kept in its ``lockouts``
+            table) and closes it at the end.
 
     Raises:
         ConfigError: see :func:`projectx_broker`.
     """
 
-    def __init__(self, options: ProjectXRiskOptions, *, broker: Broker | None = None) -> None:
+    def __init__(
+        self, options: ProjectXRiskOptions, *, broker: Broker | None = None, journal: NodeJournal | None = None
+    ) -> None:
         self.options = options
         self.clock = LiveClock()
         self.broker = broker if broker is not None else projectx_broker(options, self.clock)
@@ -645,7 +655,11 @@ class ProjectXRiskSession:
             new_account=False,
             quote_stale_s=options.quote_stale_s,
             audit_path=options.audit_path,
-            lockouts_path=options.lockouts_path,
+            journal=journal,
+        )
+        self.journal = journal
+        self._reconciler = self.daemon.built.reconciler(
+            since_ns=lambda: self.daemon.engine.state.day_start_ns, on_report=self._on_report, label="risk"
         )
         self._stop: asyncio.Event | None = None
         self._subscribed: set[str] = set()
@@ -684,36 +698,21 @@ class ProjectXRiskSession:
 
     async def reconcile(self) -> bool:
         """Replay the broker's fills since the trading day's start and its open orders into the node and subscribe the
-        held contracts' quotes; once the risk engine runs (a reconnect), a clean reconcile lets the guard re-evaluate
-        every rule and lift its connection condition (a failed one keeps the account REDUCING and is logged).
+        held contracts' quotes, under the node's reconcile policy (:class:`~propdesk.node.builder.ConnectReconciler`:
+        wait for the broker's commands in flight, retry while discrepancies remain); once the risk engine runs (a
+        reconnect), a clean reconcile lets the guard re-evaluate every rule and lift its connection condition (when
+        none is clean the account stays REDUCING and the error is logged).
 
         Returns:
             True when the reconcile was clean.
         """
-        from propdesk.risk.reconcile import Reconciler  # noqa: PLC0415
+        report = await self._reconciler.reconcile()
+        self.reconciles = self._reconciler.clean
+        return report is not None and report.ok
 
-        node = self.daemon.node
-        rec = Reconciler(
-            node.orders,
-            node.positions,
-            self.broker,
-            account_id=self.daemon.account_id,
-            emit=node.on_broker_event,
-            clock=self.clock.timestamp_ns,
-            bus=node.bus,
-        )
-        try:
-            report = await rec.reconcile(self.daemon.engine.state.day_start_ns)
-        except Exception:
-            log.exception("risk: reconciliation with ProjectX failed; the account stays REDUCING")
-            return False
-        self.reconciles += 1
-        for pos in node.positions.iter_open(self.daemon.account_id):
+    def _on_report(self, _report: ReconcileReport) -> None:
+        for pos in self.daemon.node.positions.iter_open(self.daemon.account_id):
             self._watch(pos.symbol)
-        engine = self.daemon.engine
-        if report.ok and engine.running:
-            engine.guard.reconciled()
-        return report.ok
 
     def _history_source(self) -> TradeHistorySource | None:
         """The broker as the source of its trade history and balance, ``None`` when it has neither."""
@@ -737,18 +736,37 @@ class ProjectXRiskSession:
         self._stop = asyncio.Event()
         installed = install_sigint(loop, self.interrupt, enabled=handle_sigint)
         engine = self.daemon.engine
-        self.daemon.start(engine=False)  # the engine starts after the first reconcile (module docstring)
-        counted = ConnectFills(engine, self.daemon.bus)
+        built = self.daemon.built
+        journal_open = False
+        counted: ConnectFills | None = None
         try:
+            if self.journal is not None:  # the run, then the node and its lockouts restored, before connecting
+                await built.open_journal(
+                    strategy="risk-daemon",
+                    symbol="",
+                    account_id=int(self.daemon.account_id),
+                    params={"preset": self.options.config.preset},
+                    venue_session="",  # ProjectX trade ids are unique in the account
+                )
+                journal_open = True
+                await built.recover(now_ns=self.clock.timestamp_ns())
+            self.daemon.start(engine=False)  # the engine starts after the first reconcile (module docstring)
+            counted = ConnectFills(engine, self.daemon.bus)
             await self.broker.connect()
             clean = await self.reconcile()
             self.bootstrap = await start_after_first_reconcile(
-                engine, self._history_source(), counted, reconciled=clean, now_ns=self.clock.timestamp_ns
+                engine,
+                self._history_source(),
+                counted,
+                reconciled=clean,
+                now_ns=self.clock.timestamp_ns,
+                journal=None if self.journal is None else self.journal.journal,
             )
             self._ready = True
             await self._stop.wait()
         finally:
-            counted.close()
+            if counted is not None:
+                counted.close()
             remove_sigint(loop, installed)
             status = self.status()
             self.daemon.stop()
@@ -756,6 +774,8 @@ class ProjectXRiskSession:
                 await self.broker.disconnect()
             except Exception:
                 log.exception("risk: disconnect from ProjectX failed")
+            if journal_open and self.journal is not None:
+                await self.journal.close(status="stopped" if self.interrupted else "completed")
         return status
 
     def status(self) -> dict[str, Any]:

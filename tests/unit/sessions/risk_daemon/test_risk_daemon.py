@@ -211,7 +211,6 @@ class Rig:
             bar_ns=M,
             roots=("ES",),
             audit_path=self.audit_path,
-            lockouts_path=tmp_path / "lockouts.json",
         )
         self.n = 0
         self.last = 6700.0
@@ -249,7 +248,7 @@ def test_a_manual_trade_that_breaches_is_flattened_locked_out_and_later_manual_t
     assert closes[0].client_order_id.startswith("sim-close-")
     [lo] = d.engine.guard.lockouts
     assert lo.rule_id == "R3" and lo.expires_at_ns == ct_ns(2025, 10, 15, 17, 0)
-    assert json.loads((tmp_path / "lockouts.json").read_text(encoding="utf-8"))  # persisted
+    assert d.engine.store.load_active(ACCOUNT, t0 + 3 * M) == [lo]  # in memory: the clock is a replayed one
 
     # the trader buys again by hand while HALTED: the broker takes it; the daemon closes it as soon as it fills
     rig.bar(t0 + 3 * M, 6691.0)
