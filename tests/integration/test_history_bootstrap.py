@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -39,7 +38,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-import uvicorn
 
 from propdesk.emulators.projectx import AccountConfig, PastTrade, create_app
 from propdesk.emulators.projectx.wire import contract_info
@@ -52,7 +50,8 @@ from propdesk.risk.history_bootstrap import HistoryUnavailableError
 from propdesk.risk.presets import load_risk_config
 from propdesk.sessions.live import LiveOptions, LiveSession, resolve_account
 from propdesk.sessions.risk_daemon.session import ProjectXRiskOptions, ProjectXRiskSession
-from tests.integration.test_live_projectx import Flip, FlipConfig, _free_port, settings_for
+from tests.integration.test_live_projectx import Flip, FlipConfig, settings_for
+from tests.kit.servers import free_port, serve_app
 from tests.unit.emulators.projectx.conftest import make_config
 
 pytestmark = pytest.mark.timeout(120)
@@ -116,20 +115,9 @@ def serve_weeks_gateway(monkeypatch: pytest.MonkeyPatch, *, speed: float = 60.0)
         # the same fills on an account whose balance they do not explain (it traded before the broker's window)
         AccountConfig(id=SHORT_ACCT, name="50KTC-OLDER", balance=Decimal("50250"), history=past),
     ]
-    port = _free_port()
+    port = free_port()
     cfg = make_config(bind=f"127.0.0.1:{port}", autostart=True, speed=speed, ping_interval_s=0.5, accounts=accounts)
-    srv = uvicorn.Server(
-        uvicorn.Config(create_app(cfg), host="127.0.0.1", port=port, log_level="warning", ws="websockets-sansio")
-    )
-    t = threading.Thread(target=srv.run, daemon=True)
-    t.start()
-    deadline = time.monotonic() + 30
-    while not srv.started:
-        assert time.monotonic() < deadline, "gateway did not start"
-        time.sleep(0.05)
-    yield f"127.0.0.1:{port}"
-    srv.should_exit = True
-    t.join(10)
+    yield from serve_app(create_app(cfg), port)
 
 
 def _live(base: str, balance: Money, *, account: int = ACCT, journal: NodeJournal | None = None) -> LiveSession:

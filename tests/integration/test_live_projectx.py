@@ -10,11 +10,9 @@ import asyncio
 import contextlib
 import json
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
@@ -25,7 +23,6 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-import uvicorn
 from pydantic import Field
 
 from propdesk.brokers.projectx import ProjectXSettings
@@ -39,6 +36,7 @@ from propdesk.risk.decisions import TradingState
 from propdesk.risk.presets import load_risk_config
 from propdesk.sessions.live import LiveOptions, LiveSession, projectx_settings, resolve_account
 from propdesk.strategies.base import Strategy, StrategyConfig
+from tests.kit.servers import free_port, serve_app
 from tests.unit.emulators.projectx.conftest import POSITION_ACCT, USER, make_config
 
 pytestmark = pytest.mark.timeout(180)
@@ -90,28 +88,12 @@ class Flip(Strategy):
         self.in_flight = False
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _serve() -> Iterator[str]:
     """A gateway (fresh accounts, wall-clock ids) served by uvicorn on a free loopback port: yields ``host:port``."""
-    port = _free_port()
-    cfg = make_config(bind=f"127.0.0.1:{port}", autostart=True, speed=SPEED, ping_interval_s=0.5)
-    srv = uvicorn.Server(
-        uvicorn.Config(create_app(cfg), host="127.0.0.1", port=port, log_level="warning", ws="websockets-sansio")
+    port = free_port()
+    yield from serve_app(
+        create_app(make_config(bind=f"127.0.0.1:{port}", autostart=True, speed=SPEED, ping_interval_s=0.5)), port
     )
-    t = threading.Thread(target=srv.run, daemon=True)
-    t.start()
-    deadline = time.monotonic() + 30
-    while not srv.started:
-        assert time.monotonic() < deadline, "gateway did not start"
-        time.sleep(0.05)
-    yield f"127.0.0.1:{port}"
-    srv.should_exit = True
-    t.join(10)
 
 
 serve_gateway = contextlib.contextmanager(_serve)

@@ -4,15 +4,12 @@ contracts, bars, orders, brackets, fills, positions, trades, closes, and hub rec
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from propdesk.brokers.projectx import ProjectXBroker, ProjectXSettings
 from propdesk.emulators.projectx import create_app
@@ -31,6 +28,7 @@ from propdesk.model.events import (
 from propdesk.model.identifiers import AccountId, ClientOrderId
 from propdesk.model.orders import BracketSpec, Order, OrderType
 from propdesk.model.price import Price
+from tests.kit.servers import free_port, serve_app
 from tests.unit.emulators.projectx.conftest import OCO_ACCT, POSITION_ACCT, USER, make_config
 
 pytestmark = pytest.mark.timeout(120)
@@ -38,26 +36,10 @@ SYMBOL = "ESZ6"
 TICK = Price.of("0.25")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    port = _free_port()
-    app = create_app(make_config(bind=f"127.0.0.1:{port}", ping_interval_s=0.5))  # now = wall clock
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws="websockets-sansio"))
-    t = threading.Thread(target=srv.run, daemon=True)
-    t.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
-    yield f"127.0.0.1:{port}"
-    srv.should_exit = True
-    t.join(10)
+    port = free_port()
+    yield from serve_app(create_app(make_config(bind=f"127.0.0.1:{port}", ping_interval_s=0.5)), port)  # wall clock
 
 
 def settings(base: str) -> ProjectXSettings:

@@ -25,7 +25,6 @@ import glob
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -37,6 +36,7 @@ import httpx
 import pytest
 
 from tests.conftest import ES_1MIN, NQ_1MIN, SHARED_DATA, resolve_shared
+from tests.kit.servers import free_port
 
 SCRIPT = Path(__file__).resolve().parent / "pxpy_client_script.py"
 DEFAULT_VENV = Path.home() / ".cache" / "propdesk-test" / "pxpy312"
@@ -141,12 +141,6 @@ def pxpy_venv(python312: str) -> Path:
     return venv / "bin" / "python"
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextlib.contextmanager
 def running_gateway(log_path: Path, *, speed: float = 60.0, timeout_s: float = 60.0) -> Iterator[str]:
     """``propdesk gateway`` as a subprocess on a free loopback port; yields its base URL; stops it on exit.
@@ -154,7 +148,7 @@ def running_gateway(log_path: Path, *, speed: float = 60.0, timeout_s: float = 6
     Raises:
         AssertionError: the gateway exited or did not answer ``/api/Status/ping`` within ``timeout_s``.
     """
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     cmd = [sys.executable, "-m", "propdesk", "gateway", "--port", str(port), "--speed", str(speed)]
     cmd += ["--data", str(SHARED_DATA)]

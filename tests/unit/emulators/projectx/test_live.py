@@ -5,43 +5,25 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 import websockets
 from pysignalr.client import SignalRClient
 
+from tests.kit.servers import free_port, serve_app
 from tests.unit.emulators.projectx.conftest import ES, POSITION_ACCT, USER, make_app
 
 pytestmark = pytest.mark.timeout(60)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    port = _free_port()
-    app = make_app(bind=f"127.0.0.1:{port}", ping_interval_s=0.5)
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws="websockets-sansio"))
-    t = threading.Thread(target=srv.run, daemon=True)
-    t.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
-    yield f"127.0.0.1:{port}"
-    srv.should_exit = True
-    t.join(10)
+    port = free_port()
+    yield from serve_app(make_app(bind=f"127.0.0.1:{port}", ping_interval_s=0.5), port)
 
 
 def _token(base: str) -> str:

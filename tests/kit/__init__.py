@@ -1,0 +1,1 @@
+"""Shared test helpers (one copy each): servers on loopback ports, ..."""
