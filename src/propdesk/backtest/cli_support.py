@@ -340,7 +340,7 @@ def summary_rows(result: BacktestResult) -> list[tuple[str, str]]:
         ("starting balance", _usd(result.starting_balance)),
         ("final equity (marked)", _usd(final)),
         ("run time", f"{result.run_s:.3f} s ({result.bars_per_s:,.0f} bars/s)"),
-        *(("data warning", w) for w in result.data_warnings),
+        *(("data warning", w) for w in result.data_warning_summary),
     ]
     return rows
 

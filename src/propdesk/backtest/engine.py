@@ -89,8 +89,9 @@ class BacktestResult:
         risk: what the risk engine did (:func:`propdesk.backtest.evaluation.risk_summary`), else ``None``.
         outcomes: the risk engine's record (:class:`~propdesk.risk.outcomes.RiskOutcomes`) the views render, else
             ``None``.
-        data_warnings: the simulated exchange's data warnings, one line each (market data inside a closed period of
-            the trading calendar, not traded: :attr:`propdesk.brokers.sim.SimBroker.closed_periods`).
+        data_warnings: the simulated exchange's data warnings, one line per closed period of the trading calendar
+            that held market data, not traded (:attr:`propdesk.brokers.sim.SimBroker.closed_periods`).
+        data_warning_summary: the same folded to one line per contract and kind of closed period (text summaries).
     """
 
     symbol: str
@@ -111,6 +112,7 @@ class BacktestResult:
     risk: dict[str, object] | None = None
     outcomes: RiskOutcomes | None = None
     data_warnings: tuple[str, ...] = ()
+    data_warning_summary: tuple[str, ...] = ()
     timeframe: str = ""
 
     def to_json_dict(self) -> dict[str, object]:
@@ -325,6 +327,7 @@ def _backtest(
         risk=None if risk is None else risk_summary(risk),
         outcomes=None if risk is None else risk.outcomes,
         data_warnings=tuple(sim.data_warnings()),
+        data_warning_summary=tuple(sim.data_warning_summary()),
         timeframe=str(strategy.timeframe or tf),
     )
     return result

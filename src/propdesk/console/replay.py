@@ -384,7 +384,7 @@ def render_summary(summary: RunSummary) -> RenderableType:
         ("fills", str(len(summary.fills))),
         ("round trips", f"{len(summary.trips)} ({summary.wins} won, {summary.losses} lost)"),
         *summary_account_rows(summary),
-        *(("data warning", w) for w in summary.data_warnings),
+        *(("data warning", w) for w in summary.data_warning_summary),
     ]
     table = summary_table("run summary", rows)
     if summary.risk is None and summary.evaluation is None:

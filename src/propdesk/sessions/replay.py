@@ -154,8 +154,9 @@ class RunSummary:
         risk: what the risk engine did (:class:`~propdesk.risk.outcomes.RiskOutcomes`: trading state timeline,
             lockouts, orders denied by rule, flattens), ``None`` without a risk configuration.
         evaluation: the Combine evaluation of the run so far with its reasons, ``None`` without a risk configuration.
-        data_warnings: the simulated exchange's data warnings, one line each (market data inside a closed period
-            of the trading calendar, not traded: :attr:`propdesk.brokers.sim.SimBroker.closed_periods`).
+        data_warnings: the simulated exchange's data warnings, one line per closed period of the trading calendar
+            that held market data, not traded (:attr:`propdesk.brokers.sim.SimBroker.closed_periods`).
+        data_warning_summary: the same folded to one line per contract and kind of closed period (text summaries).
     """
 
     symbol: str
@@ -184,6 +185,7 @@ class RunSummary:
     risk: RiskOutcomes | None = None
     evaluation: CombineEvaluation | None = None
     data_warnings: tuple[str, ...] = ()
+    data_warning_summary: tuple[str, ...] = ()
 
     @property
     def realized_net(self) -> Money:
@@ -480,6 +482,7 @@ class RunSession(EventFanout, ReplayControl):
             risk=None if self.risk is None else self.risk.outcomes,
             evaluation=None if self.risk is None else evaluation_of(self.risk),
             data_warnings=tuple(self.broker.data_warnings()),
+            data_warning_summary=tuple(self.broker.data_warning_summary()),
         )
 
 

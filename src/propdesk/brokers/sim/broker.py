@@ -63,7 +63,14 @@ import numpy as np
 
 from propdesk.brokers.base import BrokerCapabilities
 from propdesk.brokers.base import BrokerEventHandler as EventHandler
-from propdesk.brokers.sim.calendar_check import ClosedPeriod, MarketHours, closed_kind, ct_text, market_span
+from propdesk.brokers.sim.calendar_check import (
+    ClosedPeriod,
+    MarketHours,
+    closed_kind,
+    ct_text,
+    fold_closed_periods,
+    market_span,
+)
 from propdesk.brokers.sim.config import SimConfig
 from propdesk.brokers.sim.matching import LIVE_STATUSES, NO_EXPIRY, MatchingEngine, WorkingOrder
 from propdesk.core.clock import Clock, TimeEvent
@@ -367,6 +374,11 @@ class SimBroker:
     def data_warnings(self) -> list[str]:
         """The data warnings so far, one line each (:meth:`ClosedPeriod.describe` of :attr:`closed_periods`)."""
         return [p.describe() for p in self.closed_periods]
+
+    def data_warning_summary(self) -> list[str]:
+        """The data warnings folded for a text summary: one line per contract and kind of closed period
+        (:func:`~propdesk.brokers.sim.calendar_check.fold_closed_periods`)."""
+        return fold_closed_periods(self.closed_periods)
 
     # ------------------------------------------------------------------------------------------------ path marks
 

@@ -27,6 +27,7 @@ period is not traded (``SimBroker``); each closed period that holds data is repo
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -200,3 +201,28 @@ class ClosedPeriod:
             "records": self.records,
             "message": self.describe(),
         }
+
+
+_PLURAL = {"daily halt": "daily halts", "weekend": "weekends", "early close": "early closes", "closure": "closures"}
+
+
+def fold_closed_periods(periods: Sequence[ClosedPeriod]) -> list[str]:
+    """The data warnings of ``periods`` for a text summary: one line per symbol and kind of closed period, in order of
+    first appearance. A kind seen once keeps its :meth:`ClosedPeriod.describe` line; several are folded into
+    ``ESZ5: 11 weekends held market data that was not traded (11 records; the first 2025-09-05 16:00 CT, the last
+    2025-11-14 16:00 CT)``. The JSON summaries keep one line per period."""
+    groups: dict[tuple[str, str], list[ClosedPeriod]] = {}
+    for p in periods:
+        groups.setdefault((p.symbol, p.kind), []).append(p)
+    out: list[str] = []
+    for (symbol, kind), group in groups.items():
+        if len(group) == 1:
+            out.append(group[0].describe())
+            continue
+        records = sum(p.records for p in group)
+        out.append(
+            f"{symbol}: {len(group)} {_PLURAL.get(kind, kind + 's')} held market data that was not traded "
+            f"({records:,} record{'s' if records != 1 else ''}; the first {ct_text(group[0].start_ns)}, the last "
+            f"{ct_text(group[-1].start_ns)})"
+        )
+    return out
