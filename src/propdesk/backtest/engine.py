@@ -32,9 +32,11 @@ from propdesk.backtest.metrics import EquityCurve, Metrics, compute_metrics
 from propdesk.backtest.trades import RoundTrip, RoundTripBuilder
 from propdesk.brokers.sim.broker import SimBroker
 from propdesk.brokers.sim.config import SimConfig
+from propdesk.core import topics
 from propdesk.core.bus import MessageBus
 from propdesk.core.clock import SimClock
 from propdesk.core.errors import ConfigError, DataError
+from propdesk.core.topics import Priority
 from propdesk.data.indicators.vwap import session_ids
 from propdesk.execution.positions import spec_for_symbol
 from propdesk.model.contract_ids import front_month
@@ -237,7 +239,7 @@ def _backtest(
     node.bar_feeds.set_source(symbol, bars.timeframe)
     node.add_strategy(strategy, symbol)
     fills: list[OrderFilled] = []
-    bus.subscribe("events.order.filled", fills.append, priority=-100)
+    bus.subscribe(topics.ORDER_FILLED, fills.append, priority=Priority.LATE)
 
     n = len(bars)
     tf = bars.timeframe

@@ -42,8 +42,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Protocol
 
+from propdesk.core import topics
 from propdesk.core.bus import MessageBus, Subscription
 from propdesk.core.errors import PropdeskError
+from propdesk.core.topics import Priority
 from propdesk.model.enums import Side
 from propdesk.model.identifiers import AccountId
 from propdesk.model.orders import Order, TimeInForce, enforcement_tag
@@ -191,7 +193,7 @@ class Enforcer:
         self._closes: dict[str, _Job] = {}
         self._next_id = 1
         # Subscribed once, for good: subscribing per job would clear the bus's topic cache on the enforcement path.
-        self._sub: Subscription | None = bus.subscribe("events.order.*", self._on_order_event, -100)
+        self._sub: Subscription | None = bus.subscribe(topics.ORDER_EVENTS_ONE, self._on_order_event, Priority.LATE)
         self._sending = 0
         self.rounds = 0
         """Command rounds sent so far (first rounds and retries)."""

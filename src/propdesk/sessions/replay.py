@@ -41,9 +41,11 @@ from propdesk.brokers.sim.replay import (
     ReplayRecord,
     SleepFn,
 )
+from propdesk.core import topics
 from propdesk.core.bus import MessageBus
 from propdesk.core.clock import SimClock, TimeEvent
 from propdesk.core.errors import DataError
+from propdesk.core.topics import Priority
 from propdesk.execution.positions import spec_for_symbol
 from propdesk.model.data import BarSeries
 from propdesk.model.events import OrderFilled
@@ -317,10 +319,10 @@ class RunSession(EventFanout, ReplayControl):
             self.fills: list[OrderFilled] = []
             self.recent: deque[object] = deque(maxlen=RECENT_EVENTS)
             self._listeners: list[EventListener] = []
-            self.bus.subscribe("events.order.filled", self.fills.append, priority=-100)
+            self.bus.subscribe(topics.ORDER_FILLED, self.fills.append, priority=Priority.LATE)
             # order events before the position manager (priority 100) publishes the position events a fill causes
-            self.bus.subscribe("events.order.**", self._on_event, priority=200)
-            self.bus.subscribe("events.position.**", self._on_event, priority=200)
+            self.bus.subscribe(topics.ORDER_EVENTS, self._on_event, priority=Priority.SESSION_EVENTS)
+            self.bus.subscribe(topics.POSITION_EVENTS, self._on_event, priority=Priority.SESSION_EVENTS)
             self.clock.set_daily_timer("propdesk.run.session-roll", SESSION_ROLL, "America/Chicago", self._roll_day)
             self.feed = ReplayFeed(
                 self.clock,

@@ -69,7 +69,9 @@ from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 from sqlalchemy import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from propdesk.core import topics
 from propdesk.core.errors import ConfigError
+from propdesk.core.topics import Priority
 from propdesk.model.events import OrderFilled
 from propdesk.model.identifiers import ClientOrderId
 from propdesk.model.orders import Order
@@ -90,20 +92,22 @@ __all__ = ["BackpressureLevel", "Journal", "JournalClosedError", "JournalStats",
 
 log = logging.getLogger("propdesk.storage.journal")
 
-POSITION_PATTERN: Final = "events.position.**"
+POSITION_PATTERN: Final = topics.POSITION_EVENTS
 """The position events' pattern (not subscribed when the position manager is given to :meth:`Journal.attach`)."""
 
-ORDER_PATTERN: Final = "events.order.**"
+ORDER_PATTERN: Final = topics.ORDER_EVENTS
 """The order events (subscribed topic by topic: each order event class publishes on its own topic; nothing else
 published under ``events.order`` is journaled)."""
 
 TOPICS: Final[tuple[str, ...]] = (
     ORDER_PATTERN,
     POSITION_PATTERN,
-    "events.risk.**",
-    "events.account.**",
+    topics.RISK_EVENTS,
+    topics.ACCOUNT_EVENTS,
 )
 """The bus patterns the journal records (at high priority, so a record is captured before anyone reacts to it)."""
+
+_RISK_PREFIX: Final = topics.RISK_PREFIX + "."
 
 WriterKind = Literal["process", "inline"]
 """Where rows are built and written: a writer subprocess, or an asyncio task of this process."""
@@ -449,8 +453,8 @@ class Journal:
         self,
         bus: MessageBus,
         *,
-        priority: int = 1000,
-        snapshot_priority: int = -1000,
+        priority: int = Priority.JOURNAL,
+        snapshot_priority: int = Priority.SNAPSHOT,
         positions: PositionSource | None = None,
     ) -> None:
         """Subscribe to the journal's topics on ``bus`` (records at ``priority``; account snapshots after fills and
@@ -474,8 +478,8 @@ class Journal:
             positions.add_capture(self._buf.append)
             self._positions = positions
         if self.snapshot_sources:
-            self._subs.append(bus.subscribe("events.order.filled", self._snapshot_after_fill, snapshot_priority))
-            self._subs.append(bus.subscribe("events.session.rolled", self._snapshot_at_roll, snapshot_priority))
+            self._subs.append(bus.subscribe(topics.ORDER_FILLED, self._snapshot_after_fill, snapshot_priority))
+            self._subs.append(bus.subscribe(topics.SESSION_ROLLED, self._snapshot_at_roll, snapshot_priority))
         if not self._armed:
             self._arm()
 
@@ -585,7 +589,7 @@ class Journal:
         if isinstance(message, AccountReport):
             return self._put((wire.K_REPORT, int(message.account_id), message, message.ts_ns), message, message.ts_ns)
         topic = getattr(message, "topic", None)
-        if isinstance(topic, str) and topic.startswith("events.risk.") and hasattr(message, "account_id"):
+        if isinstance(topic, str) and topic.startswith(_RISK_PREFIX) and hasattr(message, "account_id"):
             acct = int(message.account_id)
             return self._put((wire.K_RISK, acct, message), message, int(getattr(message, "ts_ns", 0)))
         self._skipped += 1

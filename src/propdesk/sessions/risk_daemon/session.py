@@ -45,9 +45,11 @@ from typing import TYPE_CHECKING, Any, Final
 from zoneinfo import ZoneInfo
 
 from propdesk.brokers.base import Broker, BrokerConnected, BrokerDisconnected
+from propdesk.core import topics
 from propdesk.core.bus import MessageBus
 from propdesk.core.clock import Clock, LiveClock, SimClock
 from propdesk.core.errors import ConfigError, DataError
+from propdesk.core.topics import Priority
 from propdesk.model.events import OrderFilled
 from propdesk.model.identifiers import AccountId
 from propdesk.model.orders import is_enforcement_tag
@@ -89,7 +91,7 @@ RECENT_FILLS: Final[int] = 12
 CT: Final = ZoneInfo("America/Chicago")
 _SIM_CLOSE_PREFIX: Final[str] = "sim-close-"
 """Client order id prefix of the simulated broker's ``close_position`` orders (the enforcer's closes)."""
-_RECORD_PRIORITY: Final[int] = 150
+_RECORD_PRIORITY: Final[int] = Priority.DAEMON_RECORD
 """The daemon records a fill before the position manager (100) books it: it sees the position before the fill."""
 
 
@@ -259,10 +261,10 @@ class RiskDaemon:
         self.connected: bool | None = None
         """The broker connection as last reported (``None`` before any report)."""
         self._listeners: list[Callable[[object], None]] = []
-        self.bus.subscribe("events.order.filled", self._on_fill, _RECORD_PRIORITY)
-        self.bus.subscribe("events.risk.**", self._on_risk_event, -300)
-        self.bus.subscribe("events.broker.connected", self._on_connection, -300)
-        self.bus.subscribe("events.broker.disconnected", self._on_connection, -300)
+        self.bus.subscribe(topics.ORDER_FILLED, self._on_fill, _RECORD_PRIORITY)
+        self.bus.subscribe(topics.RISK_EVENTS, self._on_risk_event, Priority.SESSION_STATE)
+        self.bus.subscribe(topics.BROKER_CONNECTED, self._on_connection, Priority.SESSION_STATE)
+        self.bus.subscribe(topics.BROKER_DISCONNECTED, self._on_connection, Priority.SESSION_STATE)
         self.running = False
 
     # ------------------------------------------------------------------------------------------------ life cycle
@@ -657,8 +659,8 @@ class ProjectXRiskSession:
         self.bootstrap: BootstrapResult | None = None
         """The MLL floor derived from the broker's trade history (``None`` when the configuration gave it)."""
         self._ready = False
-        self.daemon.bus.subscribe("events.broker.connected", self._on_connected, -400)
-        self.daemon.bus.subscribe("events.order.filled", self._on_fill, -400)
+        self.daemon.bus.subscribe(topics.BROKER_CONNECTED, self._on_connected, Priority.DAEMON_RECONCILE)
+        self.daemon.bus.subscribe(topics.ORDER_FILLED, self._on_fill, Priority.DAEMON_RECONCILE)
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def stop(self) -> None:
