@@ -70,6 +70,7 @@ from sqlalchemy import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from propdesk.core import topics
+from propdesk.core.backoff import Backoff
 from propdesk.core.errors import ConfigError
 from propdesk.core.topics import Priority
 from propdesk.model.events import OrderFilled
@@ -272,7 +273,10 @@ class Journal:
         self._ready = False
         self._restart_handle: asyncio.TimerHandle | None = None
         self._restart_due = 0.0
-        self._restart_delay = retry_delay_s
+        self._retry = Backoff(retry_delay_s, 2.0, max_retry_delay_s)
+        """Waits between write retries and between writer restarts: ``retry_delay_s`` doubling up to
+        ``max_retry_delay_s``."""
+        self._restart_attempt = 0
         self._committed_seq = 0
         self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
         self._waiter_n = 0
@@ -855,7 +859,7 @@ class Journal:
         self._rows += n_rows
         self._batches += 1
         self._failing = False
-        self._restart_delay = self.retry_delay_s
+        self._restart_attempt = 0
         if last_seq > self._committed_seq:
             self._committed_seq = last_seq
         self._release()
@@ -872,10 +876,10 @@ class Journal:
         self._dead = True
         self._failures += 1
         self.last_error = reason
-        log.error("%s; %d records kept, a new writer starts in %.2fs", reason, self.pending, self._restart_delay)
+        self._restart_attempt += 1
+        delay = self._retry.delay(self._restart_attempt)
+        log.error("%s; %d records kept, a new writer starts in %.2fs", reason, self.pending, delay)
         self._raise_level(BackpressureLevel.HALT)
-        delay = self._restart_delay
-        self._restart_delay = min(self._restart_delay * 2, self.max_retry_delay_s)
         if self._closed and self._loop is None:
             return
         if self._loop is not None:
@@ -1065,7 +1069,7 @@ class Journal:
 
     async def _run_inline(self) -> None:
         assert self._wake is not None
-        delay = self.retry_delay_s
+        waits = self._retry.delays()
         while True:
             if not self._inline:
                 if self._closed:
@@ -1088,6 +1092,7 @@ class Journal:
                     self._failures += 1
                     self._failing = True
                     self.last_error = describe_error(exc, self._engine_url)
+                    delay = next(waits)
                     log.error(
                         "journal write to %s failed (%d records kept, retry in %.2fs): %s",
                         self._url,
@@ -1097,9 +1102,8 @@ class Journal:
                     )
                     self._raise_level(BackpressureLevel.HALT)
                     await asyncio.sleep(delay)
-                    delay = min(delay * 2, self.max_retry_delay_s)
                     continue
-                delay = self.retry_delay_s
+                waits = self._retry.delays()
                 self._failing = False
                 done += 1
                 self._inflight -= len(chunk)
