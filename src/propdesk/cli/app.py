@@ -184,8 +184,8 @@ def data_resample(
     """Aggregate a bar file into a coarser timeframe (exchange time, CME-session aware: intraday bars never straddle
     the daily halt, 1d bars close at 17:00 CT) and write a Parquet bar file that backtest --data and run --replay
     read."""
-    from propdesk.backtest.cli_support import iso_utc
     from propdesk.core.errors import DataError
+    from propdesk.core.timefmt import iso_utc
     from propdesk.data.aggregation import aggregate_bars
     from propdesk.data.aggregation.feeds import check_coarser
     from propdesk.data.catalog import write_bar_file

@@ -67,13 +67,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from propdesk.core import topics
 from propdesk.core.bus import MessageBus, Subscription
 from propdesk.core.clock import Clock
 from propdesk.core.errors import ConfigError
+from propdesk.core.timefmt import iso_utc_seconds
 from propdesk.core.topics import Priority
 from propdesk.execution.positions import PositionManager
 from propdesk.model.calendar import CalendarError, TradingCalendar, default_calendar
@@ -171,7 +172,7 @@ class CachedSchedule(FirmSchedule):
 def _iso(ts_ns: int | None) -> str | None:
     if ts_ns is None:
         return None
-    return datetime.fromtimestamp(ts_ns / 1e9, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return iso_utc_seconds(ts_ns)
 
 
 def _usd(m: Money | None) -> str | None:

@@ -57,13 +57,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Final
 
 from propdesk.brokers.base import BrokerConnected, BrokerDisconnected
 from propdesk.core import topics
 from propdesk.core.bus import MessageBus, Subscription
+from propdesk.core.timefmt import iso_utc_seconds
 from propdesk.core.topics import Priority
 from propdesk.model.data import QuoteTick
 from propdesk.model.events import OrderFilled
@@ -120,7 +120,7 @@ _RECONCILED_FILL: Final = "reconciled fill: counted, judged with every rule once
 def _iso(ts_ns: int | None) -> str:
     if ts_ns is None:
         return "no expiry"
-    return datetime.fromtimestamp(ts_ns / 1e9, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return iso_utc_seconds(ts_ns)
 
 
 @lru_cache(maxsize=256)

@@ -64,7 +64,6 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from pydantic import ValidationError
 
-from propdesk.backtest.cli_support import iso_utc
 from propdesk.backtest.trades import RoundTrip, RoundTripBuilder
 from propdesk.brokers.projectx import ProjectXBroker, ProjectXRest, ProjectXSettings
 from propdesk.brokers.projectx.config import ENV_API_KEY, ENV_USERNAME
@@ -72,6 +71,7 @@ from propdesk.config import get_settings, load_settings
 from propdesk.core import topics
 from propdesk.core.clock import LiveClock, TimeEvent
 from propdesk.core.errors import ConfigError, ContractError
+from propdesk.core.timefmt import iso_utc
 from propdesk.core.topics import Priority
 from propdesk.data.aggregation import TimeBarAggregator, make_schedule
 from propdesk.data.aggregation.feeds import NO_END_NS

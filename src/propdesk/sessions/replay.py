@@ -28,7 +28,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from propdesk.backtest.cli_support import iso_utc
 from propdesk.backtest.engine import resolve_contract
 from propdesk.backtest.evaluation import CombineEvaluation, backtest_risk_engine, evaluation_of
 from propdesk.backtest.trades import RoundTrip, RoundTripBuilder
@@ -45,6 +44,7 @@ from propdesk.core import topics
 from propdesk.core.bus import MessageBus
 from propdesk.core.clock import SimClock, TimeEvent
 from propdesk.core.errors import DataError
+from propdesk.core.timefmt import iso_utc
 from propdesk.core.topics import Priority
 from propdesk.execution.positions import spec_for_symbol
 from propdesk.model.data import BarSeries

@@ -36,6 +36,7 @@ import numpy as np
 import numpy.typing as npt
 
 from propdesk.core.errors import ConfigError
+from propdesk.core.timefmt import ns_to_datetime
 from propdesk.model.calendar import CalendarCoverageError, CalendarError, chicago_local, default_calendar
 from propdesk.model.contracts import ContractSpec
 
@@ -60,7 +61,7 @@ def _schedule(calendar: str) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int6
 
 
 def _utc_iso(ts_ns: int) -> str:
-    return datetime.fromtimestamp(ts_ns / 1e9, tz=ZoneInfo("UTC")).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return ns_to_datetime(ts_ns).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 class MarketHours:

@@ -38,17 +38,16 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
-from zoneinfo import ZoneInfo
 
 from propdesk.brokers.base import Broker, BrokerConnected, BrokerDisconnected
 from propdesk.core import topics
 from propdesk.core.bus import MessageBus
 from propdesk.core.clock import Clock, LiveClock, SimClock
 from propdesk.core.errors import ConfigError, DataError
+from propdesk.core.timefmt import fmt_ct_seconds, iso_utc_seconds
 from propdesk.core.topics import Priority
 from propdesk.model.events import OrderFilled
 from propdesk.model.identifiers import AccountId
@@ -88,7 +87,6 @@ RECENT_AUDIT: Final[int] = 15
 """Audit entries the status shows (the newest)."""
 RECENT_FILLS: Final[int] = 12
 """Fills the status shows (the newest)."""
-CT: Final = ZoneInfo("America/Chicago")
 _SIM_CLOSE_PREFIX: Final[str] = "sim-close-"
 """Client order id prefix of the simulated broker's ``close_position`` orders (the enforcer's closes)."""
 _RECORD_PRIORITY: Final[int] = Priority.DAEMON_RECORD
@@ -98,13 +96,13 @@ _RECORD_PRIORITY: Final[int] = Priority.DAEMON_RECORD
 def _iso_utc(ts_ns: int | None) -> str | None:
     if ts_ns is None:
         return None
-    return datetime.fromtimestamp(ts_ns / 1e9, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return iso_utc_seconds(ts_ns)
 
 
 def _iso_ct(ts_ns: int | None) -> str | None:
     if ts_ns is None:
         return None
-    return datetime.fromtimestamp(ts_ns // 1_000_000_000, tz=CT).strftime("%Y-%m-%d %H:%M:%S CT")
+    return fmt_ct_seconds(ts_ns)
 
 
 def _usd(m: Money | None) -> str | None:
