@@ -48,8 +48,9 @@ def datetime_to_ns(dt: datetime) -> int:
 
 
 def ct_datetime(ts_ns: int) -> datetime:
-    """UTC nanoseconds as an aware Chicago wall-clock datetime (microseconds kept)."""
-    return ns_to_datetime(ts_ns, CT)
+    """UTC nanoseconds as an aware Chicago wall-clock datetime (microseconds kept). Called per bar by the session
+    calendar, so it does the arithmetic itself rather than call :func:`ns_to_datetime`."""
+    return (_EPOCH + timedelta(microseconds=ts_ns // 1000)).astimezone(CT)
 
 
 def ct_date(ts_ns: int) -> date:
