@@ -8,7 +8,8 @@ seconds and holds no state, so one instance serves any number of retry loops. Th
 * the simulated clock's timers: ``clock.set_time_alert(name, now_ns + schedule.delay_ns(attempt), ...)`` (nothing
   sleeps; the wait of the n-th retry is a pure function of ``n``).
 
-Wait ``n`` (1-based) is ``min(max_s, initial_s * factor**(n - 1))``; with ``full_jitter`` it is that times a uniform
+Wait ``n`` (1-based) is ``min(max_s, initial_s * factor**(n - 1) + step_s * (n - 1))`` (``step_s`` 0 and ``factor``
+1 give a linear schedule); with ``full_jitter`` it is that times a uniform
 draw in ``[0, 1)`` ("full jitter", https://aws.amazon.com/blogs/architecture/exponential-backoff-and-jitter/).
 
 The callers and their numbers (each keeps its own):
@@ -21,7 +22,10 @@ ProjectX hubs reconnect                1          2       60     full    none   
 ProjectX place, outcome unknown        >= 0.2     2       30     none    4         ``broker._resolve_place``
 Flatten enforcer (simulated clock)     1          2       60     none    none      risk-rules.md section 7.4
 Journal writer retries and restarts    0.2        2       5      none    none      ``Journal`` defaults
+Live reconcile on connect (linear)     0.2        1       none   none    5         ``LiveOptions`` defaults
 =====================================  =========  ======  =====  ======  ========  ==========================
+
+The live reconcile adds ``step_s`` 0.2 (waits 0.2 s, 0.4 s, 0.6 s ...; ``reconcile_attempts`` of them).
 """
 
 from __future__ import annotations
@@ -44,9 +48,10 @@ class Backoff:
         max_s: the longest wait (seconds, >= 0; below ``initial_s`` every wait is ``max_s``); ``math.inf`` for no cap.
         full_jitter: each wait is drawn uniformly in ``[0, wait)`` (``rng() * wait``).
         max_attempts: how many waits :meth:`delays` yields (``None``: no end).
+        step_s: added to each wait per retry (seconds, >= 0): ``step_s * (attempt - 1)``; 0 for a pure exponential.
 
     Raises:
-        ValueError: a negative ``initial_s`` or ``max_s``, a ``factor`` below 1 or a negative ``max_attempts``.
+        ValueError: a negative ``initial_s``, ``max_s``, ``step_s`` or ``max_attempts``, or a ``factor`` below 1.
     """
 
     initial_s: float
@@ -54,6 +59,7 @@ class Backoff:
     max_s: float = math.inf
     full_jitter: bool = False
     max_attempts: int | None = None
+    step_s: float = 0.0
 
     def __post_init__(self) -> None:
         if not self.initial_s >= 0:
@@ -62,11 +68,14 @@ class Backoff:
             raise ValueError(f"backoff factor must be >= 1, got {self.factor!r}")
         if not self.max_s >= 0:
             raise ValueError(f"backoff max_s must be >= 0, got {self.max_s!r}")
+        if not self.step_s >= 0:
+            raise ValueError(f"backoff step_s must be >= 0, got {self.step_s!r}")
         if self.max_attempts is not None and self.max_attempts < 0:
             raise ValueError(f"backoff max_attempts must be >= 0, got {self.max_attempts!r}")
 
     def ceiling(self, attempt: int) -> float:
-        """The un-jittered wait before retry ``attempt`` (1-based): ``min(max_s, initial_s * factor**(attempt-1))``.
+        """The un-jittered wait before retry ``attempt`` (1-based):
+        ``min(max_s, initial_s * factor**(attempt-1) + step_s * (attempt-1))``.
 
         Raises:
             ValueError: ``attempt`` < 1.
@@ -77,6 +86,8 @@ class Backoff:
             grown = self.initial_s * self.factor ** (attempt - 1)
         except OverflowError:
             return self.max_s
+        if self.step_s:
+            grown += self.step_s * (attempt - 1)
         return min(self.max_s, grown)
 
     def delay(self, attempt: int, rng: Callable[[], float] = random.random) -> float:

@@ -69,6 +69,7 @@ from propdesk.brokers.projectx import ProjectXBroker, ProjectXRest, ProjectXSett
 from propdesk.brokers.projectx.config import ENV_API_KEY, ENV_USERNAME
 from propdesk.config import get_settings, load_settings
 from propdesk.core import topics
+from propdesk.core.backoff import Backoff
 from propdesk.core.clock import LiveClock, TimeEvent
 from propdesk.core.errors import ConfigError, ContractError
 from propdesk.core.timefmt import iso_utc
@@ -643,7 +644,8 @@ class LiveSession(EventFanout):
             lock = self._reconcile_lock = asyncio.Lock()
         async with lock:
             report: ReconcileReport | None = None
-            for attempt in range(max(1, self.options.reconcile_attempts)):
+            waits = Backoff(0.2, 1.0, step_s=0.2, max_attempts=max(1, self.options.reconcile_attempts))
+            for attempt, wait in enumerate(waits.delays()):
                 await self.broker.wait_idle(self.options.connect_timeout_s)
                 try:
                     report = await reconcile_node(
@@ -663,7 +665,7 @@ class LiveSession(EventFanout):
                         if self.risk is not None and self.risk.running:
                             self.risk.guard.reconciled()
                         return report
-                await asyncio.sleep(0.2 * (attempt + 1))
+                await asyncio.sleep(wait)
             log.error(
                 "live: local state still differs from ProjectX after %d reconciles%s; the account stays REDUCING",
                 self.options.reconcile_attempts,

@@ -56,3 +56,8 @@ def test_projectx_read_retries_keep_their_defaults() -> None:
     schedule = RetrySettings().schedule()
     assert list(schedule.delays(rng=lambda: 1.0)) == [0.5, 1.0, 2.0]  # 3 retries, 0.5 s doubling, full jitter
     assert schedule.full_jitter
+
+
+def test_step_gives_the_live_reconcile_its_linear_waits() -> None:
+    waits = list(Backoff(0.2, 1.0, step_s=0.2, max_attempts=5).delays())
+    assert waits == pytest.approx([0.2, 0.4, 0.6, 0.8, 1.0])
