@@ -752,9 +752,9 @@ def db_info(
 
 def _utc(ts_ns: int | None) -> str:
     """``YYYY-MM-DD HH:MM:SS`` (UTC) of ``ts_ns``, or ``-``."""
-    from datetime import UTC, datetime
+    from propdesk.core.timefmt import ns_to_datetime
 
-    return "-" if ts_ns is None else datetime.fromtimestamp(ts_ns / 1e9, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+    return "-" if ts_ns is None else ns_to_datetime(ts_ns).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _run_lines(runs: list[Any]) -> list[str]:

@@ -91,7 +91,7 @@ class MarketHours:
         if i < 0 or ts_ns >= int(closes[i]):
             return f"market closed: {self._spec.root} has no {self._spec.calendar} session at {_utc_iso(ts_ns)}"
         if self._halt:
-            local = datetime.fromtimestamp(ts_ns / 1e9, tz=self._tz).time()
+            local = ns_to_datetime(ts_ns, self._tz).time()
             if self._spec.session_close <= local < self._spec.session_open:
                 return (
                     f"market closed: {self._spec.root} is in its daily halt "
@@ -101,7 +101,7 @@ class MarketHours:
 
     def session_end_ns(self, ts_ns: int) -> int:
         """The first ``session_close`` (local time in the spec's zone) strictly after ``ts_ns``, as UTC ns."""
-        local = datetime.fromtimestamp(ts_ns / 1e9, tz=self._tz)
+        local = ns_to_datetime(ts_ns, self._tz)
         end = datetime.combine(local.date(), self._spec.session_close, tzinfo=self._tz)
         if end <= local:
             end = datetime.combine(local.date() + timedelta(days=1), self._spec.session_close, tzinfo=self._tz)

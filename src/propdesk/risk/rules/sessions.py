@@ -17,7 +17,7 @@ from typing import Annotated, Protocol
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from propdesk.core.timefmt import CT, ct_datetime
+from propdesk.core.timefmt import CT, ct_datetime, datetime_to_ns
 from propdesk.model.orders import Order
 from propdesk.risk.decisions import ALLOW, Action, Decision, EvalPoint
 from propdesk.risk.rules.base import AccountView, Rule, RuleParams
@@ -78,8 +78,7 @@ def _ct(ts_ns: int) -> datetime:
     return ct_datetime(ts_ns).replace(microsecond=0)
 
 
-def _ns(dt: datetime) -> int:
-    return int(dt.timestamp()) * 1_000_000_000
+_ns = datetime_to_ns
 
 
 class SessionWindowsRule(Rule):
