@@ -21,7 +21,7 @@ import csv
 import dataclasses
 import re
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, get_args
@@ -34,12 +34,11 @@ if TYPE_CHECKING:
 from propdesk.backtest.trades import RoundTrip
 from propdesk.brokers.sim.config import FillModel, SimConfig
 from propdesk.core.errors import ConfigError, PropdeskError
+from propdesk.core.timefmt import datetime_to_ns, iso_utc
 from propdesk.model.data import BarSeries
 from propdesk.model.price import Money
 
 _KEY_RE: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-_NS_PER_S: Final = 1_000_000_000
 
 TRADES_CSV_COLUMNS: Final[tuple[str, ...]] = (
     "symbol",
@@ -100,7 +99,7 @@ def parse_time(text: str, option: str = "--start") -> int:
         ) from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
-    return ((dt - _EPOCH) // timedelta(microseconds=1)) * 1_000
+    return datetime_to_ns(dt)
 
 
 def parse_window(
@@ -232,15 +231,6 @@ def build_sim_config(fill_model: str = "next-open", commission: str = "0", slipp
         )
     except ValidationError as exc:  # pragma: no cover - the checks above cover SimConfig's rules
         raise ConfigError(f"invalid simulator options: {exc}") from None
-
-
-def iso_utc(ts_ns: int) -> str:
-    """UTC nanoseconds as ISO 8601 with ``Z``, exact: ``2025-09-15T13:30:00Z``, ``...:00.000000250Z``."""
-    sec, frac = divmod(int(ts_ns), _NS_PER_S)
-    text = (_EPOCH + timedelta(seconds=sec)).strftime("%Y-%m-%dT%H:%M:%S")
-    if frac:
-        text += "." + f"{frac:09d}".rstrip("0")
-    return text + "Z"
 
 
 def trade_rows(trips: Iterable[RoundTrip]) -> list[dict[str, str]]:

@@ -32,8 +32,10 @@ from propdesk.backtest.metrics import EquityCurve, Metrics, compute_metrics
 from propdesk.backtest.trades import RoundTrip, RoundTripBuilder
 from propdesk.brokers.sim.broker import SimBroker
 from propdesk.brokers.sim.config import SimConfig
+from propdesk.core import topics
 from propdesk.core.clock import SimClock
 from propdesk.core.errors import ConfigError, DataError
+from propdesk.core.topics import Priority
 from propdesk.data.indicators.vwap import session_ids
 from propdesk.execution.positions import spec_for_symbol
 from propdesk.model.contracts import ContractSpec, known_roots
@@ -226,7 +228,7 @@ def _backtest(
     assert isinstance(clock, SimClock) and isinstance(sim, SimBroker)
     node, risk, bus = built.node, built.risk, built.bus
     fills: list[OrderFilled] = []
-    bus.subscribe("events.order.filled", fills.append, priority=-100)
+    bus.subscribe(topics.ORDER_FILLED, fills.append, priority=Priority.LATE)
 
     n = len(bars)
     tf = bars.timeframe

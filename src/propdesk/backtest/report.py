@@ -31,10 +31,8 @@ from __future__ import annotations
 import html
 import itertools
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, Literal
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
@@ -44,6 +42,7 @@ from plotly.subplots import make_subplots
 from propdesk.backtest.cli_support import summary_rows
 from propdesk.backtest.engine import BacktestResult
 from propdesk.core.errors import ConfigError
+from propdesk.core.timefmt import ct_date, fmt_ct_minutes
 from propdesk.model.calendar import CalendarError, default_calendar
 from propdesk.risk.outcomes import DenialTally, plain_reason
 
@@ -58,7 +57,6 @@ CANDLES_MAX: Final[int] = 2_000
 FIGURE_DIV_ID: Final[str] = "propdesk-backtest-figure"
 """The ``id`` of the plotly figure's ``<div>`` in the report."""
 
-_CHICAGO: Final = ZoneInfo("America/Chicago")
 _GREEN: Final = "#1a9850"
 _RED: Final = "#d73027"
 
@@ -140,7 +138,7 @@ def _usd(cents: int | float) -> float:
 
 
 def _chicago_date(ts_ns: int) -> str:
-    return datetime.fromtimestamp(ts_ns // 1_000_000_000, tz=UTC).astimezone(_CHICAGO).date().isoformat()
+    return ct_date(ts_ns).isoformat()
 
 
 def _daily(result: BacktestResult) -> tuple[list[int], list[float], list[str], list[float]]:
@@ -538,8 +536,7 @@ def _denial_points(d: DenialTally) -> list[tuple[int, str]]:
     return pts
 
 
-def _ct(ts_ns: int) -> str:
-    return datetime.fromtimestamp(ts_ns / 1e9, tz=UTC).astimezone(_CHICAGO).strftime("%Y-%m-%d %H:%M CT")
+_ct = fmt_ct_minutes
 
 
 def _evaluation_rows(result: BacktestResult) -> list[tuple[str, str]]:

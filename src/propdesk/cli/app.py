@@ -187,8 +187,8 @@ def data_resample(
     """Aggregate a bar file into a coarser timeframe (exchange time, CME-session aware: intraday bars never straddle
     the daily halt, 1d bars close at 17:00 CT) and write a Parquet bar file that backtest --data and run --replay
     read."""
-    from propdesk.backtest.cli_support import iso_utc
     from propdesk.core.errors import DataError
+    from propdesk.core.timefmt import iso_utc
     from propdesk.data.aggregation import aggregate_bars
     from propdesk.data.aggregation.feeds import check_coarser
     from propdesk.data.catalog import write_bar_file
@@ -781,9 +781,9 @@ def db_info(
 
 def _utc(ts_ns: int | None) -> str:
     """``YYYY-MM-DD HH:MM:SS`` (UTC) of ``ts_ns``, or ``-``."""
-    from datetime import UTC, datetime
+    from propdesk.core.timefmt import ns_to_datetime
 
-    return "-" if ts_ns is None else datetime.fromtimestamp(ts_ns / 1e9, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+    return "-" if ts_ns is None else ns_to_datetime(ts_ns).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _run_lines(runs: list[Any]) -> list[str]:

@@ -29,6 +29,7 @@ from rich.text import Text
 
 from propdesk.console.display import cancel_and_wait, run_under_live, summary_table
 from propdesk.console.risk import risk_outcome_tables, risk_panel
+from propdesk.core.timefmt import CT, ns_to_datetime
 from propdesk.model.enums import Side
 from propdesk.model.events import (
     OrderAccepted,
@@ -65,7 +66,6 @@ __all__ = [
     "summary_account_rows",
 ]
 
-CT = ZoneInfo("America/Chicago")
 """The exchange's time zone (CME Globex)."""
 
 REFRESH_PER_S = 4.0
@@ -76,8 +76,7 @@ QUIET_EVENTS = (OrderSubmitted, OrderAccepted, OrderUpdated)
 
 
 def _dt(ts_ns: int, tz: ZoneInfo | None = None) -> datetime:
-    d = datetime.fromtimestamp(ts_ns // 1_000_000_000, tz=UTC)
-    return d if tz is None else d.astimezone(tz)
+    return ns_to_datetime(ts_ns, UTC if tz is None else tz)
 
 
 def fmt_ct(ts_ns: int, *, date: bool = True) -> str:

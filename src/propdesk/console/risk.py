@@ -14,16 +14,15 @@ Times are America/Chicago wall time (the firm's clock), minutes: ``2025-09-17 13
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final
-from zoneinfo import ZoneInfo
 
 from rich import box
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from propdesk.core.timefmt import ct_datetime
 from propdesk.risk.outcomes import Halt, RiskOutcomes, plain_reason
 
 if TYPE_CHECKING:
@@ -31,14 +30,13 @@ if TYPE_CHECKING:
 
 __all__ = ["evaluation_lines", "fold_halts", "risk_outcome_tables", "risk_panel"]
 
-CT: Final = ZoneInfo("America/Chicago")
 _STATE_STYLE: Final = {"ACTIVE": "green", "REDUCING": "yellow", "HALTED": "bold red"}
 
 
 def _ct(ts_ns: int | None, *, end: str = "-") -> str:
     if ts_ns is None:
         return end
-    return datetime.fromtimestamp(ts_ns / 1e9, tz=UTC).astimezone(CT).strftime("%Y-%m-%d %H:%M")
+    return ct_datetime(ts_ns).strftime("%Y-%m-%d %H:%M")
 
 
 def fold_halts(halts: Sequence[Halt]) -> list[tuple[Halt, Halt, int]]:

@@ -38,6 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
+from propdesk.core import topics
 from propdesk.core.errors import PropdeskError
 
 __all__ = [
@@ -53,7 +54,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-HANDLER_ERROR_TOPIC: Final = "events.error.handler"
+HANDLER_ERROR_TOPIC: Final = topics.HANDLER_ERROR
 """The topic on which :class:`HandlerFailed` events are published."""
 
 _ONE: Final = "*"

@@ -24,6 +24,7 @@ from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from propdesk.core.errors import TimerError
+from propdesk.core.timefmt import datetime_to_ns, ns_to_datetime
 
 __all__ = [
     "DailySchedule",
@@ -40,8 +41,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-_ONE_US: Final = timedelta(microseconds=1)
 _ONE_DAY: Final = timedelta(days=1)
 MAX_DAY_SEARCH: Final = 400
 """How many local days a daily timer looks ahead for a day its predicate accepts before giving up."""
@@ -71,13 +70,10 @@ DayPredicate = Callable[[date], bool]
 """Accepts or rejects a local calendar date (e.g. "is a trading day")."""
 
 
-def ns_to_utc_datetime(ts_ns: int) -> datetime:
-    """UTC nanoseconds to an aware UTC :class:`datetime` (truncated to microseconds)."""
-    return _EPOCH + timedelta(microseconds=ts_ns // 1000)
+ns_to_utc_datetime = ns_to_datetime
+"""UTC nanoseconds to an aware UTC :class:`datetime` (truncated to microseconds)."""
 
-
-def _datetime_to_ns(dt: datetime) -> int:
-    return ((dt - _EPOCH) // _ONE_US) * 1000
+_datetime_to_ns = datetime_to_ns
 
 
 def _zone(tz: str) -> ZoneInfo:

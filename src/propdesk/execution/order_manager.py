@@ -49,6 +49,7 @@ from functools import cache
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Final, Protocol
 
+from propdesk.core import topics
 from propdesk.core.errors import ContractError, InvalidPriceError, PropdeskError
 from propdesk.execution.brackets import (
     STOP_LOSS,
@@ -98,7 +99,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-ORDER_ERROR_TOPIC: Final[str] = "events.error.order"
+ORDER_ERROR_TOPIC: Final[str] = topics.ORDER_ERROR
 """Where :class:`OrderEventError` is published (next to the bus's own ``events.error.handler``)."""
 
 

@@ -47,8 +47,10 @@ from collections.abc import Callable, Iterator
 from math import isfinite
 from typing import Any, Final, Literal
 
+from propdesk.core import topics
 from propdesk.core.bus import MessageBus, Subscription
 from propdesk.core.errors import InvalidQuantityError
+from propdesk.core.topics import Priority
 from propdesk.model.contracts import ContractSpec, default_registry
 from propdesk.model.data import Bar, QuoteTick, TradeTick
 from propdesk.model.events import OrderFilled
@@ -88,7 +90,7 @@ __all__ = [
     "spec_for_symbol",
 ]
 
-FILL_TOPIC: Final = "events.order.filled"
+FILL_TOPIC: Final = topics.ORDER_FILLED
 """The topic the manager listens to (:class:`~propdesk.model.events.OrderFilled`)."""
 
 _OWN_TOPIC: Final = STRATEGY_POSITION_TOPICS[PositionCause.OWN_FILL]
@@ -171,7 +173,7 @@ class PositionManager:
         contracts: ContractLookup = spec_for_symbol,
         *,
         mark_mode: MarkMode = "liquidation",
-        priority: int = 100,
+        priority: int = Priority.POSITIONS,
         subscribe_marks: bool = False,
     ) -> None:
         if mark_mode not in ("liquidation", "last"):
@@ -589,9 +591,9 @@ class PositionManager:
     def _subscribe_symbol(self, symbol: str) -> None:
         bus = self._bus
         self._mark_subs[symbol] = [
-            bus.subscribe(f"data.quotes.{symbol}", self._on_quote, 100),
-            bus.subscribe(f"data.trades.{symbol}", self._on_trade, 100),
-            bus.subscribe(f"data.bars.{symbol}.*", self._on_bar, 100),
+            bus.subscribe(topics.quotes(symbol), self._on_quote, Priority.POSITIONS),
+            bus.subscribe(topics.trades(symbol), self._on_trade, Priority.POSITIONS),
+            bus.subscribe(topics.bars_all_timeframes(symbol), self._on_bar, Priority.POSITIONS),
         ]
 
     def _unsubscribe_symbol(self, symbol: str) -> None:

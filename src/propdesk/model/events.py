@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from propdesk.core import topics
 from propdesk.model._fastinit import fast_frozen_init
 from propdesk.model.enums import Side
 from propdesk.model.identifiers import AccountId, BrokerOrderId, ClientOrderId
@@ -217,19 +218,19 @@ class OrderFilled(OrderEvent):
 
 
 _TOPICS: dict[type[OrderEvent], str] = {
-    OrderDenied: "events.order.denied",
-    OrderSubmitted: "events.order.submitted",
-    OrderAccepted: "events.order.accepted",
-    OrderSuspended: "events.order.suspended",
-    OrderRejected: "events.order.rejected",
-    OrderPendingUpdate: "events.order.pending_update",
-    OrderPendingCancel: "events.order.pending_cancel",
-    OrderUpdated: "events.order.updated",
-    OrderModifyRejected: "events.order.modify_rejected",
-    OrderCancelRejected: "events.order.cancel_rejected",
-    OrderCanceled: "events.order.canceled",
-    OrderExpired: "events.order.expired",
-    OrderFilled: "events.order.filled",
+    OrderDenied: topics.ORDER_DENIED,
+    OrderSubmitted: topics.ORDER_SUBMITTED,
+    OrderAccepted: topics.ORDER_ACCEPTED,
+    OrderSuspended: topics.ORDER_SUSPENDED,
+    OrderRejected: topics.ORDER_REJECTED,
+    OrderPendingUpdate: topics.ORDER_PENDING_UPDATE,
+    OrderPendingCancel: topics.ORDER_PENDING_CANCEL,
+    OrderUpdated: topics.ORDER_UPDATED,
+    OrderModifyRejected: topics.ORDER_MODIFY_REJECTED,
+    OrderCancelRejected: topics.ORDER_CANCEL_REJECTED,
+    OrderCanceled: topics.ORDER_CANCELED,
+    OrderExpired: topics.ORDER_EXPIRED,
+    OrderFilled: topics.ORDER_FILLED,
 }
 
 _HOT_EVENTS: tuple[type[OrderEvent], ...] = (OrderEvent, *_TOPICS)

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Final
 
+from propdesk.core import topics
 from propdesk.core.errors import InvalidPriceError, InvalidQuantityError
 from propdesk.model._fastinit import fast_frozen_init
 from propdesk.model.identifiers import AccountId
@@ -386,9 +387,9 @@ class PositionClosed(PositionEvent):
 
 
 POSITION_TOPICS: dict[type[PositionEvent], str] = {
-    PositionOpened: "events.position.opened",
-    PositionChanged: "events.position.changed",
-    PositionClosed: "events.position.closed",
+    PositionOpened: topics.POSITION_OPENED,
+    PositionChanged: topics.POSITION_CHANGED,
+    PositionClosed: topics.POSITION_CLOSED,
 }
 """The bus topic of each position event class."""
 
@@ -491,7 +492,7 @@ class PositionCause(StrEnum):
 _OUTSIDE_CAUSES: Final = frozenset({PositionCause.RISK_FLATTEN, PositionCause.MANUAL, PositionCause.RECONCILE})
 
 STRATEGY_POSITION_TOPICS: Final[dict[PositionCause, str]] = {
-    c: f"events.strategy.position.{c.value}" for c in PositionCause
+    c: topics.strategy_position(c.value) for c in PositionCause
 }
 """The bus topic of :class:`StrategyPositionChange` by cause (``events.strategy.position.risk_flatten`` ...): a
 listener subscribes only to the causes it needs, and the position manager builds no event nobody listens to."""

@@ -41,6 +41,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Protocol
 
+from propdesk.core import topics
 from propdesk.model.events import OrderFilled
 from propdesk.model.price import Money
 from propdesk.model.records import AuditEntry
@@ -271,7 +272,7 @@ class ConnectFills:
         self.fills: list[OrderFilled] = []
         self._risk = risk
         self._bus = bus
-        self._sub: Subscription | None = bus.subscribe("events.order.filled", self._on_fill, VIEW_PRIORITY)
+        self._sub: Subscription | None = bus.subscribe(topics.ORDER_FILLED, self._on_fill, VIEW_PRIORITY)
 
     def _on_fill(self, fill: OrderFilled) -> None:
         if self._risk.state.on_fill(fill):

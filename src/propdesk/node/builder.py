@@ -46,6 +46,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Final
 
+from propdesk.core.backoff import Backoff
 from propdesk.core.bus import MessageBus
 from propdesk.core.clock import SimClock
 from propdesk.model.price import Money
@@ -102,6 +103,11 @@ class ReconcilePolicy:
     attempts: int = 5
     idle_timeout_s: float = 10.0
     backoff_s: float = 0.2
+
+    def schedule(self) -> Backoff:
+        """The pauses between attempts as the one backoff schedule of :mod:`propdesk.core.backoff` (linear:
+        ``k * backoff_s`` after attempt ``k``)."""
+        return Backoff(self.backoff_s, factor=1.0, step_s=self.backoff_s, max_attempts=max(0, self.attempts - 1))
 
 
 DEFAULT_RECONCILE: Final[ReconcilePolicy] = ReconcilePolicy()
@@ -446,7 +452,7 @@ class ConnectReconciler:
                             risk.guard.reconciled()
                         return report
                 if attempt < attempts:
-                    await asyncio.sleep(policy.backoff_s * attempt)
+                    await asyncio.sleep(policy.schedule().delay(attempt))
             log.error(
                 "%s: local state still differs from the broker after %d reconciles%s; the account stays REDUCING",
                 self._label,

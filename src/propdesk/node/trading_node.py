@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from propdesk.brokers.base import Broker
+from propdesk.core import topics
 from propdesk.core.bus import MessageBus, Subscription
 from propdesk.core.clock import Clock
 from propdesk.core.errors import ConfigError
@@ -73,8 +74,8 @@ class NodeConfig:
 
 
 def bar_topic(symbol: str, timeframe: object) -> str:
-    """The bus topic of ``symbol``'s bars of ``timeframe``: ``data.bars.ESZ5.1m``."""
-    return f"data.bars.{symbol}.{timeframe}"
+    """The bus topic of ``symbol``'s bars of ``timeframe``: ``data.bars.ESZ5.1m`` (``topics.bars``)."""
+    return topics.bars(symbol, timeframe)
 
 
 class TradingNode:
@@ -158,10 +159,10 @@ class TradingNode:
         self.strategies.append(strategy)
         self._by_tag[strategy.tag] = strategy
         self.bus.subscribe(bars, strategy.handle_bar)
-        self.bus.subscribe(f"data.quotes.{sym}", strategy.on_quote)
-        self.bus.subscribe(f"data.trades.{sym}", strategy.on_trade)
+        self.bus.subscribe(topics.quotes(sym), strategy.on_quote)
+        self.bus.subscribe(topics.trades(sym), strategy.on_trade)
         if self._order_sub is None and type(strategy).on_order_event is not Strategy.on_order_event:
-            self._order_sub = self.bus.subscribe("events.order.**", self._route_order_event)
+            self._order_sub = self.bus.subscribe(topics.ORDER_EVENTS, self._route_order_event)
         if not self._outside_sub:  # rare, and protective orders must follow them: routed for every strategy
             self._outside_sub = self._subscribe_changes(outside=True)
         if not self._position_sub and type(strategy).on_position_changed is not Strategy.on_position_changed:
@@ -224,17 +225,17 @@ class TradingNode:
         elif isinstance(event, Bar):
             self.publish_bar(event)
         elif isinstance(event, QuoteTick):
-            self.bus.publish(f"data.quotes.{event.symbol}", event)
+            self.bus.publish(topics.quotes(event.symbol), event)
         elif isinstance(event, TradeTick):
-            self.bus.publish(f"data.trades.{event.symbol}", event)
+            self.bus.publish(topics.trades(event.symbol), event)
         elif isinstance(event, DepthUpdate):
-            self.bus.publish(f"data.depth.{event.symbol}", event)
+            self.bus.publish(topics.depth(event.symbol), event)
         elif isinstance(event, BrokerConnected):
-            self.bus.publish("events.broker.connected", event)
+            self.bus.publish(topics.BROKER_CONNECTED, event)
         elif isinstance(event, BrokerDisconnected):
-            self.bus.publish("events.broker.disconnected", event)
+            self.bus.publish(topics.BROKER_DISCONNECTED, event)
         else:
-            self.bus.publish(f"events.broker.{type(event).__name__}", event)
+            self.bus.publish(topics.broker_event(type(event).__name__), event)
 
     def publish_bar(self, bar: Bar) -> None:
         """Publish a closed bar on ``data.bars.<symbol>.<timeframe>``."""

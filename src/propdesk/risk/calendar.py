@@ -26,6 +26,7 @@ from datetime import date, time
 from typing import Final, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from propdesk.core import topics
 from propdesk.core.clock import Clock
 from propdesk.core.errors import ConfigError
 from propdesk.core.timers import TimeEvent
@@ -81,7 +82,7 @@ class SessionRolled:
     @property
     def topic(self) -> str:
         """The bus topic, ``events.session.rolled``."""
-        return "events.session.rolled"
+        return topics.SESSION_ROLLED
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -103,7 +104,7 @@ class FlatTimeReached:
     @property
     def topic(self) -> str:
         """The bus topic, ``events.session.flat_time``."""
-        return "events.session.flat_time"
+        return topics.SESSION_FLAT_TIME
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -121,7 +122,7 @@ class EntryCutoffReached:
     @property
     def topic(self) -> str:
         """The bus topic, ``events.session.entry_cutoff``."""
-        return "events.session.entry_cutoff"
+        return topics.SESSION_ENTRY_CUTOFF
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,8 +42,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Protocol
 
+from propdesk.core import topics
+from propdesk.core.backoff import Backoff
 from propdesk.core.bus import MessageBus, Subscription
 from propdesk.core.errors import PropdeskError
+from propdesk.core.topics import Priority
 from propdesk.model.enums import Side
 from propdesk.model.identifiers import AccountId
 from propdesk.model.orders import Order, TimeInForce, enforcement_tag
@@ -61,12 +64,15 @@ if TYPE_CHECKING:
     from propdesk.execution.positions import PositionManager
     from propdesk.risk.gate import RiskGate
 
-__all__ = ["DEFAULT_BACKOFF_S", "Enforcer", "ExposureSource", "ManagedExposure"]
+__all__ = ["DEFAULT_BACKOFF", "DEFAULT_BACKOFF_S", "Enforcer", "ExposureSource", "ManagedExposure"]
 
 log = logging.getLogger("propdesk.risk.enforcer")
 
-DEFAULT_BACKOFF_S: Final[tuple[float, ...]] = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0)
-"""Wait after command round k (1-based) is ``backoff[min(k, len) - 1]`` seconds (risk-rules.md section 7.4)."""
+DEFAULT_BACKOFF: Final = Backoff(1.0, 2.0, 60.0)
+"""Wait after command round k (1-based): 1 s, 2 s, 4 s ... capped at 60 s (risk-rules.md section 7.4)."""
+
+DEFAULT_BACKOFF_S: Final[tuple[float, ...]] = tuple(DEFAULT_BACKOFF.ceiling(k) for k in range(1, 8))
+""":data:`DEFAULT_BACKOFF` as a table, ``(1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0)`` (the last repeated)."""
 
 
 class ExposureSource(Protocol):
@@ -144,7 +150,9 @@ class Enforcer:
         audit: where every step is recorded.
         gate: the pre-trade gate; fallback market orders are registered with it (without a gate there is no
             fallback order: only the broker commands are repeated).
-        backoff_s: waits between rounds (seconds), the last repeated.
+        backoff_s: waits between rounds: a :class:`~propdesk.core.backoff.Backoff` (default
+            :data:`DEFAULT_BACKOFF`; its ``max_attempts`` is ignored: rounds go on until flat) or a table of seconds,
+            the last repeated.
         fallback_after: command rounds before opposite market orders are added (default 3).
 
     Raises:
@@ -163,14 +171,14 @@ class Enforcer:
         store: LockoutStore | None = None,
         audit: AuditLog | None = None,
         gate: RiskGate | None = None,
-        backoff_s: Sequence[float] = DEFAULT_BACKOFF_S,
+        backoff_s: Backoff | Sequence[float] = DEFAULT_BACKOFF,
         fallback_after: int = 3,
     ) -> None:
         if exposure is None:
             if positions is None:
                 raise ValueError("Enforcer needs an exposure source or a position manager")
             exposure = ManagedExposure(positions, orders)
-        if not backoff_s or any(b <= 0 for b in backoff_s):
+        if not isinstance(backoff_s, Backoff) and (not backoff_s or any(b <= 0 for b in backoff_s)):
             raise ValueError(f"backoff_s must be non-empty and positive, got {tuple(backoff_s)!r}")
         if fallback_after < 0:
             raise ValueError(f"fallback_after must be >= 0, got {fallback_after}")
@@ -181,7 +189,8 @@ class Enforcer:
         self._store = store
         self._audit = audit
         self._gate = gate
-        self._backoff_ns = tuple(int(b * 1e9) for b in backoff_s)
+        self._schedule_s = backoff_s if isinstance(backoff_s, Backoff) else None
+        self._backoff_ns = () if isinstance(backoff_s, Backoff) else tuple(int(b * 1e9) for b in backoff_s)
         self.fallback_after = fallback_after
         self.account_id: AccountId = orders.account_id
         self._state: TradingStateSource | None = None
@@ -192,7 +201,7 @@ class Enforcer:
         self._closes: dict[str, _Job] = {}
         self._next_id = 1
         # Subscribed once, for good: subscribing per job would clear the bus's topic cache on the enforcement path.
-        self._sub: Subscription | None = bus.subscribe("events.order.*", self._on_order_event, -100)
+        self._sub: Subscription | None = bus.subscribe(topics.ORDER_EVENTS_ONE, self._on_order_event, Priority.LATE)
         self._sending = 0
         self.rounds = 0
         """Command rounds sent so far (first rounds and retries)."""
@@ -517,6 +526,8 @@ class Enforcer:
         return Side.SELL if pos > 0 else Side.BUY
 
     def _backoff(self, attempt: int) -> int:
+        if self._schedule_s is not None:
+            return self._schedule_s.delay_ns(attempt)
         return self._backoff_ns[min(attempt, len(self._backoff_ns)) - 1]
 
     def _schedule(self, job: _Job) -> None:

@@ -67,12 +67,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
+from propdesk.core import topics
 from propdesk.core.bus import MessageBus, Subscription
 from propdesk.core.clock import Clock
 from propdesk.core.errors import ConfigError
+from propdesk.core.timefmt import iso_utc_seconds
+from propdesk.core.topics import Priority
 from propdesk.execution.positions import PositionManager
 from propdesk.model.calendar import CalendarError, TradingCalendar, default_calendar
 from propdesk.model.identifiers import AccountId, ClientOrderId
@@ -98,12 +101,12 @@ __all__ = ["CachedSchedule", "DayClose", "NodeParts", "RiskEngine"]
 
 log = logging.getLogger("propdesk.risk.engine")
 
-VIEW_PRIORITY: Final[int] = 50
+VIEW_PRIORITY: Final[int] = Priority.RISK_VIEW
 """Bus priority of the account state's handlers: after the position manager (100), before the guard (0)."""
 _TIMED_ELSEWHERE: Final[frozenset[str]] = frozenset({"R1", "R11", "R16"})
 """CLOCK rules a bar-driven periodic check can skip: R1's CLOCK point is the floor at rollover (the roll re-evaluates
 every rule), R11 is driven by the session timers, R16 only warns (and is evaluated on fills)."""
-TALLY_PRIORITY: Final[int] = -200
+TALLY_PRIORITY: Final[int] = Priority.RISK_TALLY
 """Bus priority of the engine's own tallies of risk events (after everyone)."""
 
 
@@ -169,7 +172,7 @@ class CachedSchedule(FirmSchedule):
 def _iso(ts_ns: int | None) -> str | None:
     if ts_ns is None:
         return None
-    return datetime.fromtimestamp(ts_ns / 1e9, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return iso_utc_seconds(ts_ns)
 
 
 def _usd(m: Money | None) -> str | None:
@@ -352,16 +355,16 @@ class RiskEngine:
                 in_session=self._in_session if stale is not None else _never,
             )
         self._subs = [
-            bus.subscribe("events.order.filled", state.on_fill, VIEW_PRIORITY),
-            bus.subscribe("events.session.rolled", state.on_session_rolled, VIEW_PRIORITY),
-            bus.subscribe("data.quotes.**", self._on_tick, VIEW_PRIORITY),
-            bus.subscribe("data.trades.**", self._on_tick, VIEW_PRIORITY),
+            bus.subscribe(topics.ORDER_FILLED, state.on_fill, VIEW_PRIORITY),
+            bus.subscribe(topics.SESSION_ROLLED, state.on_session_rolled, VIEW_PRIORITY),
+            bus.subscribe(topics.ALL_QUOTES, self._on_tick, VIEW_PRIORITY),
+            bus.subscribe(topics.ALL_TRADES, self._on_tick, VIEW_PRIORITY),
             bus.subscribe(RuleBreached.TOPIC, self.breaches.append, TALLY_PRIORITY),
             bus.subscribe(LockoutSet.TOPIC, self.lockouts_set.append, TALLY_PRIORITY),
             bus.subscribe(AccountFlattened.TOPIC, self.flattens.append, TALLY_PRIORITY),
         ]
         if self._bar_marks:
-            self._subs.append(bus.subscribe("data.bars.**", self._on_bar, VIEW_PRIORITY))
+            self._subs.append(bus.subscribe(topics.ALL_BARS, self._on_bar, VIEW_PRIORITY))
         self.outcomes.subscribe(bus)
         self._timers = SessionTimers(
             clock,

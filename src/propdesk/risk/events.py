@@ -27,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Final
 
+from propdesk.core import topics
 from propdesk.model.identifiers import AccountId
 from propdesk.risk.decisions import Action, Decision, EvalPoint, TradingState
 
@@ -52,7 +53,7 @@ __all__ = [
 class RiskEvent:
     """Base of every risk event: ``account_id`` and ``ts_ns`` (UTC ns, the node's clock)."""
 
-    TOPIC: ClassVar[str] = "events.risk.event"
+    TOPIC: ClassVar[str] = topics.RISK_EVENT
 
     account_id: AccountId
     ts_ns: int
@@ -73,7 +74,7 @@ class RuleBreached(RiskEvent):
         state: the account's trading state after the breach.
     """
 
-    TOPIC: ClassVar[str] = "events.risk.rule_breached"
+    TOPIC: ClassVar[str] = topics.RISK_RULE_BREACHED
 
     point: EvalPoint
     decision: Decision
@@ -94,7 +95,7 @@ class RuleBreached(RiskEvent):
 class RuleWarned(RiskEvent):
     """A rule newly warns (notify only): ``decision.used_fraction`` says how much of the limit is used."""
 
-    TOPIC: ClassVar[str] = "events.risk.rule_warned"
+    TOPIC: ClassVar[str] = topics.RISK_RULE_WARNED
 
     point: EvalPoint
     decision: Decision
@@ -105,7 +106,7 @@ class TradingStateChanged(RiskEvent):
     """The account's trading state changed from ``old`` to ``new``; ``reasons`` says why (rule ids, fail-closed
     conditions, lockouts), most restrictive first."""
 
-    TOPIC: ClassVar[str] = "events.risk.trading_state_changed"
+    TOPIC: ClassVar[str] = topics.RISK_TRADING_STATE_CHANGED
 
     old: TradingState
     new: TradingState
@@ -122,7 +123,7 @@ class AccountFlattened(RiskEvent):
         attempts: command rounds sent (1 = the first round was enough).
     """
 
-    TOPIC: ClassVar[str] = "events.risk.account_flattened"
+    TOPIC: ClassVar[str] = topics.RISK_ACCOUNT_FLATTENED
 
     reason: str
     started_ns: int
@@ -133,7 +134,7 @@ class AccountFlattened(RiskEvent):
 class PositionClosedByRisk(RiskEvent):
     """A CLOSE_POSITION (or a partial close of an excess) was verified done for ``symbol``."""
 
-    TOPIC: ClassVar[str] = "events.risk.position_closed"
+    TOPIC: ClassVar[str] = topics.RISK_POSITION_CLOSED
 
     symbol: str
     reason: str
@@ -154,7 +155,7 @@ class FlattenRetry(RiskEvent):
         fallback: True when opposite market orders were sent as well (risk-rules.md section 7.4 step 3).
     """
 
-    TOPIC: ClassVar[str] = "events.risk.flatten_retry"
+    TOPIC: ClassVar[str] = topics.RISK_FLATTEN_RETRY
 
     symbol: str | None
     reason: str
@@ -170,7 +171,7 @@ class LockoutSet(RiskEvent):
     """A lockout was recorded; the enforcer persisted it before the flatten started (risk-rules.md section 7.5; a
     failed write is logged critically and audited under step ``persist``)."""
 
-    TOPIC: ClassVar[str] = "events.risk.lockout_set"
+    TOPIC: ClassVar[str] = topics.RISK_LOCKOUT_SET
 
     lockout: Lockout
 
@@ -179,7 +180,7 @@ class LockoutSet(RiskEvent):
 class LockoutExpired(RiskEvent):
     """A lockout reached ``expires_at_ns`` and was lifted (and cleared from the store)."""
 
-    TOPIC: ClassVar[str] = "events.risk.lockout_expired"
+    TOPIC: ClassVar[str] = topics.RISK_LOCKOUT_EXPIRED
 
     lockout: Lockout
 
@@ -188,7 +189,7 @@ class LockoutExpired(RiskEvent):
 class RiskDecisionLogged(RiskEvent):
     """An audit entry, as written to the audit log (published only when the audit log is given a bus)."""
 
-    TOPIC: ClassVar[str] = "events.risk.decision_logged"
+    TOPIC: ClassVar[str] = topics.RISK_DECISION_LOGGED
 
     entry: AuditEntry
 

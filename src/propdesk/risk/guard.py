@@ -57,11 +57,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Final
 
+from propdesk.core import topics
 from propdesk.core.bus import MessageBus, Subscription
+from propdesk.core.timefmt import iso_utc_seconds
+from propdesk.core.topics import Priority
 from propdesk.model.data import QuoteTick
 from propdesk.model.events import BrokerConnected, BrokerDisconnected, OrderFilled
 from propdesk.model.identifiers import AccountId
@@ -97,11 +99,11 @@ __all__ = [
 
 log = logging.getLogger("propdesk.risk.guard")
 
-FILL_TOPIC: Final = "events.order.filled"
-QUOTE_TOPICS: Final = "data.quotes.**"
-BROKER_CONNECTED_TOPIC: Final = "events.broker.connected"
-BROKER_DISCONNECTED_TOPIC: Final = "events.broker.disconnected"
-SESSION_ROLLED_TOPIC: Final = "events.session.rolled"
+FILL_TOPIC: Final = topics.ORDER_FILLED
+QUOTE_TOPICS: Final = topics.ALL_QUOTES
+BROKER_CONNECTED_TOPIC: Final = topics.BROKER_CONNECTED
+BROKER_DISCONNECTED_TOPIC: Final = topics.BROKER_DISCONNECTED
+SESSION_ROLLED_TOPIC: Final = topics.SESSION_ROLLED
 
 _POST_TRADE: Final = (EvalPoint.FILL, EvalPoint.QUOTE, EvalPoint.CLOCK)
 _STORE: Final = "store"
@@ -118,7 +120,7 @@ _RECONCILED_FILL: Final = "reconciled fill: counted, judged with every rule once
 def _iso(ts_ns: int | None) -> str:
     if ts_ns is None:
         return "no expiry"
-    return datetime.fromtimestamp(ts_ns / 1e9, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return iso_utc_seconds(ts_ns)
 
 
 @lru_cache(maxsize=256)
@@ -191,7 +193,7 @@ class AccountGuard:
         quote_stale_s: float = 5.0,
         check_interval_s: float = 1.0,
         in_session: Callable[[int], bool] | None = None,
-        priority: int = 0,
+        priority: int = Priority.DEFAULT,
     ) -> None:
         if quote_stale_s <= 0 or check_interval_s <= 0:
             raise ValueError(f"quote_stale_s ({quote_stale_s}) and check_interval_s ({check_interval_s}) must be > 0")

@@ -29,7 +29,9 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from propdesk.core import topics
 from propdesk.core.bus import MessageBus, Subscription
+from propdesk.core.topics import Priority
 from propdesk.model.events import OrderDenied, OrderFilled
 from propdesk.risk.events import (
     AccountFlattened,
@@ -57,7 +59,7 @@ _RECENT_FILLS: Final[int] = 64
 """Fills kept for attributing them to a flatten (a flatten closes one position per contract, plus retries)."""
 _EXAMPLES: Final[int] = 3
 """Example reasons kept per denying rule."""
-PRIORITY: Final[int] = -210
+PRIORITY: Final[int] = Priority.RISK_OUTCOMES
 """Bus priority of the recorder: after every other handler (the engine's own tallies run at -200)."""
 
 
@@ -232,8 +234,8 @@ class RiskOutcomes:
             bus.subscribe(LockoutExpired.TOPIC, self.on_lockout_expired, PRIORITY),
             bus.subscribe(AccountFlattened.TOPIC, self.on_flattened, PRIORITY),
             bus.subscribe(PositionClosedByRisk.TOPIC, self.on_flattened, PRIORITY),
-            bus.subscribe("events.order.denied", self.on_denied, PRIORITY),
-            bus.subscribe("events.order.filled", self.on_fill, PRIORITY),
+            bus.subscribe(topics.ORDER_DENIED, self.on_denied, PRIORITY),
+            bus.subscribe(topics.ORDER_FILLED, self.on_fill, PRIORITY),
         ]
 
     def unsubscribe(self, bus: MessageBus) -> None:

@@ -36,6 +36,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, Protocol, runtime_checkable
 
+from propdesk.core import topics
 from propdesk.execution.order_manager import MANUAL_TAG, OrderManager
 from propdesk.execution.positions import PositionManager
 from propdesk.model.events import (
@@ -107,7 +108,7 @@ class Reconciled(RiskEvent):
         discrepancies: what could not be made to agree (empty when clean).
     """
 
-    TOPIC: ClassVar[str] = "events.risk.reconciled"
+    TOPIC: ClassVar[str] = topics.RISK_RECONCILED
 
     fills: int
     orders_adopted: int

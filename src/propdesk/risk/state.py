@@ -42,9 +42,9 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Protocol
-from zoneinfo import ZoneInfo
 
 from propdesk.core.errors import ConfigError
+from propdesk.core.timefmt import CT
 from propdesk.execution.positions import PositionManager
 from propdesk.model.events import OrderFilled
 from propdesk.model.identifiers import AccountId, ClientOrderId
@@ -63,7 +63,7 @@ __all__ = [
 
 log = logging.getLogger("propdesk.risk.state")
 
-_CT = ZoneInfo("America/Chicago")
+_CT = CT
 """The time zone of CME trading days (risk-rules.md section 2); used only to probe the calendar for the next day."""
 
 

@@ -64,13 +64,15 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from pydantic import ValidationError
 
-from propdesk.backtest.cli_support import iso_utc
 from propdesk.backtest.trades import RoundTrip, RoundTripBuilder
 from propdesk.brokers.projectx import ProjectXBroker, ProjectXRest, ProjectXSettings
 from propdesk.brokers.projectx.config import ENV_API_KEY, ENV_USERNAME
 from propdesk.config import get_settings, load_settings
+from propdesk.core import topics
 from propdesk.core.clock import LiveClock, TimeEvent
 from propdesk.core.errors import ConfigError, ContractError
+from propdesk.core.timefmt import iso_utc
+from propdesk.core.topics import Priority
 from propdesk.data.aggregation import TimeBarAggregator, make_schedule
 from propdesk.data.aggregation.feeds import NO_END_NS
 from propdesk.execution.positions import spec_for_symbol
@@ -586,12 +588,12 @@ class LiveSession(EventFanout):
         self._reconciling = False
         self._counting = False
         bus = self.node.bus
-        bus.subscribe("events.order.filled", self._on_fill, priority=-100)
-        bus.subscribe("events.order.**", self._on_event, priority=200)
-        bus.subscribe("events.position.**", self._on_event, priority=200)
-        bus.subscribe("events.broker.disconnected", self._on_disconnected, priority=-300)
-        bus.subscribe("events.broker.connected", self._on_connected, priority=-300)
-        bus.subscribe(TradingStateChanged.TOPIC, self._on_state_changed, priority=-300)
+        bus.subscribe(topics.ORDER_FILLED, self._on_fill, priority=Priority.LATE)
+        bus.subscribe(topics.ORDER_EVENTS, self._on_event, priority=Priority.SESSION_EVENTS)
+        bus.subscribe(topics.POSITION_EVENTS, self._on_event, priority=Priority.SESSION_EVENTS)
+        bus.subscribe(topics.BROKER_DISCONNECTED, self._on_disconnected, priority=Priority.SESSION_STATE)
+        bus.subscribe(topics.BROKER_CONNECTED, self._on_connected, priority=Priority.SESSION_STATE)
+        bus.subscribe(TradingStateChanged.TOPIC, self._on_state_changed, priority=Priority.SESSION_STATE)
 
     # ------------------------------------------------------------------ events
 
@@ -847,7 +849,7 @@ class LiveSession(EventFanout):
             self.built.add_strategy(self.strategy, self.symbol, self.timeframe)
             self._boundary = asyncio.Event()
             self._agg = TimeBarAggregator(self.symbol, self.timeframe, self._on_agg_bar, skip_first_partial=True)
-            self.node.bus.subscribe(f"data.trades.{self.symbol}", self._on_trade, priority=-50)
+            self.node.bus.subscribe(topics.trades(self.symbol), self._on_trade, priority=Priority.DISPLAY_TRADES)
             self.node.start()
             self.broker.subscribe(self.symbol, quotes=True, trades=True)
             if self.options.duration_s is not None:

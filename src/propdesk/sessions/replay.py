@@ -28,7 +28,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from propdesk.backtest.cli_support import iso_utc
 from propdesk.backtest.engine import resolve_contract
 from propdesk.backtest.evaluation import CombineEvaluation, backtest_risk_setup, evaluation_of
 from propdesk.backtest.trades import RoundTrip, RoundTripBuilder
@@ -41,8 +40,11 @@ from propdesk.brokers.sim.replay import (
     ReplayRecord,
     SleepFn,
 )
+from propdesk.core import topics
 from propdesk.core.clock import SimClock, TimeEvent
 from propdesk.core.errors import DataError
+from propdesk.core.timefmt import iso_utc
+from propdesk.core.topics import Priority
 from propdesk.execution.positions import spec_for_symbol
 from propdesk.model.data import BarSeries
 from propdesk.model.events import OrderFilled
@@ -320,10 +322,10 @@ class RunSession(EventFanout, ReplayControl):
             self.fills: list[OrderFilled] = []
             self.recent: deque[object] = deque(maxlen=RECENT_EVENTS)
             self._listeners: list[EventListener] = []
-            self.bus.subscribe("events.order.filled", self.fills.append, priority=-100)
+            self.bus.subscribe(topics.ORDER_FILLED, self.fills.append, priority=Priority.LATE)
             # order events before the position manager (priority 100) publishes the position events a fill causes
-            self.bus.subscribe("events.order.**", self._on_event, priority=200)
-            self.bus.subscribe("events.position.**", self._on_event, priority=200)
+            self.bus.subscribe(topics.ORDER_EVENTS, self._on_event, priority=Priority.SESSION_EVENTS)
+            self.bus.subscribe(topics.POSITION_EVENTS, self._on_event, priority=Priority.SESSION_EVENTS)
             self.clock.set_daily_timer("propdesk.run.session-roll", SESSION_ROLL, "America/Chicago", self._roll_day)
             self.feed = ReplayFeed(
                 self.clock,

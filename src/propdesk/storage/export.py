@@ -20,13 +20,13 @@ from __future__ import annotations
 import csv
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from propdesk.core.errors import ConfigError
+from propdesk.core.timefmt import ns_to_datetime
 from propdesk.model.events import OrderFilled
 from propdesk.model.price import Money, Price
 from propdesk.storage.repositories import JournaledFill, Repository
@@ -127,11 +127,7 @@ class ExportResult:
 
 
 def _iso(ts_ns: int) -> str:
-    return (
-        datetime.fromtimestamp(ts_ns // 1_000_000_000, tz=UTC)
-        .replace(microsecond=(ts_ns // 1000) % 1_000_000)
-        .isoformat()
-    )
+    return ns_to_datetime(ts_ns).isoformat()
 
 
 def _journaled(fills: Iterable[OrderFilled | JournaledFill]) -> Iterable[JournaledFill]:

@@ -69,7 +69,10 @@ from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 from sqlalchemy import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from propdesk.core import topics
+from propdesk.core.backoff import Backoff
 from propdesk.core.errors import ConfigError
+from propdesk.core.topics import Priority
 from propdesk.model.events import OrderFilled
 from propdesk.model.identifiers import ClientOrderId
 from propdesk.model.orders import Order
@@ -89,20 +92,22 @@ __all__ = ["BackpressureLevel", "Journal", "JournalClosedError", "JournalStats",
 
 log = logging.getLogger("propdesk.storage.journal")
 
-POSITION_PATTERN: Final = "events.position.**"
+POSITION_PATTERN: Final = topics.POSITION_EVENTS
 """The position events' pattern (not subscribed when the position manager is given to :meth:`Journal.attach`)."""
 
-ORDER_PATTERN: Final = "events.order.**"
+ORDER_PATTERN: Final = topics.ORDER_EVENTS
 """The order events (subscribed topic by topic: each order event class publishes on its own topic; nothing else
 published under ``events.order`` is journaled)."""
 
 TOPICS: Final[tuple[str, ...]] = (
     ORDER_PATTERN,
     POSITION_PATTERN,
-    "events.risk.**",
-    "events.account.**",
+    topics.RISK_EVENTS,
+    topics.ACCOUNT_EVENTS,
 )
 """The bus patterns the journal records (at high priority, so a record is captured before anyone reacts to it)."""
+
+_RISK_PREFIX: Final = topics.RISK_PREFIX + "."
 
 WriterKind = Literal["process", "inline"]
 """Where rows are built and written: a writer subprocess, or an asyncio task of this process."""
@@ -267,7 +272,10 @@ class Journal:
         self._ready = False
         self._restart_handle: asyncio.TimerHandle | None = None
         self._restart_due = 0.0
-        self._restart_delay = retry_delay_s
+        self._retry = Backoff(retry_delay_s, 2.0, max_retry_delay_s)
+        """Waits between write retries and between writer restarts: ``retry_delay_s`` doubling up to
+        ``max_retry_delay_s``."""
+        self._restart_attempt = 0
         self._committed_seq = 0
         self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
         self._waiter_n = 0
@@ -448,8 +456,8 @@ class Journal:
         self,
         bus: MessageBus,
         *,
-        priority: int = 1000,
-        snapshot_priority: int = -1000,
+        priority: int = Priority.JOURNAL,
+        snapshot_priority: int = Priority.SNAPSHOT,
         positions: PositionSource | None = None,
     ) -> None:
         """Subscribe to the journal's topics on ``bus`` (records at ``priority``; account snapshots after fills and
@@ -473,8 +481,8 @@ class Journal:
             positions.add_capture(self._buf.append)
             self._positions = positions
         if self.snapshot_sources:
-            self._subs.append(bus.subscribe("events.order.filled", self._snapshot_after_fill, snapshot_priority))
-            self._subs.append(bus.subscribe("events.session.rolled", self._snapshot_at_roll, snapshot_priority))
+            self._subs.append(bus.subscribe(topics.ORDER_FILLED, self._snapshot_after_fill, snapshot_priority))
+            self._subs.append(bus.subscribe(topics.SESSION_ROLLED, self._snapshot_at_roll, snapshot_priority))
         if not self._armed:
             self._arm()
 
@@ -584,7 +592,7 @@ class Journal:
         if isinstance(message, AccountReport):
             return self._put((wire.K_REPORT, int(message.account_id), message, message.ts_ns), message, message.ts_ns)
         topic = getattr(message, "topic", None)
-        if isinstance(topic, str) and topic.startswith("events.risk.") and hasattr(message, "account_id"):
+        if isinstance(topic, str) and topic.startswith(_RISK_PREFIX) and hasattr(message, "account_id"):
             acct = int(message.account_id)
             return self._put((wire.K_RISK, acct, message), message, int(getattr(message, "ts_ns", 0)))
         self._skipped += 1
@@ -850,7 +858,7 @@ class Journal:
         self._rows += n_rows
         self._batches += 1
         self._failing = False
-        self._restart_delay = self.retry_delay_s
+        self._restart_attempt = 0
         if last_seq > self._committed_seq:
             self._committed_seq = last_seq
         self._release()
@@ -867,10 +875,10 @@ class Journal:
         self._dead = True
         self._failures += 1
         self.last_error = reason
-        log.error("%s; %d records kept, a new writer starts in %.2fs", reason, self.pending, self._restart_delay)
+        self._restart_attempt += 1
+        delay = self._retry.delay(self._restart_attempt)
+        log.error("%s; %d records kept, a new writer starts in %.2fs", reason, self.pending, delay)
         self._raise_level(BackpressureLevel.HALT)
-        delay = self._restart_delay
-        self._restart_delay = min(self._restart_delay * 2, self.max_retry_delay_s)
         if self._closed and self._loop is None:
             return
         if self._loop is not None:
@@ -1060,7 +1068,7 @@ class Journal:
 
     async def _run_inline(self) -> None:
         assert self._wake is not None
-        delay = self.retry_delay_s
+        waits = self._retry.delays()
         while True:
             if not self._inline:
                 if self._closed:
@@ -1083,6 +1091,7 @@ class Journal:
                     self._failures += 1
                     self._failing = True
                     self.last_error = describe_error(exc, self._engine_url)
+                    delay = next(waits)
                     log.error(
                         "journal write to %s failed (%d records kept, retry in %.2fs): %s",
                         self._url,
@@ -1092,9 +1101,8 @@ class Journal:
                     )
                     self._raise_level(BackpressureLevel.HALT)
                     await asyncio.sleep(delay)
-                    delay = min(delay * 2, self.max_retry_delay_s)
                     continue
-                delay = self.retry_delay_s
+                waits = self._retry.delays()
                 self._failing = False
                 done += 1
                 self._inflight -= len(chunk)

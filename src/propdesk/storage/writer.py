@@ -47,6 +47,7 @@ from typing import Any, Final
 from sqlalchemy import Connection as SaConnection
 from sqlalchemy import Engine
 
+from propdesk.core.backoff import Backoff
 from propdesk.storage import rows as rw
 from propdesk.storage import wire
 from propdesk.storage.db import create_sync_engine_for, describe_error
@@ -298,6 +299,7 @@ def writer_main(  # noqa: PLR0917
     # node's backlog up). The rows of a batch are acyclic and freed by reference counting.
     gc.collect()
     gc.freeze()
+    retry = Backoff(retry_delay_s, 2.0, max_retry_delay_s)
     _send(outbox, ("ready", os.getpid()))
     stopping = False
     try:
@@ -325,7 +327,7 @@ def writer_main(  # noqa: PLR0917
             rows: list[tuple[str, rw.Row]] = []
             for _seq, items, orders, scope in batches:
                 rows.extend(wire.rows_of(items, orders, scope=scope))
-            delay = retry_delay_s
+            waits = retry.delays()
             while True:
                 try:
                     with engine.begin() as conn:
@@ -333,8 +335,7 @@ def writer_main(  # noqa: PLR0917
                     break
                 except Exception as exc:
                     _send(outbox, ("fail", last_seq, describe_error(exc, url_obj)))
-                    time.sleep(delay)
-                    delay = min(delay * 2, max_retry_delay_s)
+                    time.sleep(next(waits))
             _send(outbox, ("ack", last_seq, n_records, len(rows)))
     finally:
         engine.dispose()

@@ -257,3 +257,10 @@ def test_a_restarted_risk_daemon_finds_its_lockouts_in_the_journal(risk_cfg: Ris
         assert second.recovery is not None and [lo.rule_id for lo in second.recovery.report.lockouts] == ["R3"]
     finally:
         second.close_lockouts()
+
+
+def test_the_reconcile_policy_pauses_through_the_one_backoff_schedule() -> None:
+    from propdesk.node.builder import ReconcilePolicy  # noqa: PLC0415
+
+    waits = list(ReconcilePolicy().schedule().delays())
+    assert waits == pytest.approx([0.2, 0.4, 0.6, 0.8])  # 5 attempts: 4 pauses of k x 0.2 s

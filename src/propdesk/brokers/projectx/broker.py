@@ -103,6 +103,7 @@ from propdesk.brokers.projectx.realtime import (
     UserHub,
 )
 from propdesk.brokers.projectx.rest import ProjectXRest
+from propdesk.core.backoff import Backoff
 from propdesk.core.clock import Clock
 from propdesk.core.errors import ConfigError, ContractError, PropdeskError
 from propdesk.model.data import BarSeries, DepthUpdate, Timeframe
@@ -132,6 +133,14 @@ CLOSE_PREFIX: Final[str] = "px-close-"
 CLOSE_TAG: Final[str] = "close"
 _STOP_TYPES: Final[frozenset[int]] = frozenset({3, 4, 5})
 _DAY_NS: Final[int] = 86_400 * 1_000_000_000
+
+
+def _place_lookup_backoff(retry_after_s: float) -> Backoff:
+    """The waits before each lookup of a place whose outcome is unknown: 4 lookups, the first after the reply's
+    ``Retry-After`` (at least 0.2 s), doubling, at most 30 s (this caller's own numbers)."""
+    return Backoff(max(retry_after_s, 0.2), 2.0, 30.0, max_attempts=4)
+
+
 SL_BRACKET_TYPE: Final[int] = 4
 """Stop-loss bracket child type (Stop), as PXPY sends (spec 3.3)."""
 TP_BRACKET_TYPE: Final[int] = 1
@@ -881,9 +890,8 @@ class ProjectXBroker:
 
     async def _resolve_place(self, order: Order, contract_id: str, t0: int, exc: UncertainOutcomeError) -> None:
         cid = order.client_order_id
-        delay = max(exc.retry_after_s, 0.2)
-        for attempt in range(4):
-            await asyncio.sleep(min(delay * 2**attempt, 30.0))
+        for delay in _place_lookup_backoff(exc.retry_after_s).delays():
+            await asyncio.sleep(delay)
             try:
                 row = await self._find_by_tag(cid, t0)
             except ProjectXError as err:

@@ -17,6 +17,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from propdesk.core.backoff import Backoff
 from propdesk.core.errors import ConfigError
 
 BracketMode = Literal["position", "auto_oco"]
@@ -70,6 +71,10 @@ class RetrySettings(BaseModel):
     max_s: float = Field(default=8.0, gt=0)
     default_retry_after_s: float = Field(default=60.0, gt=0)
     """Wait after a 429 without ``Retry-After`` (PXPY's 60 s, spec 1.2)."""
+
+    def schedule(self) -> Backoff:
+        """These numbers as a :class:`~propdesk.core.backoff.Backoff` (factor 2, full jitter, ``max_retries``)."""
+        return Backoff(self.base_s, 2.0, self.max_s, full_jitter=True, max_attempts=self.max_retries)
 
 
 class ProjectXSettings(BaseModel):

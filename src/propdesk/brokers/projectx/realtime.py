@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from propdesk.core.backoff import Backoff
+
 logger = logging.getLogger(__name__)
 
 _TOKEN_IN_URL = re.compile(r"(access_token=)[^&\s`'\"]+")
@@ -302,8 +304,7 @@ class HubConnection:
         self._handlers = handlers
         self._on_open = on_open
         self._on_state = on_state
-        self._base = reconnect_base_s
-        self._max = reconnect_max_s
+        self._backoff = Backoff(reconnect_base_s, 2.0, reconnect_max_s, full_jitter=True)
         self._factory = factory or pysignalr_factory()
         self._rng = rng
         self._sleep = sleep
@@ -425,7 +426,7 @@ class HubConnection:
             if self._stopping:
                 break
             attempt += 1
-            delay = self._rng() * min(self._max, self._base * 2 ** min(attempt - 1, 16))
+            delay = self._backoff.delay(attempt, self._rng)
             logger.info("ProjectX %s hub: %s; reconnecting in %.1f s", self.name, reason, delay)
             await self._sleep(delay)
 

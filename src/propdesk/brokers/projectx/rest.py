@@ -365,8 +365,7 @@ class ProjectXRest:
         return {c.value: br.status() for c, br in self.breakers.items()}
 
     def _backoff(self, attempt: int) -> float:
-        r = self.settings.retry
-        return float(self._rng() * min(r.max_s, r.base_s * 2.0 ** (attempt - 1)))
+        return self.settings.retry.schedule().delay(attempt, self._rng)
 
     async def _call(
         self,

@@ -37,6 +37,7 @@ import numpy as np
 import numpy.typing as npt
 
 from propdesk.core.errors import ConfigError
+from propdesk.core.timefmt import ns_to_datetime
 from propdesk.model.calendar import CalendarCoverageError, CalendarError, chicago_local, default_calendar
 from propdesk.model.contracts import ContractSpec
 
@@ -61,7 +62,7 @@ def _schedule(calendar: str) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int6
 
 
 def _utc_iso(ts_ns: int) -> str:
-    return datetime.fromtimestamp(ts_ns / 1e9, tz=ZoneInfo("UTC")).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return ns_to_datetime(ts_ns).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 class MarketHours:
@@ -91,7 +92,7 @@ class MarketHours:
         if i < 0 or ts_ns >= int(closes[i]):
             return f"market closed: {self._spec.root} has no {self._spec.calendar} session at {_utc_iso(ts_ns)}"
         if self._halt:
-            local = datetime.fromtimestamp(ts_ns / 1e9, tz=self._tz).time()
+            local = ns_to_datetime(ts_ns, self._tz).time()
             if self._spec.session_close <= local < self._spec.session_open:
                 return (
                     f"market closed: {self._spec.root} is in its daily halt "
@@ -101,7 +102,7 @@ class MarketHours:
 
     def session_end_ns(self, ts_ns: int) -> int:
         """The first ``session_close`` (local time in the spec's zone) strictly after ``ts_ns``, as UTC ns."""
-        local = datetime.fromtimestamp(ts_ns / 1e9, tz=self._tz)
+        local = ns_to_datetime(ts_ns, self._tz)
         end = datetime.combine(local.date(), self._spec.session_close, tzinfo=self._tz)
         if end <= local:
             end = datetime.combine(local.date() + timedelta(days=1), self._spec.session_close, tzinfo=self._tz)

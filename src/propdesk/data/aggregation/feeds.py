@@ -31,15 +31,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Final
 
+from propdesk.core import topics
 from propdesk.core.bus import MessageBus
 from propdesk.core.errors import ConfigError
+from propdesk.core.topics import Priority
 from propdesk.data.aggregation.sessions import CmeSessions
 from propdesk.data.aggregation.streaming import TimeBarAggregator
 from propdesk.model.data import Bar, Timeframe
 
 __all__ = ["AGGREGATOR_PRIORITY", "NO_END_NS", "BarFeeds", "bars_topic", "check_coarser"]
 
-AGGREGATOR_PRIORITY: Final[int] = -10
+AGGREGATOR_PRIORITY: Final[int] = Priority.AGGREGATOR
 """Bus priority of the aggregators on the source topic: after the default-priority subscribers of the finer bar."""
 
 NO_END_NS: Final[int] = 2**63 - 1
@@ -47,8 +49,8 @@ NO_END_NS: Final[int] = 2**63 - 1
 
 
 def bars_topic(symbol: str, timeframe: Timeframe | str) -> str:
-    """The bus topic of ``symbol``'s bars of ``timeframe``: ``data.bars.ESZ5.5m``."""
-    return f"data.bars.{symbol}.{timeframe}"
+    """The bus topic of ``symbol``'s bars of ``timeframe``: ``data.bars.ESZ5.5m`` (``topics.bars``)."""
+    return topics.bars(symbol, timeframe)
 
 
 def check_coarser(target: Timeframe, source: Timeframe, what: str) -> None:

@@ -18,23 +18,24 @@ Instants are UTC nanoseconds (``int``).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Final
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
 
+from propdesk.core.timefmt import CT, ct_datetime, datetime_to_ns
+
 if TYPE_CHECKING:
     from propdesk.model.calendar import TradingCalendar
 
-CHICAGO: Final[ZoneInfo] = ZoneInfo("America/Chicago")
+CHICAGO: Final[ZoneInfo] = CT
 SESSION_OPEN_CT: Final[time] = time(17, 0)
 """The Globex session open (and nominal daily-bar close), America/Chicago."""
 DAILY_HALT_CT: Final[time] = time(16, 0)
 """Start of the daily maintenance halt (and Friday's close), America/Chicago."""
 
-_EPOCH: Final[datetime] = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_DAY: Final[timedelta] = timedelta(days=1)
 _FRIDAY: Final[int] = 4
 _SATURDAY: Final[int] = 5
@@ -43,13 +44,11 @@ _SUNDAY: Final[int] = 6
 
 def chicago_ns(day: date, at: time) -> int:
     """UTC nanoseconds of the wall-clock time ``at`` on ``day`` in America/Chicago (DST-correct)."""
-    dt = datetime.combine(day, at, tzinfo=CHICAGO)
-    return ((dt - _EPOCH) // timedelta(microseconds=1)) * 1000
+    return datetime_to_ns(datetime.combine(day, at, tzinfo=CHICAGO))
 
 
-def chicago_datetime(ts_ns: int) -> datetime:
-    """The America/Chicago wall-clock datetime of UTC nanoseconds ``ts_ns`` (microsecond resolution)."""
-    return (_EPOCH + timedelta(microseconds=ts_ns // 1000)).astimezone(CHICAGO)
+chicago_datetime = ct_datetime
+"""The America/Chicago wall-clock datetime of UTC nanoseconds ``ts_ns`` (microsecond resolution)."""
 
 
 class CmeSessions:

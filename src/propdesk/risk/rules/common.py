@@ -7,15 +7,14 @@ per side, bracket children not counted, equality "trigger at >= the limit minus 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from decimal import ROUND_FLOOR, Decimal
 from enum import StrEnum
 from fractions import Fraction
 from typing import Annotated, NamedTuple
-from zoneinfo import ZoneInfo
 
 from pydantic import Field, PlainValidator
 
+from propdesk.core.timefmt import fmt_ct_minutes
 from propdesk.model.contracts import spec
 from propdesk.model.enums import Side
 from propdesk.model.orders import Order
@@ -23,7 +22,6 @@ from propdesk.model.price import Money
 from propdesk.risk.decisions import Action
 from propdesk.risk.rules.base import EVAL_MEMO, AccountView
 
-CT = ZoneInfo("America/Chicago")
 """The trading day's time zone (risk-rules.md section 2)."""
 
 
@@ -70,9 +68,8 @@ def fmt_usd(m: Money) -> str:
     return f"{sign}${abs(m.cents) // 100:,}.{abs(m.cents) % 100:02d}"
 
 
-def fmt_ct(ts_ns: int) -> str:
-    """A UTC ns time as Chicago wall time, e.g. ``2025-03-07 15:05 CT``."""
-    return datetime.fromtimestamp(ts_ns / 1e9, tz=UTC).astimezone(CT).strftime("%Y-%m-%d %H:%M CT")
+fmt_ct = fmt_ct_minutes
+"""A UTC ns time as Chicago wall time, e.g. ``2025-03-07 15:05 CT`` (:func:`propdesk.core.timefmt.fmt_ct_minutes`)."""
 
 
 def fmt_qty(x: Fraction) -> str:

@@ -11,16 +11,17 @@ flat time and entry cutoff from a :class:`FlatSchedule` given at construction (t
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Annotated, Protocol
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from propdesk.core.timefmt import CT, ct_datetime, datetime_to_ns
 from propdesk.model.orders import Order
 from propdesk.risk.decisions import ALLOW, Action, Decision, EvalPoint
 from propdesk.risk.rules.base import AccountView, Rule, RuleParams
-from propdesk.risk.rules.common import CT, counted_orders_memo, fmt_ct, is_opening
+from propdesk.risk.rules.common import counted_orders_memo, fmt_ct, is_opening
 
 SESSION_PRESETS: dict[str, tuple[time, time]] = {
     "new_york": (time(7), time(16)),
@@ -74,11 +75,10 @@ class SessionWindowsParams(RuleParams):
 
 
 def _ct(ts_ns: int) -> datetime:
-    return datetime.fromtimestamp(ts_ns // 1_000_000_000, tz=UTC).astimezone(CT)
+    return ct_datetime(ts_ns).replace(microsecond=0)
 
 
-def _ns(dt: datetime) -> int:
-    return int(dt.timestamp()) * 1_000_000_000
+_ns = datetime_to_ns
 
 
 class SessionWindowsRule(Rule):

@@ -40,16 +40,17 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
-from zoneinfo import ZoneInfo
 
 from propdesk.brokers.base import Broker
+from propdesk.core import topics
 from propdesk.core.bus import MessageBus
 from propdesk.core.clock import Clock, LiveClock, SimClock
 from propdesk.core.errors import DataError
+from propdesk.core.timefmt import fmt_ct_seconds, iso_utc_seconds
+from propdesk.core.topics import Priority
 from propdesk.model.events import BrokerConnected, BrokerDisconnected, OrderFilled
 from propdesk.model.identifiers import AccountId
 from propdesk.model.orders import is_enforcement_tag
@@ -91,23 +92,22 @@ RECENT_AUDIT: Final[int] = 15
 """Audit entries the status shows (the newest)."""
 RECENT_FILLS: Final[int] = 12
 """Fills the status shows (the newest)."""
-CT: Final = ZoneInfo("America/Chicago")
 _SIM_CLOSE_PREFIX: Final[str] = "sim-close-"
 """Client order id prefix of the simulated broker's ``close_position`` orders (the enforcer's closes)."""
-_RECORD_PRIORITY: Final[int] = 150
+_RECORD_PRIORITY: Final[int] = Priority.DAEMON_RECORD
 """The daemon records a fill before the position manager (100) books it: it sees the position before the fill."""
 
 
 def _iso_utc(ts_ns: int | None) -> str | None:
     if ts_ns is None:
         return None
-    return datetime.fromtimestamp(ts_ns / 1e9, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return iso_utc_seconds(ts_ns)
 
 
 def _iso_ct(ts_ns: int | None) -> str | None:
     if ts_ns is None:
         return None
-    return datetime.fromtimestamp(ts_ns // 1_000_000_000, tz=CT).strftime("%Y-%m-%d %H:%M:%S CT")
+    return fmt_ct_seconds(ts_ns)
 
 
 def _usd(m: Money | None) -> str | None:
@@ -269,10 +269,10 @@ class RiskDaemon:
         self.connected: bool | None = None
         """The broker connection as last reported (``None`` before any report)."""
         self._listeners: list[Callable[[object], None]] = []
-        self.bus.subscribe("events.order.filled", self._on_fill, _RECORD_PRIORITY)
-        self.bus.subscribe("events.risk.**", self._on_risk_event, -300)
-        self.bus.subscribe("events.broker.connected", self._on_connection, -300)
-        self.bus.subscribe("events.broker.disconnected", self._on_connection, -300)
+        self.bus.subscribe(topics.ORDER_FILLED, self._on_fill, _RECORD_PRIORITY)
+        self.bus.subscribe(topics.RISK_EVENTS, self._on_risk_event, Priority.SESSION_STATE)
+        self.bus.subscribe(topics.BROKER_CONNECTED, self._on_connection, Priority.SESSION_STATE)
+        self.bus.subscribe(topics.BROKER_DISCONNECTED, self._on_connection, Priority.SESSION_STATE)
         self.running = False
 
     # ------------------------------------------------------------------------------------------------ life cycle
@@ -668,8 +668,8 @@ class ProjectXRiskSession:
         self.bootstrap: BootstrapResult | None = None
         """The MLL floor derived from the broker's trade history (``None`` when the configuration gave it)."""
         self._ready = False
-        self.daemon.bus.subscribe("events.broker.connected", self._on_connected, -400)
-        self.daemon.bus.subscribe("events.order.filled", self._on_fill, -400)
+        self.daemon.bus.subscribe(topics.BROKER_CONNECTED, self._on_connected, Priority.DAEMON_RECONCILE)
+        self.daemon.bus.subscribe(topics.ORDER_FILLED, self._on_fill, Priority.DAEMON_RECONCILE)
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def stop(self) -> None:
