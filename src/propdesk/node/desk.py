@@ -252,7 +252,6 @@ class _Slot:
     strategy: Strategy
     state: StrategyState = StrategyState.RUNNING
     version: int = 1
-    subs: tuple[tuple[str, Callable[[Any], object], int], ...] = ()
 
 
 # ------------------------------------------------------------------------------------------------ the desk
@@ -347,7 +346,11 @@ class Desk:
         if isinstance(command, ModifyOrder):
             return self._modify(command)
         if isinstance(command, CancelOrder):
-            self._om.cancel(command.client_order_id)
+            order = self._om.order(command.client_order_id)
+            if order is not None and order.is_done:
+                reason = f"CancelOrder: order {order.client_order_id} is already {order.status.value}"
+                return self._result(command, _deny(INVALID, reason))
+            self._om.cancel(command.client_order_id)  # False: a cancel is already on its way (accepted again)
             return self._result(command, ACCEPTED)
         if isinstance(command, CancelAllOrders):
             self._om.cancel_all(command.symbol)
@@ -573,13 +576,11 @@ class Desk:
         strategy = slot.strategy
         mode: StopMode | None = None
         if isinstance(c, StartStrategy):
-            if before is StrategyState.STOPPED:
-                self._resubscribe(slot)
-                slot.state = StrategyState.RUNNING
-                self._om.hold_tag(strategy.tag, None)
-                strategy.on_start()
             slot.state = StrategyState.RUNNING
             self._om.hold_tag(strategy.tag, None)
+            if before is StrategyState.STOPPED:
+                self.node.resume_data(strategy)
+                strategy.on_start()
         elif isinstance(c, PauseStrategy):
             if before is StrategyState.STOPPED:
                 return self._result(c, _deny(INVALID, f"PauseStrategy: {c.strategy} is stopped (start it first)"))
@@ -625,20 +626,9 @@ class Desk:
             return None if order.parent_id is not None else f"strategy {tag} is stopped"
 
         om.hold_tag(tag, stopped)
-        bus = self.node.bus
-        handlers = (strategy.handle_bar, strategy.on_quote, strategy.on_trade)
-        subs = [s for s in bus.subscriptions() if any(s.handler == h for h in handlers)]
-        slot.subs = tuple((s.pattern, s.handler, s.priority) for s in subs)
-        for s in subs:
-            bus.unsubscribe(s)
+        self.node.suspend_data(strategy)
         slot.state = StrategyState.STOPPED
         strategy.on_stop()
-
-    def _resubscribe(self, slot: _Slot) -> None:
-        bus = self.node.bus
-        for pattern, handler, priority in slot.subs:
-            bus.subscribe(pattern, handler, priority)
-        slot.subs = ()
 
     def _update_params(self, c: UpdateStrategyParams) -> CommandResult:
         slot = self._slot(c.strategy)

@@ -121,6 +121,8 @@ class TradingNode:
         self.strategies: list[Strategy] = []
         self.bar_feeds = BarFeeds(self.bus)
         self._by_tag: dict[str, Strategy] = {}
+        self._data_subs: dict[str, list[Subscription]] = {}
+        self._suspended: dict[str, list[Subscription]] = {}
         self._topics: dict[tuple[str, object], str] = {}
         self.started = False
         broker.set_event_handler(self.on_broker_event)
@@ -157,9 +159,11 @@ class TradingNode:
         strategy.bind(NodeContext(self, strategy), symbol, tf)
         self.strategies.append(strategy)
         self._by_tag[strategy.tag] = strategy
-        self.bus.subscribe(bars, strategy.handle_bar)
-        self.bus.subscribe(f"data.quotes.{sym}", strategy.on_quote)
-        self.bus.subscribe(f"data.trades.{sym}", strategy.on_trade)
+        self._data_subs[strategy.tag] = [
+            self.bus.subscribe(bars, strategy.handle_bar),
+            self.bus.subscribe(f"data.quotes.{sym}", strategy.on_quote),
+            self.bus.subscribe(f"data.trades.{sym}", strategy.on_trade),
+        ]
         if self._order_sub is None and type(strategy).on_order_event is not Strategy.on_order_event:
             self._order_sub = self.bus.subscribe("events.order.**", self._route_order_event)
         if not self._outside_sub:  # rare, and protective orders must follow them: routed for every strategy
@@ -192,7 +196,8 @@ class TradingNode:
         for tf, deliver in strategy.bar_subscriptions.items():
             if tf == strategy.timeframe:
                 raise ConfigError(f"strategy {strategy.name}: subscribe_bars({tf}) is already its own timeframe")
-            self.bus.subscribe(self._want_bars(strategy, strategy.symbol, tf), deliver)
+            sub = self.bus.subscribe(self._want_bars(strategy, strategy.symbol, tf), deliver)
+            self._data_subs.setdefault(strategy.tag, []).append(sub)
 
     def start(self) -> None:
         """Call every strategy's ``on_start`` (once), then subscribe the extra timeframes it registered.
@@ -214,6 +219,24 @@ class TradingNode:
         self.started = False
         for strategy in self.strategies:
             strategy.on_stop()
+
+    def suspend_data(self, strategy: Strategy) -> None:
+        """Stop delivering market data to ``strategy`` (bars of every timeframe it subscribed, quotes, trades) until
+        :meth:`resume_data`; its order and position events still reach it. No-op when already suspended."""
+        tag = strategy.tag
+        if tag in self._suspended:
+            return
+        subs = self._data_subs.pop(tag, [])
+        for sub in subs:
+            self.bus.unsubscribe(sub)
+        self._suspended[tag] = subs
+
+    def resume_data(self, strategy: Strategy) -> None:
+        """Deliver market data to ``strategy`` again after :meth:`suspend_data` (no-op when not suspended)."""
+        subs = self._suspended.pop(strategy.tag, None)
+        if subs is None:
+            return
+        self._data_subs[strategy.tag] = [self.bus.subscribe(s.pattern, s.handler, s.priority) for s in subs]
 
     # --- events -------------------------------------------------------------------------------------------------
 

@@ -375,3 +375,46 @@ def test_risk_status_and_contracts(env: Env) -> None:
     assert rules["R5"].last_decision.startswith("ALLOW")
     [spec] = env.desk.contracts()
     assert spec.tick_value == Money.of("12.50")
+
+
+class TwoTimeframes(Scripted):
+    name = "two_tf"
+
+    def __init__(self, config: StrategyConfig | None = None) -> None:
+        super().__init__(config)
+        self.coarse = 0
+        self.starts = 0
+        self.subscribe_bars("2m", self._on_coarse)
+
+    def _on_coarse(self, bar: Bar) -> None:
+        self.coarse += 1
+
+    def on_start(self) -> None:
+        self.starts += 1
+
+
+def test_a_stopped_strategy_gets_no_bars_of_any_timeframe_until_started_again() -> None:
+    strategy = TwoTimeframes(ScriptedConfig(bracket=True))
+    env = make_env((strategy,))
+    for _ in range(4):
+        env.bar()
+    assert strategy.coarse >= 1
+    seen = (strategy.bars, strategy.coarse)
+    env.desk.execute(StopStrategy(idempotency_key="st", strategy="two_tf", mode=StopMode.FLATTEN))
+    for _ in range(4):
+        env.bar()
+    assert (strategy.bars, strategy.coarse) == seen
+    assert env.desk.execute(StartStrategy(idempotency_key="go", strategy="two_tf")).accepted
+    assert strategy.starts == 2 and env.desk.strategies()[0].state is StrategyState.RUNNING
+    for _ in range(4):
+        env.bar()
+    assert strategy.bars == seen[0] + 4 and strategy.coarse > seen[1]
+    assert env.om.orders_for_tag("two_tf")[-1].status is not OrderStatus.DENIED  # it trades again
+
+
+def test_cancel_of_a_done_order_is_refused(env: Env) -> None:
+    placed = env.desk.execute(buy("a1"))
+    env.bar()
+    cid = placed.client_order_ids[0]
+    refused = env.desk.execute(CancelOrder(idempotency_key="c1", client_order_id=cid))
+    assert not refused.accepted and refused.verdict.rule_id == INVALID and "filled" in refused.verdict.reason
