@@ -159,17 +159,17 @@ class TradingNode:
         strategy.bind(NodeContext(self, strategy), symbol, tf)
         self.strategies.append(strategy)
         self._by_tag[strategy.tag] = strategy
-        self._data_subs[strategy.tag] = [
-            self.bus.subscribe(bars, strategy.handle_bar),
-            self.bus.subscribe(f"data.quotes.{sym}", strategy.on_quote),
-            self.bus.subscribe(f"data.trades.{sym}", strategy.on_trade),
-        ]
+        self.bus.subscribe(bars, strategy.handle_bar)
+        self.bus.subscribe(f"data.quotes.{sym}", strategy.on_quote)
+        self.bus.subscribe(f"data.trades.{sym}", strategy.on_trade)
         if self._order_sub is None and type(strategy).on_order_event is not Strategy.on_order_event:
             self._order_sub = self.bus.subscribe("events.order.**", self._route_order_event)
         if not self._outside_sub:  # rare, and protective orders must follow them: routed for every strategy
             self._outside_sub = self._subscribe_changes(outside=True)
         if not self._position_sub and type(strategy).on_position_changed is not Strategy.on_position_changed:
             self._position_sub = self._subscribe_changes(outside=False)
+        own = (strategy.handle_bar, strategy.on_quote, strategy.on_trade)
+        self._data_subs[strategy.tag] = [s for s in self.bus.subscriptions() if any(s.handler == h for h in own)]
         if self.started:
             strategy.on_start()
             self._subscribe_extra_bars(strategy)
