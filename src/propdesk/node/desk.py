@@ -28,8 +28,8 @@ content (every field but ``ts_ns``) returns that result again (``replayed=True``
 another content is denied as ``idempotency_conflict``.
 
 **Queries** return frozen values (money as :class:`~propdesk.model.price.Money`, times UTC ns): :meth:`accounts`,
-:meth:`positions`, :meth:`working_orders` (with bracket children), :meth:`fills`, :meth:`risk_status`,
-:meth:`strategies`, :meth:`contracts`.
+:meth:`positions`, :meth:`working_orders` (with bracket children), :meth:`fills`, :meth:`daily_stats`,
+:meth:`strategy_stats`, :meth:`risk_status`, :meth:`strategies`, :meth:`contracts`, :meth:`audit`.
 
 **Event stream seam.** The sequenced event stream (``propdesk.node.stream``: journal sequence numbers,
 ``subscribe(topics, after_seq)``, ``snapshot()`` with ``as_of_seq``) is attached with :meth:`Desk.attach_stream` and
@@ -82,14 +82,15 @@ from propdesk.model.identifiers import ClientOrderId
 from propdesk.model.orders import Order, OrderStatus, OrderType
 from propdesk.model.positions import PositionSnapshot
 from propdesk.model.price import Money, Price
-from propdesk.model.records import Lockout
+from propdesk.model.records import AuditEntry, Lockout
 from propdesk.risk.decisions import TradingState
 from propdesk.risk.gate import reduce_only_violation
 from propdesk.strategies.base import Strategy, StrategyConfig, live_fields
 
 if TYPE_CHECKING:
+    from propdesk.execution.portfolio import StrategySummary
     from propdesk.node.builder import BuiltNode
-    from propdesk.risk.engine import RiskEngine
+    from propdesk.risk.engine import DayClose, RiskEngine
 
 __all__ = [
     "DESK_CONDITION",
@@ -770,6 +771,30 @@ class Desk:
                 )
             )
         return out
+
+    def daily_stats(self) -> list[DayClose]:
+        """The trading days closed so far (at their session roll) and today so far (``complete=False``), oldest
+        first: net PnL, balance, MLL floor, trades and contracts (empty without a risk engine)."""
+        risk = self.risk
+        if risk is None:
+            return []
+        return [*risk.day_closes, risk.day_so_far()]
+
+    def strategy_stats(self) -> dict[str, StrategySummary]:
+        """Per strategy tag (``desk`` for the desk's own orders): realized and unrealized PnL, fees, open positions and
+        fills (the portfolio's attribution)."""
+        return self.node.portfolio.strategy_summaries()
+
+    def audit(self, *, point: str | None = None, limit: int = 100) -> list[AuditEntry]:
+        """The risk engine's most recent audit entries (at most ``limit``, oldest first; ``point``: ``pre``, ``fill``,
+        ``quote``, ``clock``, ``condition`` ... only). Empty without a risk engine or when its audit log keeps no
+        entries in memory (a file log: read the file)."""
+        risk = self.risk
+        entries = None if risk is None else getattr(risk.audit, "entries", None)
+        if not callable(entries):
+            return []
+        found: list[AuditEntry] = entries(point=point)
+        return found[-limit:] if limit > 0 else []
 
     def strategies(self) -> list[StrategyView]:
         """The node's strategies with their state, parameters and parameter version."""

@@ -418,3 +418,19 @@ def test_cancel_of_a_done_order_is_refused(env: Env) -> None:
     cid = placed.client_order_ids[0]
     refused = env.desk.execute(CancelOrder(idempotency_key="c1", client_order_id=cid))
     assert not refused.accepted and refused.verdict.rule_id == INVALID and "filled" in refused.verdict.reason
+
+
+def test_daily_and_strategy_stats_and_the_audit_log(env: Env) -> None:
+    env.desk.execute(buy("a1", 1))
+    env.bar(6700.0)  # bought at 6700 (the bar's open)
+    env.desk.execute(ClosePosition(idempotency_key="cp", symbol=SYM))
+    env.bar(6702.0)  # sold at 6702: +8 ticks = +$100 (the simulated account charges no fee)
+    [today] = env.desk.daily_stats()
+    assert not today.complete and today.net_pnl == Money.of("100") and today.balance == Money.of("50100")
+    stats = env.desk.strategy_stats()
+    assert stats["desk"].realized_pnl == Money.of("100") and stats["desk"].fill_count == 2  # the buy and the close
+    denied = env.desk.execute(buy("a2", 6))
+    assert not denied.accepted
+    [last] = env.desk.audit(point="pre", limit=1)
+    assert last.action == "DENY" and last.reasons[0].startswith("R5: ")
+    assert len(env.desk.audit(point="pre")) == 2  # the buy passed, the 6 lots did not
