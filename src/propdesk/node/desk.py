@@ -4,8 +4,8 @@
 :meth:`Desk.execute` and return a :class:`~propdesk.model.commands.CommandResult` at once: accepted, or denied with
 a :class:`~propdesk.model.commands.Verdict` naming the rule (``R5``), the trading state (``HALTED``, ``REDUCING``) or
 the desk's reason (``invalid``, ``idempotency_conflict``, ``admin_required``, ``version_conflict``, ``not_live``,
-``strategy``), the reason and the headroom left. Outcomes (order accepted, fills, positions, state changes) arrive as
-events on the node's bus, never as return values.
+``strategy``, ``unsupported``), the reason and the headroom left. Outcomes (order accepted, fills, positions, state
+changes) arrive as events on the node's bus, never as return values.
 
 * Order commands go through the node's order manager, whose pre-trade gate (the risk engine's
   :class:`~propdesk.risk.gate.RiskGate`, with the journal's back-pressure gate in front when the journal is behind)
@@ -94,8 +94,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DESK_CONDITION",
+    "STRATEGY_HOLD",
     "STRATEGY_PARAMS_TOPIC",
     "STRATEGY_STATE_TOPIC",
+    "UNSUPPORTED",
     "AccountSummary",
     "Desk",
     "OrderView",
@@ -113,6 +115,9 @@ STRATEGY_STATE_TOPIC: Final[str] = "events.strategy.state"
 """Where :class:`StrategyStateChanged` is published."""
 STRATEGY_PARAMS_TOPIC: Final[str] = "events.strategy.params"
 """Where :class:`StrategyParamsChanged` is published."""
+UNSUPPORTED: Final[str] = "unsupported"
+"""The ``rule_id`` of a denial: the broker lacks the order type (refused before the gate; a broker's own rejection
+of a sent order is an outcome, an ``OrderRejected`` event, not a denial)."""
 STRATEGY_HOLD: Final[str] = "strategy"
 """The ``rule_id`` of a denial by a paused or stopped strategy's hold."""
 
@@ -420,8 +425,8 @@ class Desk:
         ids = (order.client_order_id,)
         if order.status is OrderStatus.DENIED:
             return self._result(c, self._denial(order.reason), orders=ids)
-        if order.status is OrderStatus.REJECTED and not order.broker_order_id and not order.fills:
-            return self._result(c, _deny("broker", order.reason), orders=ids)  # refused locally (unsupported type)
+        if order.status is OrderStatus.REJECTED and " does not support " in order.reason:
+            return self._result(c, _deny(UNSUPPORTED, order.reason), orders=ids)  # refused before the broker
         return self._result(c, ACCEPTED, orders=ids)
 
     def _modify(self, c: ModifyOrder) -> CommandResult:
@@ -549,10 +554,7 @@ class Desk:
         if want is TradingState.ACTIVE:
             guard.clear_condition(DESK_CONDITION)
         else:
-            held = guard.conditions.get(DESK_CONDITION)
-            if held is not None and want < now and c.admin:
-                guard.clear_condition(DESK_CONDITION)
-            guard.set_condition(DESK_CONDITION, want, reason)
+            guard.set_condition(DESK_CONDITION, want, reason)  # replaces the desk's earlier restriction
         return self._result(c, ACCEPTED)
 
     # --- strategies -----------------------------------------------------------------------------------------
