@@ -276,6 +276,7 @@ class OrderManager:
         self._cancel_requested: set[ClientOrderId] = set()
         self._modify_requested: dict[ClientOrderId, int] = {}
         self._close_tags: dict[str, str] = {}
+        self._holds: dict[str, Callable[[Order], str | None]] = {}
 
     # ------------------------------------------------------------------------------------------------ properties
 
@@ -557,6 +558,44 @@ class OrderManager:
             self._send(entry)
         return b
 
+    def pre_check(
+        self, order: Order, *, stop_loss_ticks: int | None = None, take_profit_ticks: int | None = None
+    ) -> str | None:
+        """The reason :meth:`submit` (or, with a distance, :meth:`submit_bracket`) would deny or reject ``order`` now,
+        or ``None`` when it would pass: the capability check, a tag hold (:meth:`hold_tag`) and the pre-trade gate,
+        exactly as for a real submit, but ``order`` is not registered and nothing is sent (a dry run). With
+        ``stop_loss_ticks`` the gate sees the bracket (its rules price the order's risk to that stop); the bracket
+        is removed again before this returns.
+
+        Raises:
+            OrderManagerError: ``order``'s client order id is already tracked.
+        """
+        cid = order.client_order_id
+        if cid in self._orders:
+            raise OrderManagerError(f"client order id {cid} is already used by another order")
+        reason = None if order.order_type in _ALWAYS_SUPPORTED else self._unsupported(order)
+        if reason is not None:
+            return reason
+        hold = self._holds.get(order.tag)
+        reason = None if hold is None else hold(order)
+        if reason is not None or self._gate is None:
+            return reason
+        if stop_loss_ticks is not None or take_profit_ticks is not None:
+            self._brackets[cid] = Bracket(
+                entry_id=cid,
+                symbol=order.symbol,
+                entry_side=order.side,
+                stop_loss_ticks=stop_loss_ticks,
+                take_profit_ticks=take_profit_ticks,
+                tag=order.tag,
+                native=self._broker.capabilities.native_brackets,
+                tick_size=self._tick_size_of(order.symbol),
+            )
+        try:
+            return self._gate_check(order)
+        finally:
+            self._brackets.pop(cid, None)
+
     def submit_oco(self, order_a: Order, order_b: Order) -> OcoGroup:
         """Submit two orders as an OCO pair: when one fills completely the other is canceled; a partial fill of one
         shrinks the other by the same quantity.
@@ -704,6 +743,18 @@ class OrderManager:
     def flatten(self) -> None:
         """Ask the broker to cancel every working order and close every position at market."""
         self._broker.flatten()
+
+    def hold_tag(self, tag: str, check: Callable[[Order], str | None] | None) -> None:
+        """Put ``check`` in front of the pre-trade gate for the new orders of strategy ``tag`` (``None`` removes it).
+
+        ``check(order)`` returns a reason to deny the order (it is then DENIED with that reason and never reaches the
+        gate or the broker) or ``None`` to let it on to the gate. The desk holds a paused strategy's entries and a
+        stopped strategy's orders this way (:mod:`propdesk.node.desk`). Modifies and cancels are not held.
+        """
+        if check is None:
+            self._holds.pop(tag, None)
+        else:
+            self._holds[tag] = check
 
     # ------------------------------------------------------------------------------------------------ queries
 
@@ -944,7 +995,11 @@ class OrderManager:
                 order, OrderRejected(client_order_id=cid, account_id=self._account_id, ts_event_ns=ts, reason=reason)
             )
             return
-        reason = None if self._gate is None else self._gate_check(order)
+        if self._holds:
+            hold = self._holds.get(order.tag)
+            reason = None if hold is None else hold(order)
+        if reason is None and self._gate is not None:
+            reason = self._gate_check(order)
         if reason is not None:
             self._apply_local(
                 order, OrderDenied(client_order_id=cid, account_id=self._account_id, ts_event_ns=ts, reason=reason)

@@ -1,4 +1,5 @@
-"""Order events and trading commands: the messages between strategies, the order manager, risk and brokers.
+"""Order events and broker connection events: the messages between strategies, the order manager, risk and
+brokers (the commands from outside are in :mod:`propdesk.model.commands`).
 
 Naming follows ARCHITECTURE.md: commands are imperative nouns (``SubmitOrder``), events are past tense
 (``OrderFilled``). Every record is a frozen dataclass; timestamps are UTC ns. Order events are keyword-only. Each
@@ -236,66 +237,6 @@ _TOPICS: dict[type[OrderEvent], str] = {
 _HOT_EVENTS: tuple[type[OrderEvent], ...] = (OrderEvent, *_TOPICS)
 for _cls in _HOT_EVENTS:  # hot path: ~4 order events per order in a backtest
     fast_frozen_init(_cls)
-
-
-# --- commands ---------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class SubmitOrder:
-    """Send ``order`` (status INITIALIZED) to the broker, through the pre-trade gate."""
-
-    order: Order
-    ts_ns: int
-
-
-@dataclass(frozen=True, slots=True)
-class ModifyOrder:
-    """Change a working order's quantity (contracts, total) or prices; ``None`` fields stay as they are."""
-
-    client_order_id: ClientOrderId
-    ts_ns: int
-    qty: int | None = None
-    limit_price: Price | None = None
-    stop_price: Price | None = None
-    trail_ticks: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class CancelOrder:
-    """Cancel one working order."""
-
-    client_order_id: ClientOrderId
-    ts_ns: int
-
-
-@dataclass(frozen=True, slots=True)
-class CancelAllOrders:
-    """Cancel every working order of the account, or of one symbol when ``symbol`` is set."""
-
-    account_id: AccountId
-    ts_ns: int
-    symbol: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ClosePosition:
-    """Close the position in ``symbol`` at market; ``qty`` closes part of it (contracts), ``None`` all of it."""
-
-    account_id: AccountId
-    symbol: str
-    ts_ns: int
-    qty: int | None = None
-    reason: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class FlattenAccount:
-    """Cancel every working order and close every position of the account at market."""
-
-    account_id: AccountId
-    ts_ns: int
-    reason: str = ""
 
 
 # ------------------------------------------------------------------------------------------- connection

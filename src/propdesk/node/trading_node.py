@@ -122,6 +122,8 @@ class TradingNode:
         self.strategies: list[Strategy] = []
         self.bar_feeds = BarFeeds(self.bus)
         self._by_tag: dict[str, Strategy] = {}
+        self._data_subs: dict[str, list[Subscription]] = {}
+        self._suspended: dict[str, list[Subscription]] = {}
         self._topics: dict[tuple[str, object], str] = {}
         self.started = False
         broker.set_event_handler(self.on_broker_event)
@@ -167,6 +169,8 @@ class TradingNode:
             self._outside_sub = self._subscribe_changes(outside=True)
         if not self._position_sub and type(strategy).on_position_changed is not Strategy.on_position_changed:
             self._position_sub = self._subscribe_changes(outside=False)
+        own = (strategy.handle_bar, strategy.on_quote, strategy.on_trade)
+        self._data_subs[strategy.tag] = [s for s in self.bus.subscriptions() if any(s.handler == h for h in own)]
         if self.started:
             strategy.on_start()
             self._subscribe_extra_bars(strategy)
@@ -193,7 +197,8 @@ class TradingNode:
         for tf, deliver in strategy.bar_subscriptions.items():
             if tf == strategy.timeframe:
                 raise ConfigError(f"strategy {strategy.name}: subscribe_bars({tf}) is already its own timeframe")
-            self.bus.subscribe(self._want_bars(strategy, strategy.symbol, tf), deliver)
+            sub = self.bus.subscribe(self._want_bars(strategy, strategy.symbol, tf), deliver)
+            self._data_subs.setdefault(strategy.tag, []).append(sub)
 
     def start(self) -> None:
         """Call every strategy's ``on_start`` (once), then subscribe the extra timeframes it registered.
@@ -215,6 +220,24 @@ class TradingNode:
         self.started = False
         for strategy in self.strategies:
             strategy.on_stop()
+
+    def suspend_data(self, strategy: Strategy) -> None:
+        """Stop delivering market data to ``strategy`` (bars of every timeframe it subscribed, quotes, trades) until
+        :meth:`resume_data`; its order and position events still reach it. No-op when already suspended."""
+        tag = strategy.tag
+        if tag in self._suspended:
+            return
+        subs = self._data_subs.pop(tag, [])
+        for sub in subs:
+            self.bus.unsubscribe(sub)
+        self._suspended[tag] = subs
+
+    def resume_data(self, strategy: Strategy) -> None:
+        """Deliver market data to ``strategy`` again after :meth:`suspend_data` (no-op when not suspended)."""
+        subs = self._suspended.pop(strategy.tag, None)
+        if subs is None:
+            return
+        self._data_subs[strategy.tag] = [self.bus.subscribe(s.pattern, s.handler, s.priority) for s in subs]
 
     # --- events -------------------------------------------------------------------------------------------------
 

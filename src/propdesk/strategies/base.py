@@ -293,6 +293,16 @@ class Strategy:
     def on_stop(self) -> None:
         """Once, after the last market data (or on shutdown)."""
 
+    def on_params_changed(self, old: StrategyConfig, new: StrategyConfig) -> None:
+        """After the desk changed the strategy's parameters (``propdesk.node.desk``, ``UpdateStrategyParams``):
+        :attr:`config` is already ``new``; called on the core's thread between two events, never during one.
+
+        The default does nothing: the helpers (``buy``, ``sell``, ``bracket`` ...) and a strategy that reads
+        ``self.config`` when it acts pick up live-changeable fields by themselves. A strategy that copied a
+        parameter into its own state (an indicator built with a period, a threshold cached in ``__init__``)
+        overrides this to rebuild that state; a non-live field is only changed while the strategy is stopped.
+        """
+
     # --- helpers --------------------------------------------------------------------------------------------
 
     @property
