@@ -86,7 +86,9 @@ __all__ = [
     "SESSION_ENTRY_CUTOFF",
     "SESSION_FLAT_TIME",
     "SESSION_ROLLED",
+    "STRATEGY_PARAMS",
     "STRATEGY_POSITION_PREFIX",
+    "STRATEGY_STATE",
     "Priority",
     "bars",
     "bars_all_timeframes",
@@ -187,6 +189,14 @@ def strategy_position(cause: str) -> str:
     ``events.strategy.position.own_fill``. Payload ``StrategyPositionChange``; published by the position manager,
     routed by the node to the strategy's ``on_position_changed``."""
     return f"{STRATEGY_POSITION_PREFIX}.{cause}"
+
+
+# --- strategy life cycle (published by the desk, propdesk.node.desk) -----------------------------------------
+
+STRATEGY_STATE: Final = "events.strategy.state"
+"""``StrategyStateChanged``: a strategy was started, paused or stopped from the desk."""
+STRATEGY_PARAMS: Final = "events.strategy.params"
+"""``StrategyParamsChanged``: a strategy's parameters changed to a new version from the desk."""
 
 
 # --- broker connection (published by the node from its broker) -----------------------------------------------

@@ -50,7 +50,9 @@ from typing import TYPE_CHECKING, Any, Final
 
 from pydantic import ValidationError
 
+from propdesk.core import topics
 from propdesk.core.errors import PropdeskError
+from propdesk.core.topics import Priority
 from propdesk.model.commands import (
     ACCEPTED,
     ADMIN_REQUIRED,
@@ -111,9 +113,9 @@ log = logging.getLogger("propdesk.node.desk")
 
 DESK_CONDITION: Final[str] = "desk"
 """The account guard's condition key under which ``SetTradingState`` holds its restriction."""
-STRATEGY_STATE_TOPIC: Final[str] = "events.strategy.state"
+STRATEGY_STATE_TOPIC: Final[str] = topics.STRATEGY_STATE
 """Where :class:`StrategyStateChanged` is published."""
-STRATEGY_PARAMS_TOPIC: Final[str] = "events.strategy.params"
+STRATEGY_PARAMS_TOPIC: Final[str] = topics.STRATEGY_PARAMS
 """Where :class:`StrategyParamsChanged` is published."""
 UNSUPPORTED: Final[str] = "unsupported"
 """The ``rule_id`` of a denial: the broker lacks the order type (refused before the gate; a broker's own rejection
@@ -281,7 +283,7 @@ class Desk:
         self._fills: list[OrderFilled] = []
         self.stream: object | None = None
         """The sequenced event stream (``propdesk.node.stream``) once attached; ``None`` before."""
-        self.node.bus.subscribe("events.order.filled", self._on_fill, priority=-200)
+        self.node.bus.subscribe(topics.ORDER_FILLED, self._on_fill, priority=Priority.LATE)
 
     def attach_stream(self, stream: object) -> None:
         """Attach the sequenced event stream (``propdesk.node.stream``): subscriptions and snapshots go through it."""
