@@ -997,6 +997,22 @@ class Journal:
         stored with the record (the ``events`` table) and published with it once committed (:meth:`add_listener`)."""
         return self._committed_seq
 
+    def sequence_point(self) -> int:
+        """Cut what was captured and return the sequence number of the last record captured: state taken now (on the
+        core's thread, between bus dispatches) reflects exactly the records up to it.
+
+        Raises:
+            JournalClosedError: records wait that cannot be numbered yet (the journal is not running, or its writer
+                has not yet told where the sequence continues).
+        """
+        self._cut()
+        if self._buf:
+            raise JournalClosedError(
+                f"the journal ({self._url}) cannot number its {len(self._buf)} waiting records yet"
+                f" ({'writer starting' if self._running else 'not running'})"
+            )
+        return self._cut_seq
+
     def add_listener(self, listener: Callable[[int, list[wire.Item], wire.Scope], object]) -> None:
         """Call ``listener(last_seq, items, scope)`` for every batch once it is committed, in sequence order: the
         batch's items are numbered ``last_seq - len(items) + 1`` ... ``last_seq``
