@@ -183,6 +183,8 @@ class Subscription:
         self._put(event)
 
     def _put(self, event: StreamEvent) -> None:
+        if event.seq <= self._enqueued_seq:
+            return  # the replay read it: a batch is visible in the database just before its publication
         if len(self._queue) >= self.max_queue:
             self._close_for(f"slow consumer: {self.max_queue} events queued")
             return
@@ -221,8 +223,7 @@ class Subscription:
             self._replaying = False
             buffered, self._live_buf = self._live_buf, []
             for event in buffered:
-                if event.seq > cursor:
-                    self._put(event)
+                self._put(event)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -307,7 +308,7 @@ class EventStream:
         ``after_seq`` (``None``: only events published from now on). Must be called on the running event loop.
 
         Raises:
-            ValueError: ``after_seq`` is negative or past :attr:`head_seq`.
+            ValueError: ``after_seq`` is negative or past the last number the journal handed out.
             propdesk.core.bus.InvalidTopicError: a malformed pattern.
         """
         patterns = (topics,) if isinstance(topics, str) else tuple(topics)
@@ -315,8 +316,9 @@ class EventStream:
             topic_matches(p, "events")  # validates the pattern
         head = self.head_seq
         start = head if after_seq is None else after_seq
-        if start < 0 or start > head:
-            raise ValueError(f"after_seq must be between 0 and the head ({head}), not {start}")
+        captured = self.journal.stats().enqueued  # numbers handed out (a sequence point may be ahead of the head)
+        if start < 0 or start > max(head, captured):
+            raise ValueError(f"after_seq must be between 0 and the last captured seq ({captured}), not {start}")
         sub = Subscription(self, patterns, start, self.max_queue)
         self._subs.append(sub)
         if start < head:
