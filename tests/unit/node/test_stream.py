@@ -31,11 +31,14 @@ class Node:
     engine: AsyncEngine
 
 
-@pytest_asyncio.fixture
-async def node(db_url: str) -> AsyncIterator[Node]:  # noqa: F811
+@pytest_asyncio.fixture(params=["inline", "process"])
+async def node(db_url: str, request: pytest.FixtureRequest) -> AsyncIterator[Node]:  # noqa: F811
+    """A journal (inline writer, or the writer process the node uses) on a bus, with its event stream."""
     engine = create_engine_for(db_url)
     bus = MessageBus(timing=False)
-    journal = Journal(engine, max_delay_s=0.002, batch_size=7)
+    journal = Journal(
+        engine if request.param == "inline" else db_url, max_delay_s=0.002, batch_size=7, writer=request.param
+    )
     journal.attach(bus)
     stream = EventStream(journal, engine, max_queue=50, replay_page=9)
     await journal.start()
