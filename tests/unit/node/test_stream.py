@@ -163,3 +163,19 @@ async def test_snapshot_sequence_point_and_subscribe_after_it(node: Node) -> Non
     publish_orders(node.bus, 3, 1)
     events = await take(sub, PER_ORDER)
     assert events[0].seq == as_of + 1 and trades(events) == ["T3"]
+
+
+@pytest.mark.asyncio
+async def test_a_replay_behind_a_small_queue_reads_the_live_overflow_back_from_the_database(node: Node) -> None:
+    publish_orders(node.bus, 0, 5)
+    await node.journal.flush()
+    stream = EventStream(node.journal, node.engine, max_queue=5, replay_page=4)
+    sub = stream.subscribe(LOSSLESS, after_seq=0)  # its replay waits for room: the live buffer overflows meanwhile
+    for k in range(5, 30):
+        publish_orders(node.bus, k, 1)
+        await asyncio.sleep(0.001)
+    await node.journal.flush()
+    events = await take(sub, 30 * PER_ORDER)
+    assert_in_order_once(events, 0, 30)
+    assert sub.closed is None and sub._live_lost > 0
+    stream.close()
