@@ -41,6 +41,14 @@ How it works:
   :meth:`Journal.journal_fill_then` runs an acknowledgement callback after that. :meth:`flush` waits for everything
   captured so far; :meth:`flush_sync` is its blocking form for a synchronous driver.
 
+**The event sequence.** Every record captured is numbered in capture order, one more than the record before,
+continuing after the largest number already stored (``max(events.seq)``: the writer process reports it when it is
+ready, the inline writer reads it at start; records captured before are cut once it is known). A cut stamps its batch
+with the batch's last number (no work per record); the writer stores each item's number in the ``events`` table
+(:class:`propdesk.storage.models.EventRow`) in the batch's transaction, and once the batch is committed it is handed
+to the listeners (:meth:`Journal.add_listener`: :class:`propdesk.node.stream.EventStream`). One journal writes a
+database at a time. A message delivered twice (a reconnect's replay) is one row in its table but two events.
+
 Loop-thread only: like the bus, a journal is used from the core's thread. Life cycle: ``await start()`` /
 ``await stop()`` on an event loop, or ``start_sync()`` / ``pump()`` / ``stop_sync()`` without one (the process
 writer only).
