@@ -42,7 +42,11 @@ from enum import IntEnum
 from typing import Final
 
 __all__ = [
+    "ACCOUNT_EOD",
     "ACCOUNT_EVENTS",
+    "ACCOUNT_REPORT",
+    "ACCOUNT_SEEN",
+    "ACCOUNT_SNAPSHOT",
     "ALL_BARS",
     "ALL_QUOTES",
     "ALL_TRADES",
@@ -86,8 +90,10 @@ __all__ = [
     "SESSION_ENTRY_CUTOFF",
     "SESSION_FLAT_TIME",
     "SESSION_ROLLED",
+    "STRATEGY_EVENTS",
     "STRATEGY_PARAMS",
     "STRATEGY_POSITION_PREFIX",
+    "STRATEGY_ROWS",
     "STRATEGY_STATE",
     "Priority",
     "bars",
@@ -255,6 +261,36 @@ SESSION_ENTRY_CUTOFF: Final = "events.session.entry_cutoff"
 # --- account and errors -----------------------------------------------------------------------------------------
 
 ACCOUNT_EVENTS: Final = "events.account.**"
+"""Every account record the journal numbers (the event stream's account topics below)."""
+ACCOUNT_SEEN: Final = "events.account.seen"
+"""The journal's first sighting of an account (stream payload: the ``accounts`` row)."""
+ACCOUNT_REPORT: Final = "events.account.report"
+"""A broker's account report as journaled (stream payload: the ``accounts`` row)."""
+ACCOUNT_SNAPSHOT: Final = "events.account.snapshot"
+"""The risk engine's account snapshot as journaled (stream payload: the ``account_snapshots`` row and its EOD rows)."""
+ACCOUNT_EOD: Final = "events.account.eod"
+"""An end-of-day balance as journaled (stream payload: the ``eod_balances`` row)."""
+STRATEGY_ROWS: Final = "events.strategy.rows"
+"""Strategy runs and backtest results as journaled (stream payload: the rows)."""
+STRATEGY_EVENTS: Final = "events.strategy.**"
+"""Every strategy event: attributed position changes, life cycle, parameters, journaled rows."""
+
+
+def order_event(kind: str) -> str:
+    """``events.order.<kind>`` (``filled``, ``canceled``, ...: an order event's topic)."""
+    return f"events.order.{kind}"
+
+
+def position_event(kind: str) -> str:
+    """``events.position.<kind>`` (``opened``, ``changed``, ``closed``)."""
+    return f"events.position.{kind}"
+
+
+def risk_event(kind: str) -> str:
+    """``events.risk.<kind>`` (a risk event's topic by its kind)."""
+    return f"{RISK_PREFIX}.{kind}"
+
+
 """Account records; no publisher today. The journal records whatever is published here."""
 HANDLER_ERROR: Final = "events.error.handler"
 """``HandlerFailed``: a bus handler raised (published by the bus)."""

@@ -41,6 +41,14 @@ How it works:
   :meth:`Journal.journal_fill_then` runs an acknowledgement callback after that. :meth:`flush` waits for everything
   captured so far; :meth:`flush_sync` is its blocking form for a synchronous driver.
 
+**The event sequence.** Every record captured is numbered in capture order, one more than the record before,
+continuing after the largest number already stored (``max(events.seq)``: the writer process reports it when it is
+ready, the inline writer reads it at start; records captured before are cut once it is known). A cut stamps its batch
+with the batch's last number (no work per record); the writer stores each item's number in the ``events`` table
+(:class:`propdesk.storage.models.EventRow`) in the batch's transaction, and once the batch is committed it is handed
+to the listeners (:meth:`Journal.add_listener`: :class:`propdesk.node.stream.EventStream`). One journal writes a
+database at a time. A message delivered twice (a reconnect's replay) is one row in its table but two events.
+
 Loop-thread only: like the bus, a journal is used from the core's thread. Life cycle: ``await start()`` /
 ``await stop()`` on an event loop, or ``start_sync()`` / ``pump()`` / ``stop_sync()`` without one (the process
 writer only).
@@ -264,7 +272,10 @@ class Journal:
         self._fill_seq: dict[tuple[int, str], int] = {}
         self._seen_accounts: set[int] = set()
         self._cut_seq = 0
+        self._based = False  # the event sequence continues from the database's largest number, once it is known
         self._inflight = 0
+        self._unpublished: deque[tuple[int, list[wire.Item], wire.Scope]] = deque()
+        self._listeners: list[Callable[[int, list[wire.Item], wire.Scope], object]] = []
         # writers
         self._inline: deque[wire.Batch] = deque()
         self._unacked: deque[tuple[int, int, bytes]] = deque()
@@ -320,7 +331,8 @@ class Journal:
     @property
     def _seq(self) -> int:
         """The sequence number of the last record captured: every captured entry counts one, in capture order (a
-        batch's first sights of accounts, found when it is cut, add to the numbers after it)."""
+        batch's first sights of accounts, found when it is cut, add to the numbers after it). Once cut, a record's
+        number is its event sequence number (:attr:`head_seq`)."""
         return self._cut_seq + len(self._buf)
 
     # ------------------------------------------------------------------ life cycle
@@ -350,6 +362,8 @@ class Journal:
                 self._engine = create_engine_for(self._engine_url)
                 if self._repository is None:
                     self._repository = Repository(self._engine)
+            if not self._based:
+                self._set_base(await self.repository.max_event_seq())
             self._wake = asyncio.Event()
             self._task = loop.create_task(self._run_inline(), name="propdesk-journal-writer")
         self._running = True
@@ -694,15 +708,18 @@ class Journal:
 
     def _cut(self) -> None:
         buf = self._buf
-        if not buf or not self._running:
+        if not buf or not self._running or not self._based:
             return
         raw = buf[:]  # the list itself stays: the bus subscriptions append to it
         buf.clear()
         plain = not self._objects
         self._objects = 0
         items, fills, first_sights = self._encode(raw)
-        last = self._cut_seq + len(raw) + first_sights
+        last = self._cut_seq + len(items)  # gap-free: a skipped message takes no number
         self._cut_seq = last
+        if len(items) != len(raw) + first_sights and self._waiters:  # numbers handed out past the cut's last
+            self._waiters = [(min(s, last), n, f) for s, n, f in self._waiters]
+            heapq.heapify(self._waiters)
         if fills:
             self._fill_seq.update(dict.fromkeys(fills, last))
         states: list[tuple[Any, ...]] = []
@@ -723,6 +740,7 @@ class Journal:
         if backlog >= self.high_watermark:
             self._over(backlog)
         batch: wire.Batch = (last, items, states, self._scope)
+        self._unpublished.append((last, items, self._scope))
         if self.writer == "process":
             data = wire.dumps(batch, plain=plain)
             self._unacked.append((last, len(items), data))
@@ -815,6 +833,8 @@ class Journal:
             except WriterDiedError as exc:
                 error = str(exc)
         if msgs and msgs[0][0] == "ready":
+            if not self._based:
+                self._set_base(int(msgs[0][2]))
             return
         if msgs and msgs[0][0] == "fatal":
             error = str(msgs[0][1])
@@ -838,6 +858,9 @@ class Journal:
             tag = msg[0]
             if tag == "ready":
                 self._ready = True
+                if not self._based:
+                    self._set_base(int(msg[2]))
+                    self._cut()  # records captured while the sequence's start was unknown
             elif tag == "ack":
                 _, last_seq, n_records, n_rows = msg
                 self._commit(last_seq, n_records, n_rows)
@@ -861,6 +884,7 @@ class Journal:
         self._restart_attempt = 0
         if last_seq > self._committed_seq:
             self._committed_seq = last_seq
+        self._publish()
         self._release()
         self._relax_level()
 
@@ -967,6 +991,69 @@ class Journal:
         while self._level is not BackpressureLevel.NORMAL or self.pending >= self.high_watermark:
             await self._wait_seq(self._seq)
 
+    # ------------------------------------------------------------------ the event sequence
+
+    def _set_base(self, head: int) -> None:
+        """Continue the event sequence after ``head`` (the largest number stored). Nothing was cut before, so every
+        number handed out so far (waiters, fills) counted from 0: they move up with it."""
+        self._based = True
+        if head <= 0:
+            return
+        self._cut_seq += head
+        self._committed_seq += head
+        self._waiters = [(s + head, n, f) for s, n, f in self._waiters]
+        heapq.heapify(self._waiters)
+        self._fill_seq = {k: s + head for k, s in self._fill_seq.items()}
+
+    @property
+    def head_seq(self) -> int:
+        """The event sequence number of the last committed record (0: none yet). Every record the journal captures
+        is numbered in capture order, one greater than the one before, continuing after the largest number already
+        in the database (read when the journal opens: one journal writes a database at a time); the number is
+        stored with the record (the ``events`` table) and published with it once committed (:meth:`add_listener`)."""
+        return self._committed_seq
+
+    def sequence_point(self) -> int:
+        """Cut what was captured and return the sequence number of the last record captured: state taken now (on the
+        core's thread, between bus dispatches) reflects exactly the records up to it.
+
+        Raises:
+            JournalClosedError: records wait that cannot be numbered yet (the journal is not running, or its writer
+                has not yet told where the sequence continues).
+        """
+        self._cut()
+        if self._buf:
+            raise JournalClosedError(
+                f"the journal ({self._url}) cannot number its {len(self._buf)} waiting records yet"
+                f" ({'writer starting' if self._running else 'not running'})"
+            )
+        return self._cut_seq
+
+    def add_listener(self, listener: Callable[[int, list[wire.Item], wire.Scope], object]) -> None:
+        """Call ``listener(last_seq, items, scope)`` for every batch once it is committed, in sequence order: the
+        batch's items are numbered ``last_seq - len(items) + 1`` ... ``last_seq``
+        (:func:`propdesk.storage.wire.event_rows` gives their ``events`` rows). Called on the core's thread."""
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: Callable[[int, list[wire.Item], wire.Scope], object]) -> bool:
+        """Stop calling ``listener``; False if it was not added."""
+        try:
+            self._listeners.remove(listener)
+        except ValueError:
+            return False
+        return True
+
+    def _publish(self) -> None:
+        done = self._committed_seq
+        pending = self._unpublished
+        while pending and pending[0][0] <= done:
+            last, items, scope = pending.popleft()
+            for listener in tuple(self._listeners):
+                try:
+                    listener(last, items, scope)
+                except Exception:
+                    log.exception("journal listener %r failed at seq %d", listener, last)
+
     # ------------------------------------------------------------------ durability
 
     @property
@@ -993,10 +1080,14 @@ class Journal:
         Raises:
             JournalClosedError: not committed within ``timeout_s`` (the writer keeps failing or is dead).
         """
-        target = self._seq
-        self._cut()
         deadline = time.monotonic() + timeout_s
-        while self._committed_seq < target:
+        target: int | None = None
+        while True:
+            if target is None and self._based:  # numbers are known once the writer has told where they start
+                target = self._seq
+                self._cut()
+            if target is not None and self._committed_seq >= target:
+                break
             if not self._running:
                 raise JournalClosedError(f"the journal ({self._url}) is not running; {self.pending} records pending")
             left = deadline - time.monotonic()
@@ -1040,6 +1131,7 @@ class Journal:
         return asyncio.get_running_loop().create_task(_go())
 
     async def _wait_seq(self, seq: int) -> None:
+        seq = min(seq, self._seq)  # a skipped message's number was never given to a record
         if seq <= self._committed_seq:
             return
         if not self._running or self._loop is None:
@@ -1085,7 +1177,8 @@ class Journal:
                 chunk = chunks[done]
                 final = done == len(chunks) - 1
                 try:
-                    rows = wire.rows_of(chunk, states, order_rows=final, scope=scope)
+                    chunk_last = last_seq - n + min((done + 1) * size, n)
+                    rows = wire.rows_of(chunk, states, order_rows=final, scope=scope, last_seq=chunk_last)
                     await self.repository.write(rows)
                 except Exception as exc:
                     self._failures += 1
@@ -1111,6 +1204,7 @@ class Journal:
                 if final:
                     self._inline.popleft()
                     self._committed_seq = last_seq
+                    self._publish()
                 self._release()
                 self._relax_level()
                 await asyncio.sleep(0)  # let the core run between transactions

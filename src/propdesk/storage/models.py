@@ -66,6 +66,7 @@ __all__ = [
     "BarRow",
     "Base",
     "EodBalanceRow",
+    "EventRow",
     "FillRow",
     "LockoutRow",
     "OrderEventRow",
@@ -310,6 +311,28 @@ class RiskEventRow(Base):
     event_key: Mapped[str] = mapped_column(String(64))
     run_id: Mapped[str | None] = mapped_column(String(36), nullable=True, doc=_RUN_ID_DOC)
     venue_session: Mapped[str] = mapped_column(String(64), default="", server_default="", doc=_VENUE_DOC)
+
+
+class EventRow(Base):
+    """One event of the journal's sequenced stream (:mod:`propdesk.node.stream`): every record the journal captures
+    (order events, fills, position changes, account reports and snapshots, EOD balances, risk events, strategy run
+    rows), numbered in capture order by the journal that captured it.
+
+    ``seq`` is global and gap-free (the journal continues from ``max(seq)`` when it opens; one journal writes a
+    database at a time), the primary key (so replaying a batch writes nothing twice and "every event after N" is one
+    range scan of the key). ``topic``: the bus topic (``events.order.filled``, ``events.position.changed``,
+    ``events.account.snapshot`` ...). ``payload``: the event as canonical JSON (the fields of its table row: prices
+    as ``Price.raw``, money as cents, times as UTC ns).
+    """
+
+    __tablename__ = "events"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    topic: Mapped[str] = mapped_column(String(64))
+    account_id: Mapped[int] = mapped_column(BigInteger)
+    ts_ns: Mapped[int] = mapped_column(BigInteger)
+    run_id: Mapped[str | None] = mapped_column(String(36), nullable=True, doc=_RUN_ID_DOC)
+    payload: Mapped[str] = mapped_column(Text)
 
 
 class LockoutRow(Base):

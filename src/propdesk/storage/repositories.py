@@ -171,6 +171,25 @@ class Repository:
                 await conn.execute(insert_ignore(self.dialect, tbl), batch)
         return n
 
+    # ------------------------------------------------------------------ the event stream
+
+    async def max_event_seq(self) -> int:
+        """The largest event sequence number stored (``events.seq``; 0 when there is none)."""
+        async with self.engine.connect() as conn:
+            return int((await conn.execute(select(func.max(TABLES["events"].c.seq)))).scalar() or 0)
+
+    async def events_after(self, after_seq: int, limit: int = 1000, upto_seq: int | None = None) -> list[rw.Row]:
+        """The ``events`` rows with ``after_seq < seq`` (``<= upto_seq`` if given), oldest first, at most ``limit``
+        (one range scan of the primary key). Each row: ``seq``, ``topic``, ``account_id``, ``ts_ns`` (UTC ns),
+        ``run_id``, ``payload`` (canonical JSON)."""
+        t = TABLES["events"]
+        q = select(t.c.seq, t.c.topic, t.c.account_id, t.c.ts_ns, t.c.run_id, t.c.payload).where(t.c.seq > after_seq)
+        if upto_seq is not None:
+            q = q.where(t.c.seq <= upto_seq)
+        async with self.engine.connect() as conn:
+            result = await conn.execute(q.order_by(t.c.seq).limit(limit))
+            return [dict(r._mapping) for r in result]
+
     # ------------------------------------------------------------------ orders and fills
 
     async def fills(

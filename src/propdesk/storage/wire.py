@@ -38,10 +38,12 @@ import io
 import json
 import pickle
 from collections.abc import Callable, Iterable
+from datetime import date
 from typing import Any, Final
 
 import msgspec
 
+from propdesk.core import topics
 from propdesk.model.enums import Side
 from propdesk.model.events import _TOPICS as ORDER_EVENT_TOPICS
 from propdesk.model.events import OrderEvent, OrderFilled
@@ -86,6 +88,7 @@ __all__ = [
     "encode_fill",
     "encode_order_event",
     "encode_position",
+    "event_rows",
     "fill_rows",
     "loads",
     "order_event_rows",
@@ -575,12 +578,40 @@ def loads(data: bytes) -> Batch:
     return batch
 
 
+_NOT_IN_EVENT: Final = frozenset({"run_id", "venue_session", "event_key"})
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, date):
+        return value.isoformat()
+    return repr(value)
+
+
+_EVENT_JSON: Final = json.JSONEncoder(separators=(",", ":"), sort_keys=True, default=_json_default).encode
+
+
+def _event(seq: int, topic: str, account: int, ts_ns: int, run_id: str | None, payload: str) -> rw.Row:  # noqa: PLR0917
+    return {
+        "seq": seq,
+        "topic": topic,
+        "account_id": int(account),
+        "ts_ns": int(ts_ns or 0),
+        "run_id": run_id,
+        "payload": payload,
+    }
+
+
+def _row_json(row: rw.Row) -> str:
+    return _EVENT_JSON({k: v for k, v in row.items() if k not in _NOT_IN_EVENT})
+
+
 def rows_of(
     items: Iterable[Item],
     orders: Iterable[tuple[Any, ...]] = (),
     *,
     order_rows: bool = True,
     scope: Scope = NO_SCOPE,
+    last_seq: int | None = None,
 ) -> list[tuple[str, rw.Row]]:
     """The ``(table, row)`` pairs of captured ``items`` and ``orders`` states (see the module docstring).
 
@@ -589,6 +620,11 @@ def rows_of(
     unless ``order_rows`` is false (the states then only supply broker order ids). Every row of a node's record is
     stamped with the batch's ``scope`` (:data:`Scope`); ready-made rows (``K_ROWS``) are written as they are.
 
+    With ``last_seq`` (the batch's last sequence number: the items are numbered ``last_seq - len(items) + 1`` ...
+    ``last_seq`` in order), every item also gives its ``events`` row (:class:`propdesk.storage.models.EventRow`):
+    its topic, account, time (UTC ns), the run and the canonical JSON of its record (an order event's ``payload``;
+    the fields of the record's row otherwise).
+
     Raises:
         ValueError: an item of an unknown kind.
     """
@@ -596,6 +632,10 @@ def rows_of(
     out: list[tuple[str, rw.Row]] = []
     add = out.append
     broker_ids: dict[tuple[int, str], int | None] = {}
+    numbered = last_seq is not None
+    if numbered:
+        items = list(items)
+    seq = 0 if last_seq is None else last_seq - len(items)  # type: ignore[arg-type]
     for state in orders:
         row = order_state_row(state, run_id)
         broker_ids[(row["account_id"], row["client_order_id"])] = row["broker_order_id"]
@@ -607,29 +647,71 @@ def rows_of(
             event_row, fill_row = fill_rows(it, broker_ids.get((int(it[1]), str(it[2]))), run_id, venue)
             add(("order_events", event_row))
             add(("fills", fill_row))
+            if numbered:
+                seq += 1
+                add(("events", _event(seq, topics.ORDER_FILLED, it[1], it[3], run_id, event_row["payload"])))
         elif kind == K_ORDER:
-            add(("order_events", order_event_rows(it, run_id)))
-        elif kind == K_POSITION:
-            add(("position_snapshots", position_rows(it, run_id, venue)))
-        elif kind == K_POSITION_CHANGE:
-            add(("position_snapshots", position_rows(position_change_item(it), run_id, venue)))
-        elif kind == K_RISK:
-            add(("risk_events", rw.risk_event_row(it[2], run_id=run_id, venue_session=venue)))
-        elif kind == K_AUDIT:
-            add(("risk_events", rw.audit_entry_row(it[2], run_id=run_id, venue_session=venue)))
+            row = order_event_rows(it, run_id)
+            add(("order_events", row))
+            if numbered:
+                seq += 1
+                topic = topics.order_event(row["kind"])
+                add(("events", _event(seq, topic, it[1], row["ts_event_ns"], run_id, row["payload"])))
+        elif kind in (K_POSITION, K_POSITION_CHANGE):
+            row = position_rows(it if kind == K_POSITION else position_change_item(it), run_id, venue)
+            add(("position_snapshots", row))
+            if numbered:
+                seq += 1
+                topic = topics.position_event(row["kind"])
+                add(("events", _event(seq, topic, it[1], row["ts_event_ns"], run_id, _row_json(row))))
+        elif kind in (K_RISK, K_AUDIT):
+            if kind == K_RISK:
+                row = rw.risk_event_row(it[2], run_id=run_id, venue_session=venue)
+            else:
+                row = rw.audit_entry_row(it[2], run_id=run_id, venue_session=venue)
+            add(("risk_events", row))
+            if numbered:
+                seq += 1
+                own = getattr(it[2], "topic", None) if kind == K_RISK else None
+                topic = own if isinstance(own, str) else topics.risk_event(row["kind"])
+                add(("events", _event(seq, topic, it[1], row["ts_ns"], run_id, _row_json(row))))
         elif kind == K_REPORT:
             msg, ts_ns = it[2], it[3]
-            add(("accounts", rw.account_row(it[1], ts_ns) if msg is None else rw.account_report_row(msg)))
+            row = rw.account_row(it[1], ts_ns) if msg is None else rw.account_report_row(msg)
+            add(("accounts", row))
+            if numbered:
+                seq += 1
+                topic = topics.ACCOUNT_SEEN if msg is None else topics.ACCOUNT_REPORT
+                add(("events", _event(seq, topic, it[1], ts_ns, run_id, _row_json(row))))
         elif kind == K_SNAPSHOT:
             snap, (snap_kind, ref), ts_ns = it[2], it[3], it[4]
             snap_row = rw.account_snapshot_row(it[1], snap, ts_ns, snap_kind, ref, run_id=run_id, venue_session=venue)
             add(("account_snapshots", snap_row))
-            for row in rw.eod_rows(it[1], snap.eod_balances, ts_ns):
+            eods = rw.eod_rows(it[1], snap.eod_balances, ts_ns)
+            for row in eods:
                 add(("eod_balances", row))
+            if numbered:
+                seq += 1
+                payload = _row_json({**snap_row, "eod_balances": eods})
+                add(("events", _event(seq, topics.ACCOUNT_SNAPSHOT, it[1], ts_ns, run_id, payload)))
         elif kind == K_EOD:
-            add(("eod_balances", rw.eod_rows(it[1], [it[2]], it[3])[0]))
+            row = rw.eod_rows(it[1], [it[2]], it[3])[0]
+            add(("eod_balances", row))
+            if numbered:
+                seq += 1
+                add(("events", _event(seq, topics.ACCOUNT_EOD, it[1], it[3], run_id, _row_json(row))))
         elif kind == K_ROWS:
             out.extend(it[2])
+            if numbered:
+                seq += 1
+                payload = _EVENT_JSON({"rows": [[t, r] for t, r in it[2]]})
+                add(("events", _event(seq, topics.STRATEGY_ROWS, it[1], 0, run_id, payload)))
         else:
             raise ValueError(f"journal item of unknown kind {kind!r}")
     return out
+
+
+def event_rows(items: list[Item], last_seq: int, scope: Scope = NO_SCOPE) -> list[rw.Row]:
+    """The ``events`` rows of a batch's ``items`` (numbered up to ``last_seq``; see :func:`rows_of`): exactly the
+    rows the writer stores, so an event published live equals the same event read back from the database."""
+    return [row for table, row in rows_of(items, scope=scope, last_seq=last_seq) if table == "events"]

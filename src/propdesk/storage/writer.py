@@ -6,7 +6,8 @@ the commit - runs in a separate process (``python -m propdesk.storage.writer_chi
 outside the core's GIL. Protocol (:class:`WriterProcess` is the parent's end):
 
 * parent -> child: the bytes of one batch (``wire.dumps``), or ``b""`` to finish (write what is queued, exit).
-* child -> parent: ``("ready", pid)`` once connected; ``("ack", last_seq, records, rows)`` after each commit (all
+* child -> parent: ``("ready", pid, head)`` once connected (``head``: the largest event sequence number stored, 0 for
+  none: the journal numbers its records from there); ``("ack", last_seq, records, rows)`` after each commit (all
   batches up to ``last_seq`` are durable; the child merges every batch waiting in the pipe into one transaction);
   ``("fail", last_seq, error)`` after a failed attempt (the child keeps the batch and retries with backoff, so
   order is kept and nothing is dropped); ``("fatal", error)`` when it cannot start.
@@ -45,7 +46,8 @@ from queue import SimpleQueue
 from typing import Any, Final
 
 from sqlalchemy import Connection as SaConnection
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func
+from sqlalchemy import select as sa_select
 
 from propdesk.core.backoff import Backoff
 from propdesk.storage import rows as rw
@@ -61,7 +63,16 @@ from propdesk.storage.repositories import (
     upsert,
 )
 
-__all__ = ["STOP", "WRITER_NICE", "WriterDiedError", "WriterProcess", "child_main", "write_rows_sync", "writer_main"]
+__all__ = [
+    "STOP",
+    "WRITER_NICE",
+    "WriterDiedError",
+    "WriterProcess",
+    "child_main",
+    "max_event_seq_sync",
+    "write_rows_sync",
+    "writer_main",
+]
 
 log = logging.getLogger("propdesk.storage.writer")
 
@@ -110,7 +121,7 @@ class WriterDiedError(RuntimeError):
 # --------------------------------------------------------------------------------------------- the write itself
 
 
-_FAST_TABLES: Final = frozenset({"order_events", "fills", "position_snapshots", "orders", "accounts"})
+_FAST_TABLES: Final = frozenset({"order_events", "fills", "position_snapshots", "orders", "accounts", "events"})
 """Tables whose rows hold only ints, strings, booleans and NULLs: written by the driver's own ``executemany``."""
 
 _RUN_TABLES: Final = frozenset({"strategy_runs", "backtest_results"})
@@ -247,6 +258,12 @@ def write_rows_sync(conn: SaConnection, dialect: str, rows: Iterable[tuple[str, 
 # --------------------------------------------------------------------------------------------- the child
 
 
+def max_event_seq_sync(engine: Engine) -> int:
+    """The largest ``events.seq`` stored (0 when there is none)."""
+    with engine.connect() as conn:
+        return int(conn.execute(sa_select(func.max(TABLES["events"].c.seq))).scalar() or 0)
+
+
 def _send(conn: Connection, msg: tuple[Any, ...]) -> None:
     conn.send_bytes(pickle.dumps(msg))
 
@@ -300,7 +317,13 @@ def writer_main(  # noqa: PLR0917
     gc.collect()
     gc.freeze()
     retry = Backoff(retry_delay_s, 2.0, max_retry_delay_s)
-    _send(outbox, ("ready", os.getpid()))
+    try:
+        head = max_event_seq_sync(engine)
+    except Exception as exc:
+        _send(outbox, ("fatal", f"reading the event sequence failed: {describe_error(exc, url_obj)}"))
+        engine.dispose()
+        return
+    _send(outbox, ("ready", os.getpid(), head))
     stopping = False
     try:
         while not stopping:
@@ -325,8 +348,8 @@ def writer_main(  # noqa: PLR0917
             last_seq = batches[-1][0]
             n_records = sum(len(b[1]) for b in batches)
             rows: list[tuple[str, rw.Row]] = []
-            for _seq, items, orders, scope in batches:
-                rows.extend(wire.rows_of(items, orders, scope=scope))
+            for seq, items, orders, scope in batches:
+                rows.extend(wire.rows_of(items, orders, scope=scope, last_seq=seq))
             waits = retry.delays()
             while True:
                 try:
