@@ -97,16 +97,9 @@ def test_one_digit_year_in_a_projectx_id_is_resolved_like_a_symbol() -> None:
         ("CON.F.US.ES.Z25", "unknown ProjectX symbol id 'F.US.ES'"),
         ("CON.F.EU.EP.Z25", "unknown ProjectX symbol id 'F.EU.EP'"),
         ("CON.F.US.EP.X25", "month X \\(11\\) is not in the ES listing cycle HMUZ"),
+        # a symbol goes to the broker-neutral parser (every symbol case: tests/unit/model/test_symbology.py)
         ("ESX5", "symbol 'ESX5': ES: month X \\(11\\) is not in the ES listing cycle HMUZ"),
-        ("GCH6", "not in the GC listing cycle GJMQVZ"),
-        ("FOOZ5", "unknown root 'FOO'; known roots: 6E, CL, ES"),
         ("ESZ", "malformed symbol 'ESZ'"),
-        ("ES", "malformed symbol"),
-        ("", "malformed symbol"),
-        ("ESZ123", "malformed symbol"),
-        ("esz5", "malformed symbol"),
-        ("ES Z5", "malformed symbol"),
-        ("ESZ5 ", "malformed symbol"),
     ],
 )
 def test_malformed_or_unknown_ids_raise_a_clear_error(text: str, message: str) -> None:
