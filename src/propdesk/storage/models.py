@@ -65,6 +65,7 @@ __all__ = [
     "BarCoverageRow",
     "BarRow",
     "Base",
+    "CommandResultRow",
     "EodBalanceRow",
     "EventRow",
     "FillRow",
@@ -73,6 +74,8 @@ __all__ = [
     "OrderRow",
     "PositionSnapshotRow",
     "RiskEventRow",
+    "StrategyInstanceRow",
+    "StrategyParamVersionRow",
     "StrategyRun",
 ]
 
@@ -433,3 +436,55 @@ class BarCoverageRow(Base):
     end_ns: Mapped[int] = mapped_column(BigInteger)
     source: Mapped[str] = mapped_column(String(40), default="")
     fetched_ns: Mapped[int] = mapped_column(BigInteger)
+
+
+class CommandResultRow(Base):
+    """The first result the desk gave a command key (:mod:`propdesk.node.desk`, idempotency across restarts).
+
+    ``content_digest``: SHA-256 hex of the command's canonical JSON without ``ts_ns`` (the same key with another
+    digest is an idempotency conflict). ``result``: the :class:`~propdesk.model.commands.CommandResult` as JSON.
+    """
+
+    __tablename__ = "command_results"
+
+    account_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    command_type: Mapped[str] = mapped_column(String(64))
+    content_digest: Mapped[str] = mapped_column(String(64))
+    result: Mapped[str] = mapped_column(Text)
+    ts_ns: Mapped[int] = mapped_column(BigInteger)
+
+
+class StrategyInstanceRow(Base):
+    """A named strategy instance of ``propdesk serve``: bound to one account and contract.
+
+    ``strategy``: the reference the registry builds it from (bundled name, ``module:Class``, ``file.py:Class``).
+    ``desired_state``: ``running``, ``paused`` or ``stopped`` (what a restart resumes, after reconciliation and never
+    while the account is locked out). ``params_version``: the current row of ``strategy_param_versions``.
+    """
+
+    __tablename__ = "strategy_instances"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[int] = mapped_column(BigInteger)
+    strategy: Mapped[str] = mapped_column(String(512))
+    symbol: Mapped[str] = mapped_column(String(32))
+    desired_state: Mapped[str] = mapped_column(String(16))
+    params_version: Mapped[int] = mapped_column(Integer)
+    created_ns: Mapped[int] = mapped_column(BigInteger)
+    updated_ns: Mapped[int] = mapped_column(BigInteger)
+
+
+class StrategyParamVersionRow(Base):
+    """One parameter version of a strategy instance: the full parameters (JSON), who changed them (``changed_by``),
+    from where (``source``: ``config``, ``cli``, ``api``, ``desk`` ...), why (``reason``) and when (UTC ns)."""
+
+    __tablename__ = "strategy_param_versions"
+
+    instance: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    params: Mapped[str] = mapped_column(Text)
+    changed_by: Mapped[str] = mapped_column(String(128))
+    source: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    ts_ns: Mapped[int] = mapped_column(BigInteger)
