@@ -29,6 +29,9 @@ EXPECTED = {
     "backtest_results",
     "bars",
     "bar_coverage",
+    "command_results",
+    "strategy_instances",
+    "strategy_param_versions",
 }
 
 
