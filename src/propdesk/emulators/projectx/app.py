@@ -38,6 +38,7 @@ from propdesk.emulators.projectx.config import GatewayConfig
 from propdesk.emulators.projectx.faults import Faults, admin_routes
 from propdesk.emulators.projectx.history import BarRequestError, check_request, retrieve_bars
 from propdesk.emulators.projectx.hubs import MarketHub, UserHub
+from propdesk.emulators.projectx.limits import JsonLimitError, JsonLimits, loads
 from propdesk.emulators.projectx.market import FeedData, MarketReplay
 from propdesk.emulators.projectx.ratelimit import SlidingWindowLimiter
 from propdesk.emulators.projectx.signalr import HubServer
@@ -92,19 +93,31 @@ def _get(b: JSON, key: str) -> Any:
     return b.get(key, _MISSING)
 
 
-def req_int(b: JSON, key: str) -> int:
-    """A required integer field (JSON number without fraction; booleans refused)."""
+INT32: Final = (-(2**31), 2**31 - 1)
+"""The range of the spec's ``int`` (.NET ``Int32``)."""
+INT64: Final = (-(2**63), 2**63 - 1)
+"""The range of the spec's ``int64`` (order and trade ids)."""
+DECIMAL_MAX: Final = Decimal("79228162514264337593543950335")
+"""The largest magnitude of the spec's ``dec`` (.NET ``decimal``)."""
+
+
+def req_int(b: JSON, key: str, bounds: tuple[int, int] = INT32) -> int:
+    """A required integer field (JSON number without fraction; booleans refused) within ``bounds`` (the spec's
+    ``int`` by default, ``INT64`` for ids): ASP.NET model binding answers 400 to a number its type cannot hold."""
     v = _get(b, key)
     if v is _MISSING or v is None:
         raise BadRequestError(key, f"The {key} field is required.")
     if isinstance(v, bool) or not isinstance(v, (int, Decimal)) or (isinstance(v, Decimal) and v != v.to_integral()):
         raise BadRequestError(key, f"The {key} field must be an integer.")
+    lo, hi = bounds
+    if not lo <= v <= hi:
+        raise BadRequestError(key, f"The {key} field is out of range ({lo}..{hi}).")
     return int(v)
 
 
-def opt_int(b: JSON, key: str) -> int | None:
-    """An optional integer field."""
-    return None if _get(b, key) in (_MISSING, None) else req_int(b, key)
+def opt_int(b: JSON, key: str, bounds: tuple[int, int] = INT32) -> int | None:
+    """An optional integer field (see :func:`req_int`)."""
+    return None if _get(b, key) in (_MISSING, None) else req_int(b, key, bounds)
 
 
 def req_str(b: JSON, key: str) -> str:
@@ -133,12 +146,15 @@ def opt_bool(b: JSON, key: str) -> bool:
 
 
 def opt_dec(b: JSON, key: str) -> Decimal | None:
-    """An optional decimal field (exact: bodies are parsed with ``Decimal`` floats)."""
+    """An optional decimal field (exact: bodies are parsed with ``Decimal`` floats) within the range of .NET's
+    ``decimal`` (``DECIMAL_MAX``); whether it suits the field (positive, on the tick) is the endpoint's business."""
     v = _get(b, key)
     if v is _MISSING or v is None:
         return None
     if isinstance(v, bool) or not isinstance(v, (int, Decimal)) or not Decimal(v).is_finite():
         raise BadRequestError(key, f"The {key} field must be a number.")
+    if abs(v) > DECIMAL_MAX:
+        raise BadRequestError(key, f"The {key} field is out of range.")
     return Decimal(v)
 
 
@@ -188,6 +204,7 @@ class Gateway:
         self.general = SlidingWindowLimiter(config.rate_limit.general.count, config.rate_limit.general.window_s)
         self.history = SlidingWindowLimiter(config.rate_limit.history.count, config.rate_limit.history.window_s)
         self.faults = Faults()
+        self.limits = JsonLimits(max_bytes=config.max_body_bytes)
         holder: list[GatewayState] = []
 
         class _Trading:
@@ -230,6 +247,7 @@ class Gateway:
                 ping_interval_s=config.ping_interval_s,
                 max_frame_bytes=config.max_frame_bytes,
                 policy=self.faults,
+                limits=self.limits,
             ),
             "market": HubServer(
                 "market",
@@ -238,6 +256,7 @@ class Gateway:
                 ping_interval_s=config.ping_interval_s,
                 max_frame_bytes=config.max_frame_bytes,
                 policy=self.faults,
+                limits=self.limits,
             ),
         }
 
@@ -330,15 +349,13 @@ def _bars(gw: Gateway, b: JSON, _t: str | None) -> JSON:
     cid = str(raw) if isinstance(raw, (int, Decimal)) and not isinstance(raw, bool) else req_str(b, "contractId")
     opt_bool(b, "live")
     start, end = req_ts(b, "startTime"), req_ts(b, "endTime")
-    unit, unit_number, limit = (_get(b, k) for k in ("unit", "unitNumber", "limit"))
-    for k in ("unit", "unitNumber", "limit"):
-        req_int(b, k)
+    unit, unit_number, limit = (req_int(b, k) for k in ("unit", "unitNumber", "limit"))
     partial = opt_bool(b, "includePartialBar")
     c = gw.catalog.by_id(cid)
     if c is None:
         return fail(1, f"Contract {cid} not found", bars=[])
     try:
-        u, n, lim = check_request(int(unit), int(unit_number), int(limit))
+        u, n, lim = check_request(unit, unit_number, limit)
     except BarRequestError as exc:
         return fail(exc.code, str(exc), bars=[])
     gw.state.sync()
@@ -380,7 +397,7 @@ def _place(gw: Gateway, b: JSON, _t: str | None) -> JSON:
         stop_price=opt_dec(b, "stopPrice"),
         trail_price=opt_dec(b, "trailPrice"),
         custom_tag=opt_str(b, "customTag"),
-        linked_order_id=opt_int(b, "linkedOrderId"),
+        linked_order_id=opt_int(b, "linkedOrderId", INT64),
         stop_loss_ticks=sl,
         take_profit_ticks=tp,
         has_bracket=sl is not None or tp is not None,
@@ -394,7 +411,7 @@ def _place(gw: Gateway, b: JSON, _t: str | None) -> JSON:
 def _modify(gw: Gateway, b: JSON, _t: str | None) -> JSON:
     code, msg, _ = gw.state.modify_order(
         req_int(b, "accountId"),
-        req_int(b, "orderId"),
+        req_int(b, "orderId", INT64),
         size=opt_int(b, "size"),
         limit_price=opt_dec(b, "limitPrice"),
         stop_price=opt_dec(b, "stopPrice"),
@@ -404,7 +421,7 @@ def _modify(gw: Gateway, b: JSON, _t: str | None) -> JSON:
 
 
 def _cancel(gw: Gateway, b: JSON, _t: str | None) -> JSON:
-    code, msg, _ = gw.state.cancel_order(req_int(b, "accountId"), req_int(b, "orderId"))
+    code, msg, _ = gw.state.cancel_order(req_int(b, "accountId"), req_int(b, "orderId", INT64))
     return fail(code, msg) if code else ok()
 
 
@@ -433,7 +450,7 @@ def _order_open(gw: Gateway, b: JSON, _t: str | None) -> JSON:
 
 
 def _order_by_id(gw: Gateway, b: JSON, _t: str | None) -> JSON:
-    oid = req_int(b, "orderId")
+    oid = req_int(b, "orderId", INT64)
     aid, orders = _orders_of(gw, b)
     if orders is None:
         return fail(1, f"Account {aid} not found", order=None)
@@ -595,9 +612,9 @@ async def _handle(gw: Gateway, request: Request, path: str) -> Response:
         return Response(status_code=429, headers={"Retry-After": str(retry)})
     raw = await request.body()
     try:
-        body = json.loads(raw, parse_float=Decimal) if raw.strip() else {}
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return problem({"$": ["The request body is not valid JSON."]})
+        body = loads(raw, gw.limits) if raw.strip() else {}
+    except JsonLimitError as exc:
+        return problem({"$": [f"The request body is not accepted: {exc.message}."]})
     if not isinstance(body, dict):
         return problem({"$": ["The request body must be a JSON object."]})
     try:

@@ -216,6 +216,11 @@ class GatewayConfig(_Frozen):
         ping_interval_s: SignalR ping (type 6) interval (spec 5.2: 15 s).
         user_name, api_key: the only credentials ``Auth/loginKey`` accepts (a local test gateway: not secrets).
         jwt_secret: HS256 signing key (random per process unless given).
+        admin_token: the bearer token the admin API (``/_propdesk/*``) requires (random per process unless given;
+            ``propdesk gateway`` prints it at start).
+        max_body_bytes: largest request body (REST and admin; 413 beyond) and hub message (skipped beyond), bytes.
+        max_order_size: largest ``size`` of ``Order/place`` / ``Order/modify`` (contracts; larger gets errorCode 2 /
+            3): a sanity cap of the emulator, not a prop firm's position limit.
         accounts: the simulated accounts (ids unique).
         roots: product roots listed by ``Contract/search`` / ``available`` (active month of each).
         data_dir: the folder feed paths are relative to (``../shared/data`` beside the checkout).
@@ -251,6 +256,9 @@ class GatewayConfig(_Frozen):
     user_name: str = "propdesk"
     api_key: str = "propdesk-local-api-key"
     jwt_secret: str = Field(default_factory=lambda: secrets.token_hex(32), repr=False)
+    admin_token: str = Field(default_factory=lambda: secrets.token_urlsafe(32), min_length=16, repr=False)
+    max_body_bytes: int = Field(default=65_536, ge=1024, le=16_777_216)
+    max_order_size: int = Field(default=1_000, ge=1, le=1_000_000)
     accounts: list[AccountConfig] = Field(default_factory=_default_accounts, min_length=1)
     roots: list[str] = Field(default_factory=lambda: ["ES", "MES", "NQ", "MNQ", "6E"], min_length=1)
     data_dir: Path = Path("../shared/data")

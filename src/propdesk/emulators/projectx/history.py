@@ -27,6 +27,10 @@ from propdesk.emulators.projectx.wire import iso
 NS: Final[int] = 1_000_000_000
 UNIT_SECONDS: Final[dict[int, int]] = {1: 1, 2: 60, 3: 3600}
 MAX_LIMIT: Final[int] = 20_000
+MAX_BAR_SPAN_S: Final[int] = 100 * 366 * 86_400
+"""Longest bar ``check_request`` accepts (``unitNumber`` x the unit; a month counted as 31 days): 100 years."""
+UNIT_SPAN_S: Final[dict[int, int]] = {1: 1, 2: 60, 3: 3600, 4: 86_400, 5: 7 * 86_400, 6: 31 * 86_400}
+I64_MIN, I64_MAX = -(2**63), 2**63 - 1
 _CT = "America/Chicago"
 
 I64 = npt.NDArray[np.int64]
@@ -102,7 +106,7 @@ def _session_keys(ts: I64, unit: int) -> tuple[I64, I64]:
 
 
 def check_request(unit: object, unit_number: object, limit: object) -> tuple[int, int, int]:
-    """Validate ``unit`` (1-6), ``unitNumber`` (>= 1) and ``limit`` (1..20,000).
+    """Validate ``unit`` (1-6), ``unitNumber`` (>= 1, a bar of at most ``MAX_BAR_SPAN_S``) and ``limit`` (1..20,000).
 
     Raises:
         BarRequestError: with History code 2, 3 or 4.
@@ -111,6 +115,8 @@ def check_request(unit: object, unit_number: object, limit: object) -> tuple[int
         raise BarRequestError(2, f"unit {unit!r} is not supported (1 Second .. 6 Month)")
     if not isinstance(unit_number, int) or isinstance(unit_number, bool) or unit_number < 1:
         raise BarRequestError(3, f"unitNumber {unit_number!r} must be a positive integer")
+    if unit_number * UNIT_SPAN_S[unit] > MAX_BAR_SPAN_S:
+        raise BarRequestError(3, f"unitNumber {unit_number} is too large: a bar may span at most 100 years")
     if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_LIMIT:
         raise BarRequestError(4, f"limit {limit!r} must be 1..{MAX_LIMIT}")
     return unit, unit_number, limit
@@ -130,8 +136,10 @@ def retrieve_bars(
 ) -> list[dict[str, Any]]:
     """The ProjectX ``Bar`` list (``t``, ``o``, ``h``, ``l``, ``c``, ``v``), newest first (module docstring).
 
-    ``price`` rounds a float to the contract's tick for the wire (:meth:`ContractInfo.price`).
+    ``price`` rounds a float to the contract's tick for the wire (:meth:`ContractInfo.price`). ``start_ns`` and
+    ``end_ns`` may lie outside the int64 range (years 1 and 9999 of ISO-8601): they are clamped to it.
     """
+    start_ns, end_ns = min(max(start_ns, I64_MIN), I64_MAX), min(max(end_ns, I64_MIN), I64_MAX)
     if unit == 1:
         m = hist.print_ts <= now_ns
         t, o, h, lo, c, v = bars_from_prints(hist.print_ts[m], hist.print_px[m], hist.print_size[m], NS)

@@ -12,6 +12,8 @@ https://github.com/dotnet/aspnetcore/blob/main/src/SignalR/docs/specs/HubProtoco
 * **WebSocket** ``GET /hubs/<hub>?access_token=<jwt>[&id=<connectionId>]``: with or without negotiation (a missing,
   reused, stale or unknown ``id`` starts a new connection); a bad token is refused with 401 before the upgrade.
 * **Framing**: JSON text messages each terminated by the record separator ``0x1E``; one frame may carry several.
+  Incoming messages are parsed within :class:`~propdesk.emulators.projectx.limits.JsonLimits` (size, nesting,
+  numbers); one over them is logged and skipped, a handshake over them closes the connection.
   Handshake ``{"protocol":"json","version":1}`` -> ``{}``; any other protocol gets ``{"error": ...}`` and a close.
 * **Messages**: 1 Invocation (dispatched to the hub; with an ``invocationId`` the server answers 3 Completion, with
   ``error`` on failure), 6 Ping (ignored; the server sends its own every ``ping_interval_s``), 7 Close (both ways:
@@ -39,6 +41,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from propdesk.emulators.projectx.limits import JsonLimitError, JsonLimits, loads
 
 log = logging.getLogger(__name__)
 
@@ -185,6 +189,8 @@ class HubServer:
         ping_interval_s: server ping period.
         max_frame_bytes: frame size cap.
         policy: fault-injection hooks, or ``None``.
+        limits: size, nesting and number limits of incoming messages (a message over them is logged and skipped;
+            :mod:`propdesk.emulators.projectx.limits`).
     """
 
     def __init__(
@@ -196,7 +202,9 @@ class HubServer:
         ping_interval_s: float,
         max_frame_bytes: int,
         policy: OutgoingPolicy | None = None,
+        limits: JsonLimits | None = None,
     ) -> None:
+        self.limits = JsonLimits() if limits is None else limits
         self.name = name
         self.handler = handler
         self.authorize = authorize
@@ -289,11 +297,13 @@ class HubServer:
             if msg["type"] == "websocket.disconnect":
                 raise WebSocketDisconnect(msg.get("code", 1000))
             buf += msg.get("text") or (msg.get("bytes") or b"").decode("utf-8", "replace")
+            if len(buf) > self.limits.max_bytes:
+                raise ValueError(f"handshake longer than {self.limits.max_bytes} characters")
         head, _, rest = buf.partition(RS)
         try:
-            hs = json.loads(head)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"handshake is not JSON: {head[:100]!r}") from exc
+            hs = loads(head, self.limits, exact=False)
+        except JsonLimitError as exc:
+            raise ValueError(f"handshake refused: {exc.message}") from exc
         if not isinstance(hs, dict) or hs.get("protocol") != "json" or hs.get("version") != 1:
             await ws.send_text(encode({"error": f"Requested protocol {hs!r} is not available; use json version 1."}))
             raise ValueError(f"unsupported protocol {hs!r}")
@@ -310,9 +320,9 @@ class HubServer:
             if not part.strip():
                 continue
             try:
-                msg = json.loads(part)
-            except json.JSONDecodeError:
-                log.warning("hub %s: ignoring a message that is not JSON: %r", self.name, part[:200])
+                msg = loads(part, self.limits, exact=False)
+            except JsonLimitError as exc:
+                log.warning("hub %s: ignoring a message: %s", self.name, exc.message)
                 continue
             if not isinstance(msg, dict):
                 continue

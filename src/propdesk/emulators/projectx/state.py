@@ -15,10 +15,11 @@ enable Auto OCO Brackets." and the rejection still carries the real ``orderId`` 
 Rejected); ``auto_oco`` creates the sim's native bracket children (status 8 Suspended until the entry fills, then 1
 Open, priced from the entry's fill; one filling cancels the other).
 
-Order/place error codes (spec 3.3, 3.5): unknown account 1; a missing price for the type, an off-tick price, a
-duplicate ``customTag``, a bad type/side/size, a trailing distance over 1000 ticks, a bracket in Position Brackets
-mode: 2; ``canTrade`` false: 4; market closed (the sim's data-driven check): 5; unknown contract 8; a listed month
-that is not the active one: 9. Only the bracket rejection returns an ``orderId``.
+Order/place error codes (spec 3.3, 3.5): unknown account 1; a missing price for the type, an off-tick price (more
+than 9 decimals is off every tick), a price at or below zero, a duplicate ``customTag``, a bad type/side, a size
+outside 1..``max_order_size``, bracket ``ticks`` outside 1..``MAX_BRACKET_TICKS``, a trailing distance over 1000
+ticks, a bracket in Position Brackets mode: 2; ``canTrade`` false: 4; market closed (the sim's data-driven check):
+5; unknown contract 8; a listed month that is not the active one: 9. Only the bracket rejection returns an ``orderId``.
 
 Fees: ``Trade.fees`` is the sim's whole per-fill charge (commission + exchange fees) and ``commissions`` its
 commission part (propdesk's choice; whether real ``fees`` include commissions is open, spec section 10 item 11).
@@ -47,7 +48,7 @@ from typing import Any, Final, Protocol
 
 from propdesk.brokers.sim import SimBroker
 from propdesk.core.clock import SimClock
-from propdesk.core.errors import ConfigError
+from propdesk.core.errors import ConfigError, InvalidPriceError
 from propdesk.data.book.l2 import L2Book
 from propdesk.emulators.projectx.config import AccountConfig, GatewayConfig
 from propdesk.emulators.projectx.wire import ContractCatalog, ContractInfo, iso, num
@@ -93,6 +94,8 @@ _TYPES: Final[dict[int, OrderType]] = {
     TYPE_JOIN_ASK: OrderType.JOIN_ASK,
 }
 MAX_TRAIL_TICKS: Final[int] = 1000
+MAX_BRACKET_TICKS: Final[int] = 10_000
+"""Largest ``ticks`` of a bracket object (propdesk's bound; the spec gives none): 2,500 points on ES."""
 BRACKET_MESSAGE: Final[str] = "Brackets cannot be used with Position Brackets. You must enable Auto OCO Brackets."
 
 
@@ -600,8 +603,11 @@ class GatewayState:
             return 2, f"Invalid order type {r.type}", None
         if r.side not in (0, 1):
             return 2, f"Invalid order side {r.side}", None
-        if r.size < 1:
-            return 2, f"Invalid order size {r.size}", None
+        if not 1 <= r.size <= self.config.max_order_size:
+            return 2, f"Invalid order size {r.size} (1..{self.config.max_order_size})", None
+        for name, ticks in (("stopLossBracket", r.stop_loss_ticks), ("takeProfitBracket", r.take_profit_ticks)):
+            if ticks is not None and not 1 <= ticks <= MAX_BRACKET_TICKS:
+                return 2, f"Invalid {name}.ticks {ticks} (1..{MAX_BRACKET_TICKS})", None
         need_limit = r.type in (TYPE_LIMIT, TYPE_STOP_LIMIT)
         need_stop = r.type in (TYPE_STOP, TYPE_STOP_LIMIT)
         if need_limit and r.limit_price is None:
@@ -619,9 +625,9 @@ class GatewayState:
             if value is None or not used:
                 prices[name] = None
                 continue
-            p = Price.of(value)
-            if not p.is_aligned(c.tick_size):
-                return 2, f"Invalid {name} {value}: not on the tick size {c.tick_size}", None
+            p, problem = _order_price(name, value, c.tick_size)
+            if p is None:
+                return 2, problem, None
             prices[name] = p
         if r.custom_tag is not None and r.custom_tag in acct.tags:
             return 2, f"customTag '{r.custom_tag}' must be unique across the account", None
@@ -711,7 +717,8 @@ class GatewayState:
         stop_price: Decimal | None,
         trail_price: Decimal | None,
     ) -> Result:
-        """``Order/modify``: 0, 1 AccountNotFound, 2 OrderNotFound, 3 Rejected (omitted fields stay; spec 3.3)."""
+        """``Order/modify``: 0, 1 AccountNotFound, 2 OrderNotFound, 3 Rejected (the sim refused, a size outside
+        1..``max_order_size``, a price at or below zero or off the tick); omitted fields stay (spec 3.3)."""
         self.sync()
         acct, o = self._order(account_id, order_id)
         if acct is None:
@@ -719,25 +726,29 @@ class GatewayState:
         if o is None:
             return 2, f"Order {order_id} not found", None
         tick = o.contract.tick_size
-        lim = Price.of(limit_price) if limit_price is not None else None
-        stp = Price.of(stop_price) if stop_price is not None else None
-        for p in (lim, stp):
-            if p is not None and not p.is_aligned(tick):
-                return 3, f"Price {p} is not on the tick size {tick}", None
+        if size is not None and not 1 <= size <= self.config.max_order_size:
+            return 3, f"Invalid order size {size} (1..{self.config.max_order_size})", None
+        checked: dict[str, Price | None] = {}
+        for name, value in (("limitPrice", limit_price), ("stopPrice", stop_price), ("trailPrice", trail_price)):
+            p, problem = (None, "") if value is None else _order_price(name, value, tick)
+            if value is not None and p is None:
+                return 3, problem, None
+            checked[name] = p
+        lim, stp, trl = checked["limitPrice"], checked["stopPrice"], checked["trailPrice"]
         trail_ticks = None
-        if trail_price is not None:
+        if trl is not None:
             last = self.market.last_price(o.contract.name) if self.market is not None else None
             if last is None:
                 return 3, "No last traded price to measure the trail distance from", None
-            trail_ticks = int(abs(Price.of(repr(last)).raw - Price.of(trail_price).raw) // tick.raw)
+            trail_ticks = int(abs(Price.of(repr(last)).raw - trl.raw) // tick.raw)
         order = acct.sim_orders.get(order_id)
         stub = order if order is not None else _stub_order(acct, o)
         acct.last_reject = ""
         acct.sim.modify_order(stub, qty=size, limit_price=lim, stop_price=stp, trail_ticks=trail_ticks)
         if acct.last_reject:
             return 3, acct.last_reject, None
-        if trail_price is not None:
-            o.trail_price = Price.of(trail_price)
+        if trl is not None:
+            o.trail_price = trl
         if self.market is not None:
             self.market.touch(o.contract.name)
         return 0, None, None
@@ -793,6 +804,20 @@ class GatewayState:
         if not isinstance(account_id, int) or isinstance(account_id, bool):
             return None
         return self.accounts.get(account_id)
+
+
+def _order_price(name: str, value: Decimal, tick: Price) -> tuple[Price | None, str]:
+    """``(price, "")`` for a positive ``value`` on the tick grid, else ``(None, why)`` (more than 9 decimals is off
+    every tick)."""
+    if value <= 0:
+        return None, f"Invalid {name} {value}: a price must be positive"
+    try:
+        p = Price.of(value)
+    except InvalidPriceError:
+        return None, f"Invalid {name} {value}: not on the tick size {tick}"
+    if not p.is_aligned(tick):
+        return None, f"Invalid {name} {value}: not on the tick size {tick}"
+    return p, ""
 
 
 def _stub_order(acct: AccountState, o: PxOrder) -> Order:
