@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import secrets
 import socket
 import statistics
 import subprocess
@@ -45,6 +46,8 @@ USER = {"userName": "propdesk", "apiKey": "propdesk-local-api-key"}  # GatewayCo
 ACCOUNT = 11001
 RS = "\x1e"
 ORDER_SPEED = 60.0  # replay speed during the order loop (one ES minute bar per second)
+ADMIN_TOKEN = secrets.token_urlsafe(24)  # the admin API token this script gives the gateway it starts
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
 def _free_port() -> int:
@@ -60,6 +63,7 @@ def gateway(workdir: Path) -> Iterator[str]:
     cfg = {
         "bind": f"127.0.0.1:{port}",
         "speed": ORDER_SPEED,
+        "admin_token": ADMIN_TOKEN,
         "rate_limit": {"general": {"count": 1_000_000, "window_s": 60}, "history": {"count": 1000, "window_s": 30}},
     }
     cfg_path = workdir / "gateway.json"
@@ -210,12 +214,12 @@ async def run(base: str, orders: int, speed: float, seconds: float) -> None:
         print("  " + _summary("place -> GatewayUserTrade", rtt))
         print("  " + _summary("place -> REST reply     ", rest))
 
-        before = (await http.get("/_propdesk/replay")).json()
-        await http.post("/_propdesk/replay/resume", json={"speed": speed})
+        before = (await http.get("/_propdesk/replay", headers=ADMIN)).json()
+        await http.post("/_propdesk/replay/resume", json={"speed": speed}, headers=ADMIN)
         counts, elapsed = await hub_event_rate(base, token, contract_id, seconds)
         after: dict[str, Any] = {}
         try:  # beyond the replay's throughput the gateway's loop is busy catching up for seconds
-            after = (await http.get("/_propdesk/replay", timeout=30)).json()
+            after = (await http.get("/_propdesk/replay", timeout=30, headers=ADMIN)).json()
         except httpx.HTTPError as exc:
             print(f"  (replay state not available: the gateway did not answer within 30 s: {exc!r})")
     items = sum(v for k, v in counts.items() if not k.endswith(" msgs"))

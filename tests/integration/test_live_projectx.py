@@ -37,7 +37,7 @@ from propdesk.risk.presets import load_risk_config
 from propdesk.sessions.live import LiveOptions, LiveSession, projectx_settings, resolve_account
 from propdesk.strategies.base import Strategy, StrategyConfig
 from tests.kit.servers import free_port, serve_app
-from tests.unit.emulators.projectx.conftest import POSITION_ACCT, USER, make_config
+from tests.unit.emulators.projectx.conftest import ADMIN, POSITION_ACCT, USER, make_config
 
 pytestmark = pytest.mark.timeout(180)
 SPEED = 600.0
@@ -156,7 +156,7 @@ class GatewayApi:
 
     async def admin(self, path: str, body: dict[str, Any] | None = None) -> Any:
         async with httpx.AsyncClient(base_url=self.base, timeout=10) as http:
-            r = await http.post(f"/_propdesk/{path}", json=body or {})
+            r = await http.post(f"/_propdesk/{path}", json=body or {}, headers=ADMIN)
             assert r.status_code == 200, r.text
             return r.json()
 

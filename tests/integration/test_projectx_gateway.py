@@ -29,7 +29,7 @@ from propdesk.model.identifiers import AccountId, ClientOrderId
 from propdesk.model.orders import BracketSpec, Order, OrderType
 from propdesk.model.price import Price
 from tests.kit.servers import free_port, serve_app
-from tests.unit.emulators.projectx.conftest import OCO_ACCT, POSITION_ACCT, USER, make_config
+from tests.unit.emulators.projectx.conftest import ADMIN, OCO_ACCT, POSITION_ACCT, USER, make_config
 
 pytestmark = pytest.mark.timeout(120)
 SYMBOL = "ESZ6"
@@ -59,7 +59,7 @@ def settings(base: str) -> ProjectXSettings:
 
 async def admin(base: str, path: str, body: dict[str, Any] | None = None) -> Any:
     async with httpx.AsyncClient(base_url=f"http://{base}", timeout=10) as http:
-        r = await http.post(f"/_propdesk/{path}", json=body or {})
+        r = await http.post(f"/_propdesk/{path}", json=body or {}, headers=ADMIN)
         assert r.status_code == 200, r.text
         return r.json()
 

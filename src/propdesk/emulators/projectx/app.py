@@ -36,6 +36,7 @@ from starlette.responses import JSONResponse, Response
 from propdesk.emulators.projectx.auth import TokenService, TokenState
 from propdesk.emulators.projectx.config import GatewayConfig
 from propdesk.emulators.projectx.faults import Faults, admin_routes
+from propdesk.emulators.projectx.guard import install_guards
 from propdesk.emulators.projectx.history import BarRequestError, check_request, retrieve_bars
 from propdesk.emulators.projectx.hubs import MarketHub, UserHub
 from propdesk.emulators.projectx.limits import JsonLimitError, JsonLimits, loads
@@ -153,9 +154,10 @@ def opt_dec(b: JSON, key: str) -> Decimal | None:
         return None
     if isinstance(v, bool) or not isinstance(v, (int, Decimal)) or not Decimal(v).is_finite():
         raise BadRequestError(key, f"The {key} field must be a number.")
-    if abs(v) > DECIMAL_MAX:
+    d = Decimal(v)
+    if abs(d) > DECIMAL_MAX:
         raise BadRequestError(key, f"The {key} field is out of range.")
-    return Decimal(v)
+    return d
 
 
 def req_ts(b: JSON, key: str) -> int:
@@ -657,5 +659,8 @@ def create_app(config: GatewayConfig, *, feeds: list[FeedData] | None = None, no
     app.add_route("/api/{path:path}", route, methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
     for h in gw.hubs.values():
         app.router.routes.extend(h.routes())
-    app.router.routes.extend(admin_routes(gw.faults, gw.hubs, gw.tokens, gw.market))
+    app.router.routes.extend(
+        admin_routes(gw.faults, gw.hubs, gw.tokens, gw.market, admin_token=config.admin_token, limits=gw.limits)
+    )
+    install_guards(app, config)
     return app

@@ -23,22 +23,28 @@ Every switch takes effect at once and stays until cleared (or its count runs out
 ``GET  /_propdesk/replay``                      presented time, speed, paused, events streamed
 ==============================================  ==================================================================
 
-Requests from a non-loopback client get 403 (the server binds 127.0.0.1 anyway; this is a second fence).
+Every request needs ``Authorization: Bearer <admin token>`` (``GatewayConfig.admin_token``, printed by ``propdesk
+gateway`` at start; 401 without it); a body must be ``application/json`` (415 otherwise: a browser's cross-site
+"simple" POST is ``text/plain``) within the gateway's JSON limits (400). Requests from a non-loopback client get 403
+(the server binds 127.0.0.1 anyway; this is a second fence). The Host and Origin checks of
+:mod:`propdesk.emulators.projectx.guard` apply here as everywhere.
 """
 
 from __future__ import annotations
 
-import json
+import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from propdesk.emulators.projectx.auth import TokenService
+from propdesk.emulators.projectx.guard import admin_refusal
+from propdesk.emulators.projectx.limits import JsonLimits, loads
 from propdesk.emulators.projectx.market import MarketReplay
 from propdesk.emulators.projectx.signalr import HubServer
 
@@ -129,26 +135,66 @@ def _hubs_of(hubs: dict[str, HubServer], name: object) -> list[HubServer]:
     return [hubs[str(name)]]
 
 
+MAX_STEP_EVENTS: Final[int] = 1_000_000
+"""Most events one ``replay/step`` streams (the loop is busy meanwhile)."""
+MAX_SPEED: Final[float] = 1e6
+"""Fastest replay speed ``replay/resume`` accepts."""
+MAX_SECONDS: Final[float] = 3600.0
+"""Longest delay or downtime a fault switch accepts."""
+
+
+def _number(b: dict[str, Any], key: str, default: float, lo: float, hi: float) -> float:
+    """``b[key]`` (or ``default``) as a finite float within ``[lo, hi]``; ValueError naming the key otherwise."""
+    v = b.get(key, default)
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not lo <= v <= hi:
+        raise ValueError(f"{key} must be a number within {lo:g}..{hi:g}, not {str(v)[:40]}")
+    return float(v)
+
+
+def _seconds(b: dict[str, Any], key: str, default: float) -> float:
+    return _number(b, key, default, 0.0, MAX_SECONDS)
+
+
+def _int(b: dict[str, Any], key: str, default: int, lo: int, hi: int) -> int:
+    """``b[key]`` (or ``default``) as an int within ``[lo, hi]``; ValueError naming the key otherwise."""
+    v = b.get(key, default)
+    if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+        raise ValueError(f"{key} must be an integer within {lo}..{hi}, not {str(v)[:40]}")
+    return v
+
+
 Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
 def admin_routes(
-    faults: Faults, hubs: dict[str, HubServer], tokens: TokenService, market: MarketReplay
+    faults: Faults,
+    hubs: dict[str, HubServer],
+    tokens: TokenService,
+    market: MarketReplay,
+    *,
+    admin_token: str,
+    limits: JsonLimits,
 ) -> list[BaseRoute]:
-    """The admin API routes (module docstring)."""
+    """The admin API routes (module docstring); every request needs ``Authorization: Bearer <admin_token>``."""
 
     def endpoint(fn: Handler) -> Callable[[Request], Awaitable[Response]]:
         async def route(request: Request) -> Response:
             host = request.client.host if request.client is not None else ""
             if host not in LOOPBACK_HOSTS:
                 return JSONResponse({"error": "admin API is loopback only"}, status_code=403)
+            refused = admin_refusal(request, admin_token)
+            if refused is not None:
+                return refused
             raw = await request.body()
+            kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+            if raw.strip() and kind != "application/json":
+                return JSONResponse({"error": "the body must be application/json"}, status_code=415)
             try:
-                body = json.loads(raw) if raw.strip() else {}
+                body = loads(raw, limits, exact=False) if raw.strip() else {}
                 if not isinstance(body, dict):
                     raise ValueError("body must be a JSON object")
                 return JSONResponse(await fn(body))
-            except (ValueError, TypeError, KeyError) as exc:
+            except (ValueError, TypeError, KeyError, OverflowError) as exc:
                 return JSONResponse({"error": str(exc)}, status_code=400)
 
         return route
@@ -166,15 +212,10 @@ def admin_routes(
         mode = b.get("mode", "error")
         if mode not in ("error", "timeout"):
             raise ValueError("mode must be 'error' or 'timeout'")
-        status = int(b.get("status", 500 if mode == "error" else 504))
-        if not 500 <= status <= 599:
-            raise ValueError("status must be 5xx")
-        count = b.get("count")
+        status = _int(b, "status", 500 if mode == "error" else 504, 500, 599)
+        count = None if b.get("count") is None else _int(b, "count", 1, 1, 10**9)
         faults.endpoints[path] = EndpointFault(
-            mode=mode,
-            status=status,
-            delay_s=float(b.get("delay_s", 30.0)),
-            remaining=None if count is None else int(count),
+            mode=mode, status=status, delay_s=_seconds(b, "delay_s", 30.0), remaining=count
         )
         return faults.snapshot()
 
@@ -190,15 +231,15 @@ def admin_routes(
         targets = b.get("targets")
         for h in _hubs_of(hubs, b.get("hub", "all")):
             faults.messages[h.name] = MessageFault(
-                delay_s=float(b.get("delay_s", 0.0)),
-                drop_next=int(b.get("drop_next", 0)),
+                delay_s=_seconds(b, "delay_s", 0.0),
+                drop_next=_int(b, "drop_next", 0, 0, 10**9),
                 drop_all=bool(b.get("drop_all", False)),
-                targets=None if targets is None else [str(t) for t in targets],
+                targets=None if not isinstance(targets, list) else [str(t) for t in targets],
             )
         return faults.snapshot()
 
     async def restart(b: dict[str, Any]) -> dict[str, Any]:
-        down = float(b.get("down_s", 2.0))
+        down = _seconds(b, "down_s", 2.0)
         n = 0
         for h in _hubs_of(hubs, b.get("hub", "all")):
             faults.refuse_until[h.name] = time.monotonic() + down
@@ -214,7 +255,7 @@ def admin_routes(
         return {"expired": True, "closed": n}
 
     async def step(b: dict[str, Any]) -> dict[str, Any]:
-        n = market.step(int(b.get("events", 1)))
+        n = market.step(_int(b, "events", 1, 1, MAX_STEP_EVENTS))
         return {"events": n, **replay_state()}
 
     async def pause(_: dict[str, Any]) -> dict[str, Any]:
@@ -224,9 +265,7 @@ def admin_routes(
 
     async def resume(b: dict[str, Any]) -> dict[str, Any]:
         if "speed" in b:
-            speed = float(b["speed"])
-            if speed <= 0:
-                raise ValueError("speed must be > 0")
+            speed = _number(b, "speed", 1.0, 1e-6, MAX_SPEED)
             market.clock.set_speed(speed)
         market.clock.resume()
         market.start()

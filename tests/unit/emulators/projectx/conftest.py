@@ -20,6 +20,14 @@ POSITION_ACCT = 11001
 OCO_ACCT = 11002
 LOCKED_ACCT = 11003
 USER = {"userName": "propdesk", "apiKey": "propdesk-local-api-key"}
+ADMIN_TOKEN = "test-admin-token-0123456789"
+"""The admin API token of every test app (``GatewayConfig.admin_token``)."""
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+"""Headers of an admin API request."""
+BASE_URL = "http://127.0.0.1:8900"
+"""The test clients' base URL (the gateway answers loopback Host headers only)."""
+WS_BASE = "ws://127.0.0.1:8900"
+"""The base of WebSocket URLs (TestClient joins relative ones to ``ws://testserver``, whatever its base URL)."""
 
 
 def make_config(**overrides: Any) -> GatewayConfig:
@@ -36,6 +44,7 @@ def make_config(**overrides: Any) -> GatewayConfig:
             AccountConfig(id=LOCKED_ACCT, name="PRAC-3", can_trade=False),
         ],
         "ping_interval_s": 60.0,
+        "admin_token": ADMIN_TOKEN,
     }
     base.update(overrides)
     return GatewayConfig(**base)
@@ -44,6 +53,11 @@ def make_config(**overrides: Any) -> GatewayConfig:
 def make_app(**overrides: Any) -> FastAPI:
     """:func:`create_app` over :func:`make_config`."""
     return create_app(make_config(**overrides), now_ns=NOW_NS)
+
+
+def gateway_client(app: FastAPI) -> TestClient:
+    """A TestClient on ``app`` at :data:`BASE_URL` (use as a context manager to run the lifespan)."""
+    return TestClient(app, base_url=BASE_URL)
 
 
 class Api:
@@ -65,7 +79,7 @@ class Api:
         return data
 
     def step(self, n: int = 1) -> None:
-        assert self.client.post("/_propdesk/replay/step", json={"events": n}).status_code == 200
+        assert self.client.post("/_propdesk/replay/step", json={"events": n}, headers=ADMIN).status_code == 200
 
 
 @pytest.fixture
@@ -77,7 +91,7 @@ def app_factory() -> Callable[..., FastAPI]:
 @pytest.fixture
 def client() -> Iterator[TestClient]:
     """A TestClient on the default test app (lifespan running)."""
-    with TestClient(make_app()) as c:
+    with gateway_client(make_app()) as c:
         yield c
 
 

@@ -11,7 +11,17 @@ from starlette.testclient import TestClient
 
 from propdesk.emulators.projectx.app import ENDPOINTS
 from propdesk.model.contracts import spec
-from tests.unit.emulators.projectx.conftest import ES, LOCKED_ACCT, OCO_ACCT, POSITION_ACCT, USER, Api, make_app
+from tests.unit.emulators.projectx.conftest import (
+    ADMIN,
+    ES,
+    LOCKED_ACCT,
+    OCO_ACCT,
+    POSITION_ACCT,
+    USER,
+    Api,
+    gateway_client,
+    make_app,
+)
 
 ACCOUNT_KEYS = {"id", "name", "balance", "canTrade", "isVisible", "simulated"}
 CONTRACT_KEYS = {"id", "name", "description", "tickSize", "tickValue", "activeContract", "symbolId"}
@@ -268,7 +278,7 @@ def test_market_round_trip_models_and_exact_pnl(api: Api) -> None:
 
 def test_contracts_active_month_and_by_id_shapes(app_factory: Any) -> None:
     for shape, keys in (("contract", {"contract"}), ("contracts", {"contracts"}), ("both", {"contract", "contracts"})):
-        with TestClient(app_factory(contract_by_id_shape=shape)) as c:
+        with gateway_client(app_factory(contract_by_id_shape=shape)) as c:
             api = Api(c)
             body = api.ok("Contract/searchById", {"contractId": ES})
             assert keys <= set(body) and not ({"contract", "contracts"} - keys) & set(body)
@@ -278,7 +288,7 @@ def test_contracts_active_month_and_by_id_shapes(app_factory: Any) -> None:
             found = api.ok("Contract/search", {"searchText": "ES", "live": False})["contracts"]
             assert [r["name"] for r in found] == ["ESZ6", "MESZ6"]
             assert all(r["activeContract"] for r in found)
-    with TestClient(app_factory(live_contracts="empty")) as c:
+    with gateway_client(app_factory(live_contracts="empty")) as c:
         api = Api(c)
         assert api.ok("Contract/search", {"searchText": "ES", "live": True})["contracts"] == []
         assert len(api.ok("Contract/search", {"searchText": "ES", "live": False})["contracts"]) == 2
@@ -301,7 +311,7 @@ def test_bars_newest_first_limit_and_codes(api: Api) -> None:
 
 
 def test_rate_limit_429_with_retry_after(app_factory: Any) -> None:
-    with TestClient(app_factory(rate_limit={"general": {"count": 3, "window_s": 60}})) as c:
+    with gateway_client(app_factory(rate_limit={"general": {"count": 3, "window_s": 60}})) as c:
         api = Api(c)
         for _ in range(3):
             assert api("Account/search", {}).status_code == 200
@@ -311,7 +321,7 @@ def test_rate_limit_429_with_retry_after(app_factory: Any) -> None:
 
 
 def test_validate_logout_and_expired_tokens(app_factory: Any) -> None:
-    with TestClient(app_factory(validate_grace_s=0)) as c:
+    with gateway_client(app_factory(validate_grace_s=0)) as c:
         api = Api(c)
         v = api.ok("Auth/validate")
         assert v["success"] is True and v["newToken"].count(".") == 2
@@ -319,14 +329,14 @@ def test_validate_logout_and_expired_tokens(app_factory: Any) -> None:
         assert api("Account/search", {}).status_code == 401
         assert api.ok("Auth/validate")["errorCode"] == 2
         fresh = Api(c)
-        c.post("/_propdesk/faults/tokens/expire", json={})
+        c.post("/_propdesk/faults/tokens/expire", json={}, headers=ADMIN)
         assert fresh("Account/search", {}).status_code == 401
         expired = fresh.ok("Auth/validate")
         assert (expired["success"], expired["errorCode"], expired["newToken"]) == (False, 3, None)
         assert Api(c)("Account/search", {}).status_code == 200
-    with TestClient(app_factory(validate_grace_s=3600)) as c:
+    with gateway_client(app_factory(validate_grace_s=3600)) as c:
         api = Api(c)
-        c.post("/_propdesk/faults/tokens/expire", json={})
+        c.post("/_propdesk/faults/tokens/expire", json={}, headers=ADMIN)
         assert api.ok("Auth/validate")["success"] is True
 
 

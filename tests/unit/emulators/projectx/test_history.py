@@ -10,11 +10,10 @@ from decimal import Decimal
 import pytest
 from fastapi import FastAPI
 from pydantic import ValidationError
-from starlette.testclient import TestClient
 
 from propdesk.core.errors import ConfigError
 from propdesk.emulators.projectx import AccountConfig, PastTrade
-from tests.unit.emulators.projectx.conftest import Api
+from tests.unit.emulators.projectx.conftest import Api, gateway_client
 
 ES_Z25 = "CON.F.US.EP.Z25"  # an expired month of a configured root
 
@@ -36,7 +35,7 @@ def test_trade_search_serves_the_past_and_the_balance_includes_it(app_factory: C
         past(9, "buy", "-250.00", fees="1.40"),  # net -250 - 2.80 = -252.80
     ]
     acct = AccountConfig(id=21001, name="COMBINE-OLD", balance=Decimal("50000"), history=history)
-    with TestClient(app_factory(accounts=[acct])) as client:
+    with gateway_client(app_factory(accounts=[acct])) as client:
         api = Api(client)
         (a,) = api.ok("Account/search", {"onlyActiveAccounts": True})["accounts"]
         assert a["balance"] == 50241.60  # 50,000 + 494.40 - 252.80

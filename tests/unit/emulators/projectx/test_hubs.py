@@ -11,7 +11,7 @@ import pytest
 from starlette.testclient import TestClient, WebSocketDenialResponse
 
 from propdesk.emulators.projectx.hubs import chunk
-from tests.unit.emulators.projectx.conftest import ES, OCO_ACCT, POSITION_ACCT, Api, make_app
+from tests.unit.emulators.projectx.conftest import ES, OCO_ACCT, POSITION_ACCT, WS_BASE, Api, gateway_client, make_app
 
 RS = "\x1e"
 pytestmark = pytest.mark.timeout(60)
@@ -56,7 +56,7 @@ class Hub:
 
 @contextmanager
 def hub(client: TestClient, name: str, token: str, query: str = "") -> Iterator[Hub]:
-    with client.websocket_connect(f"/hubs/{name}?access_token={token}{query}") as ws:
+    with client.websocket_connect(f"{WS_BASE}/hubs/{name}?access_token={token}{query}") as ws:
         ws.send_text('{"protocol":"json","version":1}' + RS)
         assert ws.receive_text() == "{}" + RS
         yield Hub(ws)
@@ -76,7 +76,10 @@ def test_negotiate_versions_and_auth(client: TestClient) -> None:
 
 
 def test_websocket_refused_without_valid_token(client: TestClient) -> None:
-    with pytest.raises(WebSocketDenialResponse) as exc, client.websocket_connect("/hubs/user?access_token=junk"):
+    with (
+        pytest.raises(WebSocketDenialResponse) as exc,
+        client.websocket_connect(f"{WS_BASE}/hubs/user?access_token=junk"),
+    ):
         pass
     assert exc.value.status_code == 401
 
@@ -88,14 +91,14 @@ def test_handshake_with_and_without_negotiation_and_bad_protocol(client: TestCli
         with hub(client, "user", token, query) as h:
             h.send({"type": 1, "target": "Heartbeat", "arguments": [{"timestamp": 1.0}], "invocationId": "1"})
             assert h.next() == {"type": 3, "invocationId": "1"}
-    with client.websocket_connect(f"/hubs/user?access_token={token}") as ws:
+    with client.websocket_connect(f"{WS_BASE}/hubs/user?access_token={token}") as ws:
         ws.send_text('{"protocol":"messagepack","version":1}' + RS)
         reply = json.loads(ws.receive_text().rstrip(RS))
         assert "error" in reply
 
 
 def test_ping_unknown_methods_and_several_messages_per_frame(app_factory: Any) -> None:
-    with TestClient(app_factory(ping_interval_s=0.05)) as client:
+    with gateway_client(app_factory(ping_interval_s=0.05)) as client:
         token = Api(client).token
         with hub(client, "market", token) as h:
             assert h.next(pings=True) == {"type": 6}
@@ -145,7 +148,7 @@ def _unwrap(shape: str, args: list[Any], account_id: int) -> tuple[int | None, d
 
 @pytest.mark.parametrize("shape", ["wrapped", "bare", "acct_wrapped", "acct_bare"])
 def test_user_events_fill_sequence_in_each_shape(shape: str) -> None:
-    with TestClient(make_app(user_event_shape=shape)) as client:
+    with gateway_client(make_app(user_event_shape=shape)) as client:
         api = Api(client)
         api.step(4)
         with hub(client, "user", api.token) as h:
@@ -188,7 +191,7 @@ def test_user_events_fill_sequence_in_each_shape(shape: str) -> None:
 
 
 def test_bracket_children_events_and_remove_action() -> None:
-    with TestClient(make_app(emit_remove_action=True)) as client:
+    with gateway_client(make_app(emit_remove_action=True)) as client:
         api = Api(client)
         api.step(4)
         with hub(client, "user", api.token) as h:
@@ -233,7 +236,7 @@ def test_market_wire_shapes_trades_depth_and_quotes(client: TestClient) -> None:
 
 
 def test_partial_quotes_send_changed_fields_plus_symbol_and_timestamp() -> None:
-    with TestClient(make_app(partial_quotes=True)) as client:
+    with gateway_client(make_app(partial_quotes=True)) as client:
         api = Api(client)
         with hub(client, "market", api.token) as h:
             h.send({"type": 1, "target": "SubscribeContractQuotes", "arguments": [ES]})
@@ -264,9 +267,9 @@ def test_depth_snapshot_split_under_max_frame_bytes() -> None:
     assert len(parts) > 1
     assert [x for p in parts for x in p] == items
     assert all(len(json.dumps(p, separators=(",", ":"))) < 4096 for p in parts)
-    with TestClient(make_app(max_frame_bytes=1024)) as client:
+    with gateway_client(make_app(max_frame_bytes=1024)) as client:
         api = Api(client)
-        with client.websocket_connect(f"/hubs/market?access_token={api.token}") as ws:
+        with client.websocket_connect(f"{WS_BASE}/hubs/market?access_token={api.token}") as ws:
             ws.send_text('{"protocol":"json","version":1}' + RS)
             ws.receive_text()
             ws.send_text(json.dumps({"type": 1, "target": "SubscribeContractMarketDepth", "arguments": [ES]}) + RS)

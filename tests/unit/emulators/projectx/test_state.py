@@ -9,12 +9,11 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from starlette.testclient import TestClient
 
 from propdesk.core.errors import ConfigError
 from propdesk.emulators.projectx import AccountConfig, PastTrade
 from propdesk.emulators.projectx import config as gateway_config
-from tests.unit.emulators.projectx.conftest import ES, POSITION_ACCT, Api, make_app, make_config
+from tests.unit.emulators.projectx.conftest import ES, POSITION_ACCT, Api, gateway_client, make_app, make_config
 
 SINCE = {"startTimestamp": "2020-01-01T00:00:00Z"}
 ES_Z25 = "CON.F.US.EP.Z25"
@@ -22,7 +21,7 @@ ES_Z25 = "CON.F.US.EP.Z25"
 
 def _round_trip(**overrides: Any) -> tuple[list[int], list[int], list[int]]:
     """Start a gateway, buy 1 ES at market, close it, stop: (order ids, trade ids, position ids) it handed out."""
-    with TestClient(make_app(**overrides)) as client:
+    with gateway_client(make_app(**overrides)) as client:
         api = Api(client)
         api.step(4)
         api.ok("Order/place", {"accountId": POSITION_ACCT, "contractId": ES, "type": 2, "side": 0, "size": 1})
@@ -60,7 +59,7 @@ def test_history_fills_keep_their_ids_in_every_process_below_the_live_ones() -> 
     accounts = [AccountConfig(id=POSITION_ACCT, name="OLD", balance=Decimal("50000"), history=history)]
     seen = []
     for _ in range(2):
-        with TestClient(make_app(accounts=accounts)) as client:
+        with gateway_client(make_app(accounts=accounts)) as client:
             api = Api(client)
             api.step(4)
             api.ok("Order/place", {"accountId": POSITION_ACCT, "contractId": ES, "type": 2, "side": 0, "size": 1})
