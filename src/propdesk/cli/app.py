@@ -868,10 +868,15 @@ def gateway(
     data: Annotated[Path | None, typer.Option(help="Folder the feeds' files are read from (../shared/data).")] = None,
     speed: Annotated[float | None, typer.Option(help="Replay speed: 1 = real time, 10 = ten times faster.")] = None,
 ) -> None:
-    """Serve the ProjectX Gateway API (REST + SignalR hubs) on 127.0.0.1 over the simulated broker."""
+    """Serve the ProjectX Gateway API (REST + SignalR hubs) on 127.0.0.1 over the simulated broker.
+
+    The start banner prints the --api-base URL for propdesk run, the login credentials, the admin API token and the
+    OpenAPI document's URL.
+    """
     import uvicorn
 
     from propdesk.emulators.projectx import GatewayConfig, create_app, load_gateway_config
+    from propdesk.emulators.projectx.serve import log_config, start_banner
 
     emu = _settings().emulator
     config, port, data, speed = config or emu.config_file, port or emu.port, data or emu.data_dir, speed or emu.speed
@@ -886,9 +891,10 @@ def gateway(
     if changes:
         cfg = cfg.with_updates(**changes)
     server_app = create_app(cfg)
-    base = f"http://{cfg.host}:{cfg.port}"
-    console.print(f"ProjectX gateway on {base}/api, hubs {base}/hubs/user and {base}/hubs/market", highlight=False)
-    uvicorn.run(server_app, host=cfg.host, port=cfg.port, log_level="info", ws="websockets-sansio")
+    console.print(start_banner(cfg), highlight=False, soft_wrap=True, markup=False)
+    uvicorn.run(
+        server_app, host=cfg.host, port=cfg.port, log_level="info", ws="websockets-sansio", log_config=log_config()
+    )
 
 
 strategies_cli.register(app, _clear_errors)

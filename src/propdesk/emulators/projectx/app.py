@@ -16,6 +16,12 @@ wrong type is 400 (RFC 7807 ProblemDetails, as ASP.NET model validation answers;
 ``onlyActiveAccounts``, ``includePartialBar``) default to false when omitted, to tolerate clients that leave them out.
 ``Trade/search`` accepts a missing ``startTimestamp`` (from the account's creation). ``Order/searchOpen`` excludes
 status 8 (Suspended bracket children); ``Order/v2/query`` finds them.
+
+Hardening: bodies are parsed within :class:`~propdesk.emulators.projectx.limits.JsonLimits` (size, nesting, number
+length and exponent; 400 ProblemDetails beyond), integer fields within their .NET type (``int`` = Int32, ids Int64)
+and decimals within .NET ``decimal`` (400 beyond), so no request can stall the event loop or store a value a reply
+cannot carry; Host, Origin and body size are checked for every request and the admin API needs its token
+(:mod:`~propdesk.emulators.projectx.guard`). The OpenAPI document is served at ``/openapi.json``.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ from propdesk.emulators.projectx.history import BarRequestError, check_request, 
 from propdesk.emulators.projectx.hubs import MarketHub, UserHub
 from propdesk.emulators.projectx.limits import JsonLimitError, JsonLimits, loads
 from propdesk.emulators.projectx.market import FeedData, MarketReplay
+from propdesk.emulators.projectx.openapi import build_openapi
 from propdesk.emulators.projectx.ratelimit import SlidingWindowLimiter
 from propdesk.emulators.projectx.signalr import HubServer
 from propdesk.emulators.projectx.state import (
@@ -52,6 +59,10 @@ from propdesk.emulators.projectx.state import (
 from propdesk.emulators.projectx.wire import parse_ts
 
 JSON = dict[str, Any]
+OPENAPI_PATH: Final = "/openapi.json"
+"""Where the OpenAPI document is served (:mod:`propdesk.emulators.projectx.openapi`)."""
+OPENAPI_TITLE: Final = "propdesk ProjectX gateway"
+OPENAPI_VERSION: Final = "1"
 
 
 class BadRequestError(Exception):
@@ -649,8 +660,14 @@ def create_app(config: GatewayConfig, *, feeds: list[FeedData] | None = None, no
         finally:
             await gw.stop()
 
-    app = FastAPI(title="propdesk ProjectX gateway", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(title=OPENAPI_TITLE, lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.gateway = gw
+    document = build_openapi(OPENAPI_TITLE, OPENAPI_VERSION)
+
+    async def openapi(_: Request) -> Response:
+        return JSONResponse(document)
+
+    app.add_route(OPENAPI_PATH, openapi, methods=["GET"])
 
     async def api(request: Request) -> Response:
         return await _handle(gw, request, request.path_params["path"])
