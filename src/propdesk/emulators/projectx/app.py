@@ -660,7 +660,14 @@ def create_app(config: GatewayConfig, *, feeds: list[FeedData] | None = None, no
         finally:
             await gw.stop()
 
-    app = FastAPI(title=OPENAPI_TITLE, lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        title=OPENAPI_TITLE,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        max_body_size=config.max_body_bytes,  # 413 before the body is read (Content-Length) or once it exceeds
+    )
     app.state.gateway = gw
     document = build_openapi(OPENAPI_TITLE, OPENAPI_VERSION)
 

@@ -1,6 +1,7 @@
 """The gateway's fences around every request: Host header, cross-origin browser requests, body size, admin token.
 
-:func:`install_guards` adds, outermost first:
+:func:`install_guards` adds, outermost first (the body size limit is FastAPI's own ``max_body_size``, set by
+:func:`~propdesk.emulators.projectx.app.create_app`):
 
 1. **Host** (Starlette's ``TrustedHostMiddleware``): the ``Host`` header must name a loopback host (``127.0.0.1``,
    ``localhost``, ``[::1]``) or the configured bind host, any port; anything else gets HTTP 400. A web page on
@@ -9,8 +10,9 @@
    (``scheme://`` + the ``Host`` header), or ``Sec-Fetch-Site: cross-site``/``same-site``, gets HTTP 403. Browsers
    set both on cross-origin requests, including the "simple" ``text/plain`` POST that skips the CORS preflight and
    WebSocket upgrades (which CORS does not cover); programs (httpx, pysignalr, websockets) send neither.
-3. **Body size** (Starlette's ``RequestBodyLimitMiddleware``): a body over ``GatewayConfig.max_body_bytes`` gets
-   HTTP 413 before it is read (by ``Content-Length``) or as soon as the streamed bytes exceed it.
+3. **Body size** (FastAPI's ``max_body_size``, Starlette's ``RequestBodyLimitMiddleware``): a body over
+   ``GatewayConfig.max_body_bytes`` gets HTTP 413 before it is read (by ``Content-Length``) or as soon as the
+   streamed bytes exceed it.
 
 Each applies to plain HTTP and to WebSocket upgrades (refused with an HTTP denial response). The admin API
 (``/_propdesk/*``) also needs ``Authorization: Bearer <GatewayConfig.admin_token>`` (:func:`admin_refusal`).
@@ -24,7 +26,6 @@ from urllib.parse import urlsplit
 
 from fastapi import FastAPI
 from starlette.datastructures import Headers
-from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -94,7 +95,6 @@ def admin_refusal(request: Request, token: str) -> Response | None:
 
 
 def install_guards(app: FastAPI, config: GatewayConfig) -> None:
-    """Add the three middlewares of the module docstring to ``app`` (the Host check outermost)."""
-    app.add_middleware(RequestBodyLimitMiddleware, max_body_size=config.max_body_bytes)
+    """Add the Host and Origin middlewares of the module docstring to ``app`` (the Host check outermost)."""
     app.add_middleware(CrossOriginGuard)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(config), www_redirect=False)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -80,6 +83,46 @@ class Api:
 
     def step(self, n: int = 1) -> None:
         assert self.client.post("/_propdesk/replay/step", json={"events": n}, headers=ADMIN).status_code == 200
+
+
+SLOW_CALLBACK_S = 1.0
+"""What the event loop's own detector (asyncio debug mode) reports as a stall: one step of a task running this long
+(serving a request takes milliseconds; the stalls these tests guard against took seconds)."""
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@contextlib.contextmanager
+def loop_stalls(client: TestClient) -> Iterator[list[str]]:
+    """The stalls of ``client``'s server event loop while the block runs, as asyncio's slow-callback reports
+    (``Executing <Task ...> took 3.1 seconds``): debug mode is switched on for the block. ``client`` must be open
+    (``with`` block: its portal runs the loop)."""
+
+    def watch(on: bool) -> None:
+        loop = asyncio.get_running_loop()
+        loop.set_debug(on)
+        loop.slow_callback_duration = SLOW_CALLBACK_S
+
+    portal = client.portal
+    assert portal is not None, "open the TestClient with a with-block"
+    collect = _Collect()
+    log = logging.getLogger("asyncio")
+    log.addHandler(collect)
+    portal.call(watch, True)
+    stalls: list[str] = []
+    try:
+        yield stalls
+    finally:
+        portal.call(watch, False)
+        log.removeHandler(collect)
+        stalls.extend(m for m in collect.messages if " took " in m)
 
 
 @pytest.fixture
