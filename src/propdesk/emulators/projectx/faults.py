@@ -135,8 +135,8 @@ def _hubs_of(hubs: dict[str, HubServer], name: object) -> list[HubServer]:
     return [hubs[str(name)]]
 
 
-MAX_STEP_EVENTS: Final[int] = 1_000_000
-"""Most events one ``replay/step`` streams (the loop is busy meanwhile)."""
+MAX_STEP_EVENTS: Final[int] = 2_000
+"""Most events one ``replay/step`` streams (the loop is busy meanwhile: about 0.1 ms per event)."""
 MAX_SPEED: Final[float] = 1e6
 """Fastest replay speed ``replay/resume`` accepts."""
 MAX_SECONDS: Final[float] = 3600.0

@@ -1,18 +1,25 @@
-"""Generated requests on every REST endpoint of the gateway (hypothesis, a bounded number of examples): no reply is
-a 5xx, every 200 matches the OpenAPI document's reply model, every 400 is ProblemDetails, the server's event loop
-never stalls, and afterwards every account's orders are still searchable (nothing unservable was stored)."""
+"""Generated requests on every endpoint of the gateway (hypothesis, a bounded number of examples).
+
+REST: no reply is a 5xx, every 200 matches the OpenAPI document's reply model, every 400 is ProblemDetails, and
+afterwards every account's orders are still searchable (nothing unservable was stored). Admin API: no 5xx. Hubs: no
+message closes the connection (a Heartbeat after each is still answered). The server's event loop never stalls.
+"""
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from propdesk.emulators.projectx.app import ENDPOINTS
 from propdesk.emulators.projectx.openapi import REPLIES
+from propdesk.emulators.projectx.signalr import RS
 from tests.unit.emulators.projectx.conftest import (
+    ADMIN,
     ES,
     LOCKED_ACCT,
     OCO_ACCT,
@@ -22,6 +29,7 @@ from tests.unit.emulators.projectx.conftest import (
     loop_stalls,
     make_app,
 )
+from tests.unit.emulators.projectx.test_hubs import Hub, hub
 
 EXAMPLES = 400
 FIELDS = (
@@ -142,3 +150,92 @@ def test_generated_requests_never_answer_5xx_nor_stall_the_loop() -> None:
                 r = api[0](path, body)
                 assert r.status_code == 200, (path, account, r.text[:300])
                 assert REPLIES[path.lower()].model_validate(r.json()).success is True
+
+
+ADMIN_PATHS = [
+    "faults", "faults/clear", "faults/endpoint", "faults/hub/drop", "faults/hub/messages", "faults/hub/restart",
+    "faults/tokens/expire", "replay/step", "replay/pause", "replay/resume", "replay",
+]  # fmt: skip
+ADMIN_FIELDS = [
+    "path", "mode", "status", "delay_s", "count", "hub", "graceful", "drop_next", "drop_all", "targets", "down_s",
+    "close_hubs", "events", "speed",
+]  # fmt: skip
+admin_bodies = st.one_of(
+    st.dictionaries(st.sampled_from(ADMIN_FIELDS), values, max_size=5).map(_obj).map(str.encode),
+    bodies,
+)
+
+
+def test_generated_admin_requests_never_answer_5xx_nor_stall_the_loop() -> None:
+    with gateway_client(make_app()) as client:
+
+        @settings(max_examples=EXAMPLES // 2, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+        @given(path=st.sampled_from(ADMIN_PATHS), body=admin_bodies, method=st.sampled_from(["POST", "GET"]))
+        def one(path: str, body: bytes, method: str) -> None:
+            headers = {"Content-Type": "application/json", **ADMIN}
+            r = client.request(method, f"/_propdesk/{path}", content=body, headers=headers)
+            assert r.status_code < 500, (path, r.status_code, r.text[:300])
+            assert client.post("/_propdesk/faults/clear", headers=ADMIN).status_code == 200
+            assert client.post("/_propdesk/replay/pause", headers=ADMIN).status_code == 200
+
+        with loop_stalls(client) as stalls:
+            one()
+        assert stalls == []
+        assert client.get("/api/Status/ping").json() == "pong"
+
+
+HUB_TYPES = ["1", "1", "1", "3", "4", "5", "6", "99", '"1"', "null", "1E+300000", "9" * 5000]
+hub_messages = st.one_of(
+    st.builds(
+        lambda t, target, args, inv: _obj({"type": t, "target": target, "arguments": args, **inv}),
+        st.sampled_from(HUB_TYPES),
+        st.sampled_from(
+            [
+                "SubscribeOrders",
+                "SubscribeAccounts",
+                "SubscribeContractQuotes",
+                "SubscribeContractMarketDepth",
+                "UnsubscribeTrades",
+                "Heartbeat",
+                "Nope",
+            ]
+        ).map(json.dumps)
+        | strings,
+        st.lists(values, max_size=3).map(lambda xs: "[" + ",".join(xs) + "]") | values,
+        st.sampled_from([{}, {"invocationId": '"f"'}, {"invocationId": "1E+300000"}, {"invocationId": "[[[]]]"}]),
+    ),
+    values,
+    st.text(max_size=40),
+    st.integers(min_value=1, max_value=30_000).map(lambda n: "[" * n),
+)
+
+
+HUB_FUZZ = settings(max_examples=EXAMPLES // 4, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+
+
+def _still_answers(h: Hub, message: str, beat: int) -> None:
+    """Send ``message`` then a Heartbeat; the Heartbeat's completion must come back before any Close."""
+    h.ws.send_text(message + RS)
+    h.send({"type": 1, "target": "Heartbeat", "arguments": [], "invocationId": f"hb-{beat}"})
+    for _ in range(10_000):  # events and other completions may come first
+        m = h.next()
+        assert m.get("type") != 7, (message[:200], m)
+        if m == {"type": 3, "invocationId": f"hb-{beat}"}:
+            return
+    raise AssertionError(f"no Heartbeat completion after {message[:200]!r}")
+
+
+@pytest.mark.parametrize("name", ["user", "market"])
+def test_generated_hub_messages_never_close_the_connection_nor_stall_the_loop(name: str) -> None:
+    with gateway_client(make_app()) as client:
+        api = Api(client)
+        with loop_stalls(client) as stalls, hub(client, name, api.token) as h:
+            beats = itertools.count()
+
+            @HUB_FUZZ
+            @given(message=hub_messages)
+            def one(message: str) -> None:
+                _still_answers(h, message, next(beats))
+
+            one()
+        assert stalls == []
