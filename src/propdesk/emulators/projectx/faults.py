@@ -25,9 +25,10 @@ Every switch takes effect at once and stays until cleared (or its count runs out
 
 Every request needs ``Authorization: Bearer <admin token>`` (``GatewayConfig.admin_token``, printed by ``propdesk
 gateway`` at start; 401 without it); a body must be ``application/json`` (415 otherwise: a browser's cross-site
-"simple" POST is ``text/plain``) within the gateway's JSON limits (400). Requests from a non-loopback client get 403
-(the server binds 127.0.0.1 anyway; this is a second fence). The Host and Origin checks of
-:mod:`propdesk.emulators.projectx.guard` apply here as everywhere.
+"simple" POST is ``text/plain``) within the gateway's JSON limits, and every number within its range (400:
+``events`` 1..2,000, ``delay_s``/``down_s`` 0..3,600 s, ``speed`` up to 10**6, ``count`` 1..10**9). Requests from a
+non-loopback client get 403 (the server binds 127.0.0.1 anyway; this is a second fence). The Host and Origin checks
+of :mod:`propdesk.emulators.projectx.guard` apply here as everywhere.
 """
 
 from __future__ import annotations
