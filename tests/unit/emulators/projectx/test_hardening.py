@@ -23,6 +23,7 @@ from tests.unit.emulators.projectx.conftest import (
     gateway_client,
     loop_stalls,
     make_app,
+    make_config,
 )
 from tests.unit.emulators.projectx.test_hubs import hub
 
@@ -78,7 +79,7 @@ def test_hostile_bodies_get_400_on_every_endpoint_before_and_after_login(watched
                     continue
                 assert r.status_code == 400, (path, name, r.status_code, r.text[:200])
                 assert r.headers["content-type"] == "application/problem+json"
-                assert "$" in r.json()["errors"] or path == "order/place", (path, name)
+                assert "$" in r.json()["errors"], (path, name)
 
 
 def test_a_body_over_max_body_bytes_is_413_with_or_without_content_length(watched: tuple[Api, list[str]]) -> None:
@@ -124,7 +125,7 @@ def test_price_1e400_is_refused_and_the_account_stays_searchable(api: Api) -> No
 def test_an_order_for_10_18_contracts_is_refused(api: Api) -> None:
     market = {**PLACE, "type": 2, "limitPrice": None}
     assert api("Order/place", {**market, "size": 10**18}).status_code == 400
-    cap = api.client.app.state.gateway.config.max_order_size  # type: ignore[attr-defined]
+    cap = make_config().max_order_size
     for size in (cap + 1, 2**31 - 1, 0, -1):
         r = api.ok("Order/place", {**market, "size": size})
         assert (r["errorCode"], r["orderId"]) == (2, None), size
