@@ -2,8 +2,9 @@
 
 Contract: ``../shared/specs/projectx-gateway-api.md``. Real clients (project-x-py, propdesk's own ProjectX broker)
 connect to ``http://127.0.0.1:<port>/api``, ``/hubs/user`` and ``/hubs/market`` unchanged except for the URLs. It
-binds loopback only and never forwards anything to a real gateway. Start it with ``propdesk gateway`` or
-``create_app(GatewayConfig(...))``.
+binds loopback only, answers loopback Host headers only and never forwards anything to a real gateway. Start it with
+``propdesk gateway`` (its banner gives the ``--api-base`` URL, the login and the admin API token) or
+``create_app(GatewayConfig(...))``; the OpenAPI document is at ``/openapi.json``.
 """
 
 from propdesk.emulators.projectx.app import Gateway, create_app
