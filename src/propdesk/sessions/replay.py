@@ -51,6 +51,7 @@ from propdesk.model.events import OrderFilled
 from propdesk.model.identifiers import AccountId
 from propdesk.model.price import Money, Price
 from propdesk.node.builder import NodeBuilder, SessionKind
+from propdesk.node.desk import Desk
 from propdesk.risk.engine import RiskEngine
 from propdesk.risk.outcomes import RiskOutcomes
 from propdesk.risk.presets import RiskConfig
@@ -252,6 +253,7 @@ class RunSession(EventFanout, ReplayControl):
 
     Attributes:
         node, broker (the ``SimBroker``), clock, bus, feed, strategy, bars, symbol (the contract traded).
+        desk: the :class:`~propdesk.node.desk.Desk` over the node: the console and the summary read it.
         recent: the last :data:`RECENT_EVENTS` order and position events, oldest first.
         fills: every fill so far.
 
@@ -319,10 +321,9 @@ class RunSession(EventFanout, ReplayControl):
             self.node = self.built.node
             self.bus = self.built.bus
             self.risk: RiskEngine | None = self.built.risk
-            self.fills: list[OrderFilled] = []
+            self.desk = Desk(self.built)
             self.recent: deque[object] = deque(maxlen=RECENT_EVENTS)
             self._listeners: list[EventListener] = []
-            self.bus.subscribe(topics.ORDER_FILLED, self.fills.append, priority=Priority.LATE)
             # order events before the position manager (priority 100) publishes the position events a fill causes
             self.bus.subscribe(topics.ORDER_EVENTS, self._on_event, priority=Priority.SESSION_EVENTS)
             self.bus.subscribe(topics.POSITION_EVENTS, self._on_event, priority=Priority.SESSION_EVENTS)
@@ -346,6 +347,11 @@ class RunSession(EventFanout, ReplayControl):
                 journal.close_after(exc)
             raise
         self._t0: float | None = None
+
+    @property
+    def fills(self) -> list[OrderFilled]:
+        """Every fill so far, oldest first (the desk's)."""
+        return self.desk.fills()
 
     # ------------------------------------------------------------------ events
 
@@ -448,14 +454,15 @@ class RunSession(EventFanout, ReplayControl):
         return self.feed.progress()
 
     def summary(self) -> RunSummary:
-        """The summary as of now (final once :meth:`run` returned)."""
+        """The summary as of now (final once :meth:`run` returned), read from the desk."""
+        desk = self.desk
+        fills = desk.fills()
         spec = spec_for_symbol(self.symbol)
         builder = RoundTripBuilder(lambda _s: spec)
-        for f in self.fills:
+        for f in fills:
             builder.add(f)
-        node = self.node
-        portfolio = node.portfolio
-        pos = node.positions.position(node.account_id, self.symbol)
+        pnl = desk.pnl()[0]
+        pos = next((p for p in desk.positions() if p.symbol == self.symbol), None)
         prog = self.feed.progress()
         return RunSummary(
             symbol=self.symbol,
@@ -467,21 +474,21 @@ class RunSession(EventFanout, ReplayControl):
             total=prog.total,
             first_ts_ns=prog.first_ts_ns,
             last_ts_ns=prog.last_ts_ns,
-            fills=list(self.fills),
+            fills=fills,
             trips=list(builder.closed),
-            realized_pnl=portfolio.realized_pnl(),
-            fees=portfolio.fees(),
-            unrealized_pnl=portfolio.unrealized_pnl(),
+            realized_pnl=pnl.realized_usd,
+            fees=pnl.fees_usd,
+            unrealized_pnl=pnl.unrealized_usd,
             open_qty=0 if pos is None else pos.signed_qty,
-            avg_price=None if pos is None or not pos.signed_qty else pos.avg_price,
-            balance=portfolio.balance(),
-            equity=portfolio.equity(),
-            starting_balance=self.starting_balance,
+            avg_price=None if pos is None else pos.avg_price,
+            balance=pnl.balance_usd,
+            equity=pnl.equity_usd,
+            starting_balance=pnl.starting_balance_usd,
             completed=self.feed.finished,
             interrupted=self.interrupted,
             wall_s=self.elapsed_s,
             slept_s=prog.slept_s,
-            risk=None if self.risk is None else self.risk.outcomes,
+            risk=desk.risk_outcomes(),
             evaluation=None if self.risk is None else evaluation_of(self.risk),
             data_warnings=tuple(self.broker.data_warnings()),
             data_warning_summary=tuple(self.broker.data_warning_summary()),
