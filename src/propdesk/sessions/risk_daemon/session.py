@@ -520,7 +520,7 @@ class SimRiskSession(ReplayControl):
         from propdesk.brokers.sim.broker import SimBroker  # noqa: PLC0415
         from propdesk.brokers.sim.config import SimConfig  # noqa: PLC0415
         from propdesk.brokers.sim.replay import ReplayFeed  # noqa: PLC0415
-        from propdesk.execution.positions import spec_for_symbol  # noqa: PLC0415
+        from propdesk.model.symbology import spec_for_symbol  # noqa: PLC0415
 
         self.options = options
         self.bars = bars if bars is not None else _load_bars(options)
