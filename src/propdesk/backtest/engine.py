@@ -32,10 +32,8 @@ from propdesk.backtest.metrics import EquityCurve, Metrics, compute_metrics
 from propdesk.backtest.trades import RoundTrip, RoundTripBuilder
 from propdesk.brokers.sim.broker import SimBroker
 from propdesk.brokers.sim.config import SimConfig
-from propdesk.core import topics
 from propdesk.core.clock import SimClock
 from propdesk.core.errors import DataError
-from propdesk.core.topics import Priority
 from propdesk.data.indicators.vwap import session_ids
 from propdesk.execution.positions import spec_for_symbol
 from propdesk.model.contracts import ContractSpec
@@ -45,6 +43,7 @@ from propdesk.model.price import Money, Price
 from propdesk.model.symbology import resolve_contract
 from propdesk.node import bar_topic
 from propdesk.node.builder import BuiltNode, NodeBuilder, SessionKind
+from propdesk.node.desk import Desk
 from propdesk.risk.outcomes import RiskOutcomes
 from propdesk.risk.presets import RiskConfig
 from propdesk.strategies.base import Strategy
@@ -210,8 +209,7 @@ def _backtest(
     sim = built.node.broker
     assert isinstance(clock, SimClock) and isinstance(sim, SimBroker)
     node, risk, bus = built.node, built.risk, built.bus
-    fills: list[OrderFilled] = []
-    bus.subscribe(topics.ORDER_FILLED, fills.append, priority=Priority.LATE)
+    desk = Desk(built)  # the result reads its fills and the open position from the desk
 
     n = len(bars)
     tf = bars.timeframe
@@ -286,12 +284,13 @@ def _backtest(
             gc.enable()
     built.stop()
 
+    fills = desk.fills()
     builder = RoundTripBuilder(lambda _s: spec)
     for f in fills:
         builder.add(f)
     curve = equity_curve(bars, fills, spec, start.cents)
     metrics = compute_metrics(builder.closed, curve, start.cents)
-    open_qty = node.positions.net_qty(node.account_id, symbol)
+    open_qty = next((p.signed_qty for p in desk.positions() if p.symbol == symbol), 0)
     unrealized, open_fees = _open_position(builder, fills, spec, open_qty, float(bars.close[-1]))
     result = BacktestResult(
         symbol=symbol,
