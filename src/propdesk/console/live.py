@@ -5,8 +5,10 @@
 The dashboard follows the replay console (:mod:`propdesk.console.replay`): header (account, contract, strategy,
 connection and risk state, wall time), account (last price, balance, equity, realized/unrealized, day PnL, fills),
 positions, working orders and recent events, with the same event wording
-(:func:`propdesk.console.replay.describe_event`). Redraws run as an asyncio task on the session's own loop, so the node
-is read between events, never mid-update.
+(:func:`propdesk.console.replay.describe_event`). The account, positions, working orders, risk state, strategy and the
+orders behind the events are read from the session's :class:`~propdesk.node.desk.Desk`; the connection counters and
+bars from the session. Redraws run as an asyncio task on the session's own loop, so the desk is read between events,
+never mid-update.
 """
 
 from __future__ import annotations
