@@ -40,7 +40,6 @@ from collections import deque
 from pathlib import Path
 from typing import Any, ClassVar
 
-from propdesk.backtest.engine import resolve_contract
 from propdesk.brokers.sim.broker import SimBroker
 from propdesk.core.clock import SimClock
 from propdesk.model.data import Bar, BarSeries
@@ -50,6 +49,7 @@ from propdesk.model.identifiers import AccountId
 from propdesk.model.orders import Order
 from propdesk.model.price import Money
 from propdesk.model.reports import OrderReport
+from propdesk.model.symbology import resolve_contract
 from propdesk.node import NodeConfig, TradingNode
 from propdesk.risk.reconcile import Reconciler
 from propdesk.sessions.replay import RunOptions, load_replay_bars
@@ -222,7 +222,7 @@ def replay_bars(data: Path, n: int, start: str) -> tuple[BarSeries, str]:
     start_ns = int(datetime.fromisoformat(start).timestamp()) * 1_000_000_000
     bars = load_replay_bars(RunOptions(replay=data, strategy="sma_cross", start_ns=start_ns))
     bars = bars.between(None, int(bars.ts_open_ns[min(n, len(bars) - 1)]))
-    symbol = resolve_contract(bars.symbol, bars)
+    symbol = resolve_contract(bars.symbol, int(bars.ts_open_ns[-1]))
     if bars.symbol != symbol:
         b = bars
         bars = BarSeries(symbol, b.timeframe, b.ts_open_ns, b.ts_close_ns, b.open, b.high, b.low, b.close, b.volume)

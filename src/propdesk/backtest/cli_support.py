@@ -337,13 +337,13 @@ def summary_rows(result: BacktestResult) -> list[tuple[str, str]]:
 
 def with_contract(bars: BarSeries) -> BarSeries:
     """``bars`` labelled with the contract they are: a bare root (``ES``) resolves against the WHOLE file (the
-    contract front at its last bar, see :func:`~propdesk.backtest.engine.resolve_contract`), so a slice taken
+    contract front at its last bar, see :func:`~propdesk.model.symbology.resolve_contract`), so a slice taken
     afterwards keeps the file's contract (a September slice of the ESZ5 export stays ESZ5, not ESU5).
 
     Raises:
-        ConfigError: the symbol is neither a known contract nor a known root.
+        ContractError: the symbol is neither a known contract nor a known root, or a root without bars.
     """
-    from propdesk.backtest.engine import resolve_contract  # noqa: PLC0415 (engine imports the sim; keep this light)
+    from propdesk.model.symbology import resolve_contract  # noqa: PLC0415 (loads the contract table)
 
-    symbol = resolve_contract(bars.symbol, bars)
+    symbol = resolve_contract(bars.symbol, int(bars.ts_open_ns[-1]) if len(bars) else None)
     return bars if symbol == bars.symbol else dataclasses.replace(bars, symbol=symbol)

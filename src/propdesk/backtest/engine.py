@@ -32,19 +32,18 @@ from propdesk.backtest.metrics import EquityCurve, Metrics, compute_metrics
 from propdesk.backtest.trades import RoundTrip, RoundTripBuilder
 from propdesk.brokers.sim.broker import SimBroker
 from propdesk.brokers.sim.config import SimConfig
-from propdesk.core import topics
 from propdesk.core.clock import SimClock
-from propdesk.core.errors import ConfigError, DataError
-from propdesk.core.topics import Priority
+from propdesk.core.errors import DataError
 from propdesk.data.indicators.vwap import session_ids
 from propdesk.execution.positions import spec_for_symbol
-from propdesk.model.contracts import ContractSpec, known_roots
+from propdesk.model.contracts import ContractSpec
 from propdesk.model.data import Bar, BarSeries
 from propdesk.model.events import OrderFilled
 from propdesk.model.price import Money, Price
-from propdesk.model.symbology import front_month
+from propdesk.model.symbology import resolve_contract
 from propdesk.node import bar_topic
 from propdesk.node.builder import BuiltNode, NodeBuilder, SessionKind
+from propdesk.node.desk import Desk
 from propdesk.risk.outcomes import RiskOutcomes
 from propdesk.risk.presets import RiskConfig
 from propdesk.strategies.base import Strategy
@@ -153,25 +152,6 @@ class BacktestResult:
         }
 
 
-def resolve_contract(symbol: str, bars: BarSeries) -> str:
-    """The contract symbol to trade: ``symbol`` itself, or for a bare root (``ES``) the contract that is front at
-    the last bar (a single-contract export that spans a roll is the later contract; a continuous series is the
-    front month at its end).
-
-    Raises:
-        ConfigError: ``symbol`` is neither a known contract nor a known root.
-    """
-    if symbol in known_roots():
-        if not len(bars):
-            raise ConfigError(f"cannot resolve the contract of root {symbol} without bars")
-        return front_month(symbol, int(bars.ts_open_ns[-1])).symbol
-    try:
-        spec_for_symbol(symbol)
-    except Exception as exc:
-        raise ConfigError(f"unknown contract {symbol!r}: {exc}") from None
-    return symbol
-
-
 def run_backtest(
     bars: BarSeries,
     strategy: Strategy,
@@ -186,15 +166,17 @@ def run_backtest(
     writer process (the last records are committed while the result is computed) and the run and its result are
     recorded; the function returns once everything is durable.
 
-    The strategy's symbol is replaced by the contract of the bars (:func:`resolve_contract`); its timeframe (the
-    bars' when not configured) may be the bars' or any coarser one (see the module docstring).
+    The strategy's symbol is replaced by the contract of the bars (:func:`~propdesk.model.symbology.resolve_contract`
+    at the last bar); its timeframe (the bars' when not configured) may be the bars' or any coarser one (see the
+    module docstring).
 
     Whatever it raises, ``journal`` is closed first (:meth:`NodeJournal.close_after
     <propdesk.node.journaling.NodeJournal.close_after>`): the run, once opened, is marked failed, never left running.
 
     Raises:
         ConfigError: the strategy's timeframe (or one it registers) is finer than the bars' or not a whole multiple
-            of it, or the contract is unknown.
+            of it.
+        ContractError: the bars' symbol is neither a known contract nor a known root.
         DataError: no bars.
     """
     try:
@@ -219,7 +201,7 @@ def _backtest(
     cfg = config or BacktestConfig()
     if not len(bars):
         raise DataError("no bars to backtest (check --start/--end against the data's span)")
-    symbol = resolve_contract(bars.symbol, bars)
+    symbol = resolve_contract(bars.symbol, int(bars.ts_open_ns[-1]))
     spec = spec_for_symbol(symbol)
     start = Money.of(cfg.starting_balance_usd)
     built = backtest_node(bars, symbol, strategy, cfg, journal)
@@ -227,8 +209,7 @@ def _backtest(
     sim = built.node.broker
     assert isinstance(clock, SimClock) and isinstance(sim, SimBroker)
     node, risk, bus = built.node, built.risk, built.bus
-    fills: list[OrderFilled] = []
-    bus.subscribe(topics.ORDER_FILLED, fills.append, priority=Priority.LATE)
+    desk = Desk(built)  # the result reads its fills and the open position from the desk
 
     n = len(bars)
     tf = bars.timeframe
@@ -303,12 +284,13 @@ def _backtest(
             gc.enable()
     built.stop()
 
+    fills = desk.fills()
     builder = RoundTripBuilder(lambda _s: spec)
     for f in fills:
         builder.add(f)
     curve = equity_curve(bars, fills, spec, start.cents)
     metrics = compute_metrics(builder.closed, curve, start.cents)
-    open_qty = node.positions.net_qty(node.account_id, symbol)
+    open_qty = next((p.signed_qty for p in desk.positions() if p.symbol == symbol), 0)
     unrealized, open_fees = _open_position(builder, fills, spec, open_qty, float(bars.close[-1]))
     result = BacktestResult(
         symbol=symbol,

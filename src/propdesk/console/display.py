@@ -5,7 +5,8 @@ and ``propdesk risk`` (:mod:`propdesk.console.risk_daemon`).
   the session's own loop (so the state is read between events, never mid-update);
 * :func:`cancel_and_wait`: cancel a helper task and wait for it to end;
 * :func:`plain_writer`: the ``write(line)`` of the plain log-line modes (CI, pipes);
-* :func:`summary_table`: the two-column end-of-run summary table.
+* :func:`summary_table`: the two-column end-of-run summary table;
+* :class:`DeskReader`: the :class:`~propdesk.node.desk.Desk` queries the consoles read (a session's ``desk``).
 """
 
 from __future__ import annotations
@@ -13,16 +14,41 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from rich.console import Console, RenderableType
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-__all__ = ["cancel_and_wait", "plain_writer", "run_under_live", "summary_table"]
+if TYPE_CHECKING:
+    from propdesk.model.events import OrderFilled
+    from propdesk.model.identifiers import ClientOrderId
+    from propdesk.model.positions import PositionSnapshot
+    from propdesk.node.desk import AccountSummary, OrderView, RuleStatus, StrategyView
+    from propdesk.node.desk_views import PnlTotals, TradingDay
+    from propdesk.risk.outcomes import RiskOutcomes
+
+__all__ = ["DeskReader", "cancel_and_wait", "plain_writer", "run_under_live", "summary_table"]
 
 T = TypeVar("T")
+
+
+class DeskReader(Protocol):
+    """The :class:`~propdesk.node.desk.Desk` queries the consoles and session summaries read (each returns the
+    desk's account now; see the desk for the shapes)."""
+
+    def accounts(self) -> list[AccountSummary]: ...
+    def pnl(self) -> list[PnlTotals]: ...
+    def positions(self) -> list[PositionSnapshot]: ...
+    def all_positions(self) -> list[PositionSnapshot]: ...
+    def working_orders(self) -> list[OrderView]: ...
+    def order(self, client_order_id: ClientOrderId) -> OrderView | None: ...
+    def fills(self) -> list[OrderFilled]: ...
+    def risk_status(self) -> list[RuleStatus]: ...
+    def trading_day(self) -> TradingDay | None: ...
+    def strategies(self) -> list[StrategyView]: ...
+    def risk_outcomes(self) -> RiskOutcomes | None: ...
 
 
 async def cancel_and_wait(task: asyncio.Task[Any]) -> None:

@@ -5,8 +5,10 @@
 The dashboard follows the replay console (:mod:`propdesk.console.replay`): header (account, contract, strategy,
 connection and risk state, wall time), account (last price, balance, equity, realized/unrealized, day PnL, fills),
 positions, working orders and recent events, with the same event wording
-(:func:`propdesk.console.replay.describe_event`). Redraws run as an asyncio task on the session's own loop, so the node
-is read between events, never mid-update.
+(:func:`propdesk.console.replay.describe_event`). The account, positions, working orders, risk state, strategy and the
+orders behind the events are read from the session's :class:`~propdesk.node.desk.Desk`; the connection counters and
+bars from the session. Redraws run as an asyncio task on the session's own loop, so the desk is read between events,
+never mid-update.
 """
 
 from __future__ import annotations
@@ -15,14 +17,14 @@ import asyncio
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rich.console import Console, Group, RenderableType
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from propdesk.console.display import plain_writer, run_under_live, summary_table
+from propdesk.console.display import DeskReader, plain_writer, run_under_live, summary_table
 from propdesk.console.replay import (
     QUIET_EVENTS,
     REFRESH_PER_S,
@@ -31,6 +33,7 @@ from propdesk.console.replay import (
     fmt_ct,
     fmt_usd,
     risk_status_panel,
+    strategy_label,
     summary_account_rows,
 )
 from propdesk.console.risk import risk_outcome_tables
@@ -38,6 +41,8 @@ from propdesk.core.errors import ConfigError
 from propdesk.model.events import OrderEvent
 from propdesk.model.positions import PositionClosed, PositionEvent, PositionOpened
 from propdesk.model.price import Money
+from propdesk.node.desk import AccountSummary, OrderView
+from propdesk.node.desk_views import flat_orders
 from propdesk.risk.events import TradingStateChanged
 from propdesk.risk.outcomes import plain_reason
 from propdesk.sessions.live import (
@@ -66,23 +71,30 @@ def _pnl(m: Money) -> Text:
     return Text(fmt_usd(m, sign=True), style="green" if m.cents > 0 else "red" if m.cents < 0 else "")
 
 
-def _order_of(session: LiveSession, event: object) -> Any:
-    return session.node.orders.order(event.client_order_id) if isinstance(event, OrderEvent) else None
+def _order_of(desk: DeskReader, event: object) -> OrderView | None:
+    return desk.order(event.client_order_id) if isinstance(event, OrderEvent) else None
 
 
 def render_live_dashboard(session: LiveSession) -> RenderableType:
-    """The dashboard of ``session`` as it is now (see the module docstring)."""
-    node = session.node
-    pf = node.portfolio
-    connected = "[green]connected[/]" if session.broker.is_connected else "[red]disconnected[/]"
-    state = session.trading_state
-    risk = "" if state is None else f"  risk [bold]{state.name}[/]"
+    """The dashboard of ``session`` as it is now (see the module docstring): the account, positions, working orders,
+    risk and strategy from the session's :class:`~propdesk.node.desk.Desk`, the connection counters and bars from the
+    session."""
+    desk = session.desk
+    pnl = desk.pnl()[0]
+    try:
+        account: AccountSummary | None = desk.accounts()[0]
+    except Exception:  # a display must not fail the session (the risk panel says why)
+        account = None
+    connected = "[green]connected[/]" if account is not None and account.connected else "[red]disconnected[/]"
+    risk_panel = risk_status_panel(desk)
+    state = "?" if account is None else account.trading_state
+    risk = "" if risk_panel is None else f"  risk [bold]{state}[/]"
     head = Table.grid(expand=True, padding=(0, 2))
     head.add_column(ratio=1)
     head.add_column(justify="right")
     head.add_row(
         f"[bold]propdesk run[/] projectx {session.account_name or session.account_id}  "
-        f"{session.symbol or '-'}  strategy [bold]{session.strategy.name}[/] ({session.strategy.tag})",
+        f"{session.symbol or '-'}  strategy {strategy_label(desk, session.strategy)}",
         f"{connected}{risk}",
     )
     last = fmt_ct(session.last_ts_ns) if session.last_ts_ns is not None else "waiting for the first live bar"
@@ -94,14 +106,14 @@ def render_live_dashboard(session: LiveSession) -> RenderableType:
     for _ in range(4):
         acct.add_column()
     price = "-" if session.last_price is None else f"{session.last_price:.2f}"
-    acct.add_row("last price", Text(price, style="bold"), "balance", fmt_usd(pf.balance()))
-    acct.add_row("realized", _pnl(pf.realized_pnl()), "equity", fmt_usd(pf.equity()))
-    acct.add_row("unrealized", _pnl(pf.unrealized_pnl()), "day PnL", _pnl(pf.day_net_pnl()))
-    acct.add_row("fills", str(len(session.fills)), "fees", fmt_usd(pf.fees()))
+    acct.add_row("last price", Text(price, style="bold"), "balance", fmt_usd(pnl.balance_usd))
+    acct.add_row("realized", _pnl(pnl.realized_usd), "equity", fmt_usd(pnl.equity_usd))
+    acct.add_row("unrealized", _pnl(pnl.unrealized_usd), "day PnL", _pnl(pnl.day_net_usd))
+    acct.add_row("fills", str(len(session.fills)), "fees", fmt_usd(pnl.fees_usd))
     pos = Table(expand=True, show_edge=False, box=None)
     for col in ("symbol", "qty", "avg price", "realized"):
         pos.add_column(col)
-    for p in node.positions.positions(node.account_id):
+    for p in desk.all_positions():
         pos.add_row(
             p.symbol,
             f"{p.signed_qty:+d}" if p.signed_qty else "0",
@@ -111,23 +123,21 @@ def render_live_dashboard(session: LiveSession) -> RenderableType:
     orders = Table(expand=True, show_edge=False, box=None)
     for col in ("order", "side", "qty", "type", "status", "tag"):
         orders.add_column(col)
-    working = node.orders.open_orders()
+    working = flat_orders(desk.working_orders())
     for o in working[-8:]:
-        orders.add_row(
-            str(o.client_order_id), o.side.name, str(o.leaves_qty), o.order_type.value, o.status.value, o.tag
-        )
+        orders.add_row(str(o.client_order_id), o.side, str(o.qty - o.filled_qty), o.order_type, o.status, o.tag)
     events = Table(expand=True, show_edge=False, box=None)
     events.add_column("time (CT)", no_wrap=True)
     events.add_column("event", no_wrap=True)
     events.add_column("detail", ratio=1)
     for ev in list(session.recent):
-        kind, detail = describe_event(ev, _order_of(session, ev))
+        kind, detail = describe_event(ev, _order_of(desk, ev))
         events.add_row(fmt_ct(int(getattr(ev, "ts_event_ns", 0))), kind, Text(detail))  # a [tag] is not markup
     top = Table.grid(expand=True, padding=(0, 1))
     top.add_column(ratio=2)
     top.add_column(ratio=3)
     top.add_row(Panel(acct, title="account"), Panel(pos, title="positions"))
-    risk_panels: list[RenderableType] = [] if session.risk is None else [risk_status_panel(session.risk)]
+    risk_panels: list[RenderableType] = [] if risk_panel is None else [risk_panel]
     return Group(
         Panel(head, border_style="blue"),
         top,
@@ -169,7 +179,7 @@ async def run_live_plain(
             return
         if isinstance(event, PositionEvent) and not isinstance(event, PositionOpened | PositionClosed):
             return
-        write(event_line(event, _order_of(session, event)))
+        write(event_line(event, _order_of(session.desk, event)))
 
     session.add_event_listener(on_event)
     return await session.run(handle_sigint=handle_sigint)

@@ -10,6 +10,10 @@ The dashboard (:func:`render_dashboard`), redrawn about four times a second by :
 * positions (symbol, signed qty, average price, unrealized, realized) and working orders;
 * recent events: the last order and position events from the bus (``events.order.**``, ``events.position.**``).
 
+The account, positions, working orders, risk, strategy and the orders behind the events are read from the session's
+:class:`~propdesk.node.desk.Desk` (:class:`~propdesk.console.display.DeskReader`), never from the node; the header's
+replay figures come from the session's feed.
+
 Redraws run as an asyncio task on the replay's own loop (the feed yields to the loop between records), never from
 a thread, so the node's state is read between records, never mid-update.
 """
@@ -19,7 +23,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from rich.console import Console, Group, RenderableType
@@ -27,7 +31,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from propdesk.console.display import cancel_and_wait, run_under_live, summary_table
+from propdesk.console.display import DeskReader, cancel_and_wait, run_under_live, summary_table
 from propdesk.console.risk import risk_outcome_tables, risk_panel
 from propdesk.core.timefmt import CT, ns_to_datetime
 from propdesk.model.enums import Side
@@ -42,27 +46,34 @@ from propdesk.model.events import (
     OrderSubmitted,
     OrderUpdated,
 )
-from propdesk.model.orders import Order
 from propdesk.model.positions import PositionClosed, PositionEvent, PositionOpened
 from propdesk.model.price import Money
-from propdesk.risk.engine import RiskEngine
+from propdesk.node.desk import OrderView
+from propdesk.node.desk_views import flat_orders
 from propdesk.risk.outcomes import plain_reason
 from propdesk.sessions.common import AccountFigures
 from propdesk.sessions.replay import RunSession, RunSummary
+from propdesk.strategies.base import Strategy
 
 __all__ = [
     "CT",
     "REFRESH_PER_S",
     "SummaryFigures",
+    "account_panel",
     "describe_event",
+    "desk_risk_status",
     "event_line",
     "fmt_ct",
     "fmt_usd",
     "fmt_utc",
+    "orders_panel",
+    "positions_panel",
     "render_dashboard",
     "render_summary",
+    "risk_status_panel",
     "run_plain",
     "run_with_console",
+    "strategy_label",
     "summary_account_rows",
 ]
 
@@ -108,7 +119,7 @@ def _side(side: Side) -> str:
     return "BUY" if side is Side.BUY else "SELL"
 
 
-def describe_event(event: object, order: Order | None = None) -> tuple[str, str]:
+def describe_event(event: object, order: OrderView | None = None) -> tuple[str, str]:
     """A short ``(kind, detail)`` for an order or position event, e.g. ``("FILLED", "BUY 1 ESZ5 @ 6712.25")``.
 
     ``order`` (the order the event is about, when known) fills in side, quantity and symbol for events that lack
@@ -128,7 +139,7 @@ def describe_event(event: object, order: Order | None = None) -> tuple[str, str]
     if isinstance(event, OrderEvent):
         kind = type(event).__name__.removeprefix("Order").upper()
         what = (
-            f"{_side(order.side)} {order.qty} {order.symbol} {order.order_type.value}"
+            f"{order.side} {order.qty} {order.symbol} {order.order_type}"
             if order is not None
             else str(event.client_order_id)
         )
@@ -141,20 +152,28 @@ def describe_event(event: object, order: Order | None = None) -> tuple[str, str]
     return type(event).__name__, ""
 
 
-def event_line(event: object, order: Order | None = None) -> str:
+def event_line(event: object, order: OrderView | None = None) -> str:
     """One plain log line: ``2025-10-01 08:31:00 CT  FILLED      BUY 1 ESZ5 @ 6712.25``."""
     ts = getattr(event, "ts_event_ns", 0)
     kind, detail = describe_event(event, order)
     return f"{fmt_ct(int(ts))}  {kind:<11} {detail}"
 
 
-def _order_of(session: RunSession, event: object) -> Order | None:
+def _order_of(desk: DeskReader, event: object) -> OrderView | None:
     if isinstance(event, OrderEvent):
-        return session.node.orders.order(event.client_order_id)
+        return desk.order(event.client_order_id)
     return None
 
 
 # ---------------------------------------------------------------------------------------------------------- dashboard
+
+
+def strategy_label(desk: DeskReader, fallback: Strategy, *, sep: str = " ") -> str:
+    """``[bold]name[/]{sep}(tag)`` of the desk's first strategy (Rich markup), or of ``fallback`` while the desk has
+    none yet (a live session adds its strategy when it runs)."""
+    views = desk.strategies()
+    name, tag = (fallback.name, fallback.tag) if not views else (views[0].name, views[0].tag)
+    return f"[bold]{name}[/]{sep}({tag})"
 
 
 def _header(session: RunSession) -> RenderableType:
@@ -177,40 +196,42 @@ def _header(session: RunSession) -> RenderableType:
     grid.add_column(ratio=1)
     grid.add_column(justify="right")
     grid.add_row(
-        f"[bold]propdesk run[/]  {session.symbol}  strategy [bold]{session.strategy.name}[/]  ({session.strategy.tag})",
+        f"[bold]propdesk run[/]  {session.symbol}  strategy {strategy_label(session.desk, session.strategy, sep='  ')}",
         f"speed {speed}  {state}",
     )
     grid.add_row(f"replay time [bold]{when}[/]", f"{pct}  wall {session.elapsed_s:.1f}s")
     return Panel(grid, border_style="blue")
 
 
-def _account(session: RunSession) -> RenderableType:
-    pf = session.node.portfolio
-    last = session.feed.last_price
+def account_panel(desk: DeskReader, last_price: float | None) -> RenderableType:
+    """The account panel: the last price (points) and the desk's PnL (:meth:`Desk.pnl
+    <propdesk.node.desk.Desk.pnl>`: balance, equity, realized, unrealized, day PnL, fees; USD) and its fill count."""
+    pnl = desk.pnl()[0]
     t = Table.grid(padding=(0, 2))
     t.add_column(style="dim")
     t.add_column(justify="right")
     t.add_column(style="dim")
     t.add_column(justify="right")
-    t.add_row(
-        "last price", Text("-" if last is None else f"{last:.2f}", style="bold"), "balance", fmt_usd(pf.balance())
-    )
-    t.add_row("realized", _pnl_text(pf.realized_pnl()), "equity", fmt_usd(pf.equity()))
-    t.add_row("unrealized", _pnl_text(pf.unrealized_pnl()), "day PnL", _pnl_text(pf.day_net_pnl()))
-    t.add_row("fills", str(len(session.fills)), "fees", fmt_usd(pf.fees()))
+    price = Text("-" if last_price is None else f"{last_price:.2f}", style="bold")
+    t.add_row("last price", price, "balance", fmt_usd(pnl.balance_usd))
+    t.add_row("realized", _pnl_text(pnl.realized_usd), "equity", fmt_usd(pnl.equity_usd))
+    t.add_row("unrealized", _pnl_text(pnl.unrealized_usd), "day PnL", _pnl_text(pnl.day_net_usd))
+    t.add_row("fills", str(len(desk.fills())), "fees", fmt_usd(pnl.fees_usd))
     return Panel(t, title="account", border_style="blue")
 
 
-def _positions(session: RunSession) -> RenderableType:
+def positions_panel(desk: DeskReader) -> RenderableType:
+    """The positions panel: every position the desk's account held (:meth:`Desk.all_positions
+    <propdesk.node.desk.Desk.all_positions>`, flat ones with their realized PnL): signed qty, average price,
+    unrealized and realized PnL (USD)."""
     t = Table(expand=True, show_edge=False, box=None)
     for col, just in (("symbol", "left"), ("qty", "right"), ("avg price", "right")):
         t.add_column(col, justify=just)  # type: ignore[arg-type]
     t.add_column("unrealized", justify="right")
     t.add_column("realized", justify="right")
-    node = session.node
     rows = 0
-    for pos in node.positions.positions(node.account_id):
-        upnl = node.positions.position_unrealized(pos) if pos.signed_qty else Money(0)
+    for pos in desk.all_positions():
+        upnl = pos.unrealized_pnl if pos.signed_qty else Money(0)
         qty = Text(f"{pos.signed_qty:+d}" if pos.signed_qty else "0", style="bold" if pos.signed_qty else "dim")
         t.add_row(
             pos.symbol,
@@ -225,20 +246,22 @@ def _positions(session: RunSession) -> RenderableType:
     return Panel(t, title="positions", border_style="blue")
 
 
-def _orders(session: RunSession) -> RenderableType:
+def orders_panel(desk: DeskReader) -> RenderableType:
+    """The working orders panel: the desk's working orders (bracket children after their entry), the last 8:
+    id, side, quantity left (contracts), type, limit or stop price (points), status, tag."""
     t = Table(expand=True, show_edge=False, box=None)
     for col in ("order", "side", "qty", "type", "price", "status", "tag"):
         t.add_column(col, justify="right" if col in ("qty", "price") else "left")
-    working = session.node.orders.open_orders()
+    working = flat_orders(desk.working_orders())
     for o in working[-8:]:
         price = o.limit_price if o.limit_price is not None else o.stop_price
         t.add_row(
             str(o.client_order_id),
-            _side(o.side),
-            f"{o.leaves_qty}",
-            o.order_type.value,
+            o.side,
+            f"{o.qty - o.filled_qty}",
+            o.order_type,
             "-" if price is None else str(price),
-            o.status.value,
+            o.status,
             o.tag,
         )
     if not working:
@@ -253,7 +276,7 @@ def _events(session: RunSession) -> RenderableType:
     t.add_column("detail", ratio=1)
     styles = {"FILLED": "green", "REJECTED": "red", "DENIED": "red", "CANCELED": "yellow", "POS CLOSED": "cyan"}
     for ev in list(session.recent):
-        kind, detail = describe_event(ev, _order_of(session, ev))
+        kind, detail = describe_event(ev, _order_of(session.desk, ev))
         ts = int(getattr(ev, "ts_event_ns", 0))
         t.add_row(fmt_ct(ts), Text(kind, style=styles.get(kind, "")), Text(detail))  # a [tag] is not markup
     if not session.recent:
@@ -266,19 +289,48 @@ def render_dashboard(session: RunSession) -> RenderableType:
     top = Table.grid(expand=True, padding=(0, 1))
     top.add_column(ratio=2)
     top.add_column(ratio=3)
-    top.add_row(_account(session), _positions(session))
-    if session.risk is None:
-        return Group(_header(session), top, _orders(session), _events(session))
-    return Group(_header(session), top, risk_status_panel(session.risk), _orders(session), _events(session))
+    desk = session.desk
+    top.add_row(account_panel(desk, session.feed.last_price), positions_panel(desk))
+    risk = risk_status_panel(desk)
+    if risk is None:
+        return Group(_header(session), top, orders_panel(desk), _events(session))
+    return Group(_header(session), top, risk, orders_panel(desk), _events(session))
 
 
-def risk_status_panel(engine: RiskEngine) -> RenderableType:
-    """The risk panel of a dashboard: :func:`propdesk.console.risk.risk_panel` of the engine's status (trading state
-    and why, MLL floor and distance, daily loss left, next reset in CT) in a border; fits 80 columns."""
+def desk_risk_status(desk: DeskReader) -> dict[str, Any] | None:
+    """The figures :func:`propdesk.console.risk.risk_panel` shows, from the desk: ``state``, ``reasons``,
+    ``equity_usd``, ``mll_floor_usd``, ``daily_loss_left_usd`` / ``daily_loss_rule`` (USD as decimal strings) from
+    :meth:`Desk.accounts <propdesk.node.desk.Desk.accounts>` and ``next_reset_ns`` from :meth:`Desk.trading_day
+    <propdesk.node.desk.Desk.trading_day>`; ``None`` without a risk engine."""
+    day = desk.trading_day()
+    if day is None:
+        return None
+    acct = desk.accounts()[0]
+    return {
+        "state": acct.trading_state,
+        "reasons": list(acct.state_reasons),
+        "equity_usd": _usd_str(acct.equity_usd),
+        "mll_floor_usd": _usd_str(acct.mll_floor_usd),
+        "daily_loss_left_usd": _usd_str(acct.daily_loss_left_usd),
+        "daily_loss_rule": acct.daily_loss_rule,
+        "next_reset_ns": day.next_reset_ns,
+    }
+
+
+def _usd_str(m: Money | None) -> str | None:
+    return None if m is None else str(m.as_decimal())
+
+
+def risk_status_panel(desk: DeskReader) -> RenderableType | None:
+    """The risk panel of a dashboard: :func:`propdesk.console.risk.risk_panel` of :func:`desk_risk_status` (trading
+    state and why, MLL floor and distance, daily loss left, next reset in CT) in a border; fits 80 columns. ``None``
+    without a risk engine."""
     try:
-        status = engine.status()
+        status = desk_risk_status(desk)
     except Exception as exc:  # a display must not fail the run (e.g. a rule raising in its peek)
         return Panel(Text(f"risk status unavailable: {type(exc).__name__}: {exc}"), title="risk", border_style="red")
+    if status is None:
+        return None
     state = str(status.get("state"))
     style = {"ACTIVE": "blue", "REDUCING": "yellow"}.get(state, "red")
     return Panel(risk_panel(status), title="risk", border_style=style)
@@ -314,7 +366,7 @@ async def run_plain(
         if not isinstance(event, QUIET_EVENTS) and not (
             isinstance(event, PositionEvent) and not isinstance(event, PositionOpened | PositionClosed)
         ):
-            write(event_line(event, _order_of(session, event)))
+            write(event_line(event, _order_of(session.desk, event)))
 
     session.add_event_listener(on_event)
 

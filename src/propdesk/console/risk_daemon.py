@@ -24,7 +24,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Final, Protocol
-from zoneinfo import ZoneInfo
 
 from rich.console import Console, Group, RenderableType
 from rich.panel import Panel
@@ -32,6 +31,7 @@ from rich.table import Table
 from rich.text import Text
 
 from propdesk.console.display import run_under_live
+from propdesk.core.timefmt import CT
 from propdesk.risk.events import (
     AccountFlattened,
     FlattenRetry,
@@ -56,7 +56,6 @@ __all__ = [
     "usage_bar",
 ]
 
-CT: Final = ZoneInfo("America/Chicago")
 REFRESH_PER_S: Final[float] = 4.0
 """Status redraws per wall second."""
 STATE_STYLES: Final[dict[str, str]] = {"ACTIVE": "bold green", "REDUCING": "bold yellow", "HALTED": "bold white on red"}

@@ -39,11 +39,13 @@ from rich.table import Table
 from rich.text import Text
 
 from propdesk.core.errors import DataError
+from propdesk.data.indicators.vwap import session_ids
 from propdesk.data.loaders.presets import describe_load, load_bars
+from propdesk.model.calendar import EXCHANGE_TZ
 from propdesk.model.data import NS_PER_HOUR, NS_PER_MINUTE, BarSeries
 from propdesk.model.price import Price
 
-CHICAGO: Final[str] = "America/Chicago"
+CHICAGO: Final[str] = EXCHANGE_TZ
 WEEKEND_MAX_NS: Final[int] = 49 * NS_PER_HOUR + 15 * NS_PER_MINUTE
 HALT_MAX_NS: Final[int] = 75 * NS_PER_MINUTE
 NO_TRADES_MAX_NS: Final[int] = 30 * NS_PER_MINUTE
@@ -267,9 +269,9 @@ def report_for(
     flat = int(((bars.open == bars.high) & (bars.high == bars.low) & (bars.low == bars.close)).sum())
     vol_one = int((bars.volume == 1).sum())
 
-    # Trading days (17:00 CT roll).
-    local = pd.DatetimeIndex(pd.to_datetime(to, unit="ns", utc=True)).tz_convert(CHICAGO)
-    trade_day = (local.tz_localize(None) + pd.Timedelta(hours=7)).normalize()
+    # Trading days: the day after the CT date of the 17:00 CT session open each bar opens in.
+    opens = pd.DatetimeIndex(pd.to_datetime(session_ids(to), unit="ns", utc=True)).tz_convert(CHICAGO)
+    trade_day = opens.tz_localize(None).normalize() + pd.Timedelta(days=1)
     if bars.timeframe.unit == "d":
         trade_day = pd.DatetimeIndex(pd.to_datetime(tc, unit="ns", utc=True)).tz_convert(CHICAGO).tz_localize(None)
         trade_day = trade_day.normalize()

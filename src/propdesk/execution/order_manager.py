@@ -50,7 +50,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Final, Protocol
 
 from propdesk.core import topics
-from propdesk.core.errors import ContractError, InvalidPriceError, PropdeskError
+from propdesk.core.errors import InvalidPriceError, PropdeskError
 from propdesk.execution.brackets import (
     STOP_LOSS,
     TAKE_PROFIT,
@@ -61,7 +61,6 @@ from propdesk.execution.brackets import (
     child_prices,
 )
 from propdesk.execution.ids import DEFAULT_PREFIX, ClientOrderIdGenerator
-from propdesk.model.contracts import default_registry, spec
 from propdesk.model.enums import Side
 from propdesk.model.events import (
     OrderCanceled,
@@ -79,7 +78,7 @@ from propdesk.model.events import (
 from propdesk.model.identifiers import AccountId, BrokerOrderId, ClientOrderId
 from propdesk.model.orders import MANUAL_TAG, BracketSpec, Order, OrderStatus, OrderType, TimeInForce, is_foreign_tag
 from propdesk.model.price import Price, check_qty
-from propdesk.model.symbology import parse_symbol
+from propdesk.model.symbology import spec_for_symbol
 
 if TYPE_CHECKING:
     from propdesk.core.bus import MessageBus
@@ -210,19 +209,12 @@ class OrderRoute(Protocol):
 def tick_size_of_symbol(symbol: str) -> Price:
     """The tick size (points) of ``symbol``: a listed contract (``ESZ5``, ``MNQH26``) or a bare root (``ES``).
 
-    The root comes from :func:`propdesk.model.symbology.parse_symbol`, the tick size from
-    :func:`propdesk.model.contracts.spec`.
+    The spec comes from the contract lookup, :func:`propdesk.model.symbology.spec_for_symbol`.
 
     Raises:
         ContractError: an unknown root or a malformed symbol.
     """
-    try:
-        root: str = parse_symbol(symbol).root
-    except ContractError:
-        if symbol not in default_registry():
-            raise
-        root = symbol
-    return spec(root).tick_size
+    return spec_for_symbol(symbol).tick_size
 
 
 class OrderManager:

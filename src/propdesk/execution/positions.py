@@ -51,7 +51,7 @@ from propdesk.core import topics
 from propdesk.core.bus import MessageBus, Subscription
 from propdesk.core.errors import InvalidQuantityError
 from propdesk.core.topics import Priority
-from propdesk.model.contracts import ContractSpec, default_registry
+from propdesk.model.contracts import ContractSpec
 from propdesk.model.data import Bar, QuoteTick, TradeTick
 from propdesk.model.events import OrderFilled
 from propdesk.model.identifiers import AccountId
@@ -71,7 +71,7 @@ from propdesk.model.positions import (
     position_change_record,
 )
 from propdesk.model.price import Money, Price
-from propdesk.model.symbology import parse_symbol
+from propdesk.model.symbology import spec_for_symbol
 
 PositionCapture = Callable[[tuple[Any, ...]], object]
 """A position capture (:meth:`PositionManager.add_capture`): called with the
@@ -101,21 +101,8 @@ MarkMode = Literal["liquidation", "last"]
 """How open positions are marked: ``liquidation`` (bid for longs, ask for shorts) or ``last`` (last trade)."""
 
 ContractLookup = Callable[[str], ContractSpec]
-"""Returns the :class:`ContractSpec` of a symbol (``ESZ5`` -> the ES spec); raises ContractError when unknown."""
-
-
-def spec_for_symbol(symbol: str) -> ContractSpec:
-    """The shipped spec of a contract symbol (``ESZ5``, ``MNQH6``, ``6EZ25``), parsed with
-    :func:`propdesk.model.symbology.parse_symbol`. A bare root (``ES``) is accepted too. The default
-    :data:`ContractLookup` of :class:`PositionManager`.
-
-    Raises:
-        ContractError: the symbol is malformed, its root unknown or its month outside the root's cycle.
-    """
-    registry = default_registry()
-    if symbol in registry:
-        return registry.spec(symbol)
-    return parse_symbol(symbol).spec
+"""Returns the :class:`ContractSpec` of a symbol (``ESZ5`` -> the ES spec); raises ContractError when unknown. The
+default is the one contract lookup, :func:`propdesk.model.symbology.spec_for_symbol`."""
 
 
 class _Mark:

@@ -55,9 +55,13 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from propdesk.core.errors import PropdeskError
+from propdesk.core.timefmt import CT
 
 __all__ = [
     "ALL_PRODUCTS",
+    "DAILY_HALT",
+    "EXCHANGE_TZ",
+    "SESSION_OPEN",
     "CalendarCoverageError",
     "CalendarError",
     "CalendarSession",
@@ -75,6 +79,12 @@ _ONE_DAY: Final[timedelta] = timedelta(days=1)
 _ONE_US: Final[timedelta] = timedelta(microseconds=1)
 ALL_PRODUCTS: Final[str] = "*"
 """Key of an early close that applies to every product without an asset-class-specific entry."""
+EXCHANGE_TZ: Final[str] = CT.key
+"""CME's time zone (``America/Chicago``): every session time below is wall-clock time there."""
+SESSION_OPEN: Final[time] = time(17, 0)
+"""The CME Globex session open, where one trading date ends and the next starts (the daily session roll), CT."""
+DAILY_HALT: Final[time] = time(16, 0)
+"""The start of CME Globex's daily maintenance halt (16:00-17:00 CT) and Friday's close, CT."""
 
 
 class CalendarError(PropdeskError):
@@ -200,7 +210,7 @@ class TradingCalendar:
         early_closes: Mapping[date, Mapping[str, time]] | None = None,
         products: Mapping[str, ProductHours] | None = None,
         default_hours: ProductHours | None = None,
-        tz: str = "America/Chicago",
+        tz: str = EXCHANGE_TZ,
         source: str = "",
     ) -> None:
         try:
@@ -240,7 +250,7 @@ class TradingCalendar:
         self._closes: list[int] = [s.close_ns for s in self._sessions]
         self._early: dict[date, dict[str, time]] = {d: dict(v) for d, v in (early_closes or {}).items()}
         self._products: dict[str, ProductHours] = dict(products or {})
-        self._default_hours = default_hours or ProductHours(ALL_PRODUCTS, ALL_PRODUCTS, time(17, 0), time(16, 0))
+        self._default_hours = default_hours or ProductHours(ALL_PRODUCTS, ALL_PRODUCTS, SESSION_OPEN, DAILY_HALT)
         self._spans: dict[str | None, tuple[list[int], list[int]]] = {}
 
     # ------------------------------------------------------------------ coverage and dates
@@ -374,9 +384,9 @@ class TradingCalendar:
         """
         local = _local_dt(ts_ns, self._zone)
         day = local.date() - timedelta(days=(local.weekday() + 1) % 7)
-        start = _local_ns(day, time(17, 0), self._zone)
+        start = _local_ns(day, SESSION_OPEN, self._zone)
         if start > ts_ns:
-            start = _local_ns(day - timedelta(days=7), time(17, 0), self._zone)
+            start = _local_ns(day - timedelta(days=7), SESSION_OPEN, self._zone)
         return start
 
     # ------------------------------------------------------------------ products and closes
@@ -781,11 +791,11 @@ def default_calendar() -> TradingCalendar:
     return load_calendar()
 
 
-def chicago_local(ts_ns: int, tz: str = "America/Chicago") -> datetime:
+def chicago_local(ts_ns: int, tz: str = EXCHANGE_TZ) -> datetime:
     """The local wall-clock datetime of ``ts_ns`` (UTC ns) in ``tz`` (microsecond resolution); for messages."""
     return _local_dt(ts_ns, ZoneInfo(tz))
 
 
-def local_ns(day: date, at: time, tz: str = "America/Chicago") -> int:
+def local_ns(day: date, at: time, tz: str = EXCHANGE_TZ) -> int:
     """UTC ns of wall-clock ``at`` on ``day`` in ``tz`` (PEP 495 ``fold=0`` for gaps and overlaps)."""
     return _local_ns(day, at, ZoneInfo(tz))

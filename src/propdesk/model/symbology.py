@@ -18,6 +18,13 @@ exchange_calendars). :func:`expiry_ns` is the termination time on that day.
 moved to the preceding business day if it falls on a holiday. The front contract changes at the *session open* of
 the roll date (17:00 America/Chicago on the calendar day before it): ESZ5 expires on 2025-12-19, its roll date is
 2025-12-11, so the front ES is ESZ5 until 2025-12-10 17:00 CT and ESH6 from then on.
+
+**The contract lookup.** :func:`spec_for_symbol` is the one function that turns a symbol or a root into its
+:class:`~propdesk.model.contracts.ContractSpec`, from the one registry
+(:func:`propdesk.model.contracts.default_registry`): the position manager, the simulated exchange, the order manager's
+tick sizes and the sessions call it; code that already holds a root asks the registry
+(:func:`propdesk.model.contracts.spec`). :func:`resolve_contract` turns a root into the contract that is front at a
+time (a data file's contract).
 """
 
 from __future__ import annotations
@@ -341,3 +348,36 @@ def roll_date(root: str, ts_ns: int) -> date:
         ContractError: as :func:`front_month`.
     """
     return roll_trading_date(front_month(root, ts_ns))
+
+
+def spec_for_symbol(symbol: str) -> ContractSpec:
+    """The shipped spec of a contract symbol (``ESZ5``, ``MNQH6``, ``6EZ25``, parsed with :func:`parse_symbol`) or of
+    a bare root (``ES``): the one contract lookup (see the module docstring).
+
+    Raises:
+        ContractError: the symbol is malformed, its root unknown or its month outside the root's cycle.
+    """
+    registry = default_registry()
+    if symbol in registry:
+        return registry.spec(symbol)
+    return parse_symbol(symbol).spec
+
+
+def resolve_contract(symbol: str, ts_ns: int | None) -> str:
+    """The contract symbol to trade for ``symbol``: ``symbol`` itself when it is a contract, or for a bare root
+    (``ES``) the contract that is front at ``ts_ns`` (UTC ns; a data file's last bar: a single-contract export that
+    spans a roll is the later contract, a continuous series the front month at its end).
+
+    Raises:
+        ContractError: ``symbol`` is neither a known contract nor a known root (the message names it), or it is a
+            root and ``ts_ns`` is ``None``.
+    """
+    if symbol in default_registry():
+        if ts_ns is None:
+            raise ContractError(f"cannot resolve the contract of root {symbol} without a time")
+        return front_month(symbol, ts_ns).symbol
+    try:
+        spec_for_symbol(symbol)
+    except ContractError as exc:
+        raise ContractError(f"unknown contract {symbol!r}: {exc}") from None
+    return symbol

@@ -29,7 +29,9 @@ another content is denied as ``idempotency_conflict``.
 
 **Queries** return frozen values (money as :class:`~propdesk.model.price.Money`, times UTC ns): :meth:`accounts`,
 :meth:`positions`, :meth:`working_orders` (with bracket children), :meth:`fills`, :meth:`daily_stats`,
-:meth:`strategy_stats`, :meth:`risk_status`, :meth:`strategies`, :meth:`contracts`, :meth:`audit`.
+:meth:`strategy_stats`, :meth:`risk_status`, :meth:`strategies`, :meth:`contracts`, :meth:`audit`; and for the
+consoles and session summaries :meth:`pnl`, :meth:`all_positions`, :meth:`order`, :meth:`trading_day`,
+:meth:`risk_outcomes` (their values in :mod:`propdesk.node.desk_views`).
 
 **Event stream seam.** The sequenced event stream (``propdesk.node.stream``: journal sequence numbers,
 ``subscribe(topics, after_seq)``, ``snapshot()`` with ``as_of_seq``) is attached with :meth:`Desk.attach_stream` and
@@ -85,6 +87,7 @@ from propdesk.model.orders import Order, OrderStatus, OrderType
 from propdesk.model.positions import PositionSnapshot
 from propdesk.model.price import Money, Price
 from propdesk.model.records import AuditEntry, Lockout
+from propdesk.node.desk_views import PnlTotals, TradingDay
 from propdesk.risk.decisions import TradingState
 from propdesk.risk.gate import reduce_only_violation
 from propdesk.strategies.base import Strategy, StrategyConfig, live_fields
@@ -93,6 +96,7 @@ if TYPE_CHECKING:
     from propdesk.execution.portfolio import StrategySummary
     from propdesk.node.builder import BuiltNode
     from propdesk.risk.engine import DayClose, RiskEngine
+    from propdesk.risk.outcomes import RiskOutcomes
 
 __all__ = [
     "DESK_CONDITION",
@@ -821,6 +825,61 @@ class Desk:
             held = {p.symbol for p in self.node.portfolio.open_positions()}
             symbols = sorted({s.symbol for s in self.node.strategies} | held | {o.symbol for o in self._om.orders()})
         return [self.node.positions.spec_of(s) for s in symbols]
+
+    # --- what the consoles and session summaries read besides the above ------------------------------------
+
+    def pnl(self) -> list[PnlTotals]:
+        """The desk's account's PnL since the node started (one entry), from the portfolio: realized gross, fees,
+        unrealized, balance, equity and the portfolio's day net (see :class:`~propdesk.node.desk_views.PnlTotals`)."""
+        pf = self.node.portfolio
+        realized, fees, unrealized = pf.realized_pnl(), pf.fees(), pf.unrealized_pnl()
+        balance = pf.balance()
+        return [
+            PnlTotals(
+                account_id=int(self.node.account_id),
+                starting_balance_usd=pf.starting_balance,
+                realized_usd=realized,
+                fees_usd=fees,
+                realized_net_usd=realized - fees,
+                unrealized_usd=unrealized,
+                balance_usd=balance,
+                equity_usd=balance + unrealized,
+                day_net_usd=pf.day_net_pnl(),
+            )
+        ]
+
+    def all_positions(self) -> list[PositionSnapshot]:
+        """Every account-level position the node has held, flat ones included (their realized PnL and fees kept), by
+        symbol; ``unrealized_pnl`` at the current marks (``None`` when flat or unmarked)."""
+        pm = self.node.positions
+        return [p.snapshot(pm.position_unrealized(p)) for p in pm.positions(self.node.account_id)]
+
+    def order(self, client_order_id: ClientOrderId) -> OrderView | None:
+        """The order ``client_order_id`` now, open or not (``None`` if the node does not know it)."""
+        order = self._om.order(client_order_id)
+        return None if order is None else OrderView.of(order)
+
+    def trading_day(self) -> TradingDay | None:
+        """The risk engine's trading date, next session roll and next flat time, preset and fail-closed conditions
+        (``None`` without a risk engine)."""
+        risk = self.risk
+        if risk is None:
+            return None
+        timers = risk.timers
+        state = risk.state
+        next_reset = timers.next_ns("roll") if timers is not None else None
+        return TradingDay(
+            trading_date=state.trading_date,
+            next_reset_ns=state.next_day_start_ns if next_reset is None else next_reset,
+            next_flat_ns=timers.next_ns("flatten") if timers is not None else None,
+            preset=risk.config.preset,
+            conditions=risk.guard.conditions if risk.running else {},
+        )
+
+    def risk_outcomes(self) -> RiskOutcomes | None:
+        """What the risk engine did since it started: trading state timeline, lockouts, orders denied by rule,
+        flattens (``None`` without a risk engine)."""
+        return None if self.risk is None else self.risk.outcomes
 
 
 def _deny(rule_id: str, reason: str) -> Verdict:

@@ -178,6 +178,16 @@ class MultiAuditLog:
         for sink in self.logs:
             safe_record(sink, entry)
 
+    def entries(self, *, point: str | None = None, step: str | None = None) -> list[AuditEntry]:
+        """The entries of the first of ``logs`` that keeps them in memory (a :class:`RingAuditLog`), oldest first,
+        only those of ``point`` and/or ``step`` when given; empty when none does."""
+        for sink in self.logs:
+            entries = getattr(sink, "entries", None)
+            if callable(entries):
+                found: list[AuditEntry] = entries(point=point, step=step)
+                return found
+        return []
+
 
 # ------------------------------------------------------------------------------------------------ inputs
 

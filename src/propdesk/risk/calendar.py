@@ -30,7 +30,7 @@ from propdesk.core import topics
 from propdesk.core.clock import Clock
 from propdesk.core.errors import ConfigError
 from propdesk.core.timers import TimeEvent
-from propdesk.model.calendar import CalendarError, TradingCalendar, chicago_local, local_ns
+from propdesk.model.calendar import EXCHANGE_TZ, CalendarError, TradingCalendar, chicago_local, local_ns
 
 __all__ = [
     "EntryCutoffReached",
@@ -162,7 +162,7 @@ class FirmSchedule:
         flat_time: time = time(15, 10),
         flat_buffer_min: int = 5,
         entry_cutoff_min: int = 10,
-        tz: str = "America/Chicago",
+        tz: str = EXCHANGE_TZ,
     ) -> None:
         if flat_time.tzinfo is not None:
             raise ConfigError(f"flat_time must be a naive local time, got {flat_time!r}")

@@ -86,6 +86,7 @@ from propdesk.model.price import Money, Price
 from propdesk.node import DEFAULT_TIMEFRAME, NodeContext, TradingNode
 from propdesk.node.bootstrap import HISTORY_SOURCE, BootstrapResult, ConnectFills, start_after_first_reconcile
 from propdesk.node.builder import NodeBuilder, ReconcilePolicy, RiskSetup, SessionKind
+from propdesk.node.desk import Desk
 from propdesk.node.recovery import NodeRecovery
 from propdesk.risk.decisions import TradingState
 from propdesk.risk.engine import RiskEngine
@@ -495,12 +496,13 @@ class LiveSession(EventFanout):
             reconciles, and only then adds the strategy; it closes the journal at the end.
 
     Attributes:
-        clock, broker, node, risk (``None`` without a risk configuration), strategy, symbol (set by :meth:`run`),
-        fills (the session's fills), recent (the last order and position events), state_changes (every
-        ``TradingStateChanged``), reconcile_reports (every reconcile's report), bootstrap (the MLL floor derived
-        from the broker's trade history, ``None`` when the journal or the configuration gave it), recovery (what was
-        restored from the journal, ``None`` without one), disconnects, reconciles, warmup_bars, bars (live bars
-        published), last_price.
+        clock, broker, node, risk (``None`` without a risk configuration), desk (the
+        :class:`~propdesk.node.desk.Desk` over the node: the console and the summary read it), strategy, symbol (set
+        by :meth:`run`), fills (the desk's fills since the broker connected), recent (the last order and position
+        events), state_changes (every ``TradingStateChanged``), reconcile_reports (every reconcile's report),
+        bootstrap (the MLL floor derived from the broker's trade history, ``None`` when the journal or the
+        configuration gave it), recovery (what was restored from the journal, ``None`` without one), disconnects,
+        reconciles, warmup_bars, bars (live bars published), last_price.
 
     Raises:
         ConfigError: unknown strategy or parameter.
@@ -558,8 +560,9 @@ class LiveSession(EventFanout):
             since_ns=self._reconcile_since, on_report=self._on_reconcile_report, label="live"
         )
         self.account_id = self.node.account_id
+        self.desk = Desk(self.built)
         self.symbol = ""
-        self.fills: list[OrderFilled] = []
+        self._fills_from: int | None = None
         self.recent: deque[object] = deque(maxlen=12)
         self.state_changes: list[TradingStateChanged] = []
         self.reconcile_reports: list[ReconcileReport] = []
@@ -586,9 +589,7 @@ class LiveSession(EventFanout):
         self._feeds_armed_end: int | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._reconciling = False
-        self._counting = False
         bus = self.node.bus
-        bus.subscribe(topics.ORDER_FILLED, self._on_fill, priority=Priority.LATE)
         bus.subscribe(topics.ORDER_EVENTS, self._on_event, priority=Priority.SESSION_EVENTS)
         bus.subscribe(topics.POSITION_EVENTS, self._on_event, priority=Priority.SESSION_EVENTS)
         bus.subscribe(topics.BROKER_DISCONNECTED, self._on_disconnected, priority=Priority.SESSION_STATE)
@@ -597,9 +598,11 @@ class LiveSession(EventFanout):
 
     # ------------------------------------------------------------------ events
 
-    def _on_fill(self, fill: OrderFilled) -> None:
-        if self._counting:
-            self.fills.append(fill)
+    @property
+    def fills(self) -> list[OrderFilled]:
+        """The session's fills, oldest first: the desk's since the broker connected (a journal's replayed fills
+        left out)."""
+        return [] if self._fills_from is None else self.desk.fills()[self._fills_from :]
 
     def _on_state_changed(self, event: TradingStateChanged) -> None:
         self.state_changes.append(event)
@@ -833,7 +836,7 @@ class LiveSession(EventFanout):
             # as fills "opened while REDUCING", and the restored working orders are not canceled as opening orders
             counted = None if self.risk is None else ConnectFills(self.risk, self.node.bus)
             await self.broker.connect()
-            self._counting = True
+            self._fills_from = len(self.desk.fills())
             first = await self.reconcile()
             if self.risk is not None and counted is not None:
                 self.bootstrap = await start_after_first_reconcile(
@@ -926,21 +929,22 @@ class LiveSession(EventFanout):
     # ------------------------------------------------------------------ results
 
     def summary(self) -> LiveSummary:
-        """The summary as of now (final once :meth:`run` returned)."""
+        """The summary as of now (final once :meth:`run` returned), read from the desk."""
+        desk = self.desk
         symbol = self.symbol or self.strategy.symbol
+        fills = self.fills
         builder: RoundTripBuilder | None = None
         try:
             spec = spec_for_symbol(symbol)
             builder = RoundTripBuilder(lambda _s: spec)
-            for f in self.fills:
+            for f in fills:
                 if f.symbol == symbol:
                     builder.add(f)
         except Exception:  # an unknown symbol (nothing traded)
             builder = None
-        node = self.node
-        pf = node.portfolio
-        pos = node.positions.position(node.account_id, symbol) if self.symbol else None
-        state = self.trading_state
+        pnl = desk.pnl()[0]
+        pos = next((p for p in desk.positions() if p.symbol == symbol), None) if self.symbol else None
+        account = desk.accounts()[0]
         return LiveSummary(
             broker=self.broker.name,
             account_id=int(self.account_id),
@@ -952,24 +956,24 @@ class LiveSession(EventFanout):
             bars=self.bars,
             first_ts_ns=self.first_ts_ns,
             last_ts_ns=self.last_ts_ns,
-            fills=list(self.fills),
+            fills=fills,
             trips=[] if builder is None else list(builder.closed),
-            realized_pnl=pf.realized_pnl(),
-            fees=pf.fees(),
-            unrealized_pnl=pf.unrealized_pnl(),
+            realized_pnl=pnl.realized_usd,
+            fees=pnl.fees_usd,
+            unrealized_pnl=pnl.unrealized_usd,
             open_qty=0 if pos is None else pos.signed_qty,
-            avg_price=None if pos is None or not pos.signed_qty else pos.avg_price,
-            balance=pf.balance(),
-            equity=pf.equity(),
+            avg_price=None if pos is None else pos.avg_price,
+            balance=pnl.balance_usd,
+            equity=pnl.equity_usd,
             starting_balance=self.starting_balance,
             disconnects=self.disconnects,
             reconciles=self.reconciles,
-            trading_state=None if state is None else state.name,
+            trading_state=None if self.risk is None else account.trading_state,
             completed=self.completed,
             interrupted=self.interrupted,
             wall_s=self.elapsed_s,
-            risk=None if self.risk is None else self.risk.outcomes,
-            mll_floor=None if self.risk is None else self.risk.state.mll_floor,
+            risk=desk.risk_outcomes(),
+            mll_floor=account.mll_floor_usd,
             mll_floor_source=self._floor_source(),
         )
 

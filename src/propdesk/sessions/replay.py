@@ -12,23 +12,24 @@ Ctrl-C lands there) and :meth:`RunSession.stop` stop the feed after the record b
 stopped (strategies' ``on_stop``) and the summary built. Working orders stay as they are and an open position stays
 open (it is reported with its unrealized PnL at the last price): the run ends, it does not trade out.
 
-The trading day: a daily timer at 17:00 America/Chicago (CME's session roll) resets the portfolio's day PnL, so the
-console's day PnL restarts each session as the risk engine's would.
+The trading day: the session roll of the trading calendar (:func:`propdesk.model.calendar.default_calendar`: 17:00
+America/Chicago, Sunday 17:00 after a Friday, the reopen after a closure; never on a holiday) resets the portfolio's
+day PnL, timed by :class:`~propdesk.risk.calendar.SessionTimers` as the risk engine's roll is, so the console's day
+PnL restarts with each trading date as the risk engine's does.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import time as dt_time
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from propdesk.backtest.engine import resolve_contract
 from propdesk.backtest.evaluation import CombineEvaluation, backtest_risk_setup, evaluation_of
 from propdesk.backtest.trades import RoundTrip, RoundTripBuilder
 from propdesk.brokers.sim.broker import SimBroker
@@ -41,16 +42,20 @@ from propdesk.brokers.sim.replay import (
     SleepFn,
 )
 from propdesk.core import topics
-from propdesk.core.clock import SimClock, TimeEvent
+from propdesk.core.clock import SimClock
 from propdesk.core.errors import DataError
 from propdesk.core.timefmt import iso_utc
 from propdesk.core.topics import Priority
 from propdesk.execution.positions import spec_for_symbol
+from propdesk.model.calendar import CalendarError, default_calendar
 from propdesk.model.data import BarSeries
 from propdesk.model.events import OrderFilled
 from propdesk.model.identifiers import AccountId
 from propdesk.model.price import Money, Price
+from propdesk.model.symbology import resolve_contract
 from propdesk.node.builder import NodeBuilder, SessionKind
+from propdesk.node.desk import Desk
+from propdesk.risk.calendar import SessionRolled, SessionTimers
 from propdesk.risk.engine import RiskEngine
 from propdesk.risk.outcomes import RiskOutcomes
 from propdesk.risk.presets import RiskConfig
@@ -79,6 +84,8 @@ __all__ = [
     "run_replay",
 ]
 
+log = logging.getLogger("propdesk.sessions.replay")
+
 DEFAULT_SPEED = 3600.0
 """Default replay speed: one hour of data per wall second (a 23-hour ES session plays in about 23 s)."""
 
@@ -87,9 +94,6 @@ EXIT_INTERRUPTED = 130
 
 RECENT_EVENTS = 12
 """How many recent order and position events the session keeps for the console."""
-
-SESSION_ROLL = dt_time(17, 0)
-"""CME Globex equity futures roll the trading day at 17:00 America/Chicago (CME Group trading hours)."""
 
 EventListener = Callable[[object], None]
 """Called with each order or position event as it is published."""
@@ -252,7 +256,9 @@ class RunSession(EventFanout, ReplayControl):
 
     Attributes:
         node, broker (the ``SimBroker``), clock, bus, feed, strategy, bars, symbol (the contract traded).
+        desk: the :class:`~propdesk.node.desk.Desk` over the node: the console and the summary read it.
         recent: the last :data:`RECENT_EVENTS` order and position events, oldest first.
+        day_rolls: the session rolls so far (each reset the portfolio's day PnL), oldest first.
         fills: every fill so far.
 
     Raises:
@@ -279,7 +285,7 @@ class RunSession(EventFanout, ReplayControl):
             if not len(self.bars):
                 raise DataError("no bars to replay", path=options.replay)
             self.strategy = strategy if strategy is not None else build_strategy(options.strategy, options.params)
-            self.symbol = resolve_contract(self.bars.symbol, self.bars)
+            self.symbol = resolve_contract(self.bars.symbol, int(self.bars.ts_open_ns[-1]))
             if self.bars.symbol != self.symbol:
                 b = self.bars
                 self.bars = BarSeries(
@@ -319,14 +325,17 @@ class RunSession(EventFanout, ReplayControl):
             self.node = self.built.node
             self.bus = self.built.bus
             self.risk: RiskEngine | None = self.built.risk
-            self.fills: list[OrderFilled] = []
+            self.desk = Desk(self.built)
             self.recent: deque[object] = deque(maxlen=RECENT_EVENTS)
             self._listeners: list[EventListener] = []
-            self.bus.subscribe(topics.ORDER_FILLED, self.fills.append, priority=Priority.LATE)
             # order events before the position manager (priority 100) publishes the position events a fill causes
             self.bus.subscribe(topics.ORDER_EVENTS, self._on_event, priority=Priority.SESSION_EVENTS)
             self.bus.subscribe(topics.POSITION_EVENTS, self._on_event, priority=Priority.SESSION_EVENTS)
-            self.clock.set_daily_timer("propdesk.run.session-roll", SESSION_ROLL, "America/Chicago", self._roll_day)
+            self.day_rolls: list[SessionRolled] = []
+            self._roll_timers = SessionTimers(
+                self.clock, default_calendar(), None, self._roll_day, on_error=self._no_roll, name="propdesk.run"
+            )
+            self._roll_timers.start()
             self.feed = ReplayFeed(
                 self.clock,
                 self.broker,
@@ -347,6 +356,11 @@ class RunSession(EventFanout, ReplayControl):
             raise
         self._t0: float | None = None
 
+    @property
+    def fills(self) -> list[OrderFilled]:
+        """Every fill so far, oldest first (the desk's)."""
+        return self.desk.fills()
+
     # ------------------------------------------------------------------ events
 
     def _before_record(self, start_ns: int) -> None:
@@ -360,8 +374,12 @@ class RunSession(EventFanout, ReplayControl):
         self.clock.advance_to(end_ns)
         self.broker.note_data_time(self.symbol, end_ns)
 
-    def _roll_day(self, event: TimeEvent) -> None:
-        self.node.portfolio.reset_day(event.ts_event_ns)
+    def _roll_day(self, event: SessionRolled) -> None:
+        self.day_rolls.append(event)
+        self.node.portfolio.reset_day(event.ts_ns)
+
+    def _no_roll(self, exc: CalendarError) -> None:
+        log.warning("run: the day PnL no longer resets at the session roll: %s", exc)
 
     # ------------------------------------------------------------------ control
 
@@ -399,6 +417,7 @@ class RunSession(EventFanout, ReplayControl):
             self.wall_s = time.perf_counter() - self._t0
             remove_sigint(loop, installed)
             self.built.stop()
+            self._roll_timers.stop()
             if self.interrupted:
                 status = STOPPED
             if self.journal is not None:
@@ -448,14 +467,15 @@ class RunSession(EventFanout, ReplayControl):
         return self.feed.progress()
 
     def summary(self) -> RunSummary:
-        """The summary as of now (final once :meth:`run` returned)."""
+        """The summary as of now (final once :meth:`run` returned), read from the desk."""
+        desk = self.desk
+        fills = desk.fills()
         spec = spec_for_symbol(self.symbol)
         builder = RoundTripBuilder(lambda _s: spec)
-        for f in self.fills:
+        for f in fills:
             builder.add(f)
-        node = self.node
-        portfolio = node.portfolio
-        pos = node.positions.position(node.account_id, self.symbol)
+        pnl = desk.pnl()[0]
+        pos = next((p for p in desk.positions() if p.symbol == self.symbol), None)
         prog = self.feed.progress()
         return RunSummary(
             symbol=self.symbol,
@@ -467,21 +487,21 @@ class RunSession(EventFanout, ReplayControl):
             total=prog.total,
             first_ts_ns=prog.first_ts_ns,
             last_ts_ns=prog.last_ts_ns,
-            fills=list(self.fills),
+            fills=fills,
             trips=list(builder.closed),
-            realized_pnl=portfolio.realized_pnl(),
-            fees=portfolio.fees(),
-            unrealized_pnl=portfolio.unrealized_pnl(),
+            realized_pnl=pnl.realized_usd,
+            fees=pnl.fees_usd,
+            unrealized_pnl=pnl.unrealized_usd,
             open_qty=0 if pos is None else pos.signed_qty,
-            avg_price=None if pos is None or not pos.signed_qty else pos.avg_price,
-            balance=portfolio.balance(),
-            equity=portfolio.equity(),
-            starting_balance=self.starting_balance,
+            avg_price=None if pos is None else pos.avg_price,
+            balance=pnl.balance_usd,
+            equity=pnl.equity_usd,
+            starting_balance=pnl.starting_balance_usd,
             completed=self.feed.finished,
             interrupted=self.interrupted,
             wall_s=self.elapsed_s,
             slept_s=prog.slept_s,
-            risk=None if self.risk is None else self.risk.outcomes,
+            risk=desk.risk_outcomes(),
             evaluation=None if self.risk is None else evaluation_of(self.risk),
             data_warnings=tuple(self.broker.data_warnings()),
             data_warning_summary=tuple(self.broker.data_warning_summary()),

@@ -47,6 +47,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator, model_validator
 from pydantic.config import JsonDict
 
+from propdesk.model.calendar import EXCHANGE_TZ, SESSION_OPEN
 from propdesk.model.data import Bar
 from propdesk.model.enums import Side
 from propdesk.model.orders import Order
@@ -78,8 +79,8 @@ class OvernightRangeConfig(StrategyConfig):
             count out of range, or times out of order.
     """
 
-    tz: str = Field(default="America/Chicago", description="IANA time zone of every time below")
-    session_open: time = Field(default=time(17, 0), description="trading day (and overnight range) start, tz time")
+    tz: str = Field(default=EXCHANGE_TZ, description="IANA time zone of every time below")
+    session_open: time = Field(default=SESSION_OPEN, description="trading day (and overnight range) start, tz time")
     rth_open: time = Field(default=time(8, 30), description="overnight range end, entries from here, tz time")
     last_entry: time = Field(default=time(14, 0), description="no entry on a bar closing after it, tz time")
     cutoff: time = Field(default=time(15, 0), description="flat from this time, tz time")

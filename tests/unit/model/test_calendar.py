@@ -19,12 +19,16 @@ from propdesk.data.aggregation.sessions import CmeSessions
 from propdesk.model import calendar as calendar_module
 from propdesk.model.calendar import (
     ALL_PRODUCTS,
+    DAILY_HALT,
+    EXCHANGE_TZ,
+    SESSION_OPEN,
     CalendarCoverageError,
     CalendarError,
     CalendarSession,
     TradingCalendar,
     default_calendar,
     load_calendar,
+    local_ns,
 )
 
 CT = ZoneInfo("America/Chicago")
@@ -347,3 +351,12 @@ def test_open_span_agrees_with_is_open_minute_by_minute(cal: TradingCalendar) ->
             assert lo <= ts < hi
             assert is_open is cal.is_open(ts, product)
             assert cal.is_open(lo, product) is is_open and cal.is_open(hi - 1, product) is is_open
+
+
+def test_the_session_constants_are_the_calendars_day_boundary() -> None:
+    assert EXCHANGE_TZ == "America/Chicago"
+    cal = default_calendar()
+    wed = date(2025, 10, 15)
+    assert cal.day_start_ns(wed) == local_ns(date(2025, 10, 14), SESSION_OPEN)  # Tuesday 17:00 CT
+    assert cal.trading_date(local_ns(date(2025, 10, 14), SESSION_OPEN)) == wed
+    assert cal.session_close_ns(wed) == local_ns(wed, DAILY_HALT)  # the 16:00 CT halt ends ES's day

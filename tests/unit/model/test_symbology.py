@@ -8,7 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from propdesk.core.bus import MessageBus
 from propdesk.core.errors import ContractError
+from propdesk.execution import positions
+from propdesk.execution.order_manager import tick_size_of_symbol
 from propdesk.model.contracts import default_registry, known_roots, spec
 from propdesk.model.symbology import (
     Contract,
@@ -24,10 +27,12 @@ from propdesk.model.symbology import (
     next_contract,
     parse_symbol,
     previous_contract,
+    resolve_contract,
     resolve_year,
     roll_date,
     roll_ns,
     roll_trading_date,
+    spec_for_symbol,
 )
 
 
@@ -285,3 +290,36 @@ def test_front_month_is_the_first_contract_not_yet_rolled(root: str, ts: int) ->
     assert roll_ns(c) > ts
     assert roll_ns(previous_contract(c)) <= ts
     assert roll_ns(c) < expiry_ns(c)
+
+
+# ---------------------------------------------------------------------------------------------------------- lookup
+
+
+def test_spec_for_symbol_takes_a_contract_or_a_root() -> None:
+    assert spec_for_symbol("ESZ5") is spec("ES")
+    assert spec_for_symbol("ESZ25") is spec("ES") and spec_for_symbol("6EZ25") is spec("6E")
+    assert spec_for_symbol("MES") is spec("MES")  # a bare root
+    with pytest.raises(ContractError, match="unknown root 'XX'"):
+        spec_for_symbol("XXZ5")
+    with pytest.raises(ContractError, match="malformed symbol"):
+        spec_for_symbol("es z5")
+    with pytest.raises(ContractError, match="cycle"):
+        spec_for_symbol("ESF6")  # January is not in ES's quarterly cycle
+
+
+def test_resolve_contract_keeps_a_contract_and_turns_a_root_into_the_front_month() -> None:
+    at = ns("2025-12-10T17:30:00-06:00")  # after ES's roll to March (2025-12-10 17:00 CT)
+    assert resolve_contract("ESZ5", at) == "ESZ5" and resolve_contract("ESZ5", None) == "ESZ5"
+    assert resolve_contract("ES", ns("2025-12-10T16:30:00-06:00")) == "ESZ5"
+    assert resolve_contract("ES", at) == front_month("ES", at).symbol == "ESH6"
+    with pytest.raises(ContractError, match="unknown contract 'XXZ5'"):
+        resolve_contract("XXZ5", at)
+    with pytest.raises(ContractError, match="root ES without a time"):
+        resolve_contract("ES", None)
+
+
+def test_every_default_contract_lookup_is_the_one_function() -> None:
+    assert positions.spec_for_symbol is spec_for_symbol
+    pm = positions.PositionManager(MessageBus(timing=False))
+    assert pm.spec_of("NQH6") is spec_for_symbol("NQH6")
+    assert tick_size_of_symbol("MNQ") == spec_for_symbol("MNQ").tick_size

@@ -41,6 +41,7 @@ from propdesk.model.commands import (
 from propdesk.model.data import Bar, Timeframe
 from propdesk.model.enums import Side
 from propdesk.model.events import OrderFilled
+from propdesk.model.identifiers import ClientOrderId
 from propdesk.model.orders import OrderStatus, OrderType
 from propdesk.model.price import Money, Price
 from propdesk.node.builder import BuiltNode, NodeBuilder, SessionKind
@@ -434,3 +435,51 @@ def test_daily_and_strategy_stats_and_the_audit_log(env: Env) -> None:
     [last] = env.desk.audit(point="pre", limit=1)
     assert last.action == "DENY" and last.reasons[0].startswith("R5: ")
     assert len(env.desk.audit(point="pre")) == 2  # the buy passed, the 6 lots did not
+
+
+def test_pnl_all_positions_and_order_lookup(env: Env) -> None:
+    result = env.desk.execute(buy("a1", 1))
+    env.bar(6700.0)  # bought at 6700
+    env.desk.execute(ClosePosition(idempotency_key="cp", symbol=SYM))
+    env.bar(6702.0)  # sold at 6702: +$100
+    assert env.desk.positions() == []  # flat: no open position
+    [flat] = env.desk.all_positions()  # but the flat one keeps its realized PnL
+    assert (flat.symbol, flat.signed_qty, flat.realized_pnl, flat.unrealized_pnl) == (SYM, 0, Money.of("100"), None)
+    [pnl] = env.desk.pnl()
+    assert (pnl.realized_usd, pnl.fees_usd, pnl.unrealized_usd) == (Money.of("100"), Money(0), Money(0))
+    assert (pnl.balance_usd, pnl.equity_usd, pnl.starting_balance_usd) == (
+        Money.of("50100"),
+        Money.of("50100"),
+        Money.of("50000"),
+    )
+    assert pnl.day_net_usd == Money.of("100") and pnl.realized_net_usd == Money.of("100")
+    env.desk.execute(buy("a2", 1))
+    env.bar(6704.0)  # long 1 at 6704 (the bar's open), marked at 6704
+    env.bar(6706.0)  # marked at the close 6706: +8 ticks open
+    [pnl] = env.desk.pnl()
+    assert pnl.unrealized_usd == Money.of("100") and pnl.equity_usd == pnl.balance_usd + Money.of("100")
+    view = env.desk.order(result.client_order_ids[0])
+    assert view is not None and (view.side, view.qty, view.filled_qty, view.status) == ("BUY", 1, 1, "filled")
+    assert env.desk.order(ClientOrderId("pd-unknown-1")) is None
+
+
+def test_trading_day_and_risk_outcomes(env: Env) -> None:
+    day = env.desk.trading_day()
+    assert day is not None
+    assert day.trading_date.isoformat() == "2025-10-15" and day.preset == "topstep-50k-combine"
+    roll = int(datetime(2025, 10, 15, 22, 0, tzinfo=UTC).timestamp()) * 10**9  # 17:00 CT
+    assert day.next_reset_ns == roll
+    assert day.next_flat_ns is not None and day.next_flat_ns < roll  # R11's flat time comes before the roll
+    assert day.conditions == {}
+    outcomes = env.desk.risk_outcomes()
+    assert outcomes is not None and outcomes is env.built.risk.outcomes  # type: ignore[union-attr]
+
+
+def test_without_a_risk_engine_the_risk_queries_are_empty() -> None:
+    clock = SimClock(T0)
+    sim = SimBroker(clock, account_id=1, starting_balance=Money.of(50000))
+    built = NodeBuilder(kind=SessionKind.BACKTEST, clock=clock, broker=sim, symbol=SYM, bar_timeframe=TF).build()
+    desk = Desk(built)
+    assert desk.trading_day() is None and desk.risk_outcomes() is None and desk.risk_status() == []
+    [pnl] = desk.pnl()
+    assert pnl.balance_usd == pnl.starting_balance_usd == Money.of("50000")

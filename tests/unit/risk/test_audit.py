@@ -127,3 +127,13 @@ def test_order_inputs_describe_the_order() -> None:
     o = new("ESH5", Side.SELL, 2, kind=OrderType.STOP)
     d = order_inputs(o)
     assert d["side"] == "SELL" and d["qty"] == 2 and d["stop_price"] == "4990" and d["status"] == "initialized"
+
+
+def test_multi_log_entries_come_from_its_ring(tmp_path: Path) -> None:
+    ring = RingAuditLog(10)
+    multi = MultiAuditLog([JsonLinesAuditLog(tmp_path / "a.jsonl"), ring])
+    multi.record(entry("pre"))
+    multi.record(entry("fill"))
+    assert [e.point for e in multi.entries()] == ["pre", "fill"]
+    assert [e.point for e in multi.entries(point="fill")] == ["fill"]
+    assert MultiAuditLog([JsonLinesAuditLog(tmp_path / "b.jsonl")]).entries() == []

@@ -4,7 +4,7 @@ See :mod:`propdesk.brokers.sim.broker` (commands, brackets, OCO, account, report
 (fill rules for bars, trades, quotes and L2 depth) and :mod:`propdesk.brokers.sim.config` (options and fees).
 """
 
-from propdesk.brokers.sim.broker import BookLevels, SimAccount, SimBroker, default_contract_lookup
+from propdesk.brokers.sim.broker import BookLevels, SimAccount, SimBroker
 from propdesk.brokers.sim.calendar_check import MarketHours
 from propdesk.brokers.sim.config import SimConfig
 from propdesk.brokers.sim.matching import MatchingEngine, WorkingOrder
@@ -17,5 +17,4 @@ __all__ = [
     "SimBroker",
     "SimConfig",
     "WorkingOrder",
-    "default_contract_lookup",
 ]

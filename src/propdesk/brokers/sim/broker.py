@@ -97,7 +97,7 @@ from propdesk.model.orders import BracketSpec, Order, OrderStatus, OrderType, Ti
 from propdesk.model.positions import Position
 from propdesk.model.price import Money, Price
 from propdesk.model.reports import AccountReport, FillReport, OrderReport, PositionReport
-from propdesk.model.symbology import parse_symbol
+from propdesk.model.symbology import spec_for_symbol
 
 log = logging.getLogger("propdesk.brokers.sim")
 
@@ -124,11 +124,6 @@ class BookLevels(Protocol):
     def levels(self, side: BookSide, n: int = 10) -> list[tuple[float, int]]:
         """The best ``n`` levels of ``side``, best first, as (price points, size contracts)."""
         ...
-
-
-def default_contract_lookup(symbol: str) -> ContractSpec:
-    """The shipped spec of ``symbol``'s root (``ESZ5`` -> ES). Raises ``ContractError`` when unknown/malformed."""
-    return parse_symbol(symbol).spec
 
 
 _FillRow = tuple[str, BrokerOrderId, ClientOrderId, str, int, int, Price, Money, int, Money | None]
@@ -201,7 +196,8 @@ class SimBroker:
         account_id: the account this broker trades.
         config: fill rules and fees (default ``SimConfig()``).
         starting_balance: the account's opening balance (USD).
-        contracts: symbol -> spec lookup (default: the shipped contract table via ``parse_symbol``).
+        contracts: symbol -> spec lookup (default: the contract lookup,
+            :func:`propdesk.model.symbology.spec_for_symbol`).
         history: optional bar source for :meth:`request_bars`.
         name: the broker's name for logs and the journal.
     """
@@ -221,7 +217,7 @@ class SimBroker:
         self._account_id = account_id
         self.config = config if config is not None else SimConfig()
         self.account = SimAccount(account_id, starting_balance if starting_balance is not None else Money.of(50_000))
-        self._lookup = contracts if contracts is not None else default_contract_lookup
+        self._lookup = contracts if contracts is not None else spec_for_symbol
         self._history = history
         self._name = name
         self._handler: EventHandler = _drop

@@ -26,15 +26,18 @@ import numpy as np
 import numpy.typing as npt
 
 from propdesk.core.timefmt import CT, ct_datetime, datetime_to_ns
+from propdesk.model.calendar import DAILY_HALT, SESSION_OPEN
 
 if TYPE_CHECKING:
     from propdesk.model.calendar import TradingCalendar
 
 CHICAGO: Final[ZoneInfo] = CT
-SESSION_OPEN_CT: Final[time] = time(17, 0)
-"""The Globex session open (and nominal daily-bar close), America/Chicago."""
-DAILY_HALT_CT: Final[time] = time(16, 0)
-"""Start of the daily maintenance halt (and Friday's close), America/Chicago."""
+SESSION_OPEN_CT: Final[time] = SESSION_OPEN
+"""The Globex session open (and nominal daily-bar close), America/Chicago
+(:data:`propdesk.model.calendar.SESSION_OPEN`)."""
+DAILY_HALT_CT: Final[time] = DAILY_HALT
+"""Start of the daily maintenance halt (and Friday's close), America/Chicago
+(:data:`propdesk.model.calendar.DAILY_HALT`)."""
 
 _ONE_DAY: Final[timedelta] = timedelta(days=1)
 _FRIDAY: Final[int] = 4

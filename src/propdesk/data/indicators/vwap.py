@@ -34,10 +34,13 @@ from propdesk.data.indicators.base import (
     nan_array,
     non_finite,
 )
+from propdesk.model.calendar import EXCHANGE_TZ, SESSION_OPEN
 from propdesk.model.data import Bar
 
-CME_SESSION_TZ: Final[str] = "America/Chicago"
-CME_SESSION_START: Final[time] = time(17, 0)
+CME_SESSION_TZ: Final[str] = EXCHANGE_TZ
+"""The default session time zone, CME's (:data:`propdesk.model.calendar.EXCHANGE_TZ`)."""
+CME_SESSION_START: Final[time] = SESSION_OPEN
+"""The default session start, the Globex open (:data:`propdesk.model.calendar.SESSION_OPEN`)."""
 
 _EPOCH: Final[datetime] = datetime(1970, 1, 1, tzinfo=UTC)
 _US: Final[timedelta] = timedelta(microseconds=1)

@@ -23,6 +23,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from propdesk.emulators.projectx.wire import iso
+from propdesk.model.calendar import EXCHANGE_TZ, SESSION_OPEN
 
 NS: Final[int] = 1_000_000_000
 UNIT_SECONDS: Final[dict[int, int]] = {1: 1, 2: 60, 3: 3600}
@@ -31,7 +32,9 @@ MAX_BAR_SPAN_S: Final[int] = 100 * 366 * 86_400
 """Longest bar ``check_request`` accepts (``unitNumber`` x the unit; a month counted as 31 days): 100 years."""
 UNIT_SPAN_S: Final[dict[int, int]] = {1: 1, 2: 60, 3: 3600, 4: 86_400, 5: 7 * 86_400, 6: 31 * 86_400}
 I64_MIN, I64_MAX = -(2**63), 2**63 - 1
-_CT = "America/Chicago"
+_CT = EXCHANGE_TZ
+_ROLL_SHIFT: Final = pd.Timedelta(days=1) - pd.Timedelta(hours=SESSION_OPEN.hour, minutes=SESSION_OPEN.minute)
+"""Added to a CT wall time, moves the session roll (17:00 CT) to midnight: the date is then the session's day."""
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
@@ -87,7 +90,7 @@ def _group(  # noqa: PLR0917 - one array per column
 def _session_keys(ts: I64, unit: int) -> tuple[I64, I64]:
     """Bucket start and nominal end (UTC ns) of the session day/week/month containing each timestamp."""
     idx = pd.DatetimeIndex(pd.to_datetime(ts, unit="ns", utc=True)).tz_convert(_CT)
-    shifted = idx + pd.Timedelta(hours=7)
+    shifted = idx + _ROLL_SHIFT
     day = shifted.tz_localize(None).normalize()
     if unit == 5:
         day = day - pd.to_timedelta((day.dayofweek + 1) % 7, unit="D")
@@ -97,8 +100,8 @@ def _session_keys(ts: I64, unit: int) -> tuple[I64, I64]:
         end = day + pd.offsets.MonthBegin(1)
     else:
         end = day + pd.Timedelta(days=1)
-    start_local = (day - pd.Timedelta(hours=7)).tz_localize(_CT, ambiguous="NaT", nonexistent="shift_forward")
-    end_local = (end - pd.Timedelta(hours=7)).tz_localize(_CT, ambiguous="NaT", nonexistent="shift_forward")
+    start_local = (day - _ROLL_SHIFT).tz_localize(_CT, ambiguous="NaT", nonexistent="shift_forward")
+    end_local = (end - _ROLL_SHIFT).tz_localize(_CT, ambiguous="NaT", nonexistent="shift_forward")
     return (
         np.asarray(start_local.tz_convert("UTC").asi8, dtype=np.int64),
         np.asarray(end_local.tz_convert("UTC").asi8, dtype=np.int64),

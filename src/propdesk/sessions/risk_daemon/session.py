@@ -57,6 +57,8 @@ from propdesk.model.orders import is_enforcement_tag
 from propdesk.model.price import Money
 from propdesk.model.records import AuditEntry
 from propdesk.node.builder import NodeBuilder, RiskSetup, SessionKind
+from propdesk.node.desk import Desk
+from propdesk.node.desk_views import flat_orders
 from propdesk.risk.audit import AuditLog, JsonLinesAuditLog, MultiAuditLog, RingAuditLog
 from propdesk.risk.engine import RiskEngine
 from propdesk.risk.events import RiskEvent
@@ -208,6 +210,9 @@ class RiskDaemon:
         bus: the bus (default: a new one without handler timing).
         recent_audit: audit entries kept for :meth:`status` (the newest).
 
+    Attributes:
+        desk: the :class:`~propdesk.node.desk.Desk` over the daemon's node; :meth:`status` reads it.
+
     Raises:
         ConfigError: a bad option (see :class:`~propdesk.risk.engine.RiskEngine`), or a rule that cannot be built.
         OSError: the audit file cannot be opened.
@@ -261,6 +266,7 @@ class RiskDaemon:
         self.engine: RiskEngine = self.built.risk
         self.bus = self.built.bus
         self.node = self.built.node
+        self.desk = Desk(self.built)
         self.journal = journal
         self.fills: list[FillRecord] = []
         """Every fill seen, oldest first."""
@@ -354,70 +360,95 @@ class RiskDaemon:
         return entries[-n:] if n > 0 else []
 
     def positions(self) -> list[dict[str, Any]]:
-        """Open positions: ``symbol``, ``qty`` (signed contracts), ``avg_price`` (points, text), ``unrealized_usd``
-        (at the current mark, or ``None`` when unmarked)."""
-        pm = self.node.positions
-        out: list[dict[str, Any]] = []
-        for pos in pm.positions(self.account_id):
-            if not pos.signed_qty:
-                continue
-            out.append(
-                {
-                    "symbol": pos.symbol,
-                    "qty": pos.signed_qty,
-                    "avg_price": None if pos.avg_price is None else str(pos.avg_price),
-                    "unrealized_usd": _usd(pm.position_unrealized(pos)),
-                }
-            )
-        return out
+        """Open positions (the desk's): ``symbol``, ``qty`` (signed contracts), ``avg_price`` (points, text),
+        ``unrealized_usd`` (at the current mark, or ``None`` when unmarked)."""
+        return [
+            {
+                "symbol": p.symbol,
+                "qty": p.signed_qty,
+                "avg_price": None if p.avg_price is None else str(p.avg_price),
+                "unrealized_usd": _usd(p.unrealized_pnl),
+            }
+            for p in self.desk.positions()
+        ]
 
     def status(self) -> dict[str, Any]:
-        """The status as a JSON-ready dict: everything of :meth:`RiskEngine.status` (``account``, ``preset``,
-        ``state``, ``reasons``, ``trading_date``, ``next_reset_*``, ``next_flat_*``, ``balance_usd``, ``equity_usd``,
-        ``day_net_usd``, ``mll_floor_usd``, ``trades_today``, ``contracts_today``, ``rules``, ``lockouts``,
-        ``conditions``) plus ``broker``, ``connected``, ``now_ns`` / ``now_utc`` / ``now_ct`` (the daemon's clock),
-        ``next_reset_ct`` / ``next_flat_ct``, ``mll_distance_usd`` (equity minus the floor), ``positions``,
-        ``working_orders`` (orders the node tracks), ``fills`` (counts by source), ``recent_fills``, ``flattens``,
-        ``breaches`` and ``audit`` (the newest entries, :meth:`AuditEntry.to_dict` each)."""
-        st = self.engine.status()
+        """The status as a JSON-ready dict, read from the daemon's :class:`~propdesk.node.desk.Desk`: ``account``,
+        ``preset``, ``state``, ``reasons``, ``trading_date``, ``next_reset_ns`` / ``next_reset_utc``, ``next_flat_ns``
+        / ``next_flat_utc``, ``balance_usd``, ``equity_usd``, ``day_net_usd``, ``mll_floor_usd``,
+        ``daily_loss_left_usd`` / ``daily_loss_rule``, ``trades_today``, ``contracts_today``, ``rules`` (``rule_id``,
+        ``firm``, ``describe``, ``action``, ``reason``, ``used_fraction`` each), ``lockouts``
+        (:meth:`Lockout.to_dict` plus ``expires_ct``), ``conditions``; plus ``broker``, ``connected``, ``now_ns`` /
+        ``now_utc`` / ``now_ct`` (the daemon's clock), ``next_reset_ct`` / ``next_flat_ct``, ``mll_distance_usd``
+        (equity minus the floor), ``positions``, ``working_orders`` (the open orders, bracket children after their
+        entry), ``fills`` (counts by source), ``recent_fills``, ``breaches``, ``flattens`` and ``audit`` (the newest
+        entries, :meth:`AuditEntry.to_dict` each). Money as USD decimal strings, times UTC ns."""
+        desk = self.desk
+        acct = desk.accounts()[0]
+        day = desk.trading_day()
+        assert day is not None  # the daemon always has a risk engine
+        today = desk.daily_stats()[-1]
         now = self.clock.timestamp_ns()
-        state = self.engine.state
-        floor = state.mll_floor
         by_source: dict[str, int] = {"manual": 0, "risk": 0, "propdesk": 0}
         for f in self.fills:
             by_source[f.source] = by_source.get(f.source, 0) + 1
-        for lo in st["lockouts"]:
-            lo["expires_ct"] = _iso_ct(lo.get("expires_at_ns"))
-        st.update(
-            {
-                "broker": self.broker.name,
-                "connected": self.connected,
-                "now_ns": now,
-                "now_utc": _iso_utc(now),
-                "now_ct": _iso_ct(now),
-                "next_reset_ct": _iso_ct(st.get("next_reset_ns")),
-                "next_flat_ct": _iso_ct(st.get("next_flat_ns")),
-                "mll_distance_usd": None if floor is None else _usd(state.equity - floor),
-                "positions": self.positions(),
-                "working_orders": [
-                    {
-                        "client_order_id": str(o.client_order_id),
-                        "symbol": o.symbol,
-                        "side": o.side.name,
-                        "qty": o.leaves_qty,
-                        "type": o.order_type.value,
-                        "tag": o.tag,
-                    }
-                    for o in self.node.orders.open_orders()
-                ],
-                "fills": by_source,
-                "recent_fills": [f.to_dict() for f in self.fills[-RECENT_FILLS:]],
-                "breaches": len(self.engine.breaches),
-                "flattens": len(self.engine.flattens),
-                "audit": [e.to_dict() for e in self.recent_audit()],
-            }
-        )
-        return st
+        return {
+            "account": acct.account_id,
+            "preset": day.preset,
+            "state": acct.trading_state,
+            "reasons": list(acct.state_reasons),
+            "trading_date": day.trading_date.isoformat(),
+            "next_reset_ns": day.next_reset_ns,
+            "next_reset_utc": _iso_utc(day.next_reset_ns),
+            "next_flat_ns": day.next_flat_ns,
+            "next_flat_utc": _iso_utc(day.next_flat_ns),
+            "balance_usd": _usd(acct.balance_usd),
+            "equity_usd": _usd(acct.equity_usd),
+            "day_net_usd": _usd(acct.day_net_usd),
+            "mll_floor_usd": _usd(acct.mll_floor_usd),
+            "daily_loss_left_usd": _usd(acct.daily_loss_left_usd),
+            "daily_loss_rule": acct.daily_loss_rule,
+            "trades_today": acct.trades_today,
+            "contracts_today": today.contracts,
+            "rules": [
+                {
+                    "rule_id": r.rule_id,
+                    "firm": r.firm,
+                    "describe": r.describe,
+                    "action": r.state,
+                    "reason": r.reason,
+                    "used_fraction": r.used_fraction,
+                }
+                for r in desk.risk_status()
+            ],
+            "lockouts": [{**lo.to_dict(), "expires_ct": _iso_ct(lo.expires_at_ns)} for lo in acct.lockouts],
+            "conditions": day.conditions,
+            "broker": self.broker.name,
+            "connected": self.connected,
+            "now_ns": now,
+            "now_utc": _iso_utc(now),
+            "now_ct": _iso_ct(now),
+            "next_reset_ct": _iso_ct(day.next_reset_ns),
+            "next_flat_ct": _iso_ct(day.next_flat_ns),
+            "mll_distance_usd": _usd(acct.mll_distance_usd),
+            "positions": self.positions(),
+            "working_orders": [
+                {
+                    "client_order_id": str(o.client_order_id),
+                    "symbol": o.symbol,
+                    "side": o.side,
+                    "qty": o.qty - o.filled_qty,
+                    "type": o.order_type,
+                    "tag": o.tag,
+                }
+                for o in flat_orders(desk.working_orders())
+            ],
+            "fills": by_source,
+            "recent_fills": [f.to_dict() for f in self.fills[-RECENT_FILLS:]],
+            "breaches": len(self.engine.breaches),
+            "flattens": len(self.engine.flattens),
+            "audit": [e.to_dict() for e in desk.audit(limit=RECENT_AUDIT)],
+        }
 
 
 # ---------------------------------------------------------------------------------------------------------- sim
@@ -489,7 +520,7 @@ class SimRiskSession(ReplayControl):
         from propdesk.brokers.sim.broker import SimBroker  # noqa: PLC0415
         from propdesk.brokers.sim.config import SimConfig  # noqa: PLC0415
         from propdesk.brokers.sim.replay import ReplayFeed  # noqa: PLC0415
-        from propdesk.execution.positions import spec_for_symbol  # noqa: PLC0415
+        from propdesk.model.symbology import spec_for_symbol  # noqa: PLC0415
 
         self.options = options
         self.bars = bars if bars is not None else _load_bars(options)

@@ -25,11 +25,13 @@ from propdesk.risk.decisions import TradingState
 from propdesk.risk.presets import load_risk_config
 from propdesk.sessions.risk_daemon.manual import ManualOrder, ManualTrader, load_manual_script
 from propdesk.sessions.risk_daemon.session import (
+    RECENT_AUDIT,
     ProjectXRiskOptions,
     RiskDaemon,
     fill_source,
     projectx_broker,
 )
+from tests.stubs.desk import StubDesk
 
 CT = ZoneInfo("America/Chicago")
 SYM = "ESZ5"
@@ -294,3 +296,47 @@ def test_projectx_without_credentials_is_a_clear_config_error(monkeypatch: pytes
     cfg = load_risk_config("topstep-50k-combine", None)
     with pytest.raises(ConfigError, match="PROPDESK_PROJECTX_API_KEY"):
         projectx_broker(ProjectXRiskOptions(account_id=1, config=cfg), SimClock(0))
+
+
+def test_the_status_reads_the_daemons_desk(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, ct_ns(2025, 10, 15, 9, 0))
+    rig.daemon.start()
+    stub = StubDesk()
+    rig.daemon.desk = stub  # type: ignore[assignment]
+    st = rig.daemon.status()
+    assert (st["account"], st["preset"], st["state"], st["reasons"]) == (
+        7,
+        "stub-preset",
+        "REDUCING",
+        ["R5: stub position limit reached"],
+    )
+    assert (st["balance_usd"], st["equity_usd"], st["day_net_usd"], st["mll_floor_usd"]) == (
+        "51234.50",
+        "51334.50",
+        "-50.00",
+        "49000.00",
+    )
+    assert (st["mll_distance_usd"], st["daily_loss_left_usd"], st["daily_loss_rule"]) == ("2334.50", "950.00", "R3")
+    assert (st["trades_today"], st["contracts_today"], st["trading_date"]) == (4, 6, "2025-10-15")
+    assert st["next_reset_ns"] == stub.day.next_reset_ns and st["next_flat_ns"] == stub.day.next_flat_ns
+    assert st["next_reset_ct"] == "2025-10-15 17:00:00 CT" and st["conditions"] == {"stale:ESZ5": "no quote for 9 s"}
+    assert [(r["rule_id"], r["action"], r["used_fraction"]) for r in st["rules"]] == [("R5", "REDUCE_ONLY", 1.0)]
+    assert [(lo["rule_id"], lo["expires_ct"]) for lo in st["lockouts"]] == [("R3", "2025-10-15 17:00:00 CT")]
+    assert st["positions"] == [{"symbol": "ESZ5", "qty": 2, "avg_price": "6700.25", "unrealized_usd": "100.00"}]
+    assert [(o["client_order_id"], o["side"], o["qty"], o["type"]) for o in st["working_orders"]] == [
+        ("stub-entry-1", "BUY", 3, "limit"),
+        ("stub-stop-2", "SELL", 3, "stop"),
+    ]
+    assert st["audit"] == []
+    rig.daemon.stop()
+
+
+def test_the_status_audit_is_the_newest_entries_of_the_ring(tmp_path: Path) -> None:
+    t0 = ct_ns(2025, 10, 15, 9, 0)
+    rig = Rig(tmp_path, t0)
+    rig.daemon.start()
+    for i in range(30):
+        rig.bar(t0 + i * M, 6700.0 + i / 4)
+    audit = rig.daemon.status()["audit"]
+    assert audit == [e.to_dict() for e in rig.daemon.ring.entries()[-RECENT_AUDIT:]] and len(audit) > 0
+    rig.daemon.stop()
