@@ -29,7 +29,6 @@ import numpy.typing as npt
 
 from propdesk.backtest.evaluation import CombineEvaluation, backtest_risk_setup, evaluation_of, risk_summary
 from propdesk.backtest.metrics import EquityCurve, Metrics, compute_metrics
-from propdesk.backtest.trades import RoundTrip, RoundTripBuilder
 from propdesk.brokers.sim.broker import SimBroker
 from propdesk.brokers.sim.config import SimConfig
 from propdesk.core import topics
@@ -38,6 +37,7 @@ from propdesk.core.errors import ConfigError, DataError
 from propdesk.core.topics import Priority
 from propdesk.data.indicators.vwap import session_ids
 from propdesk.execution.positions import spec_for_symbol
+from propdesk.execution.round_trips import RoundTrip, RoundTripBuilder
 from propdesk.model.contracts import ContractSpec, known_roots
 from propdesk.model.data import Bar, BarSeries
 from propdesk.model.events import OrderFilled

@@ -28,7 +28,8 @@ content (every field but ``ts_ns``) returns that result again (``replayed=True``
 another content is denied as ``idempotency_conflict``.
 
 **Queries** return frozen values (money as :class:`~propdesk.model.price.Money`, times UTC ns): :meth:`accounts`,
-:meth:`positions`, :meth:`working_orders` (with bracket children), :meth:`fills`, :meth:`daily_stats`,
+:meth:`positions`, :meth:`working_orders` (with bracket children), :meth:`fills`, :meth:`round_trips` (and
+:meth:`open_round_trips`), :meth:`daily_stats`,
 :meth:`strategy_stats`, :meth:`risk_status`, :meth:`strategies`, :meth:`contracts`, :meth:`audit`.
 
 **Event stream seam.** The sequenced event stream (``propdesk.node.stream``: journal sequence numbers,
@@ -53,6 +54,7 @@ from pydantic import ValidationError
 from propdesk.core import topics
 from propdesk.core.errors import PropdeskError
 from propdesk.core.topics import Priority
+from propdesk.execution.round_trips import OpenRoundTrip, RoundTrip, RoundTripBuilder
 from propdesk.model.commands import (
     ACCEPTED,
     ADMIN_REQUIRED,
@@ -281,6 +283,7 @@ class Desk:
         self._results: dict[str, tuple[tuple[object, ...], CommandResult]] = {}
         self._slots: dict[str, _Slot] = {}
         self._fills: list[OrderFilled] = []
+        self._trips = RoundTripBuilder(self.node.positions.spec_of)
         self.stream: object | None = None
         """The sequenced event stream (``propdesk.node.stream``) once attached; ``None`` before."""
         self.node.bus.subscribe(topics.ORDER_FILLED, self._on_fill, priority=Priority.LATE)
@@ -292,6 +295,10 @@ class Desk:
     def _on_fill(self, fill: object) -> None:
         if isinstance(fill, OrderFilled) and fill.account_id == self.node.account_id:
             self._fills.append(fill)
+            try:
+                self._trips.add(fill)
+            except (PropdeskError, ValueError):  # a price off the tick grid: the fill is kept, its trip is not
+                log.exception("desk: round trip of fill %s", fill.trade_id)
 
     def _now(self) -> int:
         return self.node.clock.timestamp_ns()
@@ -744,6 +751,15 @@ class Desk:
     def fills(self) -> list[OrderFilled]:
         """The account's fills since the desk was created, oldest first."""
         return list(self._fills)
+
+    def round_trips(self) -> list[RoundTrip]:
+        """The account's closed round trips since the desk was created, oldest first (per strategy tag and contract;
+        a foreign fill attributed as the position manager does: :mod:`propdesk.execution.round_trips`)."""
+        return list(self._trips.closed)
+
+    def open_round_trips(self) -> list[OpenRoundTrip]:
+        """The round trips open now (their position not back to flat), in the order they opened."""
+        return self._trips.open_trips()
 
     def risk_status(self) -> list[RuleStatus]:
         """Each rule of the risk engine now (empty without one): see :class:`RuleStatus`."""

@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING
 
 from propdesk.backtest.engine import resolve_contract
 from propdesk.backtest.evaluation import CombineEvaluation, backtest_risk_setup, evaluation_of
-from propdesk.backtest.trades import RoundTrip, RoundTripBuilder
 from propdesk.brokers.sim.broker import SimBroker
 from propdesk.brokers.sim.config import SimConfig
 from propdesk.brokers.sim.replay import (
@@ -46,6 +45,7 @@ from propdesk.core.errors import DataError
 from propdesk.core.timefmt import iso_utc
 from propdesk.core.topics import Priority
 from propdesk.execution.positions import spec_for_symbol
+from propdesk.execution.round_trips import RoundTrip, RoundTripBuilder
 from propdesk.model.data import BarSeries
 from propdesk.model.events import OrderFilled
 from propdesk.model.identifiers import AccountId
