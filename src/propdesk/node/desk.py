@@ -89,6 +89,7 @@ from propdesk.model.price import Money, Price
 from propdesk.model.records import AuditEntry, Lockout
 from propdesk.risk.decisions import TradingState
 from propdesk.risk.gate import reduce_only_violation
+from propdesk.risk.rules.consistency import best_day_share
 from propdesk.strategies.base import Strategy, StrategyConfig, live_fields
 
 if TYPE_CHECKING:
@@ -160,6 +161,10 @@ class AccountSummary:
         day_net_usd: realized net + unrealized.
         mll_floor_usd / mll_distance_usd: the maximum loss limit's floor and equity above it.
         daily_loss_left_usd / daily_loss_rule: USD left today before the tightest daily loss limit (R2/R3) and its id.
+        consistency_share: best day's net PnL / total profit over the closed days and today so far (risk-rules.md R16;
+            the same figure as the Combine evaluation, :func:`propdesk.risk.rules.consistency.best_day_share`);
+            ``None`` when the total is not positive or without a risk engine.
+        consistency_limit: R16's ``max_best_day_pct`` (the share must stay below it), ``None`` without R16.
         trades_today: fills counted as trades today (risk engine's count). trading_state: ACTIVE / REDUCING / HALTED.
         state_reasons: why, most restrictive first. lockouts: the active lockouts. connected: the broker is connected.
         ts_ns: the node's clock when read (UTC ns).
@@ -175,6 +180,8 @@ class AccountSummary:
     mll_distance_usd: Money | None
     daily_loss_left_usd: Money | None
     daily_loss_rule: str | None
+    consistency_share: Decimal | None
+    consistency_limit: Decimal | None
     trades_today: int
     trading_state: str
     state_reasons: tuple[str, ...]
@@ -690,6 +697,7 @@ class Desk:
         risk = self.risk
         floor = distance = left = None
         left_rule: str | None = None
+        share = limit = None
         state_name = TradingState.ACTIVE.name
         reasons: tuple[str, ...] = ()
         lockouts: tuple[Lockout, ...] = ()
@@ -707,6 +715,11 @@ class Desk:
             state_name = risk.trading_state.name
             reasons = tuple(status.get("reasons", ()))
             lockouts = risk.guard.lockouts if risk.running else ()
+            days = [(d.trading_date, d.net_pnl) for d in (*risk.day_closes, risk.day_so_far())]
+            share = best_day_share(days)[2]
+            r16 = risk.config.rule("R16")
+            pct = None if r16 is None else r16.params.get("max_best_day_pct")
+            limit = None if pct is None else Decimal(str(pct))
         unrealized = pf.unrealized_pnl()
         return [
             AccountSummary(
@@ -720,6 +733,8 @@ class Desk:
                 mll_distance_usd=distance,
                 daily_loss_left_usd=left,
                 daily_loss_rule=left_rule,
+                consistency_share=share,
+                consistency_limit=limit,
                 trades_today=trades,
                 trading_state=state_name,
                 state_reasons=reasons,
