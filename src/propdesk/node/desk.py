@@ -400,7 +400,10 @@ class Desk:
         journal = self.built.journal
         if journal is not None:
             row = command_result_row(int(self.node.account_id), digest, result)
-            journal.journal.record_rows([("command_results", row)], int(self.node.account_id))
+            try:
+                journal.journal.record_rows([("command_results", row)], int(self.node.account_id))
+            except PropdeskError:  # the journal stopped: the command was handled, its key holds until the desk ends
+                log.exception("desk: the result of key %r could not be journaled", key)
 
     def _on_fill(self, fill: object) -> None:
         if isinstance(fill, OrderFilled) and fill.account_id == self.node.account_id:

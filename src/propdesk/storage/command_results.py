@@ -2,10 +2,9 @@
 restarts.
 
 A row holds the first :class:`~propdesk.model.commands.CommandResult` the desk gave a key of an account, with the
-command's type and ``content_digest`` (SHA-256 hex of the canonical JSON of the command's content without ``ts_ns``:
-:meth:`Command.content <propdesk.model.commands.Command.content>`). It is written through the journal like every
-other record (``Journal.record_rows``: insert-or-ignore, so the first result of a key stays) and read back when a
-desk starts (:func:`load_command_results`).
+command's type and ``content_digest`` (:func:`command_digest`: SHA-256 hex of the canonical JSON of the command's
+content without ``ts_ns``). It is written through the journal like every other record (``Journal.record_rows``:
+insert-or-ignore, so the first result of a key stays) and read back when a desk starts (:func:`load_command_results`).
 
 The result's JSON is exact: money as integer cents, decimals as their decimal strings (``Decimal(str(d)) == d`` with
 the same exponent), client order ids as strings; :func:`command_result_from_json` rebuilds an equal result.
@@ -16,15 +15,16 @@ from __future__ import annotations
 import hashlib
 import json
 from decimal import Decimal
+from enum import Enum
 from typing import TYPE_CHECKING, Any, Final
 
 from sqlalchemy import select
 
 from propdesk.model.commands import Command, CommandResult, RiskAtStop, Verdict
 from propdesk.model.identifiers import ClientOrderId
-from propdesk.model.price import Money
+from propdesk.model.price import Money, Price
 from propdesk.storage.repositories import TABLES
-from propdesk.storage.rows import Row, canonical_json
+from propdesk.storage.rows import Row
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -46,9 +46,26 @@ StoredResult = tuple[str, CommandResult]
 """``(content digest, first result)`` of one key."""
 
 
+def _plain(value: object) -> object:
+    if isinstance(value, Price):
+        return value.raw  # exact: points x 10**9
+    if isinstance(value, Money):
+        return value.cents
+    if isinstance(value, Enum):
+        return value.name
+    if isinstance(value, Decimal):
+        return str(value)
+    return repr(value)
+
+
+_CONTENT_JSON: Final = json.JSONEncoder(separators=(",", ":"), sort_keys=True, default=_plain).encode
+
+
 def command_digest(command: Command) -> str:
-    """SHA-256 hex of the canonical JSON of ``command``'s content (its type and fields without ``ts_ns``)."""
-    return hashlib.sha256(canonical_json(command.content()).encode()).hexdigest()
+    """SHA-256 hex of the canonical JSON of ``command``'s content (its type and fields without ``ts_ns``; prices as
+    ``Price.raw``, money as cents, enums by name (int enums as ints), decimals as strings, other values by
+    ``repr``). Commands carry no secrets, so nothing is scrubbed."""
+    return hashlib.sha256(_CONTENT_JSON(command.content()).encode()).hexdigest()
 
 
 def _money(m: Money | None) -> int | None:
