@@ -5,7 +5,8 @@ Both on a node built by :class:`~propdesk.node.builder.NodeBuilder` on the simul
 market data, one tick a simulated second), with a :class:`~propdesk.node.desk.Desk` on it.
 
 1. **Fill -> stream subscriber** (target p99 < 1 ms in process). Each iteration sends a market order through
-   ``Desk.execute`` (buy and sell alternate), then a trade tick fills it. The window starts when the simulated
+   ``Desk.execute`` (buy and sell alternate), then a trade tick fills it (150 fills a trading day, then on to the
+   next day's 09:00 CT, under the Combine's 200-contract daily block). The window starts when the simulated
    exchange hands the ``OrderFilled`` to the node (``node.on_broker_event``) and ends when an asyncio task iterating
    an :class:`~propdesk.node.stream.EventStream` subscription (the default lossless topics) receives that fill. The
    stream publishes an event only once the journal has committed it, so the window holds the journal's cut (after
@@ -21,6 +22,8 @@ market data, one tick a simulated second), with a :class:`~propdesk.node.desk.De
    cancel, through ``Desk.execute`` (``SubmitOrder`` + ``CancelOrder``, each with its idempotency key: the content
    digest and the result kept) versus the same orders straight to the order manager (``om.limit`` + ``om.submit``,
    ``om.cancel``), which the desk drives; both pass the same pre-trade gate. No journal (the desk's own cost).
+   Orders the gate denies for running past its wall-clock limit (fail closed under a load spike) are counted and
+   printed (figure 1 sends such an order again).
 
 Each figure is taken over ``--runs`` runs (the two variants interleaved, order alternating); printed: the median and
 the range over the runs, and the ratio of the medians. The machine's load moves these figures (2 shared cores):
@@ -34,6 +37,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import statistics
 import sys
 import tempfile
@@ -77,6 +81,11 @@ PRICE = 6700.0
 CT = ZoneInfo("America/Chicago")
 START_NS = int(datetime(2025, 10, 14, 9, 0, tzinfo=CT).timestamp()) * 10**9
 SHM = Path("/dev/shm")
+GATE_TIMEOUT = "pre-trade check took"
+"""The start of the gate's denial of a check that ran past its wall-clock limit (fail closed: a load spike or a
+garbage collection on a busy machine); such orders are counted, not an error."""
+FILLS_A_DAY = 150
+"""Fills of figure 1 in one trading day (even: flat at the roll), under the 50K Combine's R15 block of 200 contracts."""
 
 
 class Rig:
@@ -113,6 +122,12 @@ class Rig:
 
     def _on_bus_fill(self, _fill: object) -> None:
         self.bus_ns = time.perf_counter_ns()
+
+    def next_day(self, day: int) -> None:
+        """On to 09:00 CT ``day`` trading days after the start (flat: the session roll resets the day's counts, so
+        R15's 200-contract daily block is never reached)."""
+        self.clock.advance_to(START_NS + day * 86_400_000_000_000)
+        self.market()
 
     def market(self, px: float = PRICE) -> None:
         """One simulated second on: a trade at ``px`` and a one-tick quote around it."""
@@ -177,8 +192,13 @@ async def fill_latency_run(url: str, fills: int, max_delay_s: float, writer: Wri
     warm = max(5, fills // 10)
     try:
         for i in range(warm + fills):
+            if i and i % FILLS_A_DAY == 0:
+                rig.next_day(i // FILLS_A_DAY)
             side = Side.BUY if i % 2 == 0 else Side.SELL
-            result = rig.desk.execute(SubmitOrder(idempotency_key=f"f{i}", symbol=SYM, side=side, qty=1))
+            for attempt in range(5):  # again after a denial by the gate's time limit (a load spike)
+                result = rig.desk.execute(SubmitOrder(idempotency_key=f"f{i}-{attempt}", symbol=SYM, side=side, qty=1))
+                if result.accepted or not result.verdict.reason.startswith(GATE_TIMEOUT):
+                    break
             if not result.accepted:
                 raise RuntimeError(f"fill {i}: the order was denied: {result.verdict.reason}")
             await journal.journal.flush()  # the order's own events are out of the way: the window holds the fill
@@ -275,24 +295,32 @@ def through_order_manager(rig: Rig, n: int, _run: int) -> float:
     return 2 * n / (time.perf_counter() - t0)
 
 
-def commands_per_s(runs: int, n: int, progress: Progress) -> tuple[Spread, Spread]:
-    """Figure 2: (desk, order manager) commands per second over ``runs`` runs."""
+def commands_per_s(runs: int, n: int, progress: Progress) -> tuple[Spread, Spread, dict[str, int]]:
+    """Figure 2: (desk, order manager) commands per second over ``runs`` runs, and per variant the orders the gate
+    denied for running past its time limit.
+
+    Raises:
+        RuntimeError: an order ended neither canceled nor denied by the gate's time limit.
+    """
     variants: list[tuple[str, Callable[[Rig, int, int], float]]] = [
         ("desk", through_desk),
         ("order manager", through_order_manager),
     ]
     rates: dict[str, list[float]] = {name: [] for name, _ in variants}
+    timeouts: dict[str, int] = dict.fromkeys(rates, 0)
     task = progress.add_task("commands per second", total=runs * len(variants))
     for r in range(runs):
         for name, fn in variants if r % 2 == 0 else variants[::-1]:
             rig = Rig()
             through_order_manager(rig, max(10, n // 20), -1)  # warm-up of the order path
             rates[name].append(fn(rig, n, r))
-            statuses = {o.status for o in rig.om.orders()}
-            if statuses != {OrderStatus.CANCELED}:
-                raise RuntimeError(f"{name}: orders left {sorted(s.value for s in statuses)}, not all canceled")
+            for o in rig.om.orders():
+                if o.status is OrderStatus.DENIED and o.reason.startswith(GATE_TIMEOUT):
+                    timeouts[name] += 1
+                elif o.status is not OrderStatus.CANCELED:
+                    raise RuntimeError(f"{name}: order {o.client_order_id} ended {o.status.value}: {o.reason}")
             progress.advance(task)
-    return Spread(rates["desk"]), Spread(rates["order manager"])
+    return Spread(rates["desk"]), Spread(rates["order manager"]), timeouts
 
 
 # --------------------------------------------------------------------------------------------- main
@@ -341,13 +369,38 @@ def main(argv: Sequence[str] | None = None) -> None:
         if not args.no_pg and _pg_probe():
             configs.append(Config("PostgreSQL 127.0.0.1, writer process, max_delay_s=0", _pg, 0.0))
         with Progress(console=console, transient=True) as progress:
+            desk_rate, om_rate, timeouts = commands_per_s(args.runs, args.commands, progress)
+            print_commands(console, args, desk_rate, om_rate, timeouts)
             latency = fill_latency(configs, args.runs, args.fills, progress)
-            desk_rate, om_rate = commands_per_s(args.runs, args.commands, progress)
+            print_latency(console, args, latency)
         if shm is not None:
             for f in shm.iterdir():
                 f.unlink()
             shm.rmdir()
+    load = os.getloadavg() if hasattr(os, "getloadavg") else None
+    if load is not None:
+        console.print(f"load average at the end: {load[0]:.2f} (1 min), {load[1]:.2f} (5 min), {os.cpu_count()} cores")
 
+
+def print_commands(
+    console: Console, args: argparse.Namespace, desk_rate: Spread, om_rate: Spread, timeouts: dict[str, int]
+) -> None:
+    """Figure 2's table and ratio."""
+    cmd = Table(title=escape(f"commands per second ({args.commands:,} submit + cancel pairs a run): median [range]"))
+    cmd.add_column("path")
+    cmd.add_column("commands/s", justify="right")
+    cmd.add_column("gate time-outs", justify="right")
+    cmd.add_row("Desk.execute", desk_rate.text("{:,.0f}"), str(timeouts["desk"]))
+    cmd.add_row("order manager", om_rate.text("{:,.0f}"), str(timeouts["order manager"]))
+    console.print(cmd)
+    console.print(
+        f"desk / order manager: {desk_rate.median / om_rate.median:.2f}x "
+        f"({1e6 / desk_rate.median - 1e6 / om_rate.median:,.1f} us more a command through the desk)"
+    )
+
+
+def print_latency(console: Console, args: argparse.Namespace, latency: list[LatencyRow]) -> None:
+    """Figure 1's table and the target."""
     table = Table(title=escape(f"fill -> subscriber latency, us: median [range] over {args.runs} runs"))
     for col in ("journal", "stream p50", "stream p99", "bus p50", "bus p99", "p50 ratio", "p99 ratio"):
         table.add_column(col, justify="right" if col != "journal" else "left")
@@ -365,17 +418,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     best = min(latency, key=lambda r: r.stream_p99.median)
     verdict = "met" if best.stream_p99.median < 1000 else "NOT met"
     console.print(f"target p99 < 1 ms in process: {verdict} (best: {best.label}, p99 {best.stream_p99.median:,.0f} us)")
-
-    cmd = Table(title=escape(f"commands per second ({args.commands:,} submit + cancel pairs a run): median [range]"))
-    cmd.add_column("path")
-    cmd.add_column("commands/s", justify="right")
-    cmd.add_row("Desk.execute", desk_rate.text("{:,.0f}"))
-    cmd.add_row("order manager", om_rate.text("{:,.0f}"))
-    console.print(cmd)
-    console.print(
-        f"desk / order manager: {desk_rate.median / om_rate.median:.2f}x "
-        f"({1e6 / desk_rate.median - 1e6 / om_rate.median:,.1f} us more a command through the desk)"
-    )
 
 
 def _pg_probe() -> bool:

@@ -42,7 +42,9 @@ state at once with the event stream's ``as_of_seq``.
 sequence numbers, ``subscribe(topics, after_seq)``) is attached with :meth:`Desk.attach_stream` and reached as
 :attr:`Desk.stream`. :meth:`Desk.snapshot` takes the stream's ``sequence_point()`` and the state in one synchronous
 call on the core's thread (no event is dispatched in between), so a consumer that takes a snapshot and then
-``subscribe(..., after_seq=snapshot.as_of_seq)`` merges both with no event counted twice and none missed. The desk
+``subscribe(..., after_seq=snapshot.as_of_seq)`` merges both with no event counted twice and none missed (an order
+event carries what changed - status, fill, new quantity or prices - not a new order's details: a consumer reads an
+order it first meets in the stream from the journal's ``orders`` table). The desk
 publishes its strategy events on the bus (:data:`STRATEGY_STATE_TOPIC`, :data:`STRATEGY_PARAMS_TOPIC`) like every
 other event.
 
