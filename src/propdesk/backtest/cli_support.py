@@ -31,10 +31,10 @@ from pydantic import ValidationError
 if TYPE_CHECKING:
     from propdesk.backtest.engine import BacktestResult
 
-from propdesk.backtest.trades import RoundTrip
 from propdesk.brokers.sim.config import FillModel, SimConfig
 from propdesk.core.errors import ConfigError, PropdeskError
 from propdesk.core.timefmt import datetime_to_ns, iso_utc
+from propdesk.execution.round_trips import RoundTrip
 from propdesk.model.data import BarSeries
 from propdesk.model.price import Money
 

@@ -29,13 +29,13 @@ import numpy.typing as npt
 
 from propdesk.backtest.evaluation import CombineEvaluation, backtest_risk_setup, evaluation_of, risk_summary
 from propdesk.backtest.metrics import EquityCurve, Metrics, compute_metrics
-from propdesk.backtest.trades import RoundTrip, RoundTripBuilder
 from propdesk.brokers.sim.broker import SimBroker
 from propdesk.brokers.sim.config import SimConfig
 from propdesk.core.clock import SimClock
 from propdesk.core.errors import DataError
 from propdesk.data.indicators.vwap import session_ids
 from propdesk.execution.positions import spec_for_symbol
+from propdesk.execution.round_trips import RoundTrip, RoundTripBuilder
 from propdesk.model.contracts import ContractSpec
 from propdesk.model.data import Bar, BarSeries
 from propdesk.model.events import OrderFilled

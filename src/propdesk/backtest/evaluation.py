@@ -49,6 +49,7 @@ from propdesk.risk.lockouts import MemoryLockoutStore
 from propdesk.risk.outcomes import Halt
 from propdesk.risk.presets import RiskConfig
 from propdesk.risk.rules.common import fmt_ct, fmt_usd
+from propdesk.risk.rules.consistency import best_day_share
 
 __all__ = [
     "CombineEvaluation",
@@ -213,12 +214,7 @@ def _is_failure(b: RuleBreached) -> bool:
 
 
 def _share(days: Sequence[DayClose]) -> tuple[Money, tuple[date, Money] | None, Decimal | None]:
-    total = Money(sum(d.net_pnl.cents for d in days))
-    if not days:
-        return total, None, None
-    best = max(days, key=lambda d: d.net_pnl.cents)
-    share = Decimal(best.net_pnl.cents) / Decimal(total.cents) if total.cents > 0 else None
-    return total, (best.trading_date, best.net_pnl), share
+    return best_day_share([(d.trading_date, d.net_pnl) for d in days])
 
 
 def evaluate_combine(

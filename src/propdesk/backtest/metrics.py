@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from propdesk.backtest.trades import RoundTrip
+from propdesk.execution.round_trips import RoundTrip
 from propdesk.model.price import Money
 
 

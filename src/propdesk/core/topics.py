@@ -53,6 +53,7 @@ __all__ = [
     "BROKER_CONNECTED",
     "BROKER_DISCONNECTED",
     "BROKER_PREFIX",
+    "COMMAND_RESULTS",
     "HANDLER_ERROR",
     "ORDER_ACCEPTED",
     "ORDER_CANCELED",
@@ -272,6 +273,9 @@ ACCOUNT_EOD: Final = "events.account.eod"
 """An end-of-day balance as journaled (stream payload: the ``eod_balances`` row)."""
 STRATEGY_ROWS: Final = "events.strategy.rows"
 """Strategy runs and backtest results as journaled (stream payload: the rows)."""
+COMMAND_RESULTS: Final = "events.desk.command_result"
+"""The desk's first result of a command key as journaled (stream payload: the ``command_results`` row; not among the
+stream's default topics)."""
 STRATEGY_EVENTS: Final = "events.strategy.**"
 """Every strategy event: attributed position changes, life cycle, parameters, journaled rows."""
 

@@ -23,20 +23,32 @@ changes) arrive as events on the node's bus, never as return values.
   held in front of the gate (:meth:`OrderManager.hold_tag <propdesk.execution.order_manager.OrderManager.hold_tag>`):
   they are DENIED with the reason; bracket children and exits of a paused strategy pass.
 
-**Idempotency.** The first result of each key is kept for the desk's lifetime (in memory): the same key with the same
-content (every field but ``ts_ns``) returns that result again (``replayed=True``) and does nothing; the same key with
-another content is denied as ``idempotency_conflict``.
+**Idempotency.** The first result of each key is kept: the same key with the same content (every field but ``ts_ns``,
+compared as the SHA-256 digest of its canonical JSON) returns that result again (``replayed=True``) and does
+nothing; the same key with another content is denied as ``idempotency_conflict``. A key is at most 128 characters.
+Without a journal the results are kept for the desk's lifetime (in memory). With a journal each key's first result is
+also journaled (the ``command_results`` table, through the journal's write path:
+:mod:`propdesk.storage.command_results`), and :meth:`Desk.start` loads the account's stored results, so a command
+retried after a restart gets the same answer; until :meth:`Desk.start` has run, such a desk denies every command
+(``invalid``: it cannot yet tell a retry from a new command).
 
 **Queries** return frozen values (money as :class:`~propdesk.model.price.Money`, times UTC ns): :meth:`accounts`,
-:meth:`positions`, :meth:`working_orders` (with bracket children), :meth:`fills`, :meth:`daily_stats`,
-:meth:`strategy_stats`, :meth:`risk_status`, :meth:`strategies`, :meth:`contracts`, :meth:`audit`; and for the
-consoles and session summaries :meth:`pnl`, :meth:`all_positions`, :meth:`order`, :meth:`trading_day`,
-:meth:`risk_outcomes` (their values in :mod:`propdesk.node.desk_views`).
+:meth:`positions`, :meth:`working_orders` (with bracket children), :meth:`fills`, :meth:`round_trips` (and
+:meth:`open_round_trips`), :meth:`daily_stats`, :meth:`strategy_stats`, :meth:`risk_status`, :meth:`strategies`,
+:meth:`contracts`, :meth:`audit`, and (async, from the journal's bar cache) :meth:`bars`. :meth:`snapshot` takes the
+state at once with the event stream's ``as_of_seq``. For the consoles and session summaries: :meth:`pnl`,
+:meth:`all_positions`, :meth:`order`, :meth:`trading_day`, :meth:`risk_outcomes` (their values in
+:mod:`propdesk.node.desk_views`).
 
-**Event stream seam.** The sequenced event stream (``propdesk.node.stream``: journal sequence numbers,
-``subscribe(topics, after_seq)``, ``snapshot()`` with ``as_of_seq``) is attached with :meth:`Desk.attach_stream` and
-reached as :attr:`Desk.stream`; the desk itself publishes its strategy events on the bus
-(:data:`STRATEGY_STATE_TOPIC`, :data:`STRATEGY_PARAMS_TOPIC`) like every other event, so the stream records them.
+**Event stream and snapshot.** The sequenced event stream (:class:`propdesk.node.stream.EventStream`: journal
+sequence numbers, ``subscribe(topics, after_seq)``) is attached with :meth:`Desk.attach_stream` and reached as
+:attr:`Desk.stream`. :meth:`Desk.snapshot` takes the stream's ``sequence_point()`` and the state in one synchronous
+call on the core's thread (no event is dispatched in between), so a consumer that takes a snapshot and then
+``subscribe(..., after_seq=snapshot.as_of_seq)`` merges both with no event counted twice and none missed (an order
+event carries what changed - status, fill, new quantity or prices - not a new order's details: a consumer reads an
+order it first meets in the stream from the journal's ``orders`` table). The desk
+publishes its strategy events on the bus (:data:`STRATEGY_STATE_TOPIC`, :data:`STRATEGY_PARAMS_TOPIC`) like every
+other event.
 
 Everything runs on the core's thread (synchronous, between two events): an interface on an event loop calls the desk
 there. Source: ARCHITECTURE.md ("A command from outside", "The event stream").
@@ -53,8 +65,9 @@ from typing import TYPE_CHECKING, Any, Final
 from pydantic import ValidationError
 
 from propdesk.core import topics
-from propdesk.core.errors import PropdeskError
+from propdesk.core.errors import ConfigError, PropdeskError
 from propdesk.core.topics import Priority
+from propdesk.execution.round_trips import OpenRoundTrip, RoundTrip, RoundTripBuilder
 from propdesk.model.commands import (
     ACCEPTED,
     ADMIN_REQUIRED,
@@ -81,6 +94,7 @@ from propdesk.model.commands import (
     Verdict,
 )
 from propdesk.model.contracts import ContractSpec
+from propdesk.model.data import Bar, Timeframe
 from propdesk.model.events import OrderFilled
 from propdesk.model.identifiers import ClientOrderId
 from propdesk.model.orders import Order, OrderStatus, OrderType
@@ -90,11 +104,25 @@ from propdesk.model.records import AuditEntry, Lockout
 from propdesk.node.desk_views import PnlTotals, TradingDay
 from propdesk.risk.decisions import TradingState
 from propdesk.risk.gate import reduce_only_violation
+from propdesk.risk.rules.consistency import best_day_share
+from propdesk.storage.cache import BarCache, BarSource
+from propdesk.storage.command_results import (
+    MAX_KEY_LENGTH,
+    StoredResult,
+    command_digest,
+    command_result_row,
+    load_command_results,
+)
+from propdesk.storage.db import create_engine_for
+from propdesk.storage.repositories import Repository
 from propdesk.strategies.base import Strategy, StrategyConfig, live_fields
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
     from propdesk.execution.portfolio import StrategySummary
     from propdesk.node.builder import BuiltNode
+    from propdesk.node.stream import EventStream
     from propdesk.risk.engine import DayClose, RiskEngine
     from propdesk.risk.outcomes import RiskOutcomes
 
@@ -106,6 +134,7 @@ __all__ = [
     "UNSUPPORTED",
     "AccountSummary",
     "Desk",
+    "DeskSnapshot",
     "OrderView",
     "RuleStatus",
     "StrategyParamsChanged",
@@ -162,6 +191,10 @@ class AccountSummary:
         day_net_usd: realized net + unrealized.
         mll_floor_usd / mll_distance_usd: the maximum loss limit's floor and equity above it.
         daily_loss_left_usd / daily_loss_rule: USD left today before the tightest daily loss limit (R2/R3) and its id.
+        consistency_share: best day's net PnL / total profit over the closed days and today so far (risk-rules.md R16;
+            the same figure as the Combine evaluation, :func:`propdesk.risk.rules.consistency.best_day_share`);
+            ``None`` when the total is not positive or without a risk engine.
+        consistency_limit: R16's ``max_best_day_pct`` (the share must stay below it), ``None`` without R16.
         trades_today: fills counted as trades today (risk engine's count). trading_state: ACTIVE / REDUCING / HALTED.
         state_reasons: why, most restrictive first. lockouts: the active lockouts. connected: the broker is connected.
         ts_ns: the node's clock when read (UTC ns).
@@ -177,6 +210,8 @@ class AccountSummary:
     mll_distance_usd: Money | None
     daily_loss_left_usd: Money | None
     daily_loss_rule: str | None
+    consistency_share: Decimal | None
+    consistency_limit: Decimal | None
     trades_today: int
     trading_state: str
     state_reasons: tuple[str, ...]
@@ -259,6 +294,30 @@ class StrategyView:
     live: frozenset[str]
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeskSnapshot:
+    """The desk's state at one instant (:meth:`Desk.snapshot`).
+
+    Attributes:
+        as_of_seq: the event stream's sequence point taken at the same instant: the state reflects exactly the
+            journaled events up to it; continue it with ``stream.subscribe(topics, after_seq=as_of_seq)``. ``None``
+            when no stream is attached (then the snapshot cannot be merged with a stream).
+        ts_ns: the node's clock when taken (UTC ns).
+        accounts / positions / working_orders / strategies / risk / open_round_trips: as :meth:`Desk.accounts`,
+            :meth:`Desk.positions`, :meth:`Desk.working_orders` (with bracket children), :meth:`Desk.strategies`,
+            :meth:`Desk.risk_status` and :meth:`Desk.open_round_trips` return them.
+    """
+
+    as_of_seq: int | None
+    ts_ns: int
+    accounts: tuple[AccountSummary, ...]
+    positions: tuple[PositionSnapshot, ...]
+    working_orders: tuple[OrderView, ...]
+    strategies: tuple[StrategyView, ...]
+    risk: tuple[RuleStatus, ...]
+    open_round_trips: tuple[OpenRoundTrip, ...]
+
+
 @dataclass(slots=True)
 class _Slot:
     strategy: Strategy
@@ -274,28 +333,91 @@ class Desk:
 
     Args:
         built: the node as :class:`~propdesk.node.builder.NodeBuilder` wired it (its risk engine may be ``None``:
-            then every order passes the gate and the risk figures are ``None``).
+            then every order passes the gate and the risk figures are ``None``). With a journal (``built.journal``)
+            the desk keeps its command results there and reads bars from its bar cache: call :meth:`start` first.
+        engine: the journal's database to read (default: one opened on ``built.journal``'s URL when first needed,
+            disposed by :meth:`close`).
+        bar_source: where :meth:`bars` fetches what the bar cache lacks (cache-aside: fetched bars are cached);
+            ``None``: only the cached bars are served.
     """
 
-    def __init__(self, built: BuiltNode) -> None:
+    def __init__(
+        self, built: BuiltNode, *, engine: AsyncEngine | None = None, bar_source: BarSource | None = None
+    ) -> None:
         self.built = built
         self.node = built.node
         self._om = built.node.orders
         self.risk: RiskEngine | None = built.risk
-        self._results: dict[str, tuple[tuple[object, ...], CommandResult]] = {}
+        self._results: dict[str, StoredResult] = {}
         self._slots: dict[str, _Slot] = {}
         self._fills: list[OrderFilled] = []
-        self.stream: object | None = None
-        """The sequenced event stream (``propdesk.node.stream``) once attached; ``None`` before."""
+        self._trips = RoundTripBuilder(self.node.positions.spec_of)
+        self._engine = engine
+        self._own_engine = False
+        self._bar_source = bar_source
+        self._bar_cache: BarCache | None = None
+        self._started = built.journal is None  # a journal's stored results must be loaded first
+        self.stream: EventStream | None = None
+        """The sequenced event stream once attached; ``None`` before."""
         self.node.bus.subscribe(topics.ORDER_FILLED, self._on_fill, priority=Priority.LATE)
 
-    def attach_stream(self, stream: object) -> None:
-        """Attach the sequenced event stream (``propdesk.node.stream``): subscriptions and snapshots go through it."""
+    def attach_stream(self, stream: EventStream) -> None:
+        """Attach the sequenced event stream (:class:`propdesk.node.stream.EventStream`): :meth:`snapshot` takes its
+        sequence point."""
         self.stream = stream
+
+    # ------------------------------------------------------------------------------------------------ journal
+
+    def _db(self) -> AsyncEngine:
+        engine = self._engine
+        if engine is None:
+            journal = self.built.journal
+            if journal is None:
+                raise ConfigError("the desk has no journal: its node was built without one (NodeBuilder(journal=...))")
+            engine = self._engine = create_engine_for(journal.url)
+            self._own_engine = True
+        return engine
+
+    async def start(self) -> int:
+        """Load the account's command results from the journal (after the journal's database is migrated: its run
+        opened); from then on the desk takes commands. Returns how many keys were loaded (0 without a journal).
+
+        Raises:
+            ValueError: a stored result is malformed. sqlalchemy errors: the journal cannot be read.
+        """
+        if self.built.journal is None:
+            self._started = True
+            return 0
+        stored = await load_command_results(self._db(), int(self.node.account_id))
+        self._results = {**stored, **self._results}
+        self._started = True
+        return len(stored)
+
+    async def close(self) -> None:
+        """Release the database connections the desk opened (the journal itself is the session's to close)."""
+        engine, self._engine = self._engine, None
+        if engine is not None and self._own_engine:
+            await engine.dispose()
+        self._own_engine = False
+        self._bar_cache = None
+
+    def _remember(self, key: str, digest: str, result: CommandResult) -> None:
+        self._results[key] = (digest, result)
+        journal = self.built.journal
+        if journal is not None:
+            row = command_result_row(int(self.node.account_id), digest, result)
+            try:
+                journal.journal.record_rows([("command_results", row)], int(self.node.account_id))
+            except PropdeskError:  # the journal stopped: the command was handled, its key holds until the desk ends
+                log.exception("desk: the result of key %r could not be journaled", key)
 
     def _on_fill(self, fill: object) -> None:
         if isinstance(fill, OrderFilled) and fill.account_id == self.node.account_id:
             self._fills.append(fill)
+            try:
+                self._trips.add(fill)
+            except (PropdeskError, ValueError):  # a price off the tick grid: the fill is kept, its trip is not
+                log.exception("desk: round trip of fill %s", fill.trade_id)
 
     def _now(self) -> int:
         return self.node.clock.timestamp_ns()
@@ -306,17 +428,24 @@ class Desk:
         """Handle ``command`` and return its result at once (see the module docstring).
 
         Never raises for a bad command (unknown order, price off the tick, bad parameter): that is a denial with
-        rule id ``invalid``. An empty idempotency key is such a denial too (and is not remembered).
+        rule id ``invalid``. An empty or too long idempotency key is such a denial too (and is not remembered), as is
+        any command to a desk with a journal before :meth:`start`.
         """
         key = command.idempotency_key
         name = type(command).__name__
         if not isinstance(key, str) or not key.strip():
             return self._result(command, _deny(INVALID, f"{name}: an idempotency key is required"))
-        content = command.content()
+        if len(key) > MAX_KEY_LENGTH:
+            reason = f"{name}: the idempotency key has {len(key)} characters (at most {MAX_KEY_LENGTH})"
+            return self._result(command, _deny(INVALID, reason))
+        if not self._started:
+            reason = f"{name}: the desk is not started (its command keys are not loaded from the journal yet)"
+            return self._result(command, _deny(INVALID, reason))
+        digest = command_digest(command)
         seen = self._results.get(key)
         if seen is not None:
-            first_content, first = seen
-            if first_content == content:
+            first_digest, first = seen
+            if first_digest == digest:
                 return replace(first, replayed=True)
             reason = f"idempotency key {key!r} was already used by a different {first.command} command"
             return self._result(command, _deny(IDEMPOTENCY_CONFLICT, reason))
@@ -329,7 +458,7 @@ class Desk:
                 result = self._dispatch(command)
             except (PropdeskError, ValueError) as exc:
                 result = self._result(command, _deny(INVALID, f"{name}: {exc}"))
-        self._results[key] = (content, result)
+        self._remember(key, digest, result)
         return result
 
     def dry_run(self, command: SubmitOrder) -> CommandResult:
@@ -687,6 +816,7 @@ class Desk:
         risk = self.risk
         floor = distance = left = None
         left_rule: str | None = None
+        share = limit = None
         state_name = TradingState.ACTIVE.name
         reasons: tuple[str, ...] = ()
         lockouts: tuple[Lockout, ...] = ()
@@ -704,6 +834,11 @@ class Desk:
             state_name = risk.trading_state.name
             reasons = tuple(status.get("reasons", ()))
             lockouts = risk.guard.lockouts if risk.running else ()
+            days = [(d.trading_date, d.net_pnl) for d in (*risk.day_closes, risk.day_so_far())]
+            share = best_day_share(days)[2]
+            r16 = risk.config.rule("R16")
+            pct = None if r16 is None else r16.params.get("max_best_day_pct")
+            limit = None if pct is None else Decimal(str(pct))
         unrealized = pf.unrealized_pnl()
         return [
             AccountSummary(
@@ -717,6 +852,8 @@ class Desk:
                 mll_distance_usd=distance,
                 daily_loss_left_usd=left,
                 daily_loss_rule=left_rule,
+                consistency_share=share,
+                consistency_limit=limit,
                 trades_today=trades,
                 trading_state=state_name,
                 state_reasons=reasons,
@@ -748,6 +885,15 @@ class Desk:
     def fills(self) -> list[OrderFilled]:
         """The account's fills since the desk was created, oldest first."""
         return list(self._fills)
+
+    def round_trips(self) -> list[RoundTrip]:
+        """The account's closed round trips since the desk was created, oldest first (per strategy tag and contract;
+        a foreign fill attributed as the position manager does: :mod:`propdesk.execution.round_trips`)."""
+        return list(self._trips.closed)
+
+    def open_round_trips(self) -> list[OpenRoundTrip]:
+        """The round trips open now (their position not back to flat), in the order they opened."""
+        return self._trips.open_trips()
 
     def risk_status(self) -> list[RuleStatus]:
         """Each rule of the risk engine now (empty without one): see :class:`RuleStatus`."""
@@ -818,6 +964,61 @@ class Desk:
             )
             for s in self._all_slots()
         ]
+
+    async def bars(
+        self,
+        symbol: str,
+        timeframe: Timeframe | str,
+        start_ns: int,
+        end_ns: int,
+        limit: int | None = None,
+    ) -> list[Bar]:
+        """Bars of ``symbol`` / ``timeframe`` opening in ``[start_ns, end_ns)`` (UTC ns), oldest first, from the
+        journal's bar cache (:class:`propdesk.storage.cache.BarCache`); with the desk's ``bar_source`` the spans the
+        cache lacks are fetched and cached, else only cached bars are served. ``limit``: at most that many, the
+        latest of the range.
+
+        Raises:
+            ConfigError: the desk has no journal (so no bar cache).
+            ValueError: an empty range, a ``limit`` below 1, or a malformed timeframe.
+            Whatever the bar source raises; sqlalchemy errors: the database failed.
+        """
+        if limit is not None and limit < 1:
+            raise ValueError(f"limit must be at least 1, not {limit}")
+        if end_ns <= start_ns:
+            raise ValueError(f"bar range [{start_ns}, {end_ns}) of {symbol} is empty")
+        tf = timeframe if isinstance(timeframe, Timeframe) else Timeframe.parse(timeframe)
+        if self.built.journal is None and self._engine is None:
+            raise ConfigError(f"bars of {symbol} {tf}: the desk has no journal, so no bar cache to read them from")
+        cache = self._bar_cache
+        if cache is None:
+            cache = self._bar_cache = BarCache(Repository(self._db()))
+        if self._bar_source is not None:
+            found = list(await cache.get(symbol, tf, start_ns, end_ns, self._bar_source))
+        else:
+            found = await cache.repository.load_bars(symbol, str(tf), start_ns, end_ns)
+        return found if limit is None else found[-limit:]
+
+    def snapshot(self) -> DeskSnapshot:
+        """The desk's state now with the attached stream's sequence point (``as_of_seq``; ``None`` without a
+        stream), taken in one call on the core's thread: see the module docstring.
+
+        Raises:
+            propdesk.storage.journal.JournalClosedError: the journal cannot number what it captured yet (its writer has
+                not started).
+        """
+        stream = self.stream
+        as_of = None if stream is None else stream.sequence_point()
+        return DeskSnapshot(
+            as_of_seq=as_of,
+            ts_ns=self._now(),
+            accounts=tuple(self.accounts()),
+            positions=tuple(self.positions()),
+            working_orders=tuple(self.working_orders()),
+            strategies=tuple(self.strategies()),
+            risk=tuple(self.risk_status()),
+            open_round_trips=tuple(self.open_round_trips()),
+        )
 
     def contracts(self, symbols: Sequence[str] | None = None) -> list[ContractSpec]:
         """The contract specs of ``symbols`` (default: the symbols the node trades or holds, sorted)."""

@@ -48,7 +48,7 @@ from propdesk.model.enums import Side
 from propdesk.risk.decisions import TradingState
 from propdesk.storage import rows as rw
 from propdesk.storage.db import create_engine_for, redact_url, resolve_url
-from propdesk.storage.journal import BackpressureLevel, Journal
+from propdesk.storage.journal import BackpressureLevel, Journal, WriterKind
 from propdesk.storage.migrate import upgrade_engine
 from propdesk.storage.repositories import Repository
 from propdesk.storage.runs import COMPLETED, FAILED, HEARTBEAT_S, STOPPED, RunOwner, run_token_of
@@ -149,6 +149,8 @@ class NodeJournal:
         capacity: the journal's back-pressure capacity (records; SLOW at half, see :class:`Journal`).
         prestart: start the writer process now, so its start-up (imports, connection: ~0.3-1 s) overlaps the
             caller's own preparation (loading the bars); :meth:`open_sync` then finds it running.
+        writer: ``process`` (the default: the node's thread only captures records) or ``inline`` (rows built and
+            written on the event loop's thread: one process, for a measurement or a test; no synchronous driver).
         journal_options: further :class:`Journal` keyword arguments (``max_delay_s``, ``batch_size``...).
 
     Attributes:
@@ -167,12 +169,13 @@ class NodeJournal:
         config_path: str | Path | None = None,
         capacity: int = 100_000,
         prestart: bool = False,
+        writer: WriterKind = "process",
         **journal_options: Any,
     ) -> None:
         plain = url.render_as_string(hide_password=False) if isinstance(url, URL) else url
         self.url: URL = journal_url(plain, config_path=config_path)
-        options: dict[str, Any] = {"migrate": True, **journal_options}  # the writer process migrates
-        self.journal = Journal(self.url, writer="process", capacity=capacity, on_backpressure=self._on_level, **options)
+        options: dict[str, Any] = {"migrate": True, **journal_options}  # the writer migrates
+        self.journal = Journal(self.url, writer=writer, capacity=capacity, on_backpressure=self._on_level, **options)
         if prestart:
             self.journal.start_sync(wait_ready=False)
         self.run_id: str | None = None

@@ -64,7 +64,6 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from pydantic import ValidationError
 
-from propdesk.backtest.trades import RoundTrip, RoundTripBuilder
 from propdesk.brokers.projectx import ProjectXBroker, ProjectXRest, ProjectXSettings
 from propdesk.brokers.projectx.config import ENV_API_KEY, ENV_USERNAME
 from propdesk.config import get_settings, load_settings
@@ -76,6 +75,7 @@ from propdesk.core.topics import Priority
 from propdesk.data.aggregation import TimeBarAggregator, make_schedule
 from propdesk.data.aggregation.feeds import NO_END_NS
 from propdesk.execution.positions import spec_for_symbol
+from propdesk.execution.round_trips import RoundTrip, RoundTripBuilder
 from propdesk.model.contracts import known_roots
 from propdesk.model.data import Bar, BarSeries, Timeframe, TradeTick
 from propdesk.model.enums import Side

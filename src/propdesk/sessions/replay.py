@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from propdesk.backtest.evaluation import CombineEvaluation, backtest_risk_setup, evaluation_of
-from propdesk.backtest.trades import RoundTrip, RoundTripBuilder
 from propdesk.brokers.sim.broker import SimBroker
 from propdesk.brokers.sim.config import SimConfig
 from propdesk.brokers.sim.replay import (
@@ -47,6 +46,7 @@ from propdesk.core.errors import DataError
 from propdesk.core.timefmt import iso_utc
 from propdesk.core.topics import Priority
 from propdesk.execution.positions import spec_for_symbol
+from propdesk.execution.round_trips import RoundTrip, RoundTripBuilder
 from propdesk.model.calendar import CalendarError, default_calendar
 from propdesk.model.data import BarSeries
 from propdesk.model.events import OrderFilled

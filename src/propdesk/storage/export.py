@@ -6,7 +6,7 @@ the venue session its trade id is unique in: :mod:`propdesk.storage.models`).
 
 ``trades.csv``: one row per closed round trip (flat to flat, per account, venue session, strategy tag and contract; a
 reversal closes one and opens the next), built from the journaled fills by the caller's ``trips_of`` (normally
-:func:`propdesk.backtest.trades.round_trips`; exact PnL: whole ticks x tick value): ``account_id, venue_session,
+:func:`propdesk.execution.round_trips.round_trips`; exact PnL: whole ticks x tick value): ``account_id, venue_session,
 symbol, tag, direction, qty, entry_ts_ns, entry_time_utc, exit_ts_ns, exit_time_utc, entry_price, exit_price,
 gross_pnl_usd, fees_usd, net_pnl_usd, fills``. The venue session keeps runs on a simulated exchange apart (each is its
 own account history) while a broker account's fills form one history across the runs that journaled them. Round trips
@@ -79,7 +79,7 @@ TRADE_COLUMNS = (
 
 
 class RoundTripLike(Protocol):
-    """What ``trades.csv`` reads of one closed round trip (:class:`propdesk.backtest.trades.RoundTrip` has it).
+    """What ``trades.csv`` reads of one closed round trip (:class:`propdesk.execution.round_trips.RoundTrip` has it).
 
     ``direction``: +1 long, -1 short; ``qty``: contracts; times UTC ns; prices exact; money USD (exact cents).
     """
@@ -112,7 +112,7 @@ class RoundTripLike(Protocol):
 
 TripsOf = Callable[[list[OrderFilled]], Iterable[RoundTripLike]]
 """Builds the closed round trips of one account's fills (in order), e.g.
-``lambda fills: round_trips(fills, spec_for_symbol)`` (:mod:`propdesk.backtest.trades`)."""
+``lambda fills: round_trips(fills, spec_for_symbol)`` (:mod:`propdesk.execution.round_trips`)."""
 
 
 @dataclass(frozen=True, slots=True)

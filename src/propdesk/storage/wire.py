@@ -113,7 +113,8 @@ NO_SCOPE: Final[Scope] = (None, "")
 """The scope of records outside a run, with a broker whose trade ids are unique in the account."""
 
 K_ORDER, K_FILL, K_POSITION, K_RISK, K_AUDIT, K_REPORT, K_SNAPSHOT, K_EOD, K_ROWS = range(9)
-"""Item kinds; ``K_ROWS`` items carry ready-made ``(table, row)`` pairs (strategy runs, backtest results)."""
+"""Item kinds; ``K_ROWS`` items carry ready-made ``(table, row)`` pairs (strategy runs, backtest results, the desk's
+command results)."""
 K_POSITION_CHANGE: Final = POSITION_CHANGE
 """The kind of a position manager's capture, the record
 :func:`propdesk.model.positions.position_change_record` builds (its first field)."""
@@ -704,8 +705,13 @@ def rows_of(
             out.extend(it[2])
             if numbered:
                 seq += 1
-                payload = _EVENT_JSON({"rows": [[t, r] for t, r in it[2]]})
-                add(("events", _event(seq, topics.STRATEGY_ROWS, it[1], 0, run_id, payload)))
+                pairs = it[2]
+                if len(pairs) == 1 and pairs[0][0] == "command_results":  # the desk's command result
+                    row = pairs[0][1]
+                    event = _event(seq, topics.COMMAND_RESULTS, it[1], row["ts_ns"], run_id, _row_json(row))
+                else:
+                    event = _event(seq, topics.STRATEGY_ROWS, it[1], 0, run_id, _EVENT_JSON({"rows": pairs}))
+                add(("events", event))
         else:
             raise ValueError(f"journal item of unknown kind {kind!r}")
     return out

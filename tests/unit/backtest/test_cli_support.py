@@ -21,9 +21,9 @@ from propdesk.backtest.cli_support import (
     with_contract,
     write_trades_csv,
 )
-from propdesk.backtest.trades import round_trips
 from propdesk.core.errors import ConfigError
 from propdesk.data.loaders import load_bars
+from propdesk.execution.round_trips import round_trips
 from propdesk.model.contracts import spec
 from propdesk.model.enums import Side
 from propdesk.model.events import OrderFilled

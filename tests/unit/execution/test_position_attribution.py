@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from propdesk.backtest.trades import round_trips
 from propdesk.core.bus import MessageBus
 from propdesk.execution.positions import PositionManager, spec_for_symbol
+from propdesk.execution.round_trips import round_trips
 from propdesk.model.enums import Side
 from propdesk.model.events import OrderFilled
 from propdesk.model.identifiers import AccountId, ClientOrderId

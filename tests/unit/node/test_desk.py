@@ -1,9 +1,6 @@
-"""The Desk facade on a backtest-style node built by NodeBuilder on the simulated broker: order commands with the
-pre-trade gate's verdict, idempotency, dry runs, the trading state, the strategy life cycle and parameter updates.
-
-Bars are synthetic ES minutes (Wed 2025-10-15 from 09:00 CT, inside the session); the simulated exchange fills a
-market order at the next bar's open. ES: tick 0.25 points = $12.50.
-"""
+"""The Desk facade on a backtest-style node built by NodeBuilder on the simulated broker (tests.kit.desk): order
+commands with the pre-trade gate's verdict, idempotency, dry runs, the trading state, the strategy life cycle and
+parameter updates."""
 
 from __future__ import annotations
 
@@ -15,7 +12,6 @@ from typing import Any
 import pytest
 from pydantic import Field
 
-from propdesk.backtest.evaluation import backtest_risk_setup
 from propdesk.brokers.sim.broker import SimBroker
 from propdesk.core.clock import SimClock
 from propdesk.model.commands import (
@@ -35,26 +31,19 @@ from propdesk.model.commands import (
     StopMode,
     StopStrategy,
     StrategyState,
-    SubmitOrder,
     UpdateStrategyParams,
 )
-from propdesk.model.data import Bar, Timeframe
+from propdesk.model.data import Bar
 from propdesk.model.enums import Side
 from propdesk.model.events import OrderFilled
 from propdesk.model.identifiers import ClientOrderId
 from propdesk.model.orders import OrderStatus, OrderType
 from propdesk.model.price import Money, Price
-from propdesk.node.builder import BuiltNode, NodeBuilder, SessionKind
-from propdesk.node.desk import STRATEGY_PARAMS_TOPIC, STRATEGY_STATE_TOPIC, Desk
-from propdesk.node.trading_node import bar_topic
+from propdesk.node.builder import NodeBuilder, SessionKind
+from propdesk.node.desk import Desk
 from propdesk.risk.decisions import TradingState
-from propdesk.risk.presets import load_risk_config
 from propdesk.strategies.base import Strategy, StrategyConfig
-
-SYM = "ESZ5"
-M = 60 * 10**9
-T0 = int(datetime(2025, 10, 15, 14, 0, tzinfo=UTC).timestamp()) * 10**9  # Wed 09:00 CT
-TF = Timeframe.parse("1m")
+from tests.kit.desk import SYM, T0, TF, Env, buy, make_env
 
 PERSONAL = """
 [account]
@@ -109,56 +98,9 @@ class Scripted(Strategy):
         self.changes.append((old, new))
 
 
-class Env:
-    def __init__(self, built: BuiltNode, clock: SimClock, sim: SimBroker) -> None:
-        self.built, self.clock, self.sim = built, clock, sim
-        self.node = built.node
-        self.om = built.node.orders
-        self.desk = Desk(built)
-        self.i = 0
-        self.events: list[object] = []
-        for topic in ("events.order.filled", STRATEGY_STATE_TOPIC, STRATEGY_PARAMS_TOPIC):
-            built.bus.subscribe(topic, self.events.append)
-
-    def bar(self, close: float = 6700.0) -> None:
-        b = Bar(SYM, TF, close, close + 0.5, close - 0.5, close, 100, T0 + self.i * M, T0 + (self.i + 1) * M)
-        self.i += 1
-        self.clock.advance_to(b.ts_close_ns)
-        self.sim.process_bar(b)
-        self.built.bus.publish(bar_topic(SYM, TF), b)
-
-    def net(self) -> int:
-        return self.node.positions.net_qty(self.node.account_id, SYM)
-
-
-def make_env(strategies: tuple[Strategy, ...] = (), risk_toml: Path | None = None) -> Env:
-    clock = SimClock(T0)
-    sim = SimBroker(clock, account_id=1, starting_balance=Money.of(50000))
-    cfg = load_risk_config("topstep-50k-combine", risk_toml)
-    built = NodeBuilder(
-        kind=SessionKind.BACKTEST,
-        clock=clock,
-        broker=sim,
-        strategies=strategies,
-        symbol=SYM,
-        bar_timeframe=TF,
-        risk=backtest_risk_setup(cfg, root="ES", bar_ns=M, balance=Money.of(50000)),
-    ).build()
-    sim.prepare(SYM)
-    built.start_risk()
-    built.node.start()
-    env = Env(built, clock, sim)
-    env.bar()  # a first price
-    return env
-
-
 @pytest.fixture
 def env() -> Env:
     return make_env()
-
-
-def buy(key: str, qty: int = 1, **kw: Any) -> SubmitOrder:
-    return SubmitOrder(idempotency_key=key, symbol=SYM, side=Side.BUY, qty=qty, **kw)
 
 
 # ------------------------------------------------------------------------------------------------ orders

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from propdesk.backtest.trades import RoundTrip, round_trips
 from propdesk.execution.positions import spec_for_symbol
+from propdesk.execution.round_trips import RoundTrip, round_trips
 from propdesk.model.enums import Side
 from propdesk.model.events import OrderFilled
 from propdesk.storage import rows as rw

@@ -9,6 +9,7 @@ trading continues until the ratio passes; the rule only warns when today would b
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 from decimal import Decimal
 
 from pydantic import Field
@@ -34,6 +35,18 @@ def consistency_cap(prior: Sequence[Money], p: Decimal) -> Money | None:
     if total.cents <= 0:
         return None
     return mul_money(total, p / (1 - p))
+
+
+def best_day_share(days: Sequence[tuple[date, Money]]) -> tuple[Money, tuple[date, Money] | None, Decimal | None]:
+    """The consistency figures of ``days`` (``(trading date, net PnL)``, oldest first): the total profit, the best
+    day (the first of equal bests; ``None`` without days) and best day / total profit (exact; ``None`` when the total
+    is not positive). Source: risk-rules.md section 5, R16 ($900 / $2,800 = 32%)."""
+    total = Money(sum(m.cents for _, m in days))
+    if not days:
+        return total, None, None
+    best = max(days, key=lambda d: d[1].cents)
+    share = Decimal(best[1].cents) / Decimal(total.cents) if total.cents > 0 else None
+    return total, best, share
 
 
 def _ratio(days: Sequence[Money]) -> tuple[Money, Money, Decimal] | None:

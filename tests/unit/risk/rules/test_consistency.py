@@ -6,7 +6,7 @@ from datetime import date
 from decimal import Decimal
 
 from propdesk.risk.decisions import Action, EvalPoint
-from propdesk.risk.rules.consistency import ConsistencyParams, ConsistencyRule, consistency_cap
+from propdesk.risk.rules.consistency import ConsistencyParams, ConsistencyRule, best_day_share, consistency_cap
 
 from .stub_view import StubView, usd
 
@@ -58,3 +58,13 @@ def test_cap_formula() -> None:
     assert consistency_cap([usd(1000)], Decimal("0.5")) == usd(1000)
     assert consistency_cap([usd("100.00")], Decimal("0.3")) == usd("42.85")  # 42.857... rounded down
     assert consistency_cap([usd(-5)], Decimal("0.4")) is None
+
+
+def test_best_day_share_of_the_spec_example_ties_and_no_profit() -> None:
+    days = [(date(2025, 3, 3), usd(900)), (date(2025, 3, 4), usd(-100)), (date(2025, 3, 5), usd(2000))]
+    total, best, share = best_day_share(days)
+    assert total == usd(2800) and best == (date(2025, 3, 5), usd(2000)) and share == Decimal(2000) / Decimal(2800)
+    tie = [(date(2025, 3, 3), usd(500)), (date(2025, 3, 4), usd(500))]
+    assert best_day_share(tie)[1:] == ((date(2025, 3, 3), usd(500)), Decimal("0.5"))  # the first of equal bests
+    assert best_day_share([(date(2025, 3, 3), usd(-50))])[2] is None  # no profit: no share
+    assert best_day_share([]) == (usd(0), None, None)

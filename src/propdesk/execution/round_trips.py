@@ -1,4 +1,4 @@
-"""Closed round trips from fills.
+"""Round trips from fills: the closed ones and the ones still open.
 
 A round trip (a "trade" in backtest reports) runs from the fill that takes a position away from flat to the fill
 that brings it back to flat, per strategy tag and contract. A fill that reverses the position (long 2, sell 5)
@@ -27,6 +27,8 @@ from propdesk.model.events import OrderFilled
 from propdesk.model.orders import is_foreign_tag
 from propdesk.model.positions import attribute_fill
 from propdesk.model.price import Money, Price
+
+__all__ = ["OpenRoundTrip", "RoundTrip", "RoundTripBuilder", "round_trips"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -61,6 +63,30 @@ class RoundTrip:
     def net_pnl(self) -> Money:
         """Gross PnL less fees (USD)."""
         return self.gross_pnl - self.fees
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OpenRoundTrip:
+    """A round trip not closed yet (the position is not back to flat).
+
+    Attributes:
+        symbol: the contract. tag: the strategy tag. direction: +1 long, -1 short.
+        qty: the signed position now (contracts). max_qty: the largest absolute position held so far.
+        entry_ts_ns / last_ts_ns: time of its first and of its latest fill (UTC ns).
+        entry_price: quantity-weighted average price of the opening fills (exact to 1e-9 point).
+        fees: fees of its fills so far (USD). fills: how many fills (or parts of fills) it took so far.
+    """
+
+    symbol: str
+    tag: str
+    direction: int
+    qty: int
+    max_qty: int
+    entry_ts_ns: int
+    last_ts_ns: int
+    entry_price: Price
+    fees: Money
+    fills: int
 
 
 @dataclass(slots=True)
@@ -184,6 +210,25 @@ class RoundTripBuilder:
     def open_qty(self) -> dict[tuple[str, str], int]:
         """Signed open quantity of every round trip not yet closed, by (tag, symbol)."""
         return {k: t.pos for k, t in self._open.items() if t.pos}
+
+    def open_trips(self) -> list[OpenRoundTrip]:
+        """The round trips not yet closed, in the order they opened."""
+        return [
+            OpenRoundTrip(
+                symbol=symbol,
+                tag=tag,
+                direction=t.direction,
+                qty=t.pos,
+                max_qty=t.max_abs,
+                entry_ts_ns=t.entry_ts_ns,
+                last_ts_ns=t.last_ts_ns,
+                entry_price=Price(t.entry_notional_raw // t.entry_qty),
+                fees=Money(t.fee_cents),
+                fills=t.fills,
+            )
+            for (tag, symbol), t in self._open.items()
+            if t.pos
+        ]
 
 
 def round_trips(fills: Iterable[OrderFilled], spec_of: Callable[[str], ContractSpec]) -> list[RoundTrip]:

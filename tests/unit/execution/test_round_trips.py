@@ -1,41 +1,15 @@
-"""Tests for round trips (propdesk.backtest.trades) and metrics (propdesk.backtest.metrics)."""
+"""Round trips from fills (propdesk.execution.round_trips): exact PnL, scaling, reversals, tags, open trips."""
 
 from __future__ import annotations
 
-import math
-
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from propdesk.backtest.metrics import EquityCurve, compute_metrics, max_drawdown_cents, sharpe_ratio
-from propdesk.backtest.trades import RoundTripBuilder, round_trips
-from propdesk.model.contracts import spec
+from propdesk.execution.round_trips import RoundTripBuilder, round_trips
 from propdesk.model.enums import Side
-from propdesk.model.events import OrderFilled
-from propdesk.model.identifiers import AccountId, ClientOrderId
 from propdesk.model.price import Money, Price
-
-
-def _spec_of(symbol: str):  # type: ignore[no-untyped-def]
-    return spec(symbol[:-2])
-
-
-def fill(
-    side: Side, qty: int, price: str, ts: int, fee: str = "0", tag: str = "s", symbol: str = "ESZ5"
-) -> OrderFilled:
-    return OrderFilled(
-        client_order_id=ClientOrderId(f"c{ts}"),
-        account_id=AccountId(1),
-        ts_event_ns=ts,
-        symbol=symbol,
-        side=side,
-        qty=qty,
-        price=Price.of(price),
-        fee=Money.of(fee),
-        trade_id=f"t{ts}",
-        tag=tag,
-    )
+from tests.kit.fills import fill
+from tests.kit.fills import spec_of as _spec_of
 
 
 def test_long_round_trip_exact() -> None:
@@ -106,34 +80,16 @@ def test_round_trips_sum_to_cash_flow_when_flat(moves: list[tuple[int, int]]) ->
     assert sum(t.fees.cents for t in trips) == 37 * len(fills)
 
 
-def test_metrics_definitions() -> None:
-    trips = round_trips(
-        [
-            fill(Side.BUY, 1, "6500", 1),
-            fill(Side.SELL, 1, "6504", 2),  # +200
-            fill(Side.BUY, 1, "6500", 3),
-            fill(Side.SELL, 1, "6498", 4),  # -100
-            fill(Side.BUY, 1, "6500", 5),
-            fill(Side.SELL, 1, "6501", 6),  # +50
-        ],
-        _spec_of,
-    )
-    curve = EquityCurve([1, 2, 3, 4], [5_000_000, 5_020_000, 5_010_000, 5_015_000], [1, 1, 2, 3])
-    m = compute_metrics(trips, curve, 5_000_000)
-    assert m.trades == 3 and m.wins == 2 and m.losses == 1
-    assert m.win_rate == pytest.approx(2 / 3)
-    assert m.profit_factor == pytest.approx(2.5)
-    assert m.net_pnl == Money.of("150.00") and m.avg_trade == Money.of("50.00")
-    assert m.max_drawdown == Money.of("100.00")
-    assert [p for _, p in m.daily_pnl] == [Money.of("200"), Money.of("-100"), Money.of("50")]
-    assert m.sharpe is not None and math.isfinite(m.sharpe)
-
-
-def test_drawdown_and_sharpe_edge_cases() -> None:
-    assert max_drawdown_cents([]) == 0
-    assert max_drawdown_cents([1, 2, 3]) == 0
-    assert max_drawdown_cents([5, 1, 9, 2, 10]) == 7
-    assert sharpe_ratio([100], 100) is None
-    assert sharpe_ratio([110, 121], 100) is None  # constant 10% returns: zero variance
-    empty = compute_metrics([], EquityCurve([], [], []), 100)
-    assert empty.win_rate is None and empty.profit_factor is None and empty.trades == 0
+def test_open_round_trips_show_the_position_entry_average_and_fees_so_far() -> None:
+    b = RoundTripBuilder(_spec_of)
+    b.add(fill(Side.SELL, 1, "6500", 1, "1.00"))
+    b.add(fill(Side.SELL, 2, "6501", 2, "1.00"))
+    b.add(fill(Side.BUY, 1, "6499", 3, "1.00"))
+    b.add(fill(Side.BUY, 1, "20000", 4, "0.50", symbol="NQZ5"))
+    short, long_nq = b.open_trips()
+    assert (short.symbol, short.tag, short.direction, short.qty, short.max_qty) == ("ESZ5", "s", -1, -2, 3)
+    assert short.entry_price == Price(6500_666_666_666) and short.fees == Money.of("3.00") and short.fills == 3
+    assert (short.entry_ts_ns, short.last_ts_ns) == (1, 3)
+    assert (long_nq.symbol, long_nq.qty, long_nq.entry_price) == ("NQZ5", 1, Price.of("20000"))
+    b.add(fill(Side.BUY, 2, "6500", 5))
+    assert [t.symbol for t in b.open_trips()] == ["NQZ5"] and len(b.closed) == 1
