@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import date
+from decimal import Decimal
 
 from propdesk.model.events import OrderFilled
 from propdesk.model.identifiers import AccountId, ClientOrderId
@@ -83,6 +84,8 @@ class StubDesk:
             daily_loss_left_usd=Money.of("950"),
             daily_loss_rule="R3",
             trades_today=4,
+            consistency_share=Decimal("0.40"),
+            consistency_limit=Decimal("0.50"),
             trading_state="REDUCING",
             state_reasons=("R5: stub position limit reached",),
             lockouts=(
