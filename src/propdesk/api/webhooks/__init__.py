@@ -13,5 +13,6 @@ The flow of one ``POST /hooks/{hook_id}`` (the server that receives it is built 
    stale, symbol not allowed, outside session, price drift).
 5. :mod:`.commands`: the Desk commands that move the position towards the signal's target.
 
-Every signal ends with one :class:`~.signal.Outcome`.
+Every signal ends with one :class:`~.signal.Outcome`. :mod:`.pipeline` runs the steps in order for one request
+(:func:`~.pipeline.receive`, then :func:`~.pipeline.evaluate`).
 """

@@ -122,7 +122,7 @@ def check_stale(signal: Signal, now_ns: int, max_age_s: float) -> Judgement | No
     return None
 
 
-def market_open(calendar: TradingCalendar, ts_ns: int, root: str) -> bool:
+def market_open(calendar: TradingCalendar, root: str, ts_ns: int) -> bool:
     """True when ``root`` trades at ``ts_ns`` by the calendar's product hours; False outside them and for a time
     the calendar does not cover (fail closed)."""
     try:

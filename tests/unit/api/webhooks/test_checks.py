@@ -68,8 +68,8 @@ def test_stale_by_the_hooks_window(hook: HookSettings) -> None:
 
 def test_outside_session_allows_exits(hook: HookSettings) -> None:
     cal = default_calendar()
-    assert market_open(cal, MONDAY_NOV_3_2025, "NQ") and not market_open(cal, SATURDAY_NOV_8_2025, "NQ")
-    assert not market_open(cal, 0, "NQ")  # before the calendar's coverage: closed (fail closed)
+    assert market_open(cal, "NQ", MONDAY_NOV_3_2025) and not market_open(cal, "NQ", SATURDAY_NOV_8_2025)
+    assert not market_open(cal, "NQ", 0)  # before the calendar's coverage: closed (fail closed)
     entry = _signal(hook)
     closed = check_session(entry, is_open=False, position=0)
     assert closed is not None and closed.outcome is Outcome.OUTSIDE_SESSION
