@@ -21,8 +21,9 @@ after the app was given an :class:`Authenticator` with :func:`install_auth`. For
    is read-only unless the key was explicitly granted remote trading -> ``FORBIDDEN`` (403).
 
 The client address is the TCP peer (``request.client``); ``X-Forwarded-For`` is never trusted, so behind a reverse
-proxy every client counts as the proxy's address. A key's ``last_used_ns`` is written at most once per
-``touch_interval_ns`` (default 60 s) per key, not on every request.
+proxy every client counts as the proxy's address. A WebSocket hello carries a single-use ticket instead of the key
+(:meth:`Authenticator.issue_ticket`, :meth:`Authenticator.redeem_ticket`). A key's ``last_used_ns`` is written at
+most once per ``touch_interval_ns`` (default 60 s) per key, not on every request.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from fastapi import FastAPI, Request
 from propdesk.api.keys import ApiKey, ApiKeyStore, Scope
 from propdesk.api.problems import ApiProblem, ProblemCode
 from propdesk.api.ratelimit import RateLimiter
+from propdesk.api.tickets import TicketBook
 
 __all__ = [
     "SAFE_METHODS",
@@ -99,6 +101,7 @@ class Authenticator:
 
     Args:
         store: the keys. limiter: the buckets (a new :class:`RateLimiter` by default).
+        tickets: the WebSocket tickets (a new :class:`~propdesk.api.tickets.TicketBook` by default).
         clock_ns: UTC ns for ``last_used_ns`` (default :func:`time.time_ns`).
         touch_interval_ns: the least time between two ``last_used_ns`` writes of one key (UTC ns).
     """
@@ -107,12 +110,14 @@ class Authenticator:
         self,
         store: ApiKeyStore,
         limiter: RateLimiter | None = None,
+        tickets: TicketBook | None = None,
         *,
         clock_ns: Callable[[], int] = time.time_ns,
         touch_interval_ns: int = 60_000_000_000,
     ) -> None:
         self.store = store
         self.limiter = limiter or RateLimiter()
+        self.tickets = tickets or TicketBook()
         self._clock_ns = clock_ns
         self._touch_interval_ns = touch_interval_ns
         self._touched: dict[str, int] = {}
@@ -148,6 +153,21 @@ class Authenticator:
                 "trader's own machine; grant the key allow_trade_remote to allow it)",
             )
         return principal
+
+    def issue_ticket(self, principal: Principal) -> str:
+        """A single-use WebSocket ticket for ``principal``'s key and scopes (:mod:`propdesk.api.tickets`)."""
+        return self.tickets.issue(principal.key.key_id, principal.key.scopes)
+
+    async def redeem_ticket(self, ticket: str, client_host: str | None) -> Principal | None:
+        """The :class:`Principal` a WebSocket hello's ticket grants, once; ``None`` for an unknown, used or expired
+        ticket, or one whose key was revoked (or changed scopes) since it was issued."""
+        grant = self.tickets.consume(ticket)
+        if grant is None:
+            return None
+        key = await self.store.get(grant.key_id)
+        if key is None or key.revoked or key.scopes != grant.scopes:
+            return None
+        return Principal(key=key, loopback=is_loopback(client_host))
 
     async def _touch(self, key_id: str) -> None:
         now = self._clock_ns()

@@ -278,10 +278,11 @@ class ApiKeyStore:
         if parsed is None:
             return None
         key_id, secret = parsed
+        digest = hash_secret(key_id, secret)  # hashed before the lookup: unknown ids cost the same work
         row = await self._row(key_id)
         if row is None or row["revoked_ns"] is not None:
             return None
-        if not hmac.compare_digest(str(row["secret_hash"]).encode(), hash_secret(key_id, secret).encode()):
+        if not hmac.compare_digest(str(row["secret_hash"]).encode(), digest.encode()):
             return None
         return _from_row(row)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from propdesk.api.auth import is_loopback
+from propdesk.api.auth import Authenticator, Principal, is_loopback
 from propdesk.api.keys import Scope
 from tests.unit.api.conftest import REMOTE, ApiHarness
 
@@ -88,3 +88,17 @@ async def test_last_used_is_recorded(harness: ApiHarness) -> None:
         await client.get("/positions", headers={"X-API-Key": created.token})
     key = await harness.store.get(created.key.key_id)
     assert key is not None and key.last_used_ns is not None and key.last_used_ns > 1
+
+
+@pytest.mark.asyncio
+async def test_websocket_ticket_redeemed_once_and_not_after_revocation(harness: ApiHarness) -> None:
+    auth = Authenticator(harness.store)
+    created = await harness.store.create("ws", {Scope.READ}, now_ns=1)
+    principal = Principal(key=created.key, loopback=True)
+    ticket = auth.issue_ticket(principal)
+    redeemed = await auth.redeem_ticket(ticket, "127.0.0.1")
+    assert redeemed is not None and redeemed.key.key_id == created.key.key_id and redeemed.loopback
+    assert await auth.redeem_ticket(ticket, "127.0.0.1") is None
+    late = auth.issue_ticket(principal)
+    await harness.store.revoke(created.key.key_id, now_ns=2)
+    assert await auth.redeem_ticket(late, "127.0.0.1") is None
