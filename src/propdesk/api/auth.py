@@ -8,7 +8,8 @@ A route declares what it needs with :func:`require`::
 
 after the app was given an :class:`Authenticator` with :func:`install_auth`. For every request the dependency
 
-1. reads the key from ``Authorization: Bearer <key>`` or ``X-API-Key: <key>`` (never from the URL; both headers
+1. refuses a client address whose failed authentications emptied its bucket (``RATE_LIMITED``), then reads the
+   key from ``Authorization: Bearer <key>`` or ``X-API-Key: <key>`` (never from the URL; both headers
    with different keys are refused) and verifies it (:meth:`~propdesk.api.keys.ApiKeyStore.verify`, constant-time):
    missing, malformed, unknown, revoked or wrong keys all get ``UNAUTHORIZED`` (401, ``WWW-Authenticate: Bearer``)
    with the same sentence;
@@ -104,6 +105,8 @@ class Authenticator:
         tickets: the WebSocket tickets (a new :class:`~propdesk.api.tickets.TicketBook` by default).
         clock_ns: UTC ns for ``last_used_ns`` (default :func:`time.time_ns`).
         touch_interval_ns: the least time between two ``last_used_ns`` writes of one key (UTC ns).
+        failures_per_minute / failure_burst: the bucket of failed authentications per client address; once it is
+            empty the client gets ``RATE_LIMITED`` before any key lookup (guessing keys costs the server nothing).
     """
 
     def __init__(
@@ -114,6 +117,8 @@ class Authenticator:
         *,
         clock_ns: Callable[[], int] = time.time_ns,
         touch_interval_ns: int = 60_000_000_000,
+        failures_per_minute: int = 30,
+        failure_burst: int = 10,
     ) -> None:
         self.store = store
         self.limiter = limiter or RateLimiter()
@@ -121,6 +126,8 @@ class Authenticator:
         self._clock_ns = clock_ns
         self._touch_interval_ns = touch_interval_ns
         self._touched: dict[str, int] = {}
+        self._failures_per_minute = failures_per_minute
+        self._failure_burst = failure_burst
 
     async def authenticate(self, request: Request, scope: Scope = Scope.READ) -> Principal:
         """The caller of ``request``, checked for ``scope`` (raised to ``trade`` for a mutating method).
@@ -128,9 +135,19 @@ class Authenticator:
         Raises:
             ApiProblem: ``UNAUTHORIZED``, ``RATE_LIMITED`` or ``FORBIDDEN`` (module docstring, steps 1-4).
         """
+        client_host = request.client.host if request.client else None
+        failures = f"auth-failures:{client_host}"
+        blocked_s = self.limiter.wait(failures)
+        if blocked_s > 0:
+            raise ApiProblem.of(
+                ProblemCode.RATE_LIMITED,
+                "too many failed authentications from this client",
+                headers={"Retry-After": str(max(1, math.ceil(blocked_s)))},
+            )
         presented = presented_key(request)
         key = await self.store.verify(presented) if presented else None
         if key is None:
+            self.limiter.check(failures, rate_per_minute=self._failures_per_minute, burst=self._failure_burst)
             raise ApiProblem.of(
                 ProblemCode.UNAUTHORIZED, _UNAUTHORIZED_DETAIL, headers={"WWW-Authenticate": 'Bearer realm="propdesk"'}
             )
@@ -142,7 +159,7 @@ class Authenticator:
                 headers={"Retry-After": str(max(1, math.ceil(wait_s)))},
             )
         await self._touch(key.key_id)
-        principal = Principal(key=key, loopback=is_loopback(request.client.host if request.client else None))
+        principal = Principal(key=key, loopback=is_loopback(client_host))
         needed = scope if request.method.upper() in SAFE_METHODS or scope is not Scope.READ else Scope.TRADE
         if not principal.key.has(needed):
             raise ApiProblem.of(ProblemCode.FORBIDDEN, f"key {key.key_id} lacks the {needed.value!r} scope")

@@ -44,6 +44,13 @@ class TokenBucket:
         if self.tokens < 0:
             self.tokens = float(self.burst)
 
+    def wait(self, now_s: float) -> float:
+        """Seconds until a token is available at ``now_s`` (``0.0``: one is), taking nothing."""
+        tokens = self.tokens
+        if self.updated_s is not None and now_s > self.updated_s:
+            tokens = min(float(self.burst), tokens + (now_s - self.updated_s) * self.rate_per_s)
+        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.rate_per_s
+
     def take(self, now_s: float) -> float:
         """Take one token at ``now_s`` (seconds, monotonic): ``0.0`` when taken, else the seconds until one is back
         (nothing is taken then)."""
@@ -80,6 +87,12 @@ class RateLimiter:
         if bucket is None or bucket.burst != burst or bucket.rate_per_s != rate_per_s:
             bucket = self._buckets[key] = TokenBucket(rate_per_s=rate_per_s, burst=burst)
         return bucket.take(self._clock())
+
+    def wait(self, key: str) -> float:
+        """Seconds until ``key``'s bucket has a token (``0.0``: it has one, or ``key`` has no bucket yet), taking
+        nothing."""
+        bucket = self._buckets.get(key)
+        return 0.0 if bucket is None else bucket.wait(self._clock())
 
     def forget(self, key: str) -> None:
         """Drop ``key``'s bucket (a revoked key)."""

@@ -102,3 +102,16 @@ async def test_websocket_ticket_redeemed_once_and_not_after_revocation(harness: 
     late = auth.issue_ticket(principal)
     await harness.store.revoke(created.key.key_id, now_ns=2)
     assert await auth.redeem_ticket(late, "127.0.0.1") is None
+
+
+@pytest.mark.asyncio
+async def test_failed_authentications_are_rate_limited_per_client(harness: ApiHarness) -> None:
+    created = await harness.store.create("r", {Scope.READ}, now_ns=1)
+    async with harness.client(peer=REMOTE, host="desk.lan") as guesser, harness.client() as owner:
+        codes = [(await guesser.get("/positions", headers={"X-API-Key": "pdk_guess"})).status_code for _ in range(11)]
+        assert codes == [401] * 10 + [429]
+        blocked = await guesser.get("/positions", headers={"X-API-Key": created.token})
+        assert blocked.status_code == 429 and blocked.json()["code"] == "RATE_LIMITED"
+        assert (await owner.get("/positions", headers={"X-API-Key": created.token})).status_code == 200
+        harness.clock.now += 2.0  # 30 failures per minute: one more try every 2 s
+        assert (await guesser.get("/positions", headers={"X-API-Key": created.token})).status_code == 200

@@ -35,3 +35,13 @@ def test_limiter_keeps_one_bucket_per_key() -> None:
     assert limiter.check("a", rate_per_minute=60, burst=5) == 0.0  # edited key: a new, full bucket
     limiter.forget("a")
     assert limiter.check("a", rate_per_minute=60, burst=1) == 0.0
+
+
+def test_wait_takes_nothing() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(clock=clock)
+    assert limiter.wait("a") == 0.0
+    limiter.check("a", rate_per_minute=60, burst=1)
+    assert limiter.wait("a") == pytest.approx(1.0) and limiter.wait("a") == pytest.approx(1.0)
+    clock.now += 1.0
+    assert limiter.wait("a") == 0.0
