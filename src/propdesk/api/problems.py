@@ -194,7 +194,10 @@ async def _on_http(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     code = _BY_STATUS.get(exc.status_code)
     if code is None:
-        phrase = HTTPStatus(exc.status_code).phrase if exc.status_code in HTTPStatus._value2member_map_ else "Error"
+        try:
+            phrase = HTTPStatus(exc.status_code).phrase
+        except ValueError:
+            phrase = "Error"
         body = {"type": "about:blank", "title": phrase, "status": exc.status_code, "detail": str(exc.detail)}
         return JSONResponse(body, status_code=exc.status_code, media_type=PROBLEM_MEDIA_TYPE, headers=exc.headers)
     problem = Problem.of(code, str(exc.detail) if exc.detail else "")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, HTTPException
 
 from propdesk.api.problems import PROBLEM_MEDIA_TYPE, ApiProblem, Problem, ProblemCode, install_problem_handlers
 
@@ -29,6 +29,10 @@ def _app() -> FastAPI:
     @app.post("/deny")
     async def deny() -> None:
         raise ApiProblem(Problem.of(ProblemCode.RISK_DENIED, "R5 would exceed 5 contracts", rule_id="R5"))
+
+    @app.post("/big")
+    async def big() -> None:
+        raise HTTPException(status_code=413, detail="body over 16384 bytes")
 
     @app.get("/items/{n}")
     async def item(n: int) -> dict[str, int]:
@@ -56,3 +60,7 @@ async def test_handlers_answer_problem_json() -> None:
         assert missing.status_code == 404 and missing.json()["code"] == "NOT_FOUND"
         wrong_method = await client.delete("/deny")
         assert wrong_method.status_code == 405 and wrong_method.json()["code"] == "METHOD_NOT_ALLOWED"
+        big = await client.post("/big")
+        assert big.status_code == 413 and big.headers["content-type"].startswith(PROBLEM_MEDIA_TYPE)
+        body = big.json()
+        assert (body["type"], body["status"], body["detail"]) == ("about:blank", 413, "body over 16384 bytes")
