@@ -4,7 +4,8 @@ Formats, told apart by their keys (:func:`parse_alert`):
 
 * **propdesk** (``"propdesk": 1``): ``symbol``, ``action`` (buy/sell/exit/cancel), ``qty``, ``target_position``,
   ``order_type`` (market/limit), ``limit_price``, ``price``, ``stop_loss_ticks``, ``take_profit_ticks``,
-  ``sent_at`` (ISO-8601 or UTC ns), ``id`` (the dedupe key), ``tag``, ``passphrase``. Unknown keys are refused.
+  ``sent_at`` (ISO-8601 or UTC ns), ``id`` (the dedupe key), ``tag`` (1-32 of ``A-Z a-z 0-9 _ . -``, appended to
+  the hook's tag), ``passphrase``. Unknown keys are refused.
 * **TradersPost-style** (``ticker`` + ``action``; https://docs.traderspost.io/docs/core-concepts/webhooks):
   ``action`` buy/sell/exit/cancel/add, ``sentiment`` bullish/long/bearish/short/flat (``flat`` means a target of
   0), ``quantity``, ``price``/``signalPrice`` (the alert's price), ``orderType`` market/limit with ``limitPrice``,
@@ -79,7 +80,7 @@ class _PropdeskAlert(BaseModel):
     stop_loss_ticks: _Ticks | None = None
     take_profit_ticks: _Ticks | None = None
     sent_at: str | int | None = None
-    tag: _Text | None = None
+    tag: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,32}$")] | None = None
 
 
 class _TpStop(BaseModel):

@@ -136,7 +136,8 @@ class Signal:
         sent_at_ns: when the sender says it sent the alert (UTC ns), or ``None``.
         received_ns: when propdesk received it (UTC ns).
         dedupe_key: the sender's id or a digest of the body (hex), remembered 24 h.
-        tag: the attribution tag of its orders.
+        tag: the attribution tag of its orders: the hook's, or ``<hook tag>:<alert tag>`` (a sender never chooses
+            a tag of its own, such as the risk enforcer's ``risk``).
     """
 
     hook_id: str

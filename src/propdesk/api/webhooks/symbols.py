@@ -171,5 +171,5 @@ def resolve_signal(alert: Alert, hook: HookSettings, *, received_ns: int, dedupe
         sent_at_ns=alert.sent_at_ns,
         received_ns=received_ns,
         dedupe_key=dedupe_key,
-        tag=alert.tag or hook.tag,
+        tag=f"{hook.tag}:{alert.tag}" if alert.tag else hook.tag,
     )

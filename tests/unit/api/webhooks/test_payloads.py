@@ -43,6 +43,7 @@ def test_propdesk_schema() -> None:
     assert alert.price == Decimal("6500.5") and (alert.stop_loss_ticks, alert.take_profit_ticks) == (12, 24)
     assert alert.sent_at_ns == MONDAY_NOV_3_2025 and alert.signal_id == "bar-42" and alert.passphrase == "pw"
     assert "pw" not in repr(alert)
+    assert "tag" in _rejected({"propdesk": 1, "symbol": "ES", "action": "buy", "qty": 1, "tag": "risk:R1"})
     assert "unknown_key" in _rejected({"propdesk": 1, "symbol": "ES", "action": "buy", "qty": 1, "unknown_key": 1})
     assert "limit_price" in _rejected({"propdesk": 1, "symbol": "ES", "action": "buy", "qty": 1, "order_type": "limit"})
 

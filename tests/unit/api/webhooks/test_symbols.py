@@ -57,6 +57,8 @@ def test_resolve_remaps_and_checks_allowed_roots(hook: HookSettings) -> None:
     sig = resolve_signal(alert, hook, received_ns=MONDAY_NOV_3_2025, dedupe_key="k")
     assert (sig.symbol, sig.root, sig.qty, sig.target_position) == ("MESZ5", "MES", 10, 20)
     assert sig.hook_id == hook.hook_id and sig.tag == hook.tag
+    tagged = parse_alert({"propdesk": 1, "symbol": "ES1!", "action": "buy", "qty": 1, "tag": "risk"})
+    assert resolve_signal(tagged, hook, received_ns=MONDAY_NOV_3_2025, dedupe_key="k").tag == f"{hook.tag}:risk"
     outcome, reason = _rejected(parse_alert({"ticker": "RTY1!", "action": "buy", "quantity": 1}), hook)
     assert outcome is Outcome.SYMBOL_NOT_ALLOWED and "MES, NQ" in reason
     no_remap = replace(hook, remap=())
