@@ -7,12 +7,15 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Final
 
+from propdesk.api.webhooks.security import HOOK_ID_RE
+from propdesk.core.errors import ConfigError
 from propdesk.model.commands import Verdict
 from propdesk.model.orders import OrderType
 from propdesk.model.price import Price
 
 __all__ = [
     "DEDUPE_WINDOW_NS",
+    "MIN_PASSPHRASE_CHARS",
     "HookSettings",
     "Judgement",
     "Outcome",
@@ -23,6 +26,8 @@ __all__ = [
 
 DEDUPE_WINDOW_NS: Final = 24 * 3600 * 1_000_000_000
 """How long a dedupe key is remembered: 24 h in ns (issue 14)."""
+MIN_PASSPHRASE_CHARS: Final = 12
+"""The shortest passphrase a hook accepts."""
 
 
 class SignalAction(StrEnum):
@@ -99,6 +104,10 @@ class HookSettings:
         max_drift_ticks: the alert's price may be at most this many ticks from the market (``None``: unchecked).
         rate_per_minute / burst: its token bucket.
         tag: the attribution tag of its orders.
+
+    Raises:
+        ConfigError: a malformed hook id, a passphrase under :data:`MIN_PASSPHRASE_CHARS` characters, a window, drift,
+            rate or burst out of range (all problems named at once).
     """
 
     hook_id: str
@@ -112,6 +121,21 @@ class HookSettings:
     rate_per_minute: int = 30
     burst: int = 5
     tag: str = "webhook"
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not HOOK_ID_RE.match(self.hook_id):
+            problems.append("hook_id must be 32 lower-case hex digits (128 random bits)")
+        if len(self.passphrase) < MIN_PASSPHRASE_CHARS:
+            problems.append(f"passphrase must have at least {MIN_PASSPHRASE_CHARS} characters")
+        if not self.max_age_s > 0:
+            problems.append(f"max_age_s must be positive, not {self.max_age_s}")
+        if self.max_drift_ticks is not None and self.max_drift_ticks < 0:
+            problems.append(f"max_drift_ticks must be 0 or more, not {self.max_drift_ticks}")
+        if self.rate_per_minute < 1 or self.burst < 1:
+            problems.append(f"rate_per_minute ({self.rate_per_minute}) and burst ({self.burst}) must be at least 1")
+        if problems:
+            raise ConfigError(f"webhook {self.hook_id[:8]}...: " + "; ".join(problems))
 
     def remap_of(self, root: str) -> str:
         """The root ``root`` is traded as (itself when not remapped)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from propdesk.api.webhooks.security import (
     HOOK_ID_RE,
     new_hook_id,
@@ -9,6 +11,8 @@ from propdesk.api.webhooks.security import (
     sign,
     verify_signature,
 )
+from propdesk.api.webhooks.signal import HookSettings
+from propdesk.core.errors import ConfigError
 
 
 def test_hook_ids_are_128_random_bits() -> None:
@@ -37,3 +41,11 @@ def test_signature_round_trip_and_window() -> None:
     assert missing is not None and "required" in missing
     malformed = verify_signature("k3y", "sha256=abc", body, now_s=0)
     assert malformed is not None and "t=<unix seconds>" in malformed and "k3y" not in malformed
+
+
+def test_hook_settings_refuse_weak_or_malformed_values() -> None:
+    with pytest.raises(ConfigError) as info:
+        HookSettings(hook_id="abc", account_id=1, passphrase="short", allowed_roots=frozenset({"MES"}), burst=0)
+    message = str(info.value)
+    assert "32 lower-case hex" in message and "at least 12" in message and "burst (0)" in message
+    assert "short" not in message.replace("at least", "")
