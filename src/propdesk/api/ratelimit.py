@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -69,11 +70,14 @@ class RateLimiter:
 
     Args:
         clock: monotonic seconds (default :func:`time.monotonic`).
+        max_keys: buckets kept at most; past it the least recently used is dropped (a dropped key starts full
+            again, so keep this well above the number of live keys and hooks).
     """
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic, max_keys: int = 10_000) -> None:
         self._clock = clock
-        self._buckets: dict[str, TokenBucket] = {}
+        self._max_keys = max_keys
+        self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()
 
     def check(self, key: str, *, rate_per_minute: int, burst: int) -> float:
         """Take a token from ``key``'s bucket: ``0.0`` when allowed, else the seconds to wait. A changed rate or
@@ -86,6 +90,9 @@ class RateLimiter:
         rate_per_s = rate_per_minute / 60.0
         if bucket is None or bucket.burst != burst or bucket.rate_per_s != rate_per_s:
             bucket = self._buckets[key] = TokenBucket(rate_per_s=rate_per_s, burst=burst)
+            while len(self._buckets) > self._max_keys:
+                self._buckets.popitem(last=False)
+        self._buckets.move_to_end(key)
         return bucket.take(self._clock())
 
     def wait(self, key: str) -> float:
@@ -97,3 +104,6 @@ class RateLimiter:
     def forget(self, key: str) -> None:
         """Drop ``key``'s bucket (a revoked key)."""
         self._buckets.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._buckets)

@@ -45,3 +45,11 @@ def test_wait_takes_nothing() -> None:
     assert limiter.wait("a") == pytest.approx(1.0) and limiter.wait("a") == pytest.approx(1.0)
     clock.now += 1.0
     assert limiter.wait("a") == 0.0
+
+
+def test_limiter_keeps_at_most_max_keys() -> None:
+    limiter = RateLimiter(clock=FakeClock(), max_keys=2)
+    for key in ("a", "b", "a", "c"):  # "b" is the least recently used when "c" arrives
+        limiter.check(key, rate_per_minute=60, burst=1)
+    assert len(limiter) == 2
+    assert limiter.wait("a") > 0 and limiter.wait("b") == 0.0 and limiter.wait("c") > 0
