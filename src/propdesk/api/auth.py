@@ -121,8 +121,8 @@ class Authenticator:
         failure_burst: int = 10,
     ) -> None:
         self.store = store
-        self.limiter = limiter or RateLimiter()
-        self.tickets = tickets or TicketBook()
+        self.limiter = limiter if limiter is not None else RateLimiter()
+        self.tickets = tickets if tickets is not None else TicketBook()
         self._clock_ns = clock_ns
         self._touch_interval_ns = touch_interval_ns
         self._touched: dict[str, int] = {}

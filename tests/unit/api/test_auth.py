@@ -7,7 +7,9 @@ import pytest
 
 from propdesk.api.auth import Authenticator, Principal, is_loopback
 from propdesk.api.keys import Scope
-from tests.unit.api.conftest import REMOTE, ApiHarness
+from propdesk.api.ratelimit import RateLimiter
+from propdesk.api.tickets import TicketBook
+from tests.unit.api.conftest import REMOTE, ApiHarness, FakeClock
 
 
 def test_is_loopback() -> None:
@@ -115,3 +117,10 @@ async def test_failed_authentications_are_rate_limited_per_client(harness: ApiHa
         assert (await owner.get("/positions", headers={"X-API-Key": created.token})).status_code == 200
         harness.clock.now += 2.0  # 30 failures per minute: one more try every 2 s
         assert (await guesser.get("/positions", headers={"X-API-Key": created.token})).status_code == 200
+
+
+@pytest.mark.asyncio
+async def test_authenticator_keeps_the_empty_limiter_and_ticket_book_it_is_given(harness: ApiHarness) -> None:
+    limiter, book = RateLimiter(clock=FakeClock()), TicketBook(clock=FakeClock())
+    auth = Authenticator(harness.store, limiter, book)  # both are empty (len 0) yet must be used
+    assert auth.limiter is limiter and auth.tickets is book
