@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Final, Literal
 
@@ -39,6 +39,7 @@ __all__ = ["MAX_QTY", "Alert", "parse_alert"]
 
 MAX_QTY: Final = 1000
 """The most contracts one alert may ask for (quantity or target position)."""
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _lower(v: object) -> object:
@@ -197,7 +198,7 @@ def _time_ns(raw: str | int | None, what: str) -> int | None:
         raise _invalid(f"{what} {raw[:40]!r} is not an ISO-8601 time") from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
-    return int(dt.timestamp() * 1_000_000) * 1000
+    return (dt - _EPOCH) // timedelta(microseconds=1) * 1000
 
 
 def _nonzero(v: Decimal | None) -> bool:
