@@ -3,7 +3,8 @@
 Every module of ``core``, ``model``, ``data``, ``execution``, ``risk``, ``brokers``, ``strategies`` and ``storage``
 is parsed (``ast``) and each ``propdesk`` import in it, wherever it sits (module level, inside a function, under
 ``TYPE_CHECKING``), must name its own package or one the table allows. A new upward import fails here with its
-file and line. ``emulators/projectx`` is a lower layer too (brokers, data, model, core).
+file and line. ``emulators/projectx`` is a lower layer too (brokers, data, model, core). ``api`` may import
+everything but the other interfaces (``bridge``, ``notify``, ``console``, ``cli``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ ALLOWED: dict[str, frozenset[str]] = {
     "strategies": frozenset({"core", "model", "data"}),
     "storage": frozenset({"core", "model"}),
     "emulators": frozenset({"brokers", "data", "model", "core"}),
+    "api": frozenset(
+        {"core", "model", "data", "execution", "risk", "brokers", "emulators", "strategies", "storage", "node"}
+        | {"backtest", "research", "sessions", "config"}
+    ),
 }
 """Package -> the propdesk packages it may import besides itself (ARCHITECTURE.md, "Packages")."""
 

@@ -21,6 +21,7 @@ from rich.markup import escape
 from rich.text import Text
 
 from propdesk import __version__
+from propdesk.cli import api_keys as api_keys_cli
 from propdesk.cli import presets as presets_cli
 from propdesk.cli import strategies as strategies_cli
 from propdesk.cli.options import (
@@ -899,6 +900,7 @@ def gateway(
 
 strategies_cli.register(app, _clear_errors)
 presets_cli.register(app, _clear_errors)
+api_keys_cli.register(app, _clear_errors)
 
 
 def main() -> None:

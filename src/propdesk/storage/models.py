@@ -61,6 +61,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 __all__ = [
     "Account",
     "AccountSnapshotRow",
+    "ApiKeyRow",
     "BacktestResultRow",
     "BarCoverageRow",
     "BarRow",
@@ -488,3 +489,27 @@ class StrategyParamVersionRow(Base):
     source: Mapped[str] = mapped_column(String(64))
     reason: Mapped[str] = mapped_column(Text)
     ts_ns: Mapped[int] = mapped_column(BigInteger)
+
+
+class ApiKeyRow(Base):
+    """An API key of propdesk's HTTP API (:mod:`propdesk.api.keys`); the secret itself is never stored.
+
+    ``key_id``: the public id (the key's prefix, how a presented key is looked up). ``secret_hash``: SHA-256 hex of
+    the secret with the key id (:func:`propdesk.api.keys.hash_secret`). ``scopes``: comma-separated, sorted
+    (``admin``, ``read``, ``trade``). ``allow_trade_remote``: the key may trade from a non-loopback client.
+    ``rate_per_minute`` / ``burst``: its token bucket (requests per minute, bucket size). ``created_ns``,
+    ``last_used_ns``, ``revoked_ns``: UTC ns (``NULL``: never used / not revoked).
+    """
+
+    __tablename__ = "api_keys"
+
+    key_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    scopes: Mapped[str] = mapped_column(String(64))
+    allow_trade_remote: Mapped[bool] = mapped_column(Boolean)
+    rate_per_minute: Mapped[int] = mapped_column(Integer)
+    burst: Mapped[int] = mapped_column(Integer)
+    created_ns: Mapped[int] = mapped_column(BigInteger)
+    last_used_ns: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    revoked_ns: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

@@ -40,7 +40,7 @@ def test_db_upgrade_info_export(empty_db_url: str, tmp_path: Path) -> None:
 
     res = runner.invoke(app, ["db", "upgrade", "--url", url])
     assert res.exit_code == 0, res.output
-    assert "revision 0004" in res.stdout
+    assert "revision 0005" in res.stdout
 
     async def seed() -> None:
         engine = create_engine_for(url)
@@ -53,10 +53,10 @@ def test_db_upgrade_info_export(empty_db_url: str, tmp_path: Path) -> None:
     res = runner.invoke(app, ["db", "info", "--url", url])
     assert res.exit_code == 0, res.output
     assert "Sup3rSecret" not in res.output
-    assert "revision: 0004" in res.stdout and "fills" in res.stdout
+    assert "revision: 0005" in res.stdout and "fills" in res.stdout
     res = runner.invoke(app, ["db", "info", "--url", url, "--json"])
     info = json.loads(res.stdout)
-    assert info["revision"] == info["head"] == "0004" and info["rows"]["fills"] == 1
+    assert info["revision"] == info["head"] == "0005" and info["rows"]["fills"] == 1
     assert "Sup3rSecret" not in info["url"]
 
     res = runner.invoke(app, ["db", "export", str(tmp_path / "x"), "--url", url])

@@ -32,6 +32,7 @@ EXPECTED = {
     "command_results",
     "strategy_instances",
     "strategy_param_versions",
+    "api_keys",
 }
 
 
@@ -47,7 +48,7 @@ async def test_upgrade_creates_schema_matching_models(empty_db_url: str) -> None
         assert await current_revision(engine) is None
         await upgrade_async(empty_db_url)
         await upgrade_async(empty_db_url)  # a second upgrade is a no-op
-        assert await current_revision(engine) == head_revision() == "0004"
+        assert await current_revision(engine) == head_revision() == "0005"
         async with engine.connect() as conn:
             tables = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
             assert tables >= EXPECTED
