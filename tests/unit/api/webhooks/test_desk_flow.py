@@ -1,6 +1,6 @@
 """A TradingView strategy alert (TradersPost-style JSON) through the webhook pipeline onto the Desk of a simulated
 account: a bracket order placed and filled, the repeated alert doing nothing, a reversal, and a rule's denial
-giving the ``denied`` outcome with its rule id. The Desk and its simulated ES account are test_desk's."""
+giving the ``denied`` outcome with its rule id. The Desk and its simulated ES account come from tests.kit.desk."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from propdesk.api.webhooks.security import new_hook_id
 from propdesk.api.webhooks.signal import HookSettings, Judgement, Outcome
 from propdesk.model.calendar import default_calendar
 from propdesk.model.price import Price
+from tests.kit.desk import SYM, Env, make_env
 from tests.unit.api.conftest import FakeClock
-from tests.unit.node.test_desk import SYM, Env, make_env
 
 PASS = "a long enough passphrase"
 
