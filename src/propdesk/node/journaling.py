@@ -205,6 +205,7 @@ class NodeJournal:
         self._next_beat = float("inf")
         self._heartbeat_task: asyncio.Task[None] | None = None
         self._nodes: list[_Bound] = []
+        self._risks: list[Any] = []  # every risk engine given to node_hook: back-pressure maps to their guards
 
     @property
     def display_url(self) -> str:
@@ -226,6 +227,8 @@ class NodeJournal:
         One journal may serve several nodes (``propdesk serve``: one node per account, one event sequence): call
         the hook of each; every node gets its own gate and its own back-pressure condition, and the journal captures
         from every node's bus."""
+        if risk is not None:
+            self._risks.append(risk)
 
         def hook(node: TradingNode) -> PreTradeGate | None:
             inner_gate = None if inner is None else inner(node)
@@ -303,7 +306,8 @@ class NodeJournal:
     def _on_level(self, level: BackpressureLevel) -> None:
         for bound in self._nodes:
             self._place_gate(bound, level)
-            guard = _guard_of(bound.risk)
+        for risk in self._risks:
+            guard = _guard_of(risk)
             if guard is None:
                 continue
             if level is BackpressureLevel.NORMAL:

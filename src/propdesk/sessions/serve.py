@@ -423,7 +423,9 @@ class ServeSession:
         self._engine = engine = create_engine_for(journal.url)
         stored = await load_instances(engine)
         self.warnings += self.service.restore(stored, self.initial)
-        self.stream = EventStream(journal.journal, engine)
+        self.stream = stream = EventStream(journal.journal, engine)
+        for aid in self.replays:
+            self.service.desk(aid).attach_stream(stream)
 
     async def _close(self, status: str) -> None:
         if self.stream is not None:
