@@ -479,13 +479,12 @@ class ServeSession:
             signal=self.signal,
             run_id=None if journal is None else journal.run_id,
             last_seq=None if journal is None else journal.journal.committed_seq,
-            wall_s=self.wall_s if self._t0 is None or not self.started.is_set() else self._elapsed(),
+            wall_s=self._elapsed(),
             warnings=tuple(self.warnings),
         )
 
     def _elapsed(self) -> float:
-        if self._t0 is None:
-            return 0.0
-        if any(r.feed.running for r in self.replays.values()):
-            return time.perf_counter() - self._t0
-        return self.wall_s
+        """Wall seconds since :meth:`run` started (the final figure once it returned)."""
+        if self._t0 is None or self.wall_s:
+            return self.wall_s
+        return time.perf_counter() - self._t0

@@ -47,7 +47,10 @@ ready, the inline writer reads it at start; records captured before are cut once
 with the batch's last number (no work per record); the writer stores each item's number in the ``events`` table
 (:class:`propdesk.storage.models.EventRow`) in the batch's transaction, and once the batch is committed it is handed
 to the listeners (:meth:`Journal.add_listener`: :class:`propdesk.node.stream.EventStream`). One journal writes a
-database at a time. A message delivered twice (a reconnect's replay) is one row in its table but two events.
+database at a time; several nodes share it by attaching each one's bus (``propdesk serve``: one node per account,
+:meth:`Journal.attach` with the node's ``account_id`` and :attr:`Journal.order_lookups`), so their records get one
+sequence, each event keeping its account. A message delivered twice (a reconnect's replay) is one row in its table
+but two events.
 
 Loop-thread only: like the bus, a journal is used from the core's thread. Life cycle: ``await start()`` /
 ``await stop()`` on an event loop, or ``start_sync()`` / ``pump()`` / ``stop_sync()`` without one (the process
