@@ -165,7 +165,8 @@ def _guard_of(risk: Any) -> Any:
 
 
 class NodeJournal:
-    """A journal bound to one trading node (see the module docstring).
+    """A journal bound to a trading node, or to several (``propdesk serve``: one per account, one event sequence; see
+    the module docstring).
 
     Args:
         url: the database URL; ``None`` resolves it (``$PROPDESK_DATABASE_URL``, the config file, the SQLite file).
