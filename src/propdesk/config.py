@@ -1,8 +1,9 @@
 """propdesk's one configuration: :class:`Settings`, read by pydantic-settings from a TOML file and ``PROPDESK_*``
 environment variables, loaded once per CLI process (:func:`configure` / :func:`get_settings`).
 
-**Sections.** ``[accounts]``, ``[database]``, ``[journal]``, ``[risk]``, ``[projectx]``, ``[api]``, ``[emulator]``
-(see each model below; units are in the field names: ``*_s`` seconds, ``port`` a TCP port).
+**Sections.** ``[accounts]``, ``[database]``, ``[journal]``, ``[risk]``, ``[projectx]``, ``[api]``, ``[emulator]``,
+``[serve]`` with its ``[[serve.accounts]]`` and ``[[serve.strategies]]`` tables (see each model below; units are in
+the field names: ``*_s`` seconds, ``port`` a TCP port).
 
 **Precedence**, highest first: a command's own options (applied by the command), environment variables, the TOML
 file, the defaults. A key's variable is ``PROPDESK_<SECTION>__<KEY>`` (e.g. ``PROPDESK_PROJECTX__API_BASE``); the
@@ -64,6 +65,9 @@ __all__ = [
     "JournalSettings",
     "ProjectXSection",
     "RiskSection",
+    "ServeAccount",
+    "ServeSettings",
+    "ServeStrategy",
     "Settings",
     "configure",
     "find_config_file",
@@ -256,6 +260,107 @@ class EmulatorSettings(_Section):
     )
 
 
+INSTANCE_NAME_RE: Final = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+"""A strategy instance's name (its orders' attribution tag): lowercase letters, digits, ``_`` and ``-``, 1-64."""
+
+DEFAULT_SERVE_DATA: Final = Path("es_1min_topstepx_esz5/ES_1min_20250831_20251114.csv")
+"""The bar file a simulated ``propdesk serve`` account replays when it names none (under ``[serve] data_dir``)."""
+
+
+class ServeAccount(_Section):
+    """One account of ``propdesk serve`` (a ``[[serve.accounts]]`` table)."""
+
+    name: str = Field(
+        min_length=1, max_length=64, description="the account's name in the service (unique)", examples=["combine"]
+    )
+    broker: Literal["sim", "projectx"] = Field(
+        default="sim", description="sim (the simulated exchange replaying a bar file) or projectx (live)"
+    )
+    account_id: int = Field(default=1, ge=1, description="sim: the simulated account's id (unique in the service)")
+    account: str | None = Field(
+        default=None, description="projectx: the account id or name (unset = accounts.default, else the only one)"
+    )
+    risk: str = Field(
+        default="topstep-50k-combine", description="risk preset (propdesk presets list); empty = no risk engine"
+    )
+    risk_config: Path | None = Field(default=None, description="per-account risk configuration file (TOML)")
+    balance_usd: str | None = Field(
+        default=None, description="sim: starting balance in USD (unset = the risk preset's, else 50000)"
+    )
+    data: Path | None = Field(
+        default=None,
+        description=f"sim: the bar file replayed, relative to [serve] data_dir unless absolute (unset = "
+        f"{DEFAULT_SERVE_DATA.as_posix()})",
+    )
+    symbol: str | None = Field(
+        default=None, description="sim: the contract (ESZ5) or root (ES) of the bars (unset = the file's)"
+    )
+
+
+class ServeStrategy(_Section):
+    """One strategy instance ``propdesk serve`` starts with (a ``[[serve.strategies]]`` table); instances added or
+    changed at runtime are kept in the journal, which wins over this table for an instance it already holds."""
+
+    name: str = Field(
+        description="instance name, its orders' tag: [a-z0-9_-], 1-64 characters, unique", examples=["sma-es"]
+    )
+    strategy: str = Field(
+        description="bundled name, installed entry point, module:Class or path/to/file.py:Class",
+        examples=["sma_cross"],
+    )
+    account: str = Field(description="the name of the [[serve.accounts]] account it trades", examples=["combine"])
+    symbol: str | None = Field(default=None, description="contract or root it trades (unset = the account's)")
+    params: dict[str, str | int | float | bool] = Field(
+        default_factory=dict, description="its parameters (as --param; the strategy's defaults for the rest)"
+    )
+    state: Literal["running", "paused", "stopped"] = Field(default="running", description="the state it starts in")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not INSTANCE_NAME_RE.match(value):
+            raise ValueError(f"instance name {value!r} must match {INSTANCE_NAME_RE.pattern}")
+        return value
+
+
+class ServeSettings(_Section):
+    """``propdesk serve``: the accounts it runs and the strategy instances it starts with (none configured: one
+    simulated 50K Combine account replaying the ES file with one sma_cross instance)."""
+
+    speed: float = Field(
+        default=3600.0,
+        ge=0,
+        description="replay speed of sim accounts, a multiple of real time (0 = as fast as possible)",
+    )
+    data_dir: Path = Field(
+        default=Path("../shared/data"), description="folder sim accounts' data files are relative to"
+    )
+    status_s: float = Field(default=1.0, gt=0, description="seconds between two refreshes of the status view")
+    accounts: list[ServeAccount] = Field(default_factory=list, description="the accounts ([[serve.accounts]])")
+    strategies: list[ServeStrategy] = Field(
+        default_factory=list, description="the initial strategy instances ([[serve.strategies]])"
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ServeSettings:
+        names = [a.name for a in self.accounts]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"serve.accounts: the account name {dup[0]!r} is used twice")
+        ids = [a.account_id for a in self.accounts if a.broker == "sim"]
+        dup_ids = sorted({i for i in ids if ids.count(i) > 1})
+        if dup_ids:
+            raise ValueError(f"serve.accounts: the sim account_id {dup_ids[0]} is used twice")
+        inst = [s.name for s in self.strategies]
+        dup = sorted({n for n in inst if inst.count(n) > 1})
+        if dup:
+            raise ValueError(f"serve.strategies: the instance name {dup[0]!r} is used twice")
+        for s in self.strategies:
+            if self.accounts and s.account not in names:
+                raise ValueError(f"serve.strategies: instance {s.name!r} names the unknown account {s.account!r}")
+        return self
+
+
 class Settings(BaseSettings):
     """All of propdesk's settings (frozen). See the module docstring for sources, precedence and credentials."""
 
@@ -274,6 +379,7 @@ class Settings(BaseSettings):
     projectx: ProjectXSection = Field(default_factory=ProjectXSection)
     api: ApiSettings = Field(default_factory=ApiSettings)
     emulator: EmulatorSettings = Field(default_factory=EmulatorSettings)
+    serve: ServeSettings = Field(default_factory=ServeSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -492,7 +598,12 @@ def render_toml() -> str:
         lines += ["", f"[{section}]"]
         if model.__doc__:
             lines += _comment(model.__doc__.split("\n\n")[0].replace("``", "`").replace(":class:", ""))
+        tables: list[tuple[str, FieldInfo, type[BaseModel]]] = []
         for key, info in model.model_fields.items():
+            item = _table_model(info)
+            if item is not None:
+                tables.append((key, info, item))
+                continue
             lines.append("")
             env = _env_name(section, key)
             aliases = [var for var, target in ENV_ALIASES.items() if target == (section, key)]
@@ -506,4 +617,26 @@ def render_toml() -> str:
             lines.append(f"# Environment: {env}{also}.")
             default = info.get_default(call_default_factory=True)
             lines.append(f"# {key} =" if default is None else f"{key} = {_toml_value(default)}")
+        for key, info, item in tables:
+            lines += ["", *_comment(f"{info.description}: none by default. One table each, for example:")]
+            lines.append(f"# Environment: {_env_name(section, key)} (a JSON array of objects).")
+            lines.append(f"# {key} = []  (an array of tables: one [[{section}.{key}]] table each)")
+            lines.append(f"# [[{section}.{key}]]")
+            for sub, sub_info in item.model_fields.items():
+                lines += ["# " + line for line in _comment(f"{sub_info.description}.")]
+                if sub_info.is_required():
+                    example = (sub_info.examples or [""])[0]
+                    lines.append(f"# {sub} = {_toml_value(example)}  (required)")
+                    continue
+                default = sub_info.get_default(call_default_factory=True)
+                lines.append(f"# {sub} =" if default is None else f"# {sub} = {_toml_value(default)}")
     return "\n".join(lines) + "\n"
+
+
+def _table_model(info: FieldInfo) -> type[BaseModel] | None:
+    """The model of a ``list[Model]`` field (an array of tables, ``[[section.key]]``), else ``None``."""
+    args: tuple[Any, ...] = getattr(info.annotation, "__args__", ())
+    origin = getattr(info.annotation, "__origin__", None)
+    if origin is list and len(args) == 1 and isinstance(args[0], type) and issubclass(args[0], BaseModel):
+        return args[0]
+    return None

@@ -23,6 +23,7 @@ from rich.text import Text
 from propdesk import __version__
 from propdesk.cli import api_keys as api_keys_cli
 from propdesk.cli import presets as presets_cli
+from propdesk.cli import serve as serve_cli
 from propdesk.cli import strategies as strategies_cli
 from propdesk.cli.options import (
     BalanceOption,
@@ -901,6 +902,7 @@ def gateway(
 strategies_cli.register(app, _clear_errors)
 presets_cli.register(app, _clear_errors)
 api_keys_cli.register(app, _clear_errors)
+serve_cli.register(app, _clear_errors, _settings)
 
 
 def main() -> None:

@@ -29,6 +29,7 @@ __all__ = [
     "INVALID",
     "NOT_LIVE",
     "VERSION_CONFLICT",
+    "AddStrategy",
     "CancelAllOrders",
     "CancelOrder",
     "ClosePosition",
@@ -37,6 +38,7 @@ __all__ = [
     "FlattenAccount",
     "ModifyOrder",
     "PauseStrategy",
+    "RemoveStrategy",
     "RiskAtStop",
     "SetTradingState",
     "StartStrategy",
@@ -210,11 +212,16 @@ class UpdateStrategyParams(Command):
     Attributes:
         params: ``(name, value)`` pairs (values as the strategy's configuration model validates them).
         expected_version: the parameter version the caller edited; another version is a conflict (refused).
+        changed_by / source / reason: who asks (a user name), from where (``cli``, ``api``, ``desk`` ...) and why:
+            kept with the new version by ``propdesk serve`` (``strategy_param_versions``).
     """
 
     strategy: str
     params: tuple[tuple[str, object], ...]
     expected_version: int
+    changed_by: str = ""
+    source: str = ""
+    reason: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -286,3 +293,38 @@ class CommandResult:
     def accepted(self) -> bool:
         """The verdict's ``accepted``."""
         return self.verdict.accepted
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AddStrategy(Command):
+    """Add a named strategy instance to a running desk (``propdesk serve``), bound to ``account_id`` and ``symbol``.
+
+    Attributes:
+        name: the instance's name, unique on the desk (its orders' attribution tag: ``[a-z0-9_-]``, 1-64 characters).
+        strategy: the strategy reference (a bundled name, an installed entry point, ``module:Class`` or
+            ``path/to/file.py:Class``; :mod:`propdesk.strategies.registry`).
+        symbol: the contract (``ESZ5``) or root (``ES``: the account's front month).
+        params: ``(name, value)`` pairs for the strategy's configuration (its defaults for the rest).
+        state: the state it starts in (``running``, ``paused`` or ``stopped``).
+        changed_by / source / reason: who adds it, from where and why (kept with parameter version 1).
+    """
+
+    name: str
+    strategy: str
+    symbol: str
+    params: tuple[tuple[str, object], ...] = ()
+    state: StrategyState = StrategyState.RUNNING
+    changed_by: str = ""
+    source: str = ""
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RemoveStrategy(Command):
+    """Remove the stopped strategy instance ``name`` from the desk (its history stays in the journal); a running or
+    paused instance is refused (stop it first, choosing what happens to what it holds)."""
+
+    name: str
+    changed_by: str = ""
+    source: str = ""
+    reason: str = ""

@@ -121,6 +121,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
     from propdesk.execution.portfolio import StrategySummary
+    from propdesk.model.data import Timeframe
     from propdesk.node.builder import BuiltNode
     from propdesk.node.stream import EventStream
     from propdesk.risk.engine import DayClose, RiskEngine
@@ -1081,6 +1082,55 @@ class Desk:
         """What the risk engine did since it started: trading state timeline, lockouts, orders denied by rule,
         flattens (``None`` without a risk engine)."""
         return None if self.risk is None else self.risk.outcomes
+
+    # ------------------------------------------------------------------------------------------------ instances
+
+    def add_strategy(
+        self,
+        strategy: Strategy,
+        symbol: str,
+        *,
+        timeframe: Timeframe | None = None,
+        version: int = 1,
+        state: StrategyState = StrategyState.RUNNING,
+    ) -> StrategyView:
+        """Add ``strategy`` on ``symbol`` to the running node (``propdesk serve``'s instances), at parameter
+        ``version`` and in ``state`` (a paused one holds its entries; a stopped one gets no data and no orders). On a
+        started node its ``on_start`` runs at once (for a stopped one, ``on_stop`` follows).
+        ``timeframe``: the bars' timeframe on ``symbol``, set as the node's bar source first.
+
+        Raises:
+            ValueError: a strategy with the same tag is already on the node, or ``version`` < 1.
+            ConfigError: its timeframe cannot be built from the bars (finer, or not a whole multiple).
+        """
+        if version < 1:
+            raise ValueError(f"strategy {strategy.tag}: parameter version must be >= 1, not {version}")
+        if timeframe is not None and self.node.bar_feeds.source(symbol) is None:
+            self.node.bar_feeds.set_source(symbol, timeframe)
+        self.node.add_strategy(strategy, symbol)
+        slot = self._slots[strategy.tag] = _Slot(strategy, version=version)
+        if state is StrategyState.PAUSED:
+            slot.state = StrategyState.PAUSED
+            self._om.hold_tag(strategy.tag, self._entry_hold(strategy))
+        elif state is StrategyState.STOPPED:
+            self._stop(slot, StopMode.LEAVE)
+        return next(v for v in self.strategies() if v.tag == strategy.tag)
+
+    def remove_strategy(self, tag: str) -> Strategy:
+        """Take the stopped strategy ``tag`` off the node (its orders, fills and attributed position stay with the
+        node; its hold stays, so an order still arriving under its tag is denied).
+
+        Raises:
+            ValueError: no strategy has ``tag``, or it is not stopped.
+        """
+        slot = self._slot(tag)
+        if slot is None:
+            raise ValueError(f"no strategy with tag {tag!r}")
+        if slot.state is not StrategyState.STOPPED:
+            raise ValueError(f"strategy {tag} is {slot.state.value}: stop it first")
+        self.node.remove_strategy(tag)
+        del self._slots[tag]
+        return slot.strategy
 
 
 def _deny(rule_id: str, reason: str) -> Verdict:

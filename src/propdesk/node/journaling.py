@@ -38,6 +38,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -140,8 +141,32 @@ class JournalGate:
         return net != 0 and (net > 0) == (order.side is Side.SELL) and order.qty <= abs(net)
 
 
+@dataclass(slots=True)
+class _Bound:
+    """A node wired to the journal: its risk engine (or ``None``), its risk gate and its :class:`JournalGate`."""
+
+    node: TradingNode
+    risk: Any
+    inner_gate: PreTradeGate | None
+    journal_gate: JournalGate | None
+
+
+def _guard_of(risk: Any) -> Any:
+    """The risk engine's account guard when it can hold a condition, else ``None`` (no engine, not started)."""
+    if risk is None:
+        return None
+    try:
+        guard = risk.guard
+    except ConfigError:  # not started yet
+        return None
+    if not (hasattr(guard, "set_condition") and hasattr(guard, "clear_condition")):
+        return None
+    return guard
+
+
 class NodeJournal:
-    """A journal bound to one trading node (see the module docstring).
+    """A journal bound to a trading node, or to several (``propdesk serve``: one per account, one event sequence; see
+    the module docstring).
 
     Args:
         url: the database URL; ``None`` resolves it (``$PROPDESK_DATABASE_URL``, the config file, the SQLite file).
@@ -183,11 +208,8 @@ class NodeJournal:
         self._run_row: dict[str, Any] | None = None
         self._next_beat = float("inf")
         self._heartbeat_task: asyncio.Task[None] | None = None
-        self._guard: Any = None
-        self._risk: Any = None
-        self._node: TradingNode | None = None
-        self._inner_gate: PreTradeGate | None = None
-        self._journal_gate: JournalGate | None = None
+        self._nodes: list[_Bound] = []
+        self._risks: list[Any] = []  # every risk engine given to node_hook: back-pressure maps to their guards
 
     @property
     def display_url(self) -> str:
@@ -204,38 +226,60 @@ class NodeJournal:
         around it while the journal is behind (swapped on ``node.orders.gate`` at each change of level). Pass the risk
         engine as ``risk`` to map back-pressure to its guard's state (module docstring). With ``bind=False`` the
         journal is not attached yet: the caller restores the node from the journal first
-        (:mod:`propdesk.node.recovery`), then calls :meth:`bind`."""
-        self._risk = risk
+        (:mod:`propdesk.node.recovery`), then calls :meth:`bind`.
+
+        One journal may serve several nodes (``propdesk serve``: one node per account, one event sequence): call
+        the hook of each; every node gets its own gate and its own back-pressure condition, and the journal captures
+        from every node's bus."""
+        if risk is not None:
+            self._risks.append(risk)
 
         def hook(node: TradingNode) -> PreTradeGate | None:
             inner_gate = None if inner is None else inner(node)
             account = node.account_id
-            self._node = node
-            self._inner_gate = inner_gate
-            self._journal_gate = JournalGate(
+            journal_gate = JournalGate(
                 lambda: self.journal.level, inner_gate, lambda symbol: node.positions.net_qty(account, symbol)
             )
+            self._nodes.append(_Bound(node, risk, inner_gate, journal_gate))
             if bind:
                 self.bind(node)
-            return self._gate_for(self.journal.level)
+            return self._gate_for(self._bound_of(node), self.journal.level)
 
         return hook
 
-    def bind(self, node: TradingNode) -> None:
-        """Attach the journal to ``node``'s bus, with its order manager as the order lookup (also done by the
-        hook)."""
-        self._node = node
-        self.journal.order_lookup = node.orders.by_client_id.get
-        source = self._snapshot_source()
-        if source is not None:  # the risk engine's account state: after every fill and at every session roll
-            self.journal.snapshot_sources[int(node.account_id)] = source
-        self.journal.attach(node.bus, positions=node.positions)
-        self._place_gate(self.journal.level)
+    @property
+    def nodes(self) -> tuple[TradingNode, ...]:
+        """The nodes wired to this journal through :meth:`node_hook`, in the order they were built."""
+        return tuple(b.node for b in self._nodes)
 
-    def _snapshot_source(self) -> Callable[[], AccountSnapshot] | None:
+    def _bound_of(self, node: TradingNode) -> _Bound:
+        for bound in self._nodes:
+            if bound.node is node:
+                return bound
+        bound = _Bound(node, None, node.orders.gate, None)
+        self._nodes.append(bound)
+        return bound
+
+    def bind(self, node: TradingNode) -> None:
+        """Attach the journal to ``node``'s bus, with its order manager as the order lookup of its account (also
+        done by the hook)."""
+        bound = self._bound_of(node)
+        account = int(node.account_id)
+        journal = self.journal
+        lookup = node.orders.by_client_id.get
+        if journal.order_lookup is None:
+            journal.order_lookup = lookup
+        journal.order_lookups[account] = lookup
+        source = self._snapshot_source(bound.risk)
+        if source is not None:  # the risk engine's account state: after every fill and at every session roll
+            journal.snapshot_sources[account] = source
+        journal.attach(node.bus, positions=node.positions, account_id=account)
+        self._place_gate(bound, journal.level)
+
+    @staticmethod
+    def _snapshot_source(risk: Any) -> Callable[[], AccountSnapshot] | None:
         """The risk engine's account snapshot (day counters, peaks, the end-of-day balances the trailing drawdown
         floor depends on) as a journal snapshot source, or ``None`` without a risk engine attached to the node."""
-        risk = self._risk
         if risk is None:
             return None
         try:
@@ -245,44 +289,36 @@ class NodeJournal:
         snapshot = getattr(state, "snapshot", None)
         return snapshot if callable(snapshot) else None
 
-    def _gate_for(self, level: BackpressureLevel) -> PreTradeGate | None:
-        """The node's gate at ``level``: the risk gate alone at NORMAL, the :class:`JournalGate` around it else."""
-        return self._inner_gate if level is BackpressureLevel.NORMAL else self._journal_gate
+    @staticmethod
+    def _gate_for(bound: _Bound, level: BackpressureLevel) -> PreTradeGate | None:
+        """A node's gate at ``level``: the risk gate alone at NORMAL, the :class:`JournalGate` around it else."""
+        return (
+            bound.inner_gate if level is BackpressureLevel.NORMAL or bound.journal_gate is None else bound.journal_gate
+        )
 
-    def _place_gate(self, level: BackpressureLevel) -> None:
+    def _place_gate(self, bound: _Bound, level: BackpressureLevel) -> None:
         """Put the :class:`JournalGate` in front of the risk gate at SLOW and HALT, take it out at NORMAL (only if
         the order manager's gate is still one of the two)."""
-        node, gate = self._node, self._journal_gate
-        if node is None or gate is None:
+        if bound.journal_gate is None:
             return
-        orders = node.orders
-        want = self._gate_for(level)
+        orders = bound.node.orders
+        want = self._gate_for(bound, level)
         current = orders.gate
-        if current is not want and (current is gate or current is self._inner_gate):
+        if current is not want and (current is bound.journal_gate or current is bound.inner_gate):
             orders.gate = want
 
     def _on_level(self, level: BackpressureLevel) -> None:
-        self._place_gate(level)
-        guard = self._guard_of()
-        if guard is None:
-            return
-        if level is BackpressureLevel.NORMAL:
-            guard.clear_condition(JOURNAL_CONDITION)
-            return
-        why = self.journal.last_error or f"{self.journal.pending} records not yet committed"
-        guard.set_condition(JOURNAL_CONDITION, TradingState.REDUCING, f"journal back-pressure {level.name} ({why})")
-
-    def _guard_of(self) -> Any:
-        risk = self._risk
-        if risk is None:
-            return None
-        try:
-            guard = risk.guard
-        except ConfigError:  # not started yet
-            return None
-        if not (hasattr(guard, "set_condition") and hasattr(guard, "clear_condition")):
-            return None
-        return guard
+        for bound in self._nodes:
+            self._place_gate(bound, level)
+        for risk in self._risks:
+            guard = _guard_of(risk)
+            if guard is None:
+                continue
+            if level is BackpressureLevel.NORMAL:
+                guard.clear_condition(JOURNAL_CONDITION)
+                continue
+            why = self.journal.last_error or f"{self.journal.pending} records not yet committed"
+            guard.set_condition(JOURNAL_CONDITION, TradingState.REDUCING, f"journal back-pressure {level.name} ({why})")
 
     # ------------------------------------------------------------------ runs
 

@@ -232,6 +232,22 @@ class TradingNode:
             self.bus.unsubscribe(sub)
         self._suspended[tag] = subs
 
+    def remove_strategy(self, tag: str) -> Strategy | None:
+        """Unbind the strategy with ``tag``: no more market data, order or position events reach it (its orders and
+        its attributed position stay with the order and position managers). Returns it, or ``None`` when no strategy
+        has the tag. Its ``on_stop`` is not called here (the desk stops a strategy before removing it)."""
+        found = self._by_tag.pop(tag, None)
+        if found is None:
+            return None
+        strategy: Strategy = found
+        for sub in (*self._data_subs.pop(tag, []), *self._suspended.pop(tag, [])):
+            self.bus.unsubscribe(sub)
+        for sub in self.bus.subscriptions():  # its own bar, quote and trade handlers, suspended or not
+            if getattr(sub.handler, "__self__", None) is strategy:
+                self.bus.unsubscribe(sub)
+        self.strategies.remove(strategy)
+        return strategy
+
     def resume_data(self, strategy: Strategy) -> None:
         """Deliver market data to ``strategy`` again after :meth:`suspend_data` (no-op when not suspended)."""
         subs = self._suspended.pop(strategy.tag, None)

@@ -24,7 +24,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -77,6 +77,7 @@ __all__ = [
     "DEFAULT_SPEED",
     "EXIT_INTERRUPTED",
     "RECENT_EVENTS",
+    "ReplayAccount",
     "RunOptions",
     "RunSession",
     "RunSummary",
@@ -240,7 +241,195 @@ class RunSummary:
         }
 
 
-class RunSession(EventFanout, ReplayControl):
+class ReplayAccount(ReplayControl):
+    """A simulated account on a paced replay of real bars: the ``SimClock``, the ``SimBroker``, the node (built by
+    :class:`~propdesk.node.builder.NodeBuilder`, with the risk engine of ``options.risk``) and the
+    :class:`~propdesk.brokers.sim.replay.ReplayFeed` (see the module docstring). :class:`RunSession` is one with its
+    strategy; ``propdesk serve`` runs several, adding their strategies at runtime through the desk.
+
+    Args:
+        options: what to play (``options.strategy`` and ``params`` are not read here).
+        bars: the bars to play (default: :func:`load_replay_bars`); the window in ``options`` is not re-applied.
+        strategies: the strategies the node starts with (on the contract played).
+        sleep / monotonic: the feed's sleep and wall clock (inject fakes in tests).
+        on_record: called after each record is played (see :class:`ReplayFeed`).
+        journal: the node's journal (see :class:`RunSession`), or ``None``.
+        owns_journal: :meth:`play` opens and closes the journal's run (a :class:`RunSession`); ``False``: the journal
+            is shared by several accounts (``propdesk serve``), whose owner opens and closes it; the node is only
+            wired to it.
+
+    Attributes:
+        node, broker (the ``SimBroker``), clock, bus, feed, bars, symbol (the contract traded), built (the
+        :class:`~propdesk.node.builder.BuiltNode`), risk (its risk engine or ``None``), starting_balance.
+        desk: the :class:`~propdesk.node.desk.Desk` over the node (the console, the summary and ``propdesk serve``
+            read and command the account through it; a journaled one takes commands once :meth:`play` or the
+            journal's owner has started it).
+        day_rolls: the session rolls so far (each reset the portfolio's day PnL), oldest first.
+        fills: every fill so far (the desk's).
+
+    Raises:
+        ConfigError: unknown contract, or a strategy's timeframe is finer than the bars' (or not a whole multiple).
+        DataError: the file cannot be loaded or the window holds no bar.
+    """
+
+    def __init__(
+        self,
+        options: RunOptions,
+        *,
+        bars: BarSeries | None = None,
+        strategies: tuple[Strategy, ...] = (),
+        sleep: SleepFn = asyncio.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+        on_record: Callable[[ReplayRecord], None] | None = None,
+        journal: NodeJournal | None = None,
+        owns_journal: bool = True,
+    ) -> None:
+        self.options = options
+        self.journal = journal
+        self.owns_journal = owns_journal
+        try:
+            self.bars = bars if bars is not None else load_replay_bars(options)
+            if not len(self.bars):
+                raise DataError("no bars to replay", path=options.replay)
+            self.symbol = resolve_contract(self.bars.symbol, int(self.bars.ts_open_ns[-1]))
+            if self.bars.symbol != self.symbol:
+                b = self.bars
+                self.bars = BarSeries(
+                    self.symbol, b.timeframe, b.ts_open_ns, b.ts_close_ns, b.open, b.high, b.low, b.close, b.volume
+                )
+            self.clock = SimClock(int(self.bars.ts_open_ns[0]))
+            self.starting_balance = Money.of(options.balance_usd)
+            sim_cfg = options.sim  # risk enforcement closes at once at the last price
+            if options.risk is not None:
+                sim_cfg = sim_cfg.model_copy(update={"flatten_fill": "last-price"})
+            self.broker = SimBroker(
+                self.clock,
+                account_id=AccountId(options.account_id),
+                config=sim_cfg,
+                starting_balance=self.starting_balance,
+            )
+            risk = None
+            if options.risk is not None:
+                risk = backtest_risk_setup(
+                    options.risk,
+                    root=spec_for_symbol(self.symbol).root,
+                    bar_ns=self.bars.timeframe.ns,
+                    balance=self.starting_balance,
+                )
+            self.built = NodeBuilder(
+                kind=SessionKind.REPLAY,
+                clock=self.clock,
+                broker=self.broker,
+                account_id=options.account_id,
+                starting_balance_usd=options.balance_usd,
+                strategies=strategies,
+                symbol=self.symbol,
+                bar_timeframe=self.bars.timeframe,
+                risk=risk,
+                journal=journal,
+            ).build()
+            self.node = self.built.node
+            self.bus = self.built.bus
+            self.risk: RiskEngine | None = self.built.risk
+            self.desk = Desk(self.built)
+            self.day_rolls: list[SessionRolled] = []
+            self._roll_timers = SessionTimers(
+                self.clock, default_calendar(), None, self._roll_day, on_error=self._no_roll, name="propdesk.run"
+            )
+            self._roll_timers.start()
+            self.feed = ReplayFeed(
+                self.clock,
+                self.broker,
+                self.node,
+                [self.bars],
+                speed=options.speed,
+                max_wait_s=options.max_wait_s,
+                sleep=sleep,
+                monotonic=monotonic,
+                on_record=on_record,
+                before_record=self._before_record,
+            )
+            self.interrupted = False
+            self.wall_s = 0.0
+        except BaseException as exc:  # the journal is the run's from here: never left open by a failed start
+            if journal is not None and owns_journal:
+                journal.close_after(exc)
+            raise
+        self._t0: float | None = None
+
+    # ------------------------------------------------------------------ events
+
+    def _before_record(self, start_ns: int) -> None:
+        """Complete the aggregated bars that ended by ``start_ns`` (see :meth:`BarFeeds.close_due`)."""
+        feeds = self.node.bar_feeds
+        if feeds.aggregators and start_ns >= feeds.next_end_ns():
+            feeds.close_due(start_ns, self._to_bar_end)
+
+    def _to_bar_end(self, end_ns: int) -> None:
+        """The clock to an aggregated bar's end; its close is market data then (as a pre-aggregated bar's)."""
+        self.clock.advance_to(end_ns)
+        self.broker.note_data_time(self.symbol, end_ns)
+
+    def _roll_day(self, event: SessionRolled) -> None:
+        self.day_rolls.append(event)
+        self.node.portfolio.reset_day(event.ts_ns)
+
+    def _no_roll(self, exc: CalendarError) -> None:
+        log.warning("run: the day PnL no longer resets at the session roll: %s", exc)
+
+    @property
+    def fills(self) -> list[OrderFilled]:
+        """Every fill so far, oldest first (the desk's)."""
+        return self.desk.fills()
+
+    async def play(
+        self,
+        *,
+        run: dict[str, object] | None = None,
+        before_play: Callable[[], Awaitable[object]] | None = None,
+    ) -> str:
+        """Start the risk engine (and, when the session owns its journal, open the journal's run with ``run``'s
+        fields), start the node, await ``before_play`` (``propdesk serve`` reconciles the account there), play the
+        bars, stop the node (and close the run). Returns the run's status (``completed``, ``stopped`` after
+        :meth:`interrupt`, ``failed``).
+
+        Raises:
+            Exception: whatever the node, the strategy or the simulated exchange raises (the node is stopped first).
+        """
+        from propdesk.storage.runs import COMPLETED, FAILED, STOPPED  # noqa: PLC0415 - the database only when used
+
+        self.built.start_risk()
+        journal = self.journal if self.owns_journal else None
+        if journal is not None:
+            await self.built.open_journal(**(run or {}))
+            await self.desk.start()
+        self._t0 = time.perf_counter()
+        status = FAILED
+        try:
+            self.node.start()  # a timeframe registered in on_start may fail here: the run is then marked failed
+            if before_play is not None:
+                await before_play()
+            await self.feed.run()
+            status = COMPLETED
+        except KeyboardInterrupt:
+            self.interrupt()
+        finally:
+            assert self._t0 is not None
+            self.wall_s = time.perf_counter() - self._t0
+            self.built.stop()
+            self._roll_timers.stop()
+            if self.interrupted:
+                status = STOPPED
+            if journal is not None:
+                await journal.close(status=status)
+        return status
+
+    def progress(self) -> ReplayProgress:
+        """The feed's counters now."""
+        return self.feed.progress()
+
+
+class RunSession(EventFanout, ReplayAccount):
     """One replay run: the node, the simulated exchange, the strategy and the feed (see the module docstring).
 
     Args:
@@ -278,108 +467,26 @@ class RunSession(EventFanout, ReplayControl):
         on_record: Callable[[ReplayRecord], None] | None = None,
         journal: NodeJournal | None = None,
     ) -> None:
-        self.options = options
-        self.journal = journal
         try:
-            self.bars = bars if bars is not None else load_replay_bars(options)
-            if not len(self.bars):
-                raise DataError("no bars to replay", path=options.replay)
             self.strategy = strategy if strategy is not None else build_strategy(options.strategy, options.params)
-            self.symbol = resolve_contract(self.bars.symbol, int(self.bars.ts_open_ns[-1]))
-            if self.bars.symbol != self.symbol:
-                b = self.bars
-                self.bars = BarSeries(
-                    self.symbol, b.timeframe, b.ts_open_ns, b.ts_close_ns, b.open, b.high, b.low, b.close, b.volume
-                )
-            self.clock = SimClock(int(self.bars.ts_open_ns[0]))
-            self.starting_balance = Money.of(options.balance_usd)
-            sim_cfg = options.sim  # risk enforcement closes at once at the last price
-            if options.risk is not None:
-                sim_cfg = sim_cfg.model_copy(update={"flatten_fill": "last-price"})
-            self.broker = SimBroker(
-                self.clock,
-                account_id=AccountId(options.account_id),
-                config=sim_cfg,
-                starting_balance=self.starting_balance,
-            )
-            risk = None
-            if options.risk is not None:
-                risk = backtest_risk_setup(
-                    options.risk,
-                    root=spec_for_symbol(self.symbol).root,
-                    bar_ns=self.bars.timeframe.ns,
-                    balance=self.starting_balance,
-                )
-            self.built = NodeBuilder(
-                kind=SessionKind.REPLAY,
-                clock=self.clock,
-                broker=self.broker,
-                account_id=options.account_id,
-                starting_balance_usd=options.balance_usd,
-                strategies=(self.strategy,),
-                symbol=self.symbol,
-                bar_timeframe=self.bars.timeframe,
-                risk=risk,
-                journal=journal,
-            ).build()
-            self.node = self.built.node
-            self.bus = self.built.bus
-            self.risk: RiskEngine | None = self.built.risk
-            self.desk = Desk(self.built)
-            self.recent: deque[object] = deque(maxlen=RECENT_EVENTS)
-            self._listeners: list[EventListener] = []
-            # order events before the position manager (priority 100) publishes the position events a fill causes
-            self.bus.subscribe(topics.ORDER_EVENTS, self._on_event, priority=Priority.SESSION_EVENTS)
-            self.bus.subscribe(topics.POSITION_EVENTS, self._on_event, priority=Priority.SESSION_EVENTS)
-            self.day_rolls: list[SessionRolled] = []
-            self._roll_timers = SessionTimers(
-                self.clock, default_calendar(), None, self._roll_day, on_error=self._no_roll, name="propdesk.run"
-            )
-            self._roll_timers.start()
-            self.feed = ReplayFeed(
-                self.clock,
-                self.broker,
-                self.node,
-                [self.bars],
-                speed=options.speed,
-                max_wait_s=options.max_wait_s,
-                sleep=sleep,
-                monotonic=monotonic,
-                on_record=on_record,
-                before_record=self._before_record,
-            )
-            self.interrupted = False
-            self.wall_s = 0.0
-        except BaseException as exc:  # the journal is the run's from here: never left open by a failed start
+        except BaseException as exc:
             if journal is not None:
                 journal.close_after(exc)
             raise
-        self._t0: float | None = None
-
-    @property
-    def fills(self) -> list[OrderFilled]:
-        """Every fill so far, oldest first (the desk's)."""
-        return self.desk.fills()
-
-    # ------------------------------------------------------------------ events
-
-    def _before_record(self, start_ns: int) -> None:
-        """Complete the aggregated bars that ended by ``start_ns`` (see :meth:`BarFeeds.close_due`)."""
-        feeds = self.node.bar_feeds
-        if feeds.aggregators and start_ns >= feeds.next_end_ns():
-            feeds.close_due(start_ns, self._to_bar_end)
-
-    def _to_bar_end(self, end_ns: int) -> None:
-        """The clock to an aggregated bar's end; its close is market data then (as a pre-aggregated bar's)."""
-        self.clock.advance_to(end_ns)
-        self.broker.note_data_time(self.symbol, end_ns)
-
-    def _roll_day(self, event: SessionRolled) -> None:
-        self.day_rolls.append(event)
-        self.node.portfolio.reset_day(event.ts_ns)
-
-    def _no_roll(self, exc: CalendarError) -> None:
-        log.warning("run: the day PnL no longer resets at the session roll: %s", exc)
+        super().__init__(
+            options,
+            bars=bars,
+            strategies=(self.strategy,),
+            sleep=sleep,
+            monotonic=monotonic,
+            on_record=on_record,
+            journal=journal,
+        )
+        self.recent: deque[object] = deque(maxlen=RECENT_EVENTS)
+        self._listeners: list[EventListener] = []
+        # order events before the position manager (priority 100) publishes the position events a fill causes
+        self.bus.subscribe(topics.ORDER_EVENTS, self._on_event, priority=Priority.SESSION_EVENTS)
+        self.bus.subscribe(topics.POSITION_EVENTS, self._on_event, priority=Priority.SESSION_EVENTS)
 
     # ------------------------------------------------------------------ control
 
@@ -392,36 +499,20 @@ class RunSession(EventFanout, ReplayControl):
         Raises:
             Exception: whatever the node, the strategy or the simulated exchange raises (the node is stopped first).
         """
-        from propdesk.storage.runs import COMPLETED, FAILED, STOPPED  # noqa: PLC0415 - the database only when used
-
         loop = asyncio.get_running_loop()
         installed = install_sigint(loop, self.interrupt, enabled=handle_sigint)
-        self.built.start_risk()
-        await self.built.open_journal(
-            strategy=self.strategy.name,
-            symbol=self.symbol,
-            timeframe=str(self.bars.timeframe),
-            account_id=self.options.account_id,
-            params=self.strategy.config.model_dump(),
-            run_key=None if self.journal is None else self.run_key(),
-        )
-        self._t0 = time.perf_counter()
-        status = FAILED
+        run: dict[str, object] = {
+            "strategy": self.strategy.name,
+            "symbol": self.symbol,
+            "timeframe": str(self.bars.timeframe),
+            "account_id": self.options.account_id,
+            "params": self.strategy.config.model_dump(),
+            "run_key": None if self.journal is None else self.run_key(),
+        }
         try:
-            self.node.start()  # a timeframe registered in on_start may fail here: the run is then marked failed
-            await self.feed.run()
-            status = COMPLETED
-        except KeyboardInterrupt:
-            self.interrupt()
+            await self.play(run=run)
         finally:
-            self.wall_s = time.perf_counter() - self._t0
             remove_sigint(loop, installed)
-            self.built.stop()
-            self._roll_timers.stop()
-            if self.interrupted:
-                status = STOPPED
-            if self.journal is not None:
-                await self.journal.close(status=status)
         return self.summary()
 
     def run_key(self) -> str:
@@ -461,10 +552,6 @@ class RunSession(EventFanout, ReplayControl):
         )
 
     # ------------------------------------------------------------------ results
-
-    def progress(self) -> ReplayProgress:
-        """The feed's counters now."""
-        return self.feed.progress()
 
     def summary(self) -> RunSummary:
         """The summary as of now (final once :meth:`run` returned), read from the desk."""

@@ -47,7 +47,10 @@ ready, the inline writer reads it at start; records captured before are cut once
 with the batch's last number (no work per record); the writer stores each item's number in the ``events`` table
 (:class:`propdesk.storage.models.EventRow`) in the batch's transaction, and once the batch is committed it is handed
 to the listeners (:meth:`Journal.add_listener`: :class:`propdesk.node.stream.EventStream`). One journal writes a
-database at a time. A message delivered twice (a reconnect's replay) is one row in its table but two events.
+database at a time; several nodes share it by attaching each one's bus (``propdesk serve``: one node per account,
+:meth:`Journal.attach` with the node's ``account_id`` and :attr:`Journal.order_lookups`), so their records get one
+sequence, each event keeping its account. A message delivered twice (a reconnect's replay) is one row in its table
+but two events.
 
 Loop-thread only: like the bus, a journal is used from the core's thread. Life cycle: ``await start()`` /
 ``await stop()`` on an event loop, or ``start_sync()`` / ``pump()`` / ``stop_sync()`` without one (the process
@@ -258,6 +261,9 @@ class Journal:
         self.max_delay_s = max_delay_s
         self.on_backpressure = on_backpressure
         self.order_lookup = order_lookup
+        self.order_lookups: dict[int, Callable[[ClientOrderId], Order | None]] = {}
+        """Account id -> that account's order lookup (several nodes on one journal); an account without one uses
+        :attr:`order_lookup`."""
         self.snapshot_sources = dict(snapshot_sources or {})
         self.retry_delay_s = retry_delay_s
         self.max_retry_delay_s = max_retry_delay_s
@@ -301,9 +307,9 @@ class Journal:
         self._task: asyncio.Task[None] | None = None
         self._running = False
         self._closed = False
-        self._subs: list[Subscription] = []
-        self._bus: MessageBus | None = None
-        self._positions: PositionSource | None = None
+        self._subs: list[tuple[MessageBus, Subscription]] = []
+        self._buses: list[MessageBus] = []
+        self._positions: list[PositionSource] = []
         # counters
         self._rows = 0
         self._batches = 0
@@ -368,7 +374,7 @@ class Journal:
             self._task = loop.create_task(self._run_inline(), name="propdesk-journal-writer")
         self._running = True
         self._armed = False
-        if self._buf or self._bus is not None or self._positions is not None:
+        if self._buf or self._buses or self._positions:
             self._arm()
 
     def wait_ready(self, timeout_s: float = _START_TIMEOUT_S) -> bool:
@@ -473,43 +479,53 @@ class Journal:
         priority: int = Priority.JOURNAL,
         snapshot_priority: int = Priority.SNAPSHOT,
         positions: PositionSource | None = None,
+        account_id: int | None = None,
     ) -> None:
         """Subscribe to the journal's topics on ``bus`` (records at ``priority``; account snapshots after fills and
         session rolls at ``snapshot_priority``, after the account state has updated).
 
         With ``positions`` (the node's position manager) position changes are captured from the manager directly
         (:meth:`PositionManager.add_capture`: the same records, without building a position event per fill, ~3 us
-        each) instead of from ``events.position.**``."""
-        self._bus = bus
+        each) instead of from ``events.position.**``.
+
+        Several buses may be attached (``propdesk serve``: one node, one bus per account, one journal and one event
+        sequence for all): pass each node's ``account_id``, so a session roll on its bus snapshots only that account
+        (``None``: every account of :attr:`snapshot_sources`, the one-node case)."""
+        self._buses.append(bus)
+        subs: list[Subscription] = []
         for pattern in TOPICS:
             if positions is not None and pattern == POSITION_PATTERN:
                 continue
             if pattern == ORDER_PATTERN:  # one subscription per order event topic: the buffer's own append
                 for cls, topic in wire.ORDER_EVENT_TOPICS.items():
                     capture = self._capture_object if cls in wire.OBJECT_EVENTS else self._buf.append
-                    self._subs.append(bus.subscribe(topic, capture, priority))
+                    subs.append(bus.subscribe(topic, capture, priority))
                 continue
             handler = self._buf.append if pattern == POSITION_PATTERN else self.record
-            self._subs.append(bus.subscribe(pattern, handler, priority))
+            subs.append(bus.subscribe(pattern, handler, priority))
         if positions is not None:
             positions.add_capture(self._buf.append)
-            self._positions = positions
+            self._positions.append(positions)
         if self.snapshot_sources:
-            self._subs.append(bus.subscribe(topics.ORDER_FILLED, self._snapshot_after_fill, snapshot_priority))
-            self._subs.append(bus.subscribe(topics.SESSION_ROLLED, self._snapshot_at_roll, snapshot_priority))
+            subs.append(bus.subscribe(topics.ORDER_FILLED, self._snapshot_after_fill, snapshot_priority))
+
+            def at_roll(event: object) -> None:
+                self._snapshot_at_roll(event, account_id)
+
+            subs.append(bus.subscribe(topics.SESSION_ROLLED, at_roll, snapshot_priority))
+        self._subs.extend((bus, sub) for sub in subs)
         if not self._armed:
             self._arm()
 
     def detach(self) -> None:
-        """Unsubscribe from the bus (captured records are still written)."""
-        if self._bus is not None:
-            for sub in self._subs:
-                self._bus.unsubscribe(sub)
+        """Unsubscribe from every attached bus and position manager (captured records are still written)."""
+        for bus, sub in self._subs:
+            bus.unsubscribe(sub)
         self._subs.clear()
-        self._bus = None
-        if self._positions is not None:
-            self._positions.remove_capture(self._buf.append)
-            self._positions = None
+        self._buses.clear()
+        for positions in self._positions:
+            positions.remove_capture(self._buf.append)
+        self._positions.clear()
 
     # ------------------------------------------------------------------ capture (sync, never blocks)
 
@@ -541,7 +557,7 @@ class Journal:
         self._buf.append(item)
         seq = self._seq
         if item[0] != wire.K_POSITION:
-            if self.order_lookup is not None:
+            if self.order_lookup is not None or self.order_lookups:
                 # every order event (not only fills) refreshes its order's row: canceled legs and orders still
                 # working at a crash must be in the journal for recovery
                 self._dirty[message.client_order_id] = acct  # type: ignore[attr-defined]
@@ -631,11 +647,12 @@ class Journal:
                     event.account_id, source(), event.ts_event_ns, kind="fill", ref=event.trade_id
                 )
 
-    def _snapshot_at_roll(self, event: object) -> None:
+    def _snapshot_at_roll(self, event: object, only: int | None = None) -> None:
         ts_ns = int(getattr(event, "ts_ns", 0))
         ended = getattr(event, "ended_trading_date", None)
-        for account_id, source in self.snapshot_sources.items():
-            self.record_account_snapshot(account_id, source(), ts_ns, kind="eod", ref=str(ended or ""))
+        for account_id, source in tuple(self.snapshot_sources.items()):
+            if only is None or account_id == only:
+                self.record_account_snapshot(account_id, source(), ts_ns, kind="eod", ref=str(ended or ""))
 
     def _refuse(self, message: object) -> None:
         raise JournalClosedError(f"the journal ({self._url}) is stopped; a {type(message).__name__} was not recorded")
@@ -693,7 +710,7 @@ class Journal:
         self._armed = False
         self._soon = False
         self._cut()
-        if self._bus is not None or self._positions is not None:
+        if self._buses or self._positions:
             self._arm()  # raw captures arm nothing: while attached, a cut is due every max_delay_s
 
     def pump(self) -> None:
@@ -725,11 +742,13 @@ class Journal:
         states: list[tuple[Any, ...]] = []
         if self._dirty:
             lookup = self.order_lookup
-            if lookup is not None:
+            lookups = self.order_lookups
+            if lookup is not None or lookups:
                 get = wire.order_state
                 add = states.append
                 for cid, acct in self._dirty.items():
-                    order = lookup(cid)
+                    find = lookups.get(acct, lookup) if lookups else lookup
+                    order = None if find is None else find(cid)
                     if order is not None and order.account_id == acct:
                         add(get(order))
             self._dirty = {}
@@ -792,7 +811,7 @@ class Journal:
                 add((wire.K_REPORT, item[1], None, _ts_of(item) or self._clock()))
                 added += 1
             add(item)
-        if self.order_lookup is None:
+        if self.order_lookup is None and not self.order_lookups:
             dirty.clear()
         return items, fills, added
 

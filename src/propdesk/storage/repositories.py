@@ -144,6 +144,9 @@ class Repository:
             if name == "strategy_runs":
                 runs = {r["id"]: r for r in batch}  # the newest row of each run (start, then end)
                 await conn.execute(upsert(self.dialect, tbl, ("id",)), list(runs.values()))
+            elif name == "strategy_instances":
+                newest = {r["name"]: r for r in batch}  # an instance's latest state (desired state, version)
+                await conn.execute(upsert(self.dialect, tbl, ("name",)), list(newest.values()))
             elif name == "orders":
                 last: dict[tuple[int, str], rw.Row] = {}
                 for r in batch:  # one statement may not update the same row twice (PostgreSQL)

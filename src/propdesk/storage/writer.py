@@ -141,6 +141,8 @@ def _statement(conn: SaConnection, name: str, kind: str, keys: tuple[str, ...]) 
         return upsert(dialect, tbl, ("account_id", "client_order_id"), "ts_last_ns", keep=ORDER_KEEP)
     if kind == "runs":
         return upsert(dialect, tbl, ("id",))
+    if kind == "instances":
+        return upsert(dialect, tbl, ("name",))
     stmt = _insert(dialect, tbl)  # account reports: refresh every detail but the first sighting
     cols = {c.name: stmt.excluded[c.name] for c in tbl.columns if c.name not in _ACCOUNT_KEEP and not c.primary_key}
     return stmt.on_conflict_do_update(index_elements=["account_id"], set_=cols)
@@ -221,7 +223,8 @@ def _warm_run_statements(conn: SaConnection) -> None:
 
 def write_rows_sync(conn: SaConnection, dialect: str, rows: Iterable[tuple[str, rw.Row]]) -> int:
     """Write ``(table, row)`` pairs inside the open transaction ``conn``: insert-or-ignore, an upsert that keeps
-    the newest state for ``orders``, a refresh for ``accounts`` reports, an upsert by id for ``strategy_runs`` -
+    the newest state for ``orders``, a refresh for ``accounts`` reports, an upsert by id for ``strategy_runs`` (by
+    name for ``strategy_instances``) -
     the same rules as :meth:`propdesk.storage.repositories.Repository.write`, on a synchronous connection. Returns
     the rows given.
 
@@ -238,6 +241,9 @@ def write_rows_sync(conn: SaConnection, dialect: str, rows: Iterable[tuple[str, 
         if name == "strategy_runs":
             runs = {r["id"]: r for r in batch}  # the newest row of each run (start, then end)
             _executemany(conn, name, "runs", list(runs.values()))
+        elif name == "strategy_instances":
+            newest = {r["name"]: r for r in batch}  # an instance's latest state (desired state, version)
+            _executemany(conn, name, "instances", list(newest.values()))
         elif name == "orders":
             last: dict[tuple[int, str], rw.Row] = {}
             for r in batch:  # one statement may not update the same row twice (PostgreSQL)

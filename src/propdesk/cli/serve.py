@@ -1,0 +1,103 @@
+"""``propdesk serve``: the long-running desk (:mod:`propdesk.sessions.serve`) from the ``[serve]`` settings.
+
+With no ``[[serve.accounts]]`` it runs one simulated 50K Combine account (preset ``topstep-50k-combine``) replaying
+the ES file under ``[serve] data_dir`` (``../shared/data`` beside the checkout, as the README's ``propdesk run
+--replay ../shared/data/...``) with one ``sma_cross`` instance, so it works out of the box.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+
+from propdesk.cli.options import JournalUrlOption
+from propdesk.cli.strategies import ErrorWrapper, JsonOption
+
+if TYPE_CHECKING:
+    from propdesk.config import Settings
+
+__all__ = ["register"]
+
+
+def register(app: typer.Typer, clear_errors: ErrorWrapper, settings: Callable[[], Settings]) -> None:
+    """Add ``propdesk serve`` to ``app`` (errors through ``clear_errors``; ``settings()``: the process's settings)."""
+
+    @app.command()
+    @clear_errors
+    def serve(  # noqa: PLR0917 - Typer options
+        speed: Annotated[
+            str | None,
+            typer.Option(
+                help="Replay speed of sim accounts, a multiple of real time; 0 or 'max' = as fast as possible "
+                "(default: [serve] speed, 3600)."
+            ),
+        ] = None,
+        duration: Annotated[
+            float | None, typer.Option("--duration", help="Stop after this many wall seconds (default: run on).")
+        ] = None,
+        no_console: Annotated[
+            bool, typer.Option("--no-console", help="Plain status lines instead of the live view (CI, pipes).")
+        ] = False,
+        as_json: JsonOption = False,
+        journal: Annotated[
+            bool | None,
+            typer.Option(
+                "--journal/--no-journal",
+                help="Journal the accounts and keep the instances (default: journal.enabled); without a journal "
+                "instances are not kept across restarts.",
+            ),
+        ] = None,
+        journal_url: JournalUrlOption = None,
+    ) -> None:
+        """Run the desk: the [serve] accounts (sim: replaying real bars) with their strategy instances, managed at
+        runtime, until every replay ends, --duration, Ctrl-C (exit 130) or SIGTERM (exit 0).
+
+        Instances and their parameter versions are kept in the journal; after a restart each one resumes once its
+        account is reconciled, and not while the account is locked out. Positions and working orders stay as they
+        are at the stop. With no [serve] accounts configured: one simulated 50K Combine replaying the ES file with
+        one sma_cross instance.
+        """
+        from propdesk.brokers.sim.replay import parse_speed  # noqa: PLC0415 - heavy imports only when serving
+        from propdesk.console.display import plain_writer  # noqa: PLC0415
+        from propdesk.console.serve import (  # noqa: PLC0415
+            render_serve_summary,
+            run_serve_plain,
+            run_serve_with_console,
+        )
+        from propdesk.node.journaling import NodeJournal  # noqa: PLC0415
+        from propdesk.sessions.serve import ServeSession, ServeSummary  # noqa: PLC0415
+
+        cfg = settings()
+        pace = (cfg.serve.speed or None) if speed is None else parse_speed(speed)
+        node_journal = (
+            NodeJournal(journal_url, prestart=True) if (cfg.journal.enabled if journal is None else journal) else None
+        )
+        console, err = Console(), Console(stderr=True)
+        out = err if as_json else console
+        with err.status("loading the accounts' data"):
+            session = ServeSession(cfg.serve, journal=node_journal, speed=pace)
+
+        async def main() -> ServeSummary:
+            timer = None
+            if duration is not None:
+                timer = asyncio.get_running_loop().call_later(max(duration, 0.0), session.stop)
+            try:
+                if no_console or not out.is_terminal:
+                    return await run_serve_plain(session, plain_writer(out), period_s=cfg.serve.status_s)
+                return await run_serve_with_console(session, out, refresh_per_s=1.0 / cfg.serve.status_s)
+            finally:
+                if timer is not None:
+                    timer.cancel()
+
+        summary = asyncio.run(main())
+        if as_json:
+            typer.echo(json.dumps(summary.to_json_dict(), default=str))
+        elif no_console or not out.is_terminal:
+            console.print(render_serve_summary(summary))
+        if summary.exit_code:
+            raise typer.Exit(code=summary.exit_code)
