@@ -43,6 +43,7 @@ from propdesk.execution.positions import spec_for_symbol
 from propdesk.model.commands import (
     ACCEPTED,
     IDEMPOTENCY_CONFLICT,
+    INSTANCE_NAME_RE,
     INVALID,
     NOT_LIVE,
     VERSION_CONFLICT,
@@ -71,7 +72,6 @@ if TYPE_CHECKING:
     from propdesk.strategies.base import Strategy
 
 __all__ = [
-    "INSTANCE_NAME_MAX",
     "WAIT_RECONCILE",
     "DeskService",
     "InstanceSpec",
@@ -81,8 +81,6 @@ __all__ = [
 
 log = logging.getLogger("propdesk.node.service")
 
-INSTANCE_NAME_MAX: Final[int] = 64
-"""The longest instance name (characters; the ``strategy_instances.name`` column)."""
 WAIT_RECONCILE: Final[str] = "waiting for the account's reconcile"
 """:attr:`InstanceView.waiting` before the account's first clean reconcile."""
 _FIXED: Final[frozenset[str]] = frozenset({"symbol", "tag", "timeframe"})
@@ -148,16 +146,6 @@ class _Account:
 
 def _deny(rule_id: str, reason: str) -> Verdict:
     return Verdict(accepted=False, rule_id=rule_id, reason=reason)
-
-
-def _valid_name(name: str) -> bool:
-    return (
-        0 < len(name) <= INSTANCE_NAME_MAX
-        and name[0].isascii()
-        and name[0].isalnum()
-        and name == name.lower()
-        and all(c.isascii() and (c.isalnum() or c in "_-") for c in name)
-    )
 
 
 class DeskService:
@@ -303,8 +291,8 @@ class DeskService:
         return symbol
 
     def _add(self, c: AddStrategy) -> CommandResult:
-        if not _valid_name(c.name):
-            reason = f"AddStrategy: instance name {c.name!r} must be 1-{INSTANCE_NAME_MAX} characters [a-z0-9_-]"
+        if not INSTANCE_NAME_RE.match(c.name):
+            reason = f"AddStrategy: instance name {c.name!r} must match {INSTANCE_NAME_RE.pattern}"
             return self._result(c, _deny(INVALID, reason))
         if c.name in self._instances:
             return self._result(c, _deny(INVALID, f"AddStrategy: an instance named {c.name!r} exists"))
