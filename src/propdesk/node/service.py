@@ -135,6 +135,7 @@ class _Instance:
     created_ns: int
     waiting: str = WAIT_RECONCILE
     on_node: bool = False
+    failed: bool = False  # could not be put on its node: not retried until a command changes it
 
 
 @dataclass(slots=True)
@@ -335,8 +336,10 @@ class DeskService:
         return self._result(c, ACCEPTED)
 
     def _on_waiting(self, c: StartStrategy | PauseStrategy | StopStrategy | UpdateStrategyParams) -> CommandResult:
-        """A command on an instance not yet on its node: its stored desired state or parameters change."""
+        """A command on an instance not yet on its node: its stored desired state or parameters change (an instance
+        that could not start is tried again at the next resume)."""
         inst = self._instances[c.strategy]
+        inst.failed = False
         if not isinstance(c, UpdateStrategyParams):
             if isinstance(c, PauseStrategy) and inst.state is StrategyState.STOPPED:
                 return self._result(c, _deny(INVALID, f"PauseStrategy: {c.strategy} is stopped (start it first)"))
@@ -446,10 +449,10 @@ class DeskService:
 
     def resume_waiting(self, account_id: int) -> list[str]:
         """Put the account's waiting instances on its node if it is reconciled and not locked out (else their
-        ``waiting`` says why); returns the names put on the node. An instance that cannot be built now stays
-        waiting with the error."""
+        ``waiting`` says why); returns the names put on the node. An instance that cannot be put on its node stays
+        waiting with the error (``cannot start: ...``) and is not tried again until a command on it."""
         entry = self._account(account_id)
-        waiting = [i for i in self._instances.values() if i.account_id == account_id and not i.on_node]
+        waiting = [i for i in self._instances.values() if i.account_id == account_id and not i.on_node and not i.failed]
         if not waiting:
             return []
         if not entry.ready:
@@ -465,6 +468,8 @@ class DeskService:
                 entry.desk.add_strategy(strategy, inst.symbol, version=inst.version, state=inst.state)
             except (PropdeskError, ValueError) as exc:
                 inst.waiting = f"cannot start: {exc}"
+                inst.failed = True
+                log.warning("instance %s: %s", inst.name, inst.waiting)
                 continue
             inst.on_node, inst.waiting = True, ""
             resumed.append(inst.name)
