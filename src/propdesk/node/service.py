@@ -230,7 +230,7 @@ class DeskService:
             if command.account_id is not None and command.account_id != inst.account_id:
                 reason = f"{name}: instance {inst.name} trades account {inst.account_id}, not {command.account_id}"
                 return self._result(command, _deny(INVALID, reason))
-            if not inst.on_node:
+            if not inst.on_node or command.idempotency_key in self._results:  # a key first used while it waited
                 return self._idempotent(command, self._on_waiting)
             result = self._accounts[inst.account_id].desk.execute(command)
             if result.accepted and not result.replayed:

@@ -96,6 +96,8 @@ def test_instances_wait_for_the_reconcile_and_the_lockout_then_resume() -> None:
     (on_node,) = svc.desk().strategies()
     assert (on_node.tag, on_node.state, on_node.version, on_node.params["qty"]) == ("sma", StrategyState.PAUSED, 4, 1)
     assert svc.instances()[0].waiting == ""
+    again = svc.execute(change)  # the same key, now that the instance is on its node: the first result, nothing done
+    assert again.replayed and again.accepted and svc.desk().strategies()[0].version == 4
 
 
 def test_add_strategy_checks_its_name_reference_and_account() -> None:
