@@ -302,7 +302,11 @@ class ServeSession:
         ]
         self.stream: EventStream | None = None
         self.signal = ""
-        self.warnings: list[str] = []
+        self.warnings: list[str] = [
+            f"instance {s.name}: the service runs no account named {s.account!r}; left out"
+            for s in strategies
+            if s.account not in self._ids_by_name
+        ]
         self.started = asyncio.Event()
         self._engine: AsyncEngine | None = None
         self._t0: float | None = None
