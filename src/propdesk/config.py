@@ -54,6 +54,7 @@ from pydantic_settings.sources.utils import parse_env_vars
 
 from propdesk.core.errors import ConfigError
 from propdesk.core.textfiles import parse_toml, read_utf8
+from propdesk.model.commands import INSTANCE_NAME_RE
 
 __all__ = [
     "CONFIG_ENV",
@@ -259,9 +260,6 @@ class EmulatorSettings(_Section):
         default=None, gt=0, description="replay speed (multiple of real time); unset = the config's"
     )
 
-
-INSTANCE_NAME_RE: Final = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-"""A strategy instance's name (its orders' attribution tag): lowercase letters, digits, ``_`` and ``-``, 1-64."""
 
 DEFAULT_SERVE_DATA: Final = Path("es_1min_topstepx_esz5/ES_1min_20250831_20251114.csv")
 """The bar file a simulated ``propdesk serve`` account replays when it names none (under ``[serve] data_dir``)."""

@@ -12,6 +12,7 @@ Prices are :class:`~propdesk.model.price.Price` in points on the contract's tick
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, fields
 from decimal import Decimal
 from enum import StrEnum
@@ -26,6 +27,7 @@ __all__ = [
     "ACCEPTED",
     "ADMIN_REQUIRED",
     "IDEMPOTENCY_CONFLICT",
+    "INSTANCE_NAME_RE",
     "INVALID",
     "NOT_LIVE",
     "VERSION_CONFLICT",
@@ -300,7 +302,7 @@ class AddStrategy(Command):
     """Add a named strategy instance to a running desk (``propdesk serve``), bound to ``account_id`` and ``symbol``.
 
     Attributes:
-        name: the instance's name, unique on the desk (its orders' attribution tag: ``[a-z0-9_-]``, 1-64 characters).
+        name: the instance's name, unique on the desk (its orders' attribution tag; :data:`INSTANCE_NAME_RE`).
         strategy: the strategy reference (a bundled name, an installed entry point, ``module:Class`` or
             ``path/to/file.py:Class``; :mod:`propdesk.strategies.registry`).
         symbol: the contract (``ESZ5``) or root (``ES``: the account's front month).
@@ -328,3 +330,8 @@ class RemoveStrategy(Command):
     changed_by: str = ""
     source: str = ""
     reason: str = ""
+
+
+INSTANCE_NAME_RE: Final[re.Pattern[str]] = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+"""A strategy instance's name (:class:`AddStrategy`; also its orders' attribution tag): lowercase letters, digits,
+``_`` and ``-``, starting with a letter or digit, 1-64 characters."""

@@ -43,6 +43,7 @@ from propdesk.execution.positions import spec_for_symbol
 from propdesk.model.commands import (
     ACCEPTED,
     IDEMPOTENCY_CONFLICT,
+    INSTANCE_NAME_RE,
     INVALID,
     NOT_LIVE,
     VERSION_CONFLICT,
@@ -71,7 +72,6 @@ if TYPE_CHECKING:
     from propdesk.strategies.base import Strategy
 
 __all__ = [
-    "INSTANCE_NAME_MAX",
     "WAIT_RECONCILE",
     "DeskService",
     "InstanceSpec",
@@ -81,8 +81,6 @@ __all__ = [
 
 log = logging.getLogger("propdesk.node.service")
 
-INSTANCE_NAME_MAX: Final[int] = 64
-"""The longest instance name (characters; the ``strategy_instances.name`` column)."""
 WAIT_RECONCILE: Final[str] = "waiting for the account's reconcile"
 """:attr:`InstanceView.waiting` before the account's first clean reconcile."""
 _FIXED: Final[frozenset[str]] = frozenset({"symbol", "tag", "timeframe"})
@@ -137,6 +135,7 @@ class _Instance:
     created_ns: int
     waiting: str = WAIT_RECONCILE
     on_node: bool = False
+    failed: bool = False  # could not be put on its node: not retried until a command changes it
 
 
 @dataclass(slots=True)
@@ -148,16 +147,6 @@ class _Account:
 
 def _deny(rule_id: str, reason: str) -> Verdict:
     return Verdict(accepted=False, rule_id=rule_id, reason=reason)
-
-
-def _valid_name(name: str) -> bool:
-    return (
-        0 < len(name) <= INSTANCE_NAME_MAX
-        and name[0].isascii()
-        and name[0].isalnum()
-        and name == name.lower()
-        and all(c.isascii() and (c.isalnum() or c in "_-") for c in name)
-    )
 
 
 class DeskService:
@@ -241,7 +230,7 @@ class DeskService:
             if command.account_id is not None and command.account_id != inst.account_id:
                 reason = f"{name}: instance {inst.name} trades account {inst.account_id}, not {command.account_id}"
                 return self._result(command, _deny(INVALID, reason))
-            if not inst.on_node:
+            if not inst.on_node or command.idempotency_key in self._results:  # a key first used while it waited
                 return self._idempotent(command, self._on_waiting)
             result = self._accounts[inst.account_id].desk.execute(command)
             if result.accepted and not result.replayed:
@@ -303,8 +292,8 @@ class DeskService:
         return symbol
 
     def _add(self, c: AddStrategy) -> CommandResult:
-        if not _valid_name(c.name):
-            reason = f"AddStrategy: instance name {c.name!r} must be 1-{INSTANCE_NAME_MAX} characters [a-z0-9_-]"
+        if not INSTANCE_NAME_RE.match(c.name):
+            reason = f"AddStrategy: instance name {c.name!r} must match {INSTANCE_NAME_RE.pattern}"
             return self._result(c, _deny(INVALID, reason))
         if c.name in self._instances:
             return self._result(c, _deny(INVALID, f"AddStrategy: an instance named {c.name!r} exists"))
@@ -347,8 +336,10 @@ class DeskService:
         return self._result(c, ACCEPTED)
 
     def _on_waiting(self, c: StartStrategy | PauseStrategy | StopStrategy | UpdateStrategyParams) -> CommandResult:
-        """A command on an instance not yet on its node: its stored desired state or parameters change."""
+        """A command on an instance not yet on its node: its stored desired state or parameters change (an instance
+        that could not start is tried again at the next resume)."""
         inst = self._instances[c.strategy]
+        inst.failed = False
         if not isinstance(c, UpdateStrategyParams):
             if isinstance(c, PauseStrategy) and inst.state is StrategyState.STOPPED:
                 return self._result(c, _deny(INVALID, f"PauseStrategy: {c.strategy} is stopped (start it first)"))
@@ -458,10 +449,10 @@ class DeskService:
 
     def resume_waiting(self, account_id: int) -> list[str]:
         """Put the account's waiting instances on its node if it is reconciled and not locked out (else their
-        ``waiting`` says why); returns the names put on the node. An instance that cannot be built now stays
-        waiting with the error."""
+        ``waiting`` says why); returns the names put on the node. An instance that cannot be put on its node stays
+        waiting with the error (``cannot start: ...``) and is not tried again until a command on it."""
         entry = self._account(account_id)
-        waiting = [i for i in self._instances.values() if i.account_id == account_id and not i.on_node]
+        waiting = [i for i in self._instances.values() if i.account_id == account_id and not i.on_node and not i.failed]
         if not waiting:
             return []
         if not entry.ready:
@@ -477,6 +468,8 @@ class DeskService:
                 entry.desk.add_strategy(strategy, inst.symbol, version=inst.version, state=inst.state)
             except (PropdeskError, ValueError) as exc:
                 inst.waiting = f"cannot start: {exc}"
+                inst.failed = True
+                log.warning("instance %s: %s", inst.name, inst.waiting)
                 continue
             inst.on_node, inst.waiting = True, ""
             resumed.append(inst.name)

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Final, Literal
 
 from propdesk.brokers.sim.replay import DEFAULT_MAX_WAIT_S, SleepFn
 from propdesk.config import DEFAULT_SERVE_DATA, ServeAccount, ServeSettings, ServeStrategy
-from propdesk.core.errors import ConfigError
+from propdesk.core.errors import ConfigError, DataError
 from propdesk.core.timefmt import iso_utc
 from propdesk.model.commands import StrategyState
 from propdesk.model.price import Money
@@ -266,15 +266,20 @@ class ServeSession:
                         f"serve account {account.name!r}: broker {account.broker!r} is not run by propdesk serve yet "
                         "(sim accounts only; trade a ProjectX account with propdesk run --broker projectx)"
                     )
-                replay = ReplayAccount(
-                    _options(settings, account, pace),
-                    bars=None if bars is None else bars.get(account.name),
-                    sleep=sleep,
-                    monotonic=monotonic,
-                    on_record=self._on_record_of(account.account_id),
-                    journal=journal,
-                    owns_journal=False,
-                )
+                try:
+                    replay = ReplayAccount(
+                        _options(settings, account, pace),
+                        bars=None if bars is None else bars.get(account.name),
+                        sleep=sleep,
+                        monotonic=monotonic,
+                        on_record=self._on_record_of(account.account_id),
+                        journal=journal,
+                        owns_journal=False,
+                    )
+                except DataError as exc:
+                    where = "its data" if account.data is not None else "[serve] data_dir"
+                    reason = f"serve account {account.name!r}: {exc.reason} (check {where})"
+                    raise DataError(reason, path=exc.path, row=exc.row, line=exc.line) from None
                 aid = account.account_id
                 self.replays[aid] = replay
                 self.names[aid] = account.name
@@ -301,7 +306,11 @@ class ServeSession:
         ]
         self.stream: EventStream | None = None
         self.signal = ""
-        self.warnings: list[str] = []
+        self.warnings: list[str] = [
+            f"instance {s.name}: the service runs no account named {s.account!r}; left out"
+            for s in strategies
+            if s.account not in self._ids_by_name
+        ]
         self.started = asyncio.Event()
         self._engine: AsyncEngine | None = None
         self._t0: float | None = None

@@ -99,3 +99,13 @@ def test_a_projectx_account_is_refused_in_one_line(tmp_path: Path) -> None:
     result = runner.invoke(app, ["--config", str(cfg), "serve", "--no-journal", "--no-console"])
     assert result.exit_code == 2
     assert "serve account 'live': broker 'projectx' is not run by propdesk serve yet" in result.output
+
+
+def test_missing_data_names_the_account_and_the_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "here").mkdir()
+    monkeypatch.chdir(tmp_path / "here")  # no ../shared/data beside it
+    monkeypatch.delenv("PROPDESK_CONFIG", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    result = runner.invoke(app, ["serve", "--no-journal", "--no-console"])
+    assert result.exit_code == 2
+    assert "serve account 'combine': file not found (check [serve] data_dir)" in result.output

@@ -12,6 +12,8 @@ from propdesk.model.commands import (
     VERSION_CONFLICT,
     AddStrategy,
     PauseStrategy,
+    RemoveStrategy,
+    StopStrategy,
     StrategyState,
     SubmitOrder,
     UpdateStrategyParams,
@@ -94,6 +96,8 @@ def test_instances_wait_for_the_reconcile_and_the_lockout_then_resume() -> None:
     (on_node,) = svc.desk().strategies()
     assert (on_node.tag, on_node.state, on_node.version, on_node.params["qty"]) == ("sma", StrategyState.PAUSED, 4, 1)
     assert svc.instances()[0].waiting == ""
+    again = svc.execute(change)  # the same key, now that the instance is on its node: the first result, nothing done
+    assert again.replayed and again.accepted and svc.desk().strategies()[0].version == 4
 
 
 def test_add_strategy_checks_its_name_reference_and_account() -> None:
@@ -121,3 +125,30 @@ def test_add_strategy_checks_its_name_reference_and_account() -> None:
     assert svc.execute(PauseStrategy(idempotency_key="p", strategy="nope")).verdict.rule_id == INVALID
     unknown = svc.execute(SubmitOrder(idempotency_key="s", symbol="ESZ5", side=Side.BUY, qty=1, account_id=3))
     assert unknown.verdict.rule_id == INVALID
+
+
+def test_an_instance_that_cannot_start_waits_with_the_error_until_removed() -> None:
+    rows: Rows = []
+    replay, svc = make(rows)
+    stored = StoredInstance(
+        name="too-fine",
+        account_id=1,
+        strategy="sma_cross",
+        symbol="ESZ5",
+        desired_state="running",
+        version=1,
+        params={"timeframe": "30s"},  # finer than the account's 1-minute bars
+        created_ns=1,
+        updated_ns=1,
+    )
+    assert svc.restore([stored]) == []
+    replay.built.start_risk()
+    replay.node.start()
+    assert svc.account_ready(1) == []
+    (view,) = svc.instances()
+    assert view.waiting.startswith("cannot start: ") and "30s" in view.waiting
+    assert svc.resume_waiting(1) == [] and svc.desk().strategies() == []
+    assert svc.execute(StopStrategy(idempotency_key="s", strategy="too-fine")).accepted
+    assert svc.execute(RemoveStrategy(idempotency_key="r", name="too-fine")).accepted
+    assert svc.instances() == []
+    assert [p[0][1]["desired_state"] for p, _ in rows] == ["stopped", "removed"]

@@ -350,3 +350,11 @@ async def test_the_event_stream_of_two_accounts_end_to_end(tmp_path: Path) -> No
         assert [(e.seq, e.topic) for e in events if e.seq <= last] == want  # every event once, in order
     fills = {int(r["account_id"]) for r in stored if r["topic"] == "events.order.filled"}
     assert fills == {1, 2}
+
+
+def test_with_no_account_configured_the_default_combine_runs_and_an_instance_of_another_account_is_left_out() -> None:
+    settings = sim_settings([], [{"name": "x", "strategy": "sma_cross", "account": "elsewhere"}])
+    session = ServeSession(settings, bars={"combine": es_window(5)})
+    assert session.names == {1: "combine"} and session.replays[1].risk is not None
+    assert session.initial == []
+    assert session.warnings == ["instance x: the service runs no account named 'elsewhere'; left out"]
