@@ -13,14 +13,17 @@ The routes call the desk directly: run the app on the event loop the desks run o
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI
+from pydantic.json_schema import models_json_schema
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from propdesk.api.auth import Authenticator, install_auth
 from propdesk.api.hosts import HostOriginGuard
 from propdesk.api.problems import install_problem_handlers
 from propdesk.api.rest import ApiContext, build_router
-from propdesk.api.ws import build_ws_router
+from propdesk.api.ws import MESSAGE_MODELS, build_ws_router
 from propdesk.config import ApiSettings
 from propdesk.node.service import DeskService
 from propdesk.node.stream import EventStream
@@ -71,4 +74,26 @@ def create_app(
     app.include_router(build_router(), prefix=API_PREFIX)
     app.include_router(build_ws_router(), prefix=API_PREFIX)
     app.add_middleware(HostOriginGuard, allowed_hosts=[settings.host, *allowed_hosts])
+    _add_message_schemas(app)
     return app
+
+
+def _add_message_schemas(app: FastAPI) -> None:
+    """Add the WebSocket's message shapes (:data:`propdesk.api.ws.MESSAGE_MODELS`) to the OpenAPI document's
+    ``components.schemas``, so the dashboard's generated types cover the socket too."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = generate()
+        _, defs = models_json_schema(
+            [(m, "serialization") for m in MESSAGE_MODELS], ref_template="#/components/schemas/{model}"
+        )
+        schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+        for name, definition in defs.get("$defs", {}).items():
+            schemas.setdefault(name, definition)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to extend the document

@@ -689,7 +689,7 @@ def build_router() -> APIRouter:
                     int(row["seq"]), row["topic"], int(row["account_id"]), int(row["ts_ns"]), None, row["payload"]
                 )
                 items.append(event_out(ev))
-        nxt = int(rows[-1]["seq"]) if rows else max(after_seq, min(after_seq, head))
+        nxt = int(rows[-1]["seq"]) if rows else after_seq
         return EventPage(items=items, seq_head=head, next_after_seq=nxt)
 
     @r.post("/auth/ws-ticket", tags=["auth"])

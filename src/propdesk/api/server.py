@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import socket
 from typing import Final
 
 import uvicorn
@@ -87,14 +86,19 @@ class ApiServer:
         """
         if self._task is not None:
             raise RuntimeError("the API server was already started")
-        self._task = asyncio.get_running_loop().create_task(self._server.serve(), name="propdesk-api-server")
+        self._task = asyncio.get_running_loop().create_task(self._serve(), name="propdesk-api-server")
         while not self._server.started:
             if self._task.done():
-                with contextlib.suppress(BaseException):
-                    self._task.result()
+                self._task = None
                 raise RuntimeError(f"the API server could not listen on {self.host}:{self._port}")
             await asyncio.sleep(_STARTUP_POLL_S)
         log.info("propdesk API listening on %s", self.url)
+
+    async def _serve(self) -> None:
+        try:
+            await self._server.serve()
+        except SystemExit:  # uvicorn exits on a startup failure (a taken port): never out of the loop
+            log.error("the propdesk API could not start on %s:%s", self.host, self._port)
 
     async def stop(self) -> None:
         """Stop serving (idempotent): stop accepting, close the connections, wait for the server's task."""
@@ -102,12 +106,5 @@ class ApiServer:
         if task is None:
             return
         self._server.should_exit = True
-        with contextlib.suppress(asyncio.CancelledError, SystemExit, OSError):
+        with contextlib.suppress(asyncio.CancelledError, OSError):
             await task
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port free on ``host`` now (for tests and ``port = 0`` style setups)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])

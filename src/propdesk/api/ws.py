@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from typing import Any, Final
 
@@ -40,7 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from propdesk.api.auth import Principal, authenticator_of
 from propdesk.api.keys import Scope
-from propdesk.api.problems import ApiProblem, ProblemCode
+from propdesk.api.problems import ApiProblem, Problem, ProblemCode
 from propdesk.api.rest import ApiContext, api_context, execute, idempotency_key, submit_order
 from propdesk.api.schemas import (
     AccountOut,
@@ -67,6 +68,8 @@ __all__ = [
     "CLOSE_UNAUTHORIZED",
     "CLOSE_UNAVAILABLE",
     "HELLO_TIMEOUT_S",
+    "MESSAGE_MODELS",
+    "CommandMessage",
     "Hello",
     "SnapshotData",
     "build_ws_router",
@@ -107,7 +110,9 @@ class SnapshotData(BaseModel):
     risk: list[RuleOut]
 
 
-class _CommandIn(BaseModel):
+class CommandMessage(BaseModel):
+    """A command sent on the socket (module docstring, point 6)."""
+
     model_config = ConfigDict(extra="forbid")
     type: str = Field(pattern="^command$")
     id: str = Field(default="", max_length=100)
@@ -245,21 +250,25 @@ class _Connection:
 
     async def _read(self) -> None:
         while True:
-            raw = await self.ws.receive_json()
-            ident = raw.get("id", "") if isinstance(raw, dict) else ""
+            text = await self.ws.receive_text()
+            ident = ""
             try:
+                raw = json.loads(text)
+                ident = str(raw.get("id", ""))[:100] if isinstance(raw, dict) else ""
                 data = {"id": ident, "result": self._command(raw).model_dump(mode="json")}
+            except ValueError:
+                problem = Problem.of(ProblemCode.VALIDATION_FAILED, "a message must be one JSON object")
+                data = {"id": ident, "problem": problem.model_dump(mode="json", exclude_none=True)}
             except ApiProblem as exc:
                 data = {"id": ident, "problem": exc.problem.model_dump(mode="json", exclude_none=True)}
-            await self.send(
-                EventOut(
-                    seq=self.stream.head_seq, ts_ns=self._now(), topic="command", type="result", account=None, data=data
-                )
+            reply = EventOut(
+                seq=self.stream.head_seq, ts_ns=self._now(), topic="command", type="result", account=None, data=data
             )
+            await self.send(reply)
 
     def _command(self, raw: object) -> CommandResultOut:
         try:
-            msg = _CommandIn.model_validate(raw)
+            msg = CommandMessage.model_validate(raw)
         except ValidationError as exc:
             raise ApiProblem.of(ProblemCode.VALIDATION_FAILED, _errors(exc)) from exc
         if self.principal is None or not self.principal.may(Scope.TRADE):
@@ -322,6 +331,10 @@ class _FlattenIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     account_id: int | None = None
     reason: str = Field(default="", max_length=500)
+
+
+MESSAGE_MODELS: Final[tuple[type[BaseModel], ...]] = (Hello, CommandMessage, EventOut, SnapshotData)
+"""The socket's message shapes, added to the OpenAPI document's schemas (WebSocket routes have no operation)."""
 
 
 def build_ws_router() -> APIRouter:

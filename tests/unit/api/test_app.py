@@ -243,6 +243,7 @@ async def test_the_openapi_document_describes_every_route_and_body(api: ApiEnv) 
     assert {"/api/v1/accounts", "/api/v1/orders", "/api/v1/instances/{name}/params", "/api/v1/events"} <= paths
     schemas = doc["components"]["schemas"]
     assert {"AccountOut", "OrderIn", "CommandResultOut", "Problem", "RuleOut", "EventPage"} <= set(schemas)
+    assert {"Hello", "CommandMessage", "EventOut", "SnapshotData"} <= set(schemas)  # the WebSocket's messages
     place = doc["paths"]["/api/v1/orders"]["post"]
     assert {"202", "409", "403"} <= set(place["responses"])
 

@@ -194,6 +194,8 @@ async def test_commands_on_the_socket_are_answered_with_the_verdict(sqlite_db_ur
             denied = await recv(ws)
             await ws.send(json.dumps({"type": "command", "id": "c3", "command": "launch_rocket"}))
             malformed = await recv(ws)
+            await ws.send("{not json")
+            not_json = await recv(ws)
         async with api.socket(scope="read", topics=["risk"]) as ws:
             await recv(ws)
             await recv(ws)
@@ -202,5 +204,5 @@ async def test_commands_on_the_socket_are_answered_with_the_verdict(sqlite_db_ur
     assert (dry["topic"], dry["type"], dry["data"]["id"]) == ("command", "result", "c1")
     assert dry["data"]["result"]["accepted"] and dry["data"]["result"]["risk"]["at_risk_usd"] == "200.00"
     assert denied["data"]["problem"]["code"] == "RISK_DENIED" and denied["data"]["problem"]["rule_id"] == "R5"
-    assert malformed["data"]["problem"]["code"] == "VALIDATION_FAILED"
+    assert malformed["data"]["problem"]["code"] == not_json["data"]["problem"]["code"] == "VALIDATION_FAILED"
     assert forbidden["data"]["problem"]["code"] == "FORBIDDEN"
