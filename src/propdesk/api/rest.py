@@ -52,6 +52,7 @@ from propdesk.api.schemas import (
     ParamsPatchIn,
     ParamVersionOut,
     PositionOut,
+    RollbackIn,
     RoundTripOut,
     RuleOut,
     StopInstanceIn,
@@ -114,6 +115,7 @@ _COMMAND_RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
 _CONTEXT_ATTR: Final = "propdesk_api"
 _ORDER_TYPES: Final = {"MARKET": OrderType.MARKET, "LIMIT": OrderType.LIMIT, "STOP": OrderType.STOP}
 _MAX_PAGE: Final = 1000
+_MAX_INT: Final = 2**63 - 1  # a database BIGINT: larger numbers are refused (422), never sent to the database
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,8 +153,8 @@ IdemKey = Annotated[
         description="the command's idempotency key: a retry with the same key and body gets the first verdict",
     ),
 ]
-AccountQ = Annotated[int | None, Query(description="one account (all when absent)")]
-AccountP = Annotated[int, Path(ge=0, description="the account id")]
+AccountQ = Annotated[int | None, Query(ge=0, le=_MAX_INT, description="one account (all when absent)")]
+AccountP = Annotated[int, Path(ge=0, le=_MAX_INT, description="the account id")]
 
 
 # ------------------------------------------------------------------------------------------------ helpers
@@ -460,7 +462,7 @@ def build_router() -> APIRouter:
 
     @r.get("/fills", tags=["history"])
     async def list_fills(
-        ctx: Ctx, _: Reader, account_id: AccountQ = None, after_ts_ns: Annotated[int, Query(ge=0)] = 0
+        ctx: Ctx, _: Reader, account_id: AccountQ = None, after_ts_ns: Annotated[int, Query(ge=0, le=_MAX_INT)] = 0
     ) -> list[FillOut]:
         """Fills since the desk started (after ``after_ts_ns``), by account then time."""
         _account(ctx, account_id)
@@ -522,8 +524,8 @@ def build_router() -> APIRouter:
         ctx: Ctx,
         _: Reader,
         symbol: Annotated[str, Query(pattern=r"^[A-Z0-9]{2,16}$")],
-        start_ns: Annotated[int, Query(ge=0)],
-        end_ns: Annotated[int, Query(ge=0)],
+        start_ns: Annotated[int, Query(ge=0, le=_MAX_INT)],
+        end_ns: Annotated[int, Query(ge=0, le=_MAX_INT)],
         timeframe: Annotated[str, Query(max_length=8)] = "1m",
         limit: Annotated[int | None, Query(ge=1, le=100_000)] = None,
         account_id: AccountQ = None,
@@ -653,6 +655,43 @@ def build_router() -> APIRouter:
         _etag(response, inst.version)
         return inst
 
+    @r.post("/instances/{name}/rollback", responses=_COMMAND_RESPONSES, tags=["strategies"])
+    async def rollback(
+        *,
+        ctx: Ctx,
+        who: Trader,
+        name: str,
+        body: RollbackIn,
+        response: Response,
+        if_match: Annotated[str | None, Header(alias="If-Match", max_length=32)] = None,
+        key: IdemKey = None,
+    ) -> InstanceOut:
+        """Change the parameters back to those of a stored ``version`` (a new version; ``If-Match``: the current
+        one). Only the fields that differ change, so the same live-change rules apply as for ``PATCH params``."""
+        current = _if_match(if_match)
+        inst = _instance(ctx, name)
+        if ctx.engine is None:
+            raise ApiProblem.of(ProblemCode.NOT_FOUND, "the desk runs without a journal: no stored versions")
+        stored = {v.version: v for v in await param_history(ctx.engine, name)}
+        target = stored.get(body.version)
+        if target is None:
+            raise ApiProblem.of(ProblemCode.NOT_FOUND, f"instance {name} has no stored version {body.version}")
+        changed = {k: v for k, v in target.params.items() if inst.params.get(k) != v}
+        if changed:
+            cmd = UpdateStrategyParams(
+                idempotency_key=idempotency_key(key),
+                strategy=name,
+                params=tuple(sorted(changed.items())),
+                expected_version=current,
+                changed_by=who.key.key_id,
+                source="api",
+                reason=body.reason or f"rollback to version {body.version}",
+            )
+            execute(ctx, cmd)
+        inst = _instance(ctx, name)
+        _etag(response, inst.version)
+        return inst
+
     @r.get("/instances/{name}/versions", tags=["strategies"])
     async def versions(ctx: Ctx, _: Reader, name: str) -> list[ParamVersionOut]:
         """Every stored parameter version of the instance, oldest first (from the journal)."""
@@ -669,7 +708,7 @@ def build_router() -> APIRouter:
     async def events(
         ctx: Ctx,
         _: Reader,
-        after_seq: Annotated[int, Query(ge=0)] = 0,
+        after_seq: Annotated[int, Query(ge=0, le=_MAX_INT)] = 0,
         limit: Annotated[int, Query(ge=1, le=_MAX_PAGE)] = 500,
         topics: Annotated[str | None, Query(max_length=200, description="comma-separated stream names")] = None,
     ) -> EventPage:

@@ -54,6 +54,7 @@ __all__ = [
     "ParamsPatchIn",
     "PositionOut",
     "RiskAtStopOut",
+    "RollbackIn",
     "RoundTripOut",
     "RuleOut",
     "StopInstanceIn",
@@ -313,7 +314,9 @@ class OrderIn(BaseModel):
     strings); a bracket is ``stop_loss_ticks`` / ``take_profit_ticks`` from the entry's fill."""
 
     model_config = ConfigDict(extra="forbid")
-    account_id: int | None = Field(default=None, description="the account (optional when the desk runs one)")
+    account_id: int | None = Field(
+        default=None, ge=0, le=2**63 - 1, description="the account (optional when the desk runs one)"
+    )
     symbol: str = Field(min_length=2, max_length=16, pattern=r"^[A-Z0-9]+$")
     side: Literal["BUY", "SELL"]
     qty: int = Field(ge=1, le=10_000, description="contracts")
@@ -699,6 +702,14 @@ class ParamsPatchIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     params: dict[str, Any] = Field(min_length=1)
+    reason: str = Field(default="", max_length=500)
+
+
+class RollbackIn(BaseModel):
+    """Go back to the parameters of a stored ``version`` (they become a new version)."""
+
+    model_config = ConfigDict(extra="forbid")
+    version: int = Field(ge=1)
     reason: str = Field(default="", max_length=500)
 
 

@@ -197,6 +197,8 @@ async def test_instances_life_cycle_and_params_with_if_match(api: ApiEnv) -> Non
         stopped = await c.post("/instances/sma/stop", json={"mode": "cancel"})
         listed = (await c.get("/instances")).json()
         await api.d.journal.journal.flush()
+        back = await c.post("/instances/sma/rollback", json={"version": 1}, headers={"If-Match": '"2"'})
+        await api.d.journal.journal.flush()
         versions = (await c.get("/instances/sma/versions")).json()
         removed = await c.delete("/instances/sma")
         gone = await c.get("/instances/sma")
@@ -210,7 +212,12 @@ async def test_instances_life_cycle_and_params_with_if_match(api: ApiEnv) -> Non
     assert paused.status_code == resumed.status_code == stopped.status_code == 202
     assert state_paused == "paused"
     assert [(i["name"], i["state"], i["version"]) for i in listed] == [("sma", "stopped", 2)]
-    assert [(v["version"], v["params"]["qty"], v["source"]) for v in versions] == [(1, 1, "api"), (2, 2, "api")]
+    assert back.status_code == 200 and back.headers["etag"] == '"3"' and back.json()["params"]["qty"] == 1
+    assert [(v["version"], v["params"]["qty"], v["reason"]) for v in versions][1:] == [
+        (2, 2, ""),
+        (3, 1, "rollback to version 1"),
+    ]
+    assert versions[0]["version"] == 1 and versions[0]["params"]["qty"] == 1 and versions[0]["source"] == "api"
     assert removed.status_code == 202 and gone.status_code == 404
 
 
@@ -228,12 +235,13 @@ async def test_events_catch_up_after_a_seq(api: ApiEnv) -> None:
         page = (await c.get("/events", params={"after_seq": 0, "topics": "orders,positions"})).json()
         later = (await c.get("/events", params={"after_seq": page["items"][0]["seq"]})).json()
         unknown = await c.get("/events", params={"topics": "nope"})
+        huge = await c.get("/events", params={"after_seq": 10**30})
     seqs = [e["seq"] for e in page["items"]]
     assert seqs == sorted(set(seqs)) and page["seq_head"] >= seqs[-1]
     assert {e["topic"] for e in page["items"]} == {"orders", "positions"}
     assert {"filled", "opened"} <= {e["type"] for e in page["items"]}
     assert all(e["seq"] > seqs[0] for e in later["items"])
-    assert unknown.status_code == 422
+    assert unknown.status_code == huge.status_code == 422
 
 
 async def test_the_openapi_document_describes_every_route_and_body(api: ApiEnv) -> None:

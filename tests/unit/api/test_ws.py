@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.typing import Origin
 
 from propdesk.api.topics import patterns_for
 from propdesk.api.ws import CLOSE_RESUME, CLOSE_UNAUTHORIZED
@@ -206,3 +207,13 @@ async def test_commands_on_the_socket_are_answered_with_the_verdict(sqlite_db_ur
     assert denied["data"]["problem"]["code"] == "RISK_DENIED" and denied["data"]["problem"]["rule_id"] == "R5"
     assert malformed["data"]["problem"]["code"] == not_json["data"]["problem"]["code"] == "VALIDATION_FAILED"
     assert forbidden["data"]["problem"]["code"] == "FORBIDDEN"
+
+
+async def test_a_cross_origin_socket_is_refused(sqlite_db_url: str) -> None:
+    async with api_on(sqlite_db_url, serve=True) as api:
+        assert api.server is not None
+        url = api.server.url.replace("http://", "ws://") + "/api/v1/ws"
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(url, origin=Origin("http://evil.example")):
+                pass
+    assert refused.value.response.status_code == 403
