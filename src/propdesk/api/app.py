@@ -4,6 +4,7 @@
   OpenAPI document at ``/api/v1/openapi.json`` (the dashboard generates its TypeScript types from it; interactive
   docs at ``/api/v1/docs``).
 * Every error is ``application/problem+json`` with a stable code (:mod:`propdesk.api.problems`).
+* A body is bounded before it is parsed (:class:`~propdesk.api.limits.BodyGuard`: size, nesting, number length).
 * Every request passes the Host and Origin checks (:class:`~propdesk.api.hosts.HostOriginGuard`: the loopback names
   and the configured bind host) and is authenticated by API key with the route's scope (:mod:`propdesk.api.auth`).
 
@@ -21,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from propdesk.api.auth import Authenticator, install_auth
 from propdesk.api.hosts import HostOriginGuard
+from propdesk.api.limits import BodyGuard
 from propdesk.api.problems import install_problem_handlers
 from propdesk.api.rest import ApiContext, build_router
 from propdesk.api.ws import MESSAGE_MODELS, build_ws_router
@@ -73,7 +75,8 @@ def create_app(
     install_auth(app, authenticator)
     app.include_router(build_router(), prefix=API_PREFIX)
     app.include_router(build_ws_router(), prefix=API_PREFIX)
-    app.add_middleware(HostOriginGuard, allowed_hosts=[settings.host, *allowed_hosts])
+    app.add_middleware(BodyGuard)
+    app.add_middleware(HostOriginGuard, allowed_hosts=[settings.host, *allowed_hosts])  # outermost: first check
     _add_message_schemas(app)
     return app
 

@@ -261,3 +261,25 @@ async def test_a_foreign_host_is_refused(api: ApiEnv, host: str) -> None:
     async with api.client("read") as c:
         r = await c.get("/accounts", headers={"Host": host})
     assert r.status_code == 400 and r.json()["code"] == "HOST_NOT_ALLOWED"
+
+
+@pytest.mark.parametrize(
+    ("raw", "status"),
+    [
+        (b'{"symbol": "ESZ5", "side": "BUY", "qty": ' + b"9" * 5000 + b"}", 422),  # past Python's int limit
+        (b"[" * 100_000 + b"]" * 100_000, 413),  # too big before it is too deep
+        (b"[" * 1000 + b"]" * 1000, 422),  # too deep
+        (b'{"symbol": "ESZ5", "side": "BUY", "qty": 1, "type": "LIMIT", "limit_price": 1E+400}', 422),
+        (b'{"accountId": 1E+300000}', 422),
+        (b"x" * (65 * 1024), 413),
+        (b"{not json", 422),
+        (b'{"symbol": "ESZ5", "side": "BUY", "qty": 1, "limit_price": "6650.25", "type": "LIMIT"}', 202),
+    ],
+)
+async def test_bad_bodies_get_4xx_never_5xx(api: ApiEnv, raw: bytes, status: int) -> None:
+    async with api.client("trade") as c:
+        r = await c.post("/orders", content=raw, headers={"Content-Type": "application/json"})
+    assert r.status_code == status, r.text
+    if status >= 400:
+        assert r.headers["content-type"] == "application/problem+json"
+        assert r.json()["code"] == "VALIDATION_FAILED"
