@@ -92,6 +92,19 @@ def _dec(d: Decimal | float | None) -> str | None:
     return None if d is None else format(Decimal(str(d)), "f")
 
 
+SideName = Literal["BUY", "SELL"]
+StateName = Literal["ACTIVE", "REDUCING", "HALTED"]
+
+
+def _side(name: str) -> SideName:
+    return "BUY" if name == "BUY" else "SELL"
+
+
+def _state(name: str) -> StateName:
+    """A trading state's name; anything unknown reads as the most restrictive (fail closed)."""
+    return "ACTIVE" if name == "ACTIVE" else "REDUCING" if name == "REDUCING" else "HALTED"
+
+
 class _Out(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -140,7 +153,7 @@ class AccountOut(_Out):
     consistency_share: str | None = Field(description="best day's net PnL / total profit (R16)")
     consistency_limit: str | None
     trades_today: int
-    trading_state: Literal["ACTIVE", "REDUCING", "HALTED"] | str
+    trading_state: StateName
     state_reasons: list[str]
     lockouts: list[LockoutOut]
     connected: bool
@@ -163,7 +176,7 @@ class AccountOut(_Out):
             consistency_share=_dec(a.consistency_share),
             consistency_limit=_dec(a.consistency_limit),
             trades_today=a.trades_today,
-            trading_state=a.trading_state,
+            trading_state=_state(a.trading_state),
             state_reasons=list(a.state_reasons),
             lockouts=[LockoutOut.of(lo) for lo in a.lockouts],
             connected=a.connected,
@@ -267,7 +280,7 @@ class OrderOut(_Out):
     account_id: int
     client_order_id: str
     symbol: str
-    side: Literal["BUY", "SELL"] | str
+    side: SideName
     order_type: str
     qty: int
     filled_qty: int
@@ -288,7 +301,7 @@ class OrderOut(_Out):
             account_id=account_id,
             client_order_id=str(o.client_order_id),
             symbol=o.symbol,
-            side=o.side,
+            side=_side(o.side),
             order_type=o.order_type,
             qty=o.qty,
             filled_qty=o.filled_qty,
@@ -318,7 +331,7 @@ class OrderIn(BaseModel):
         default=None, ge=0, le=2**63 - 1, description="the account (optional when the desk runs one)"
     )
     symbol: str = Field(min_length=2, max_length=16, pattern=r"^[A-Z0-9]+$")
-    side: Literal["BUY", "SELL"]
+    side: SideName
     qty: int = Field(ge=1, le=10_000, description="contracts")
     type: Literal["MARKET", "LIMIT", "STOP"] = "MARKET"
     limit_price: str | None = Field(default=None, pattern=PRICE_PATTERN)
@@ -411,7 +424,7 @@ class FillOut(_Out):
     client_order_id: str
     trade_id: str
     symbol: str
-    side: Literal["BUY", "SELL"] | str
+    side: SideName
     qty: int
     price: str
     price_ticks: int | None
@@ -427,7 +440,7 @@ class FillOut(_Out):
             client_order_id=str(f.client_order_id),
             trade_id=f.trade_id,
             symbol=f.symbol,
-            side=f.side.name,
+            side=_side(f.side.name),
             qty=f.qty,
             price=price(f.price) or "0",
             price_ticks=f.price.ticks(tick) if tick is not None and f.price.is_aligned(tick) else None,
