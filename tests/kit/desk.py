@@ -6,9 +6,12 @@ market order at the next bar's open. ES: tick 0.25 points = $12.50.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from propdesk.backtest.evaluation import backtest_risk_setup
 from propdesk.brokers.sim.broker import SimBroker
@@ -20,9 +23,14 @@ from propdesk.model.price import Money
 from propdesk.node.builder import BuiltNode, NodeBuilder, SessionKind
 from propdesk.node.desk import STRATEGY_PARAMS_TOPIC, STRATEGY_STATE_TOPIC, Desk
 from propdesk.node.journaling import NodeJournal
+from propdesk.node.stream import EventStream
 from propdesk.node.trading_node import bar_topic
 from propdesk.risk.presets import load_risk_config
+from propdesk.storage.db import create_engine_for
 from propdesk.strategies.base import Strategy
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 SYM = "ESZ5"
 M = 60 * 10**9
@@ -91,3 +99,32 @@ def make_env(
 def buy(key: str, qty: int = 1, **kw: Any) -> SubmitOrder:
     """A buy of ``qty`` contracts of :data:`SYM` (market unless ``kw`` says otherwise)."""
     return SubmitOrder(idempotency_key=key, symbol=SYM, side=Side.BUY, qty=qty, **kw)
+
+
+@dataclass
+class Desked:
+    """A started desk with its journal, the journal's database and the event stream."""
+
+    env: Env
+    journal: NodeJournal
+    engine: AsyncEngine
+    stream: EventStream
+
+
+@asynccontextmanager
+async def desk_on(url: str) -> AsyncIterator[Desked]:
+    """A started desk on a node whose journal (writer process) is open on ``url``, with its event stream."""
+    journal = NodeJournal(url, max_delay_s=0.002)
+    env = make_env(journal=journal, first_bar=False)
+    await env.built.open_journal(strategy="desk", symbol=SYM)
+    engine = create_engine_for(url)
+    stream = EventStream(journal.journal, engine)
+    env.desk.attach_stream(stream)
+    await env.desk.start()
+    try:
+        yield Desked(env, journal, engine, stream)
+    finally:
+        stream.close()
+        await env.desk.close()
+        await journal.close()
+        await engine.dispose()

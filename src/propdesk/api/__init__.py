@@ -1,5 +1,10 @@
-"""propdesk's own HTTP API (issue 14): request security and alert webhooks; the REST and WebSocket server on the
-``Desk`` builds on these.
+"""propdesk's own HTTP API (issue 14): REST and a resumable WebSocket on the desks, request security, alert webhooks.
+
+* :mod:`~propdesk.api.app`: :func:`~propdesk.api.app.create_app`, the app on a ``DeskService``.
+* :mod:`~propdesk.api.rest`: the ``/api/v1`` resources; :mod:`~propdesk.api.schemas`: their shapes (OpenAPI).
+* :mod:`~propdesk.api.ws`: ``/api/v1/ws``; :mod:`~propdesk.api.topics`: the stream names and event messages.
+* :mod:`~propdesk.api.verdicts`: a denied command's verdict as a problem code.
+* :mod:`~propdesk.api.server`: :class:`~propdesk.api.server.ApiServer`, uvicorn in the desks' event loop.
 
 * :mod:`~propdesk.api.problems`: RFC 9457 ``application/problem+json`` errors with stable codes.
 * :mod:`~propdesk.api.keys`: API keys (scopes ``read``, ``trade``, ``admin``; stored hashed) and their store.

@@ -48,6 +48,7 @@ __all__ = [
     "SAFE_METHODS",
     "Authenticator",
     "Principal",
+    "authenticator_of",
     "install_auth",
     "is_loopback",
     "presented_key",
@@ -129,8 +130,9 @@ class Authenticator:
         self._failures_per_minute = failures_per_minute
         self._failure_burst = failure_burst
 
-    async def authenticate(self, request: Request, scope: Scope = Scope.READ) -> Principal:
-        """The caller of ``request``, checked for ``scope`` (raised to ``trade`` for a mutating method).
+    async def authenticate(self, request: Request, scope: Scope = Scope.READ, *, safe: bool = False) -> Principal:
+        """The caller of ``request``, checked for ``scope`` (raised to ``trade`` for a mutating method unless
+        ``safe``: a POST that changes no trading state, such as issuing a WebSocket ticket).
 
         Raises:
             ApiProblem: ``UNAUTHORIZED``, ``RATE_LIMITED`` or ``FORBIDDEN`` (module docstring, steps 1-4).
@@ -160,7 +162,8 @@ class Authenticator:
             )
         await self._touch(key.key_id)
         principal = Principal(key=key, loopback=is_loopback(client_host))
-        needed = scope if request.method.upper() in SAFE_METHODS or scope is not Scope.READ else Scope.TRADE
+        mutating = request.method.upper() not in SAFE_METHODS and not safe
+        needed = Scope.TRADE if mutating and scope is Scope.READ else scope
         if not principal.key.has(needed):
             raise ApiProblem.of(ProblemCode.FORBIDDEN, f"key {key.key_id} lacks the {needed.value!r} scope")
         if not principal.may(needed):
@@ -199,8 +202,21 @@ def install_auth(app: FastAPI, authenticator: Authenticator) -> None:
     setattr(app.state, _STATE_ATTR, authenticator)
 
 
-def require(scope: Scope = Scope.READ) -> Callable[[Request], Awaitable[Principal]]:
-    """A FastAPI dependency: the request's :class:`Principal`, with ``scope`` (module docstring).
+def authenticator_of(app: object) -> Authenticator:
+    """The authenticator :func:`install_auth` gave ``app`` (a FastAPI or Starlette app).
+
+    Raises:
+        RuntimeError: none was installed (a wiring error).
+    """
+    authenticator = getattr(getattr(app, "state", None), _STATE_ATTR, None)
+    if not isinstance(authenticator, Authenticator):
+        raise RuntimeError("propdesk.api.auth.install_auth was not called on this app")
+    return authenticator
+
+
+def require(scope: Scope = Scope.READ, *, safe: bool = False) -> Callable[[Request], Awaitable[Principal]]:
+    """A FastAPI dependency: the request's :class:`Principal`, with ``scope`` (module docstring; ``safe``: the route
+    changes no trading state, so a POST needs only ``scope``).
 
     Raises (from the dependency):
         ApiProblem: as :meth:`Authenticator.authenticate`.
@@ -208,9 +224,6 @@ def require(scope: Scope = Scope.READ) -> Callable[[Request], Awaitable[Principa
     """
 
     async def dependency(request: Request) -> Principal:
-        authenticator = getattr(request.app.state, _STATE_ATTR, None)
-        if not isinstance(authenticator, Authenticator):
-            raise RuntimeError("propdesk.api.auth.install_auth was not called on this app")
-        return await authenticator.authenticate(request, scope)
+        return await authenticator_of(request.app).authenticate(request, scope, safe=safe)
 
     return dependency

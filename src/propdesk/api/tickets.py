@@ -53,6 +53,11 @@ class TicketBook:
         self._clock = clock
         self._open: dict[str, Ticket] = {}
 
+    @property
+    def ttl_s(self) -> float:
+        """How long a ticket is valid, seconds."""
+        return self._ttl_s
+
     def issue(self, key_id: str, scopes: frozenset[Scope]) -> str:
         """A new ticket for ``key_id`` with ``scopes`` (the string to give the client once)."""
         now = self._clock()

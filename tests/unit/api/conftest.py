@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated
 
 import httpx
+import pytest
 import pytest_asyncio
 from fastapi import Depends, FastAPI
 
@@ -17,6 +19,7 @@ from propdesk.api.keys import ApiKeyStore, Scope
 from propdesk.api.problems import install_problem_handlers
 from propdesk.api.ratelimit import RateLimiter
 from propdesk.storage.db import create_engine_for
+from propdesk.storage.migrate import upgrade
 from tests.unit.storage.conftest import db_url, empty_db_url, pg_database  # noqa: F401
 
 LOOPBACK = ("127.0.0.1", 50000)
@@ -86,3 +89,11 @@ async def harness(db_url: str) -> AsyncIterator[ApiHarness]:  # noqa: F811
         yield ApiHarness(store=store, clock=clock, app=app)
     finally:
         await engine.dispose()
+
+
+@pytest.fixture
+def sqlite_db_url(tmp_path: Path) -> str:
+    """A migrated SQLite database (the API's tests that do not depend on the backend)."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'journal.sqlite3'}"
+    upgrade(url)
+    return url

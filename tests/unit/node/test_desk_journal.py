@@ -5,14 +5,11 @@ journal's bar cache."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from propdesk.core.errors import ConfigError
 from propdesk.model.commands import (
@@ -29,42 +26,14 @@ from propdesk.model.orders import OrderType
 from propdesk.model.price import Price
 from propdesk.node.desk import Desk, DeskSnapshot, OrderView
 from propdesk.node.journaling import NodeJournal
-from propdesk.node.stream import LOSSLESS_TOPICS, EventStream, StreamEvent
+from propdesk.node.stream import LOSSLESS_TOPICS, StreamEvent
 from propdesk.storage.cache import SeriesSource
-from propdesk.storage.db import create_engine_for
 from propdesk.storage.repositories import Repository
-from tests.kit.desk import SYM, T0, Env, M, buy, make_env
+from tests.kit.desk import SYM, T0, M, buy, desk_on, make_env
 from tests.unit.storage.conftest import db_url, empty_db_url, pg_database  # noqa: F401
 
 TERMINAL = {"canceled", "rejected", "expired", "denied"}
 WORKING_AGAIN = {"updated", "modify_rejected", "cancel_rejected"}
-
-
-@dataclass
-class Desked:
-    env: Env
-    journal: NodeJournal
-    engine: AsyncEngine
-    stream: EventStream
-
-
-@asynccontextmanager
-async def desk_on(url: str) -> AsyncIterator[Desked]:
-    """A started desk on a node whose journal (writer process) is open on ``url``, with its event stream."""
-    journal = NodeJournal(url, max_delay_s=0.002)
-    env = make_env(journal=journal, first_bar=False)
-    await env.built.open_journal(strategy="desk", symbol=SYM)
-    engine = create_engine_for(url)
-    stream = EventStream(journal.journal, engine)
-    env.desk.attach_stream(stream)
-    await env.desk.start()
-    try:
-        yield Desked(env, journal, engine, stream)
-    finally:
-        stream.close()
-        await env.desk.close()
-        await journal.close()
-        await engine.dispose()
 
 
 def limit(key: str, side: Side, price: str, **kw: Any) -> SubmitOrder:
