@@ -8,6 +8,7 @@ the ES file under ``[serve] data_dir`` (``../shared/data`` beside the checkout, 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated
@@ -20,6 +21,7 @@ from propdesk.cli.strategies import ErrorWrapper, JsonOption
 
 if TYPE_CHECKING:
     from propdesk.config import Settings
+    from propdesk.sessions.serve import ServeSession
 
 __all__ = ["register"]
 
@@ -53,6 +55,17 @@ def register(app: typer.Typer, clear_errors: ErrorWrapper, settings: Callable[[]
             ),
         ] = None,
         journal_url: JournalUrlOption = None,
+        api: Annotated[
+            bool,
+            typer.Option(
+                "--api/--no-api",
+                help="Serve the REST and WebSocket API on [api] host:port (default 127.0.0.1:8000) while the desk "
+                "runs; it needs the journal (its keys and the event stream live there). Keys: propdesk api-key create.",
+            ),
+        ] = True,
+        port: Annotated[
+            int | None, typer.Option("--port", min=0, max=65535, help="The API's TCP port (default: [api] port).")
+        ] = None,
     ) -> None:
         """Run the desk: the [serve] accounts (sim: replaying real bars) with their strategy instances, managed at
         runtime, until every replay ends, --duration, Ctrl-C (exit 130) or SIGTERM (exit 0).
@@ -82,10 +95,17 @@ def register(app: typer.Typer, clear_errors: ErrorWrapper, settings: Callable[[]
         with err.status("loading the accounts' data"):
             session = ServeSession(cfg.serve, journal=node_journal, speed=pace)
 
+        if api and node_journal is None:
+            err.print(
+                "serve: no API without the journal (its keys and the event stream live there); --no-api to silence"
+            )
+        api_on = api and node_journal is not None
+
         async def main() -> ServeSummary:
             timer = None
             if duration is not None:
                 timer = asyncio.get_running_loop().call_later(max(duration, 0.0), session.stop)
+            api_task = asyncio.create_task(serve_api(session, cfg, port, err)) if api_on else None
             try:
                 if no_console or not out.is_terminal:
                     return await run_serve_plain(session, plain_writer(out), period_s=cfg.serve.status_s)
@@ -93,6 +113,10 @@ def register(app: typer.Typer, clear_errors: ErrorWrapper, settings: Callable[[]
             finally:
                 if timer is not None:
                     timer.cancel()
+                if api_task is not None:
+                    api_task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await api_task
 
         summary = asyncio.run(main())
         if as_json:
@@ -101,3 +125,30 @@ def register(app: typer.Typer, clear_errors: ErrorWrapper, settings: Callable[[]
             console.print(render_serve_summary(summary))
         if summary.exit_code:
             raise typer.Exit(code=summary.exit_code)
+
+
+async def serve_api(session: ServeSession, cfg: Settings, port: int | None, err: Console) -> None:
+    """Run the API beside ``session`` once its journal is open (its desks, stream and database engine), until
+    cancelled; then stop it. A port that cannot be bound is said on ``err`` and the desk runs on without the API.
+    """
+    from propdesk.api.app import create_app  # noqa: PLC0415 - the web stack only when serving
+    from propdesk.api.auth import Authenticator  # noqa: PLC0415
+    from propdesk.api.keys import ApiKeyStore  # noqa: PLC0415
+    from propdesk.api.server import ApiServer  # noqa: PLC0415
+
+    await session.started.wait()
+    engine = session.engine
+    if engine is None:
+        return
+    app = create_app(session.service, session.stream, Authenticator(ApiKeyStore(engine)), cfg.api, engine=engine)
+    server = ApiServer(app, cfg.api, port=port)
+    try:
+        await server.start()
+    except RuntimeError as exc:
+        err.print(f"serve: the API is not served: {exc}")
+        return
+    err.print(f"serve: API on {server.url}/api/v1 (OpenAPI: {server.url}/api/v1/openapi.json)")
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await server.stop()

@@ -412,6 +412,12 @@ class ServeSession:
             installed.append(sig)
         return installed
 
+    @property
+    def engine(self) -> AsyncEngine | None:
+        """The journal's database engine while the session runs (``None`` without a journal or before the start):
+        what the API reads the event catch-up, instance versions and its keys from."""
+        return self._engine
+
     async def _open(self) -> None:
         journal = self.journal
         if journal is None:

@@ -1,6 +1,7 @@
 """``propdesk serve``: the default run on a fresh machine (no config: one simulated 50K Combine replaying the ES file
 with one sma_cross instance), a graceful stop on SIGTERM in a subprocess (the journal's run closed as stopped,
-positions left as they are), and a projectx account refused in one clear line."""
+positions left as they are), the API served beside it (a key made with ``propdesk api-key create`` reads the
+accounts; no key, no flatten), and a projectx account refused in one clear line."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
@@ -27,13 +29,14 @@ REPO = Path(__file__).resolve().parents[3]
 
 
 def test_the_default_run_replays_the_es_file_on_a_50k_combine_with_one_instance(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     resolve_shared(ES_1MIN)
     monkeypatch.chdir(REPO)  # where the README runs propdesk; no propdesk.toml there
     monkeypatch.delenv("PROPDESK_CONFIG", raising=False)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(REPO / "no-such-config-dir"))
-    result = runner.invoke(app, ["serve", "--speed", "max", "--json"])
+    monkeypatch.setenv("PROPDESK_DATABASE_URL", f"sqlite:///{tmp_path / 'journal.sqlite3'}")
+    result = runner.invoke(app, ["serve", "--speed", "max", "--json", "--port", "0"])
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout.strip().splitlines()[-1])
     (account,) = out["accounts"]
@@ -60,7 +63,16 @@ def test_sigterm_stops_the_service_gracefully(tmp_path: Path) -> None:
         "PYTHONPATH": str(Path(propdesk.__file__).parents[1]),
         "PROPDESK_DATABASE_URL": f"sqlite:///{db}",
     }
-    cmd = [sys.executable, "-m", "propdesk", "--config", str(cfg), "serve", "--no-console", "--json"]
+    made = subprocess.run(
+        [sys.executable, "-m", "propdesk", "api-key", "create", "ci", "--scope", "trade", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    key = json.loads(made.stdout.strip().splitlines()[-1])["key"]
+    cmd = [sys.executable, "-m", "propdesk", "--config", str(cfg), "serve", "--no-console", "--json", "--port", "0"]
     proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stderr is not None
@@ -68,10 +80,17 @@ def test_sigterm_stops_the_service_gracefully(tmp_path: Path) -> None:
         sel = selectors.DefaultSelector()
         sel.register(proc.stderr, selectors.EVENT_READ)
         deadline = time.monotonic() + 120
-        while not any(line.startswith("account combine:") for line in seen):  # serving, and a bar or more played
+        # serving, a bar or more played, and the API listening
+        while not (any(line.startswith("account combine:") for line in seen) and _api_url(seen)):
             assert time.monotonic() < deadline and proc.poll() is None, "".join(seen)
             if sel.select(timeout=1.0):
                 seen.append(proc.stderr.readline())
+        base = _api_url(seen)
+        accounts = httpx.get(f"{base}/accounts", headers={"Authorization": f"Bearer {key}"}, timeout=30)
+        assert accounts.status_code == 200, accounts.text
+        assert [a["account_id"] for a in accounts.json()] == [1]
+        anonymous = httpx.post(f"{base}/accounts/1/flatten", headers={"Idempotency-Key": "k1"}, timeout=30)
+        assert anonymous.status_code == 401 and anonymous.headers["content-type"] == "application/problem+json"
         proc.send_signal(signal.SIGTERM)
         stdout, stderr = proc.communicate(timeout=120)
     finally:
@@ -91,6 +110,14 @@ def test_sigterm_stops_the_service_gracefully(tmp_path: Path) -> None:
     assert runs == [("serve", "stopped", 1)]
     assert seqs == list(range(1, len(seqs) + 1)) and seqs[-1] == out["last_seq"]
     assert stored == [("sma-es", "running", 1)]
+
+
+def _api_url(lines: list[str]) -> str | None:
+    """The API's ``/api/v1`` base from ``propdesk serve``'s stderr (``serve: API on http://...:PORT/api/v1 ...``)."""
+    for line in lines:
+        if line.startswith("serve: API on "):
+            return line.split()[3]
+    return None
 
 
 def test_a_projectx_account_is_refused_in_one_line(tmp_path: Path) -> None:
