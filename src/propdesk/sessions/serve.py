@@ -15,7 +15,9 @@
 starts (its risk engine and node) and reconciles with its broker (:meth:`BuiltNode.reconciler
 <propdesk.node.builder.BuiltNode.reconciler>`, the one policy) before its first bar; only after a clean reconcile
 are its instances put on its node, and never while it is locked out: they wait, and resume when the lockout ends
-(checked after every record the account plays; the status says why an instance waits).
+(checked after every record the account plays; the status says why an instance waits). An account's lockouts are
+the journal's (:func:`~propdesk.node.builder.lockout_store_for`), so a restarted service finds them active and its
+instances wait again.
 
 **Stopping.** SIGINT and SIGTERM (installed on the loop while the session runs) and :meth:`ServeSession.stop` stop
 every feed after the record being played; each node is then stopped (strategies' ``on_stop``) and its risk engine,
@@ -44,6 +46,7 @@ from propdesk.core.errors import ConfigError, DataError
 from propdesk.core.timefmt import iso_utc
 from propdesk.model.commands import StrategyState
 from propdesk.model.price import Money
+from propdesk.node.builder import SessionKind
 from propdesk.node.service import DeskService, InstanceSpec, InstanceView
 from propdesk.sessions.replay import ReplayAccount, RunOptions
 
@@ -275,6 +278,7 @@ class ServeSession:
                         on_record=self._on_record_of(account.account_id),
                         journal=journal,
                         owns_journal=False,
+                        kind=SessionKind.SERVE,
                     )
                 except DataError as exc:
                     where = "its data" if account.data is not None else "[serve] data_dir"
@@ -423,7 +427,7 @@ class ServeSession:
 
         symbols = sorted({r.symbol for r in self.replays.values()})
         await journal.open(
-            kind="serve",
+            kind=SessionKind.SERVE.value,
             strategy="serve",
             symbol=",".join(symbols),
             params={"accounts": {str(aid): name for aid, name in self.names.items()}},
@@ -442,6 +446,7 @@ class ServeSession:
             self.stream.close()
         for replay in self.replays.values():
             await replay.desk.close()
+            replay.built.close_lockouts()
         journal = self.journal
         try:
             if journal is not None:

@@ -358,3 +358,60 @@ def test_with_no_account_configured_the_default_combine_runs_and_an_instance_of_
     assert session.names == {1: "combine"} and session.replays[1].risk is not None
     assert session.initial == []
     assert session.warnings == ["instance x: the service runs no account named 'elsewhere'; left out"]
+
+
+TINY_DAILY_LOSS = """
+preset = "topstep-50k-combine"
+
+[rules.personal_daily_loss]
+amount = 15
+trigger_buffer_usd = 0
+default_risk_ticks = 1
+"""
+
+
+@pytest.mark.asyncio
+async def test_a_lockout_is_stored_in_the_journal_and_keeps_instances_waiting_after_a_restart(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'journal.sqlite3'}"
+    risk_file = tmp_path / "risk.toml"
+    risk_file.write_text(TINY_DAILY_LOSS, encoding="utf-8")
+    settings = sim_settings(
+        [{"name": "combine", "risk_config": str(risk_file)}],
+        [{"name": "sma", "strategy": "sma_cross", "account": "combine", "state": "paused"}],
+    )
+
+    def serve(pacer: Pacer) -> ServeSession:
+        return ServeSession(
+            settings,
+            journal=NodeJournal(url),
+            bars={"combine": es_window(60)},
+            sleep=pacer.sleep,
+            monotonic=pacer.monotonic,
+        )
+
+    # first run: a long position loses more than the $15 personal daily loss (its fees and a tick against it do)
+    pacer = Pacer()
+    session = serve(pacer)
+    task = start(session)
+    await pacer.until(lambda: session.reconciled[1] and played(session) >= 3, what="reconciled")
+    assert session.service.instances()[0].waiting == ""
+    assert session.service.execute(SubmitOrder(idempotency_key="buy-1", symbol=SYM, side=Side.BUY, qty=1)).accepted
+    risk = session.replays[1].risk
+    assert risk is not None
+    await pacer.until(lambda: bool(risk.guard.lockouts), what="locked out")
+    (lockout,) = risk.guard.lockouts
+    await stop(session, task, pacer)
+    stored = session.replays[1].built.lockouts
+    assert stored is not None and stored.load_active(AccountId(1), lockout.set_at_ns) == [lockout]
+
+    # restart: the lockout is read back from the journal; the instance waits, naming the rule
+    pacer = Pacer()
+    session = serve(pacer)
+    task = start(session)
+    await pacer.until(lambda: session.reconciled[1], what="reconciled")
+    (view,) = session.service.instances()
+    assert view.waiting.startswith(f"waiting: the account is locked out ({lockout.rule_id} until")
+    assert session.service.desk(1).strategies() == []
+    await pacer.until(lambda: played(session) >= 10, what="bars while locked out")
+    assert session.service.desk(1).strategies() == [] and session.service.instances()[0].waiting
+    await stop(session, task, pacer)
