@@ -394,6 +394,8 @@ class LiveAccount:
         self.first_ts_ns: int | None = None
         self.last_ts_ns: int | None = None
         self.last_price: float | None = None
+        self.on_reconciled: Callable[[], None] | None = None
+        """Called after each clean reconcile (``propdesk serve`` lets the account's instances resume then)."""
         self.closed = False
         """No more live bars are published (set by :meth:`close`, or by a session stopping)."""
         self._feeds: dict[str, _ContractFeed] = {}
@@ -462,6 +464,8 @@ class LiveAccount:
         self._reconciling = True
         report = await self._reconciler.reconcile()
         self.reconciles = self._reconciler.clean
+        if report is not None and report.ok and self.on_reconciled is not None:
+            self.on_reconciled()
         return report
 
     def _on_reconcile_report(self, report: ReconcileReport) -> None:
