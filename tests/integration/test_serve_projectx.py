@@ -1,7 +1,8 @@
 """``propdesk serve`` with a ProjectX account (the local ProjectX emulator, served by uvicorn on a free loopback port,
 replaying real ES 1-minute bars at 600x) beside a simulated account replaying the ES file: the ProjectX account
-connects, reconciles, warms its instance with history bars and trades through the hubs; both accounts' events are on
-one gap-free journal sequence, each fill keyed by its own account's venue session (ProjectX: empty; sim: the run)."""
+connects, reconciles, warms its instances with history bars (one configured, one added at runtime) and trades
+through the hubs; both accounts' events are on one gap-free journal sequence, each fill keyed by its own account's
+venue session (ProjectX: empty; sim: the run)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from propdesk.config import ServeSettings
+from propdesk.model.commands import AddStrategy
 from propdesk.node.journaling import NodeJournal
 from propdesk.sessions.serve import ServeSession, resolve_live_accounts
 from tests.conftest import ES_1MIN, resolve_shared
@@ -68,6 +70,22 @@ async def test_a_projectx_account_trades_beside_a_sim_account_on_one_journal(tmp
         assert views["sma-px"].waiting == "" and views["sma-px"].account_id == POSITION_ACCT
         assert [s.tag for s in session.service.desk(POSITION_ACCT).strategies()] == ["sma-px"]
         assert account.warmup_bars > 0  # warmed with history bars before it traded
+
+        # an instance added at runtime on the running contract feed: warmed up to the first bar not yet published
+        before = account.warmup_bars
+        added = AddStrategy(
+            idempotency_key="add-px",
+            account_id=POSITION_ACCT,
+            name="sma-px-slow",
+            strategy="sma_cross",
+            symbol="ES",
+            params=(("fast", 3), ("slow", 5)),
+        )
+        assert session.service.execute(added).accepted
+        await pacer.until(lambda: account.warmup_bars > before, what="the added instance warmed")
+        bars = account.bars
+        await pacer.until(lambda: account.bars >= bars + 2, what="live bars after its warm-up")
+        assert {s.tag for s in session.service.desk(POSITION_ACCT).strategies()} == {"sma-px", "sma-px-slow"}
         session.stop()
         await pacer.until(task.done, what="the service stopped")
         summary = await task
