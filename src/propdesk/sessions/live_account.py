@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
-from propdesk.brokers.projectx import ProjectXBroker, ProjectXSettings
+from propdesk.brokers.projectx import ProjectXBroker, ProjectXRest, ProjectXSettings
 from propdesk.core import topics
 from propdesk.core.clock import LiveClock, TimeEvent
 from propdesk.core.errors import ContractError
@@ -71,6 +71,7 @@ from propdesk.storage.cache import SeriesSource, missing_spans
 from propdesk.strategies.base import Strategy
 
 if TYPE_CHECKING:
+    from propdesk.brokers.projectx.models import Contract
     from propdesk.node.journaling import NodeJournal
 
 __all__ = [
@@ -79,6 +80,7 @@ __all__ = [
     "HistoryProvider",
     "LiveAccount",
     "LiveOptions",
+    "active_contract",
 ]
 
 log = logging.getLogger("propdesk.sessions.live")
@@ -238,6 +240,26 @@ class _WarmupContext:
 
     def realized_pnl(self, tag: str) -> Money:
         return Money(0)
+
+
+# ---------------------------------------------------------------------------------------------------- contracts
+
+
+async def active_contract(rest: ProjectXRest, root: str) -> Contract:
+    """The active contract of ``root`` (``ES``) at ProjectX.
+
+    Raises:
+        ContractError: ProjectX lists no active contract of the root. ProjectXError / ApiError: from the API.
+    """
+    for c in await rest.search_contracts(root, live=False):
+        if not (c.active_contract and c.name):
+            continue
+        try:
+            if spec_for_symbol(c.name).root == root:
+                return c
+        except Exception:  # a name propdesk's grammar does not parse
+            continue
+    raise ContractError(f"ProjectX lists no active contract of root {root!r}")
 
 
 # ---------------------------------------------------------------------------------------------------- options
@@ -539,17 +561,9 @@ class LiveAccount:
         if wanted not in known_roots():
             await self.broker.contract(wanted)
             return wanted
-        candidates = [
-            c for c in await self.broker.rest.search_contracts(wanted, live=False) if c.active_contract and c.name
-        ]
-        for c in candidates:
-            try:
-                if spec_for_symbol(c.name).root == wanted:
-                    self.broker.contracts.add(c)
-                    return c.name
-            except Exception:  # a name propdesk's grammar does not parse
-                continue
-        raise ContractError(f"ProjectX lists no active contract of root {wanted!r}")
+        contract = await active_contract(self.broker.rest, wanted)
+        self.broker.contracts.add(contract)
+        return str(contract.name)
 
     # ------------------------------------------------------------------ strategies
 

@@ -122,9 +122,9 @@ async def resolve_live_accounts(settings: ServeSettings, projectx: ProjectXSetti
     """
     from propdesk.brokers.projectx import ProjectXRest  # noqa: PLC0415 - ProjectX only when an account uses it
     from propdesk.core.errors import ContractError  # noqa: PLC0415
-    from propdesk.execution.positions import spec_for_symbol  # noqa: PLC0415
     from propdesk.model.contracts import known_roots  # noqa: PLC0415
     from propdesk.sessions.live import resolve_account  # noqa: PLC0415
+    from propdesk.sessions.live_account import active_contract  # noqa: PLC0415
 
     out: dict[str, LiveTarget] = {}
     for account in serve_plan(settings)[0]:
@@ -135,26 +135,15 @@ async def resolve_live_accounts(settings: ServeSettings, projectx: ProjectXSetti
             aid, name, balance = await resolve_account(projectx, account.account)
         except ConfigError as exc:
             raise ConfigError(f"{where}: {exc}") from None
-        wanted = account.symbol or DEFAULT_LIVE_SYMBOL
-        symbol = wanted
-        if wanted in known_roots():
+        symbol = account.symbol or DEFAULT_LIVE_SYMBOL
+        if symbol in known_roots():
             rest = ProjectXRest(projectx)
             try:
-                found = [
-                    c.name for c in await rest.search_contracts(wanted, live=False) if c.active_contract and c.name
-                ]
+                symbol = str((await active_contract(rest, symbol)).name)
+            except ContractError as exc:
+                raise ContractError(f"{where}: {exc}") from None
             finally:
                 await rest.aclose()
-            roots = []
-            for c in found:
-                try:
-                    if spec_for_symbol(c).root == wanted:
-                        roots.append(c)
-                except Exception:  # a name propdesk's grammar does not parse
-                    continue
-            if not roots:
-                raise ContractError(f"{where}: ProjectX lists no active contract of root {wanted!r}")
-            symbol = roots[0]
         out[account.name] = LiveTarget(account_id=aid, account_name=name, balance=balance, symbol=symbol)
     return out
 
