@@ -98,6 +98,8 @@ async def test_a_projectx_account_trades_beside_a_sim_account_on_one_journal(tmp
         seqs = [r[0] for r in conn.execute("select seq from events order by seq")]
         accounts = {r[0] for r in conn.execute("select distinct account_id from events")}
         fills = conn.execute("select account_id, trade_id, venue_session, run_id from fills").fetchall()
+        cached = conn.execute("select count(*) from bars where symbol = ?", (live["px"].symbol,)).fetchone()[0]
+    assert cached > 0  # the warm-up's history went through the journal's bar cache
     assert seqs == list(range(1, len(seqs) + 1))  # one gap-free sequence for both accounts
     assert {SIM_ACCT, POSITION_ACCT} <= accounts
     px_rows = [(t, v) for a, t, v, _r in fills if a == POSITION_ACCT]

@@ -28,8 +28,9 @@ every replay reached the end of its data). Working orders and positions stay as 
 ``LiveClock`` and ProjectX broker, credentials from the environment only; the account and its contract resolved at
 ProjectX first: :func:`resolve_live_accounts`). It is restored from the journal, connects and reconciles (the builder's
 one policy; every clean reconcile, a reconnect's too, lets its waiting instances resume), subscribes the contracts of
-its instances and builds their bars, and warms each instance with history bars before it trades. Its records carry the
-empty venue session (ProjectX trade ids are unique in the account) while the simulated accounts' carry the run id
+its instances and builds their bars, and warms each instance with history bars before it trades (through the journal's
+bar cache when there is a journal: :class:`~propdesk.sessions.live_account.CachedHistory`). Its records carry the empty
+venue session (ProjectX trade ids are unique in the account) while the simulated accounts' carry the run id
 (:meth:`Journal.set_account_venue <propdesk.storage.journal.Journal.set_account_venue>`). A service with a ProjectX
 account runs until it is stopped; its lockout checks run every :data:`LIVE_CHECK_S` seconds.
 """
@@ -600,8 +601,11 @@ class ServeSession:
             self.warnings += self.service.restore((), self.initial)
             return
         from propdesk.node.stream import EventStream  # noqa: PLC0415 - the database only with a journal
+        from propdesk.sessions.live_account import CachedHistory  # noqa: PLC0415
+        from propdesk.storage.cache import BarCache  # noqa: PLC0415
         from propdesk.storage.db import create_engine_for  # noqa: PLC0415
         from propdesk.storage.instances import load_instances  # noqa: PLC0415
+        from propdesk.storage.repositories import Repository  # noqa: PLC0415
 
         symbols = sorted(set(self.symbols.values()))
         for aid in self.lives:  # ProjectX trade ids are unique in the account: a fill reported again is one row
@@ -613,6 +617,8 @@ class ServeSession:
             params={"accounts": {str(aid): name for aid, name in self.names.items()}},
         )
         self._engine = engine = create_engine_for(journal.url)
+        for live in self.lives.values():  # warm-up bars through the journal's bar cache
+            live.history = CachedHistory(BarCache(Repository(engine)), live.broker)
         stored = await load_instances(engine)
         self.warnings += self.service.restore(stored, self.initial)
         self.stream = stream = EventStream(journal.journal, engine)
