@@ -515,6 +515,9 @@ class ServeSession:
                     await asyncio.wait_for(stopping.wait(), LIVE_CHECK_S)
                 if self.reconciled[account_id]:
                     self.service.resume_waiting(account_id)
+        except BaseException:
+            self.stop()  # a ProjectX account that cannot run stops the service (run() raises its error)
+            raise
         finally:
             await live.close()
 
