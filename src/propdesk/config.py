@@ -291,7 +291,9 @@ class ServeAccount(_Section):
         f"{DEFAULT_SERVE_DATA.as_posix()})",
     )
     symbol: str | None = Field(
-        default=None, description="sim: the contract (ESZ5) or root (ES) of the bars (unset = the file's)"
+        default=None,
+        description="the contract (ESZ5) or root (ES): sim: of the bars (unset = the file's); projectx: its "
+        "instances' default (unset = ES's active contract)",
     )
 
 

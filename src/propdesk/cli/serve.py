@@ -83,7 +83,13 @@ def register(app: typer.Typer, clear_errors: ErrorWrapper, settings: Callable[[]
             run_serve_with_console,
         )
         from propdesk.node.journaling import NodeJournal  # noqa: PLC0415
-        from propdesk.sessions.serve import ServeSession, ServeSummary  # noqa: PLC0415
+        from propdesk.sessions.live import projectx_settings  # noqa: PLC0415
+        from propdesk.sessions.serve import (  # noqa: PLC0415
+            ServeSession,
+            ServeSummary,
+            resolve_live_accounts,
+            serve_plan,
+        )
 
         cfg = settings()
         pace = (cfg.serve.speed or None) if speed is None else parse_speed(speed)
@@ -92,8 +98,13 @@ def register(app: typer.Typer, clear_errors: ErrorWrapper, settings: Callable[[]
         )
         console, err = Console(), Console(stderr=True)
         out = err if as_json else console
+        live = None
+        if any(a.broker == "projectx" for a in serve_plan(cfg.serve)[0]):
+            px = projectx_settings()  # credentials from the environment only
+            with err.status("resolving the ProjectX accounts"):
+                live = asyncio.run(resolve_live_accounts(cfg.serve, px))
         with err.status("loading the accounts' data"):
-            session = ServeSession(cfg.serve, journal=node_journal, speed=pace)
+            session = ServeSession(cfg.serve, journal=node_journal, speed=pace, live=live)
 
         if api and node_journal is None:
             err.print(

@@ -20,12 +20,14 @@ Starting is the session's (it owns the feed and the event loop), through :class:
 :class:`SessionKind`), :meth:`~BuiltNode.recover` (live clocks), :meth:`~BuiltNode.reconciler` (reconcile on connect
 with the one :class:`ReconcilePolicy`) and :meth:`~BuiltNode.stop`.
 
-**Lockout store.** With a journal on a live clock: the journal's ``lockouts`` table
-(:class:`~propdesk.storage.lockouts.SqlLockoutStore`), persisted before any flatten, so a restarted node (or
-``propdesk risk`` restarted) finds its lockouts active. On a historical clock (backtest, replay, ``propdesk risk
---broker sim``): in memory (:class:`~propdesk.risk.lockouts.MemoryLockoutStore`): a lockout's expiry is a time on the
-replayed clock, which means nothing to the live account sharing the database, and each run starts a fresh account.
-Without a journal: in memory.
+**Lockout store.** With a journal, the journal's ``lockouts`` table
+(:class:`~propdesk.storage.lockouts.SqlLockoutStore`), persisted before any flatten, so a restarted node finds its
+lockouts active: a live clock (``propdesk run --broker projectx``, ``propdesk risk --broker projectx``) and every
+account of ``propdesk serve`` (:attr:`SessionKind.SERVE`: a simulated one too, its lockouts keyed by its own account
+id and timed on its replayed clock, so a restarted service keeps its instances waiting). In memory
+(:class:`~propdesk.risk.lockouts.MemoryLockoutStore`) for a one-shot historical run (backtest, ``propdesk run
+--replay``, ``propdesk risk --broker sim``): each run starts a fresh account, which the lockouts of an earlier run
+must not halt. Without a journal: in memory.
 
 **Recovery** from the journal runs on a live clock only (live, ``propdesk risk --broker projectx``): a historical run
 is a fresh simulated account each time, and the journal's records of other runs are not its state.
@@ -87,6 +89,7 @@ class SessionKind(StrEnum):
     REPLAY = "replay"
     LIVE = "live"
     RISK = "risk"
+    SERVE = "serve"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -163,14 +166,14 @@ class RiskSetup:
         )
 
 
-def lockout_store_for(clock: Clock, journal: NodeJournal | None) -> LockoutStore:
+def lockout_store_for(kind: SessionKind, clock: Clock, journal: NodeJournal | None) -> LockoutStore:
     """The risk engine's lockout store (the module docstring's rule, the one place it is decided): the journal's
-    ``lockouts`` table with a journal on a live clock, else in memory.
+    ``lockouts`` table with a journal on a live clock or in a ``serve`` session, else in memory.
 
     Raises:
         ConfigError: the journal's URL is malformed.
     """
-    if journal is None or isinstance(clock, SimClock):
+    if journal is None or (isinstance(clock, SimClock) and kind is not SessionKind.SERVE):
         return MemoryLockoutStore()
     from propdesk.storage.lockouts import SqlLockoutStore  # noqa: PLC0415 - the database only with a journal
 
@@ -228,7 +231,7 @@ class NodeBuilder:
         risk: RiskEngine | None = None
         store: LockoutStore | None = None
         if self.risk is not None:
-            store = lockout_store_for(self.clock, journal)
+            store = lockout_store_for(self.kind, self.clock, journal)
             risk = self.risk.engine(store)
         hook: Callable[[TradingNode], PreTradeGate | None] | None = None if risk is None else risk.attach
         if journal is not None:  # live: attached by recover(), after the node is restored from the journal

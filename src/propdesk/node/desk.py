@@ -340,6 +340,10 @@ class Desk:
             disposed by :meth:`close`).
         bar_source: where :meth:`bars` fetches what the bar cache lacks (cache-aside: fetched bars are cached);
             ``None``: only the cached bars are served.
+
+    Attributes:
+        before_add: called with ``(strategy, symbol)`` by :meth:`add_strategy` just before the strategy goes on the
+            node (a live account prepares the contract's bars and the strategy's warm-up there), or ``None``.
     """
 
     def __init__(
@@ -359,6 +363,7 @@ class Desk:
         self._bar_cache: BarCache | None = None
         self._started = built.journal is None  # a journal's stored results must be loaded first
         self.stream: EventStream | None = None
+        self.before_add: Callable[[Strategy, str], None] | None = None
         """The sequenced event stream once attached; ``None`` before."""
         self.node.bus.subscribe(topics.ORDER_FILLED, self._on_fill, priority=Priority.LATE)
 
@@ -1107,6 +1112,8 @@ class Desk:
             raise ValueError(f"strategy {strategy.tag}: parameter version must be >= 1, not {version}")
         if timeframe is not None and self.node.bar_feeds.source(symbol) is None:
             self.node.bar_feeds.set_source(symbol, timeframe)
+        if self.before_add is not None:
+            self.before_add(strategy, symbol)
         self.node.add_strategy(strategy, symbol)
         slot = self._slots[strategy.tag] = _Slot(strategy, version=version)
         if state is StrategyState.PAUSED:

@@ -1,8 +1,9 @@
 """Live trading on a ProjectX (TopstepX) account: ``propdesk run --broker projectx``.
 
-:class:`LiveSession` wires a :class:`~propdesk.core.clock.LiveClock`, a
-:class:`~propdesk.brokers.projectx.ProjectXBroker`, a :class:`~propdesk.node.TradingNode` (with the
-:class:`~propdesk.risk.engine.RiskEngine` when a risk configuration is given) and one strategy, then:
+:class:`LiveSession` is a :class:`~propdesk.sessions.live_account.LiveAccount` (a
+:class:`~propdesk.core.clock.LiveClock`, a :class:`~propdesk.brokers.projectx.ProjectXBroker`, a
+:class:`~propdesk.node.TradingNode` with the :class:`~propdesk.risk.engine.RiskEngine` when a risk configuration is
+given) with one strategy (``propdesk serve`` runs several accounts, adding their strategies at runtime); it:
 
 1. **connects** (login, both hubs, the broker's own reconcile) and runs the
    :class:`~propdesk.risk.reconcile.Reconciler` against the node; the account guard lifts its connection condition
@@ -52,15 +53,13 @@ one line naming ``[account] mll_floor``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from decimal import Decimal
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final
 
 from pydantic import ValidationError
 
@@ -68,34 +67,21 @@ from propdesk.brokers.projectx import ProjectXBroker, ProjectXRest, ProjectXSett
 from propdesk.brokers.projectx.config import ENV_API_KEY, ENV_USERNAME
 from propdesk.config import get_settings, load_settings
 from propdesk.core import topics
-from propdesk.core.clock import LiveClock, TimeEvent
-from propdesk.core.errors import ConfigError, ContractError
+from propdesk.core.clock import TimeEvent
+from propdesk.core.errors import ConfigError
 from propdesk.core.timefmt import iso_utc
 from propdesk.core.topics import Priority
-from propdesk.data.aggregation import TimeBarAggregator, make_schedule
-from propdesk.data.aggregation.feeds import NO_END_NS
 from propdesk.execution.positions import spec_for_symbol
 from propdesk.execution.round_trips import RoundTrip, RoundTripBuilder
-from propdesk.model.contracts import known_roots
-from propdesk.model.data import Bar, BarSeries, Timeframe, TradeTick
-from propdesk.model.enums import Side
-from propdesk.model.events import OrderDenied, OrderFilled
-from propdesk.model.identifiers import AccountId, ClientOrderId
-from propdesk.model.orders import Order, OrderType
+from propdesk.model.data import Bar
+from propdesk.model.events import OrderFilled
 from propdesk.model.price import Money, Price
-from propdesk.node import DEFAULT_TIMEFRAME, NodeContext, TradingNode
-from propdesk.node.bootstrap import HISTORY_SOURCE, BootstrapResult, ConnectFills, start_after_first_reconcile
-from propdesk.node.builder import NodeBuilder, ReconcilePolicy, RiskSetup, SessionKind
-from propdesk.node.desk import Desk
-from propdesk.node.recovery import NodeRecovery
-from propdesk.risk.decisions import TradingState
-from propdesk.risk.engine import RiskEngine
+from propdesk.node import DEFAULT_TIMEFRAME
+from propdesk.node.bootstrap import HISTORY_SOURCE
 from propdesk.risk.events import TradingStateChanged
 from propdesk.risk.outcomes import RiskOutcomes
-from propdesk.risk.presets import RiskConfig
-from propdesk.risk.reconcile import ReconcileReport
 from propdesk.sessions.common import EventFanout, account_json, install_sigint, remove_sigint
-from propdesk.storage.cache import SeriesSource, missing_spans
+from propdesk.sessions.live_account import BrokerHistory, CachedHistory, HistoryProvider, LiveAccount, LiveOptions
 from propdesk.strategies.base import Strategy
 from propdesk.strategies.registry import build_strategy
 
@@ -116,9 +102,6 @@ __all__ = [
 log = logging.getLogger("propdesk.sessions.live")
 
 _HOST_KEYS: Final[frozenset[str]] = frozenset({"api_base", "user_hub_url", "market_hub_url"})
-_DAY_NS: Final[int] = 86_400 * 1_000_000_000
-_WEEKEND_NS: Final[int] = 4 * _DAY_NS
-"""Added to the warm-up look-back so a weekend and a holiday still leave ``warmup_bars`` bars in the window."""
 
 
 # ---------------------------------------------------------------------------------------------------- settings
@@ -196,194 +179,7 @@ async def resolve_account(settings: ProjectXSettings, account: str | None) -> tu
     return chosen.id, chosen.name, Money.of(chosen.balance)
 
 
-# ---------------------------------------------------------------------------------------------------- history
-
-
-class HistoryProvider(Protocol):
-    """Where the warm-up bars come from: bars of ``symbol`` opening in ``[start_ns, end_ns)`` (UTC ns), oldest
-    first."""
-
-    async def bars(self, symbol: str, timeframe: Timeframe, start_ns: int, end_ns: int) -> BarSeries:
-        """The bars (see the class docstring)."""
-        ...
-
-
-class BrokerHistory:
-    """:class:`HistoryProvider` straight from the broker (``History/retrieveBars``, paged), without a cache."""
-
-    def __init__(self, broker: ProjectXBroker) -> None:
-        self.broker = broker
-
-    async def bars(self, symbol: str, timeframe: Timeframe, start_ns: int, end_ns: int) -> BarSeries:
-        """``broker.request_bars``. Raises ApiError / ProjectXError from the API."""
-        return await self.broker.request_bars(symbol, timeframe, start_ns, end_ns)
-
-
-class CachedHistory:
-    """:class:`HistoryProvider` through the journal's cache-aside :class:`~propdesk.storage.cache.BarCache`.
-
-    The cache's sources are synchronous (``fetch``) while ``History/retrieveBars`` is awaited, so the gaps of the
-    cache's coverage are computed first (:func:`~propdesk.storage.cache.missing_spans`); only when there is one is
-    the span from the first gap's start to the last gap's end fetched from the broker, and the cache then takes each
-    gap from those bars (a :class:`~propdesk.storage.cache.SeriesSource`). A full hit never calls ProjectX. Bars
-    ending after ``now - one bar`` are served but not cached (``complete_before_ns``): a bar still forming never
-    enters the cache.
-
-    Args:
-        cache: the bar cache (a migrated journal database).
-        broker: the ProjectX broker (the source on a miss).
-        now_ns: wall clock, UTC ns.
-    """
-
-    def __init__(self, cache: Any, broker: ProjectXBroker, *, now_ns: Callable[[], int] = time.time_ns) -> None:
-        self.cache = cache
-        self.broker = broker
-        self._now = now_ns
-        self.source_calls = 0
-
-    async def bars(self, symbol: str, timeframe: Timeframe, start_ns: int, end_ns: int) -> BarSeries:
-        """See the class docstring. Raises ProjectXError / ApiError from the API, sqlalchemy errors from the
-        database."""
-        covered = await self.cache.repository.coverage(symbol, str(timeframe))
-        gaps = missing_spans(start_ns, end_ns, covered)
-        source: Any = _NoFetch()
-        if gaps:
-            self.source_calls += 1
-            fetched = await self.broker.request_bars(symbol, timeframe, gaps[0][0], gaps[-1][1])
-            source = SeriesSource(fetched, name="projectx")
-        series: BarSeries = await self.cache.get(
-            symbol, timeframe, start_ns, end_ns, source, complete_before_ns=self._now() - timeframe.ns
-        )
-        return series
-
-
-class _NoFetch:
-    """The cache's source on a full hit: never asked (nothing is missing)."""
-
-    name = "projectx"
-
-    def fetch(self, symbol: str, timeframe: Timeframe, start_ns: int, end_ns: int) -> BarSeries:
-        raise RuntimeError(f"bar cache asked for {symbol} {timeframe} [{start_ns}, {end_ns}) on a full hit")
-
-
-# ---------------------------------------------------------------------------------------------------- warm-up
-
-
-class _WarmupContext:
-    """The strategy's context while it is fed history bars: it sees the clock and the tick size, holds no position,
-    and every order it tries is DENIED at once (nothing reaches the node or the broker)."""
-
-    def __init__(self, node: TradingNode, account_id: AccountId) -> None:
-        self._node = node
-        self._account_id = account_id
-        self._n = 0
-        self.denied = 0
-
-    def now_ns(self) -> int:
-        return self._node.clock.timestamp_ns()
-
-    def tick_size(self, symbol: str) -> Price:
-        return self._node.positions.spec_of(symbol).tick_size
-
-    def position_qty(self, symbol: str, tag: str) -> int:
-        return 0
-
-    def _deny(self, symbol: str, side: Side, qty: int, tag: str, *, t: OrderType, price: Price | None) -> Order:
-        self._n += 1
-        self.denied += 1
-        order = Order(
-            ClientOrderId(f"warmup-{self._n}"),
-            self._account_id,
-            symbol,
-            side,
-            qty,
-            t,
-            limit_price=price if t is OrderType.LIMIT else None,
-            stop_price=price if t is OrderType.STOP else None,
-            tag=tag,
-        )
-        order.apply(
-            OrderDenied(
-                client_order_id=order.client_order_id,
-                account_id=self._account_id,
-                ts_event_ns=self.now_ns(),
-                reason="warm-up: history bars do not trade",
-            )
-        )
-        return order
-
-    def market(self, symbol: str, side: Side, qty: int, tag: str) -> Order:
-        return self._deny(symbol, side, qty, tag, t=OrderType.MARKET, price=None)
-
-    def limit(self, symbol: str, side: Side, qty: int, price: Price, tag: str) -> Order:
-        return self._deny(symbol, side, qty, tag, t=OrderType.LIMIT, price=price)
-
-    def stop(self, symbol: str, side: Side, qty: int, price: Price, tag: str) -> Order:
-        return self._deny(symbol, side, qty, tag, t=OrderType.STOP, price=price)
-
-    def bracket(
-        self,
-        symbol: str,
-        side: Side,
-        qty: int,
-        tag: str,
-        *,
-        stop_loss_ticks: int | None,
-        take_profit_ticks: int | None,
-        entry_price: Price | None = None,
-    ) -> Order:
-        t = OrderType.MARKET if entry_price is None else OrderType.LIMIT
-        return self._deny(symbol, side, qty, tag, t=t, price=entry_price)
-
-    def modify(self, order: Order, *, qty: int | None = None, price: Price | None = None) -> None:
-        return None
-
-    def cancel(self, order: Order) -> None:
-        return None
-
-    def close_position(self, symbol: str, tag: str) -> None:
-        return None
-
-    def realized_pnl(self, tag: str) -> Money:
-        return Money(0)
-
-
 # ---------------------------------------------------------------------------------------------------- session
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LiveOptions:
-    """What ``propdesk run --broker projectx`` trades.
-
-    Attributes:
-        strategy / params: a bundled strategy's name and its ``--param`` values (strings).
-        symbol: the contract (``ESZ6``) or root (``ES``: the active contract at ProjectX); default: the strategy's.
-        duration_s: stop after this many wall seconds (``None``: no limit).
-        max_bars: stop after this many live bars were published (``None``: no limit).
-        risk: the risk configuration (the node runs the risk engine: gate, guard, session timers on the live clock).
-        risk_new_account: the risk engine takes the account as new at the configuration's start balance (a practice
-            account on the local gateway); otherwise the MLL floor comes from the journal, else the configuration's
-            ``mll_floor``, else the broker's trade history (:func:`propdesk.node.bootstrap.bootstrap_from_broker`).
-        warmup_bars: at most this many history bars warm the strategy.
-        warmup_wait_s: the longest wait for the first live bar boundary before warming up (seconds; ``None``: one
-            bar plus 10 s, at most 120 s).
-        bar_close_delay_s: a bar closes on the clock this long after its end (prints still in flight), seconds.
-        reconcile_attempts: how often a reconcile with discrepancies is tried before the account stays REDUCING.
-        connect_timeout_s: the longest wait for the broker's commands in flight before a reconcile (seconds).
-    """
-
-    strategy: str
-    params: dict[str, str] = field(default_factory=dict)
-    symbol: str | None = None
-    duration_s: float | None = None
-    max_bars: int | None = None
-    risk: RiskConfig | None = None
-    risk_new_account: bool = False
-    warmup_bars: int = 1000
-    warmup_wait_s: float | None = None
-    bar_close_delay_s: float = 0.25
-    reconcile_attempts: int = 5
-    connect_timeout_s: float = 10.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -475,8 +271,9 @@ class LiveSummary:
         }
 
 
-class LiveSession(EventFanout):
-    """One live session on a ProjectX account (see the module docstring).
+class LiveSession(EventFanout, LiveAccount):
+    """One live session on a ProjectX account: a :class:`~propdesk.sessions.live_account.LiveAccount` with one
+    strategy (see the module docstring).
 
     Args:
         options: what to trade and when to stop.
@@ -496,13 +293,8 @@ class LiveSession(EventFanout):
             reconciles, and only then adds the strategy; it closes the journal at the end.
 
     Attributes:
-        clock, broker, node, risk (``None`` without a risk configuration), desk (the
-        :class:`~propdesk.node.desk.Desk` over the node: the console and the summary read it), strategy, symbol (set
-        by :meth:`run`), fills (the desk's fills since the broker connected), recent (the last order and position
-        events), state_changes (every ``TradingStateChanged``), reconcile_reports (every reconcile's report),
-        bootstrap (the MLL floor derived from the broker's trade history, ``None`` when the journal or the
-        configuration gave it), recovery (what was restored from the journal, ``None`` without one), disconnects,
-        reconciles, warmup_bars, bars (live bars published), last_price.
+        as :class:`~propdesk.sessions.live_account.LiveAccount`'s, and strategy, timeframe (the strategy's), symbol
+        (set by :meth:`run`), recent (the last order and position events).
 
     Raises:
         ConfigError: unknown strategy or parameter.
@@ -521,273 +313,40 @@ class LiveSession(EventFanout):
         broker: ProjectXBroker | None = None,
         journal: NodeJournal | None = None,
     ) -> None:
-        self.options = options
-        self.journal = journal
-        self.recovery: NodeRecovery | None = None
-        self.bootstrap: BootstrapResult | None = None
-        self.settings = settings
-        self.account_name = account_name
         self.strategy = strategy if strategy is not None else build_strategy(options.strategy, options.params)
         self.timeframe = self.strategy.timeframe or DEFAULT_TIMEFRAME
-        self.clock = LiveClock()
-        self._session_start_ns = time.time_ns()
-        self.broker = (
-            broker
-            if broker is not None
-            else ProjectXBroker(settings, account_id=account_id, clock=self.clock, last_fill_ns=self._last_fill_ns)
-        )
-        self.history: HistoryProvider = history if history is not None else BrokerHistory(self.broker)
-        self.starting_balance = balance if balance is not None else Money.of(Decimal("50000"))
-        self.built = NodeBuilder(
-            kind=SessionKind.LIVE,
-            clock=self.clock,
-            broker=self.broker,
+        super().__init__(
+            options,
+            settings,
             account_id=account_id,
-            starting_balance_usd=self.starting_balance.as_decimal(),
-            risk=None
-            if options.risk is None
-            else RiskSetup(
-                config=options.risk,
-                new_account=options.risk_new_account,
-                balance=None if options.risk_new_account else self.starting_balance,
-            ),
-            journal=journal,  # attached in run(), after the node is restored from it
-            reconcile=ReconcilePolicy(attempts=options.reconcile_attempts, idle_timeout_s=options.connect_timeout_s),
-        ).build()
-        self.risk: RiskEngine | None = self.built.risk
-        self.node = self.built.node
-        self._reconciler = self.built.reconciler(
-            since_ns=self._reconcile_since, on_report=self._on_reconcile_report, label="live"
+            account_name=account_name,
+            balance=balance,
+            history=history,
+            broker=broker,
+            journal=journal,
         )
-        self.account_id = self.node.account_id
-        self.desk = Desk(self.built)
         self.symbol = ""
-        self._fills_from: int | None = None
         self.recent: deque[object] = deque(maxlen=12)
-        self.state_changes: list[TradingStateChanged] = []
-        self.reconcile_reports: list[ReconcileReport] = []
-        self.disconnects = 0
-        self.reconciles = 0
-        self.warmup_bars = 0
-        self.bars = 0
-        self.first_ts_ns: int | None = None
-        self.last_ts_ns: int | None = None
-        self.last_price: float | None = None
-        self.interrupted = False
         self.completed = False
+        self.interrupted = False
         self.wall_s = 0.0
         self._t0: float | None = None
         self._listeners: list[Callable[[object], None]] = []
         self._stop: asyncio.Event | None = None
-        self._warm = False
-        self._held: list[Bar] = []
-        self._history_end_ns: int | None = None
-        self._boundary: asyncio.Event | None = None
-        self._agg: TimeBarAggregator | None = None
-        self._schedule = make_schedule(self.timeframe, session_aligned=True)
-        self._armed_end: int | None = None
-        self._feeds_armed_end: int | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._reconciling = False
         bus = self.node.bus
         bus.subscribe(topics.ORDER_EVENTS, self._on_event, priority=Priority.SESSION_EVENTS)
         bus.subscribe(topics.POSITION_EVENTS, self._on_event, priority=Priority.SESSION_EVENTS)
-        bus.subscribe(topics.BROKER_DISCONNECTED, self._on_disconnected, priority=Priority.SESSION_STATE)
-        bus.subscribe(topics.BROKER_CONNECTED, self._on_connected, priority=Priority.SESSION_STATE)
-        bus.subscribe(TradingStateChanged.TOPIC, self._on_state_changed, priority=Priority.SESSION_STATE)
-
-    # ------------------------------------------------------------------ events
-
-    @property
-    def fills(self) -> list[OrderFilled]:
-        """The session's fills, oldest first: the desk's since the broker connected (a journal's replayed fills
-        left out)."""
-        return [] if self._fills_from is None else self.desk.fills()[self._fills_from :]
 
     def _on_state_changed(self, event: TradingStateChanged) -> None:
-        self.state_changes.append(event)
+        super()._on_state_changed(event)
         for listener in self._listeners:
             listener(event)
 
-    def _on_disconnected(self, _event: object) -> None:
-        self.disconnects += 1
-
-    def _on_connected(self, _event: object) -> None:
-        if not self._reconciling:  # the first connect: run() reconciles itself
-            return
-        task = asyncio.get_running_loop().create_task(self.reconcile(), name="live-reconcile")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    def _last_fill_ns(self) -> int | None:
-        last = max((f.ts_event_ns for f in self.fills), default=None)
-        return last if last is not None else self._reconcile_since()
-
-    def _reconcile_since(self) -> int:
-        """Where reconciliation asks for fills from: the journal's newest fill when the node was restored from one,
-        else 24 h before the session started."""
-        journaled = None if self.recovery is None else self.recovery.last_fill_ns
-        return journaled if journaled is not None else self._session_start_ns - _DAY_NS
-
-    @property
-    def trading_state(self) -> TradingState | None:
-        """The risk guard's state (``None`` without a risk engine)."""
-        return None if self.risk is None else self.risk.trading_state
-
-    # ------------------------------------------------------------------ reconcile
-
-    async def reconcile(self) -> ReconcileReport | None:
-        """Bring the node in line with the broker's reports under the node's reconcile policy
-        (:class:`~propdesk.node.builder.ConnectReconciler`: wait for the broker's commands in flight, reconcile, retry
-        ``reconcile_attempts`` times while discrepancies remain; after a clean report the guard re-evaluates every
-        rule and lifts its connection condition). Returns the last report, or ``None`` when the reports could not be
-        read."""
-        self._reconciling = True
-        report = await self._reconciler.reconcile()
-        self.reconciles = self._reconciler.clean
-        return report
-
-    def _on_reconcile_report(self, report: ReconcileReport) -> None:
-        self.reconcile_reports.append(report)
-
-    # ------------------------------------------------------------------ bars
-
-    def _on_trade(self, tick: TradeTick) -> None:
-        agg = self._agg
-        if agg is None:
-            return
-        self.last_price = tick.price
-        agg.handle_trade(tick.price, tick.size, tick.ts_event_ns)
-        self._check_boundary()
-        if agg.has_open_bar:
-            end = self._schedule.bounds(tick.ts_event_ns)[1]
-            if end != self._armed_end and end > tick.ts_event_ns:
-                self._armed_end = end
-                name = "propdesk.sessions.live.bar-close"
-                self.clock.cancel_timer(name)
-                delay = int(self.options.bar_close_delay_s * 1e9)
-                self.clock.set_time_alert(name, end + delay, self._on_bar_time, allow_past=True)
-
-    def _on_bar_time(self, event: TimeEvent) -> None:
-        if self._agg is not None:
-            self._agg.on_time(event.ts_event_ns - int(self.options.bar_close_delay_s * 1e9))
-            self._check_boundary()
-
-    def _arm_feeds(self) -> None:
-        """Arm the clock at the end of the earliest bar open in the node's bar feeds (plus ``bar_close_delay_s``),
-        so a coarser bar whose last live bar had no trades still closes on time."""
-        end = self.node.bar_feeds.next_end_ns()
-        if end in (NO_END_NS, self._feeds_armed_end):
-            return
-        self._feeds_armed_end = end
-        name = "propdesk.sessions.live.feeds-close"
-        self.clock.cancel_timer(name)
-        delay = int(self.options.bar_close_delay_s * 1e9)
-        self.clock.set_time_alert(name, end + delay, self._on_feeds_time, allow_past=True)
-
-    def _on_feeds_time(self, event: TimeEvent) -> None:
-        ts = event.ts_event_ns - int(self.options.bar_close_delay_s * 1e9)
-        if self._agg is not None:  # the live bar ending then first (it may complete the coarser bar)
-            self._agg.on_time(ts)
-            self._check_boundary()
-        self.node.bar_feeds.on_time(ts)
-        self._arm_feeds()
-
-    def _check_boundary(self) -> None:
-        agg = self._agg
-        if self._boundary is None or self._boundary.is_set() or agg is None:
-            return
-        if agg.withheld_bars or agg.bars_emitted:
-            self._boundary.set()
-
-    def _on_agg_bar(self, bar: Bar) -> None:
-        if self._history_end_ns is None and self._agg is not None and not self._agg.withheld_bars:
-            self._history_end_ns = bar.ts_open_ns  # the first live bar was seen whole: history ends before it
-        if not self._warm:
-            self._held.append(bar)
-            return
-        self._publish(bar)
-
-    def _publish(self, bar: Bar) -> None:
-        self.bars += 1
-        if self.first_ts_ns is None:
-            self.first_ts_ns = bar.ts_close_ns
-        self.last_ts_ns = bar.ts_close_ns
-        self.last_price = bar.close
-        self.node.publish_bar(bar)
-        if self.node.bar_feeds.active:
-            self._arm_feeds()
+    def _published(self, bar: Bar) -> None:
         limit = self.options.max_bars
         if limit is not None and self.bars >= limit:
             self.completed = True
             self.stop()
-
-    async def _warm_up(self) -> None:
-        """Wait for the first live bar boundary (bounded), load history up to it and feed it to the strategy under
-        a denying context, then publish the live bars held meanwhile."""
-        tf = self.timeframe
-        wait = self.options.warmup_wait_s
-        if wait is None:
-            wait = min(tf.ns / 1e9 + 10.0, 120.0)
-        assert self._boundary is not None
-        try:
-            await asyncio.wait_for(self._boundary.wait(), wait)
-        except TimeoutError:
-            log.warning("live: no %s bar boundary within %.0f s; warming up to now", tf, wait)
-        agg = self._agg
-        end = self._history_end_ns
-        if end is None and agg is not None and agg.withheld_bars:
-            end = min((b.ts_open_ns for b in self._held), default=None)
-            if end is None:
-                end = self._schedule.bounds(self.clock.timestamp_ns())[0]
-        if end is None:
-            end = self._schedule.bounds(self.clock.timestamp_ns())[0]
-        self._history_end_ns = end
-        n = self.options.warmup_bars
-        if n > 0:
-            start = end - n * tf.ns - _WEEKEND_NS
-            try:
-                series = await self.history.bars(self.symbol, tf, start, end)
-            except Exception as exc:
-                log.error("live: warm-up history of %s %s failed (%s); the strategy starts cold", self.symbol, tf, exc)
-                series = None
-            if series is not None:
-                bars = [b for b in series if b.ts_open_ns < end][-n:]
-                ctx = _WarmupContext(self.node, self.account_id)
-                self.strategy.bind(ctx, self.symbol)
-                try:
-                    for b in bars:
-                        b.symbol = self.symbol
-                        self.strategy.handle_bar(b)
-                finally:
-                    self.strategy.bind(NodeContext(self.node, self.strategy), self.symbol)
-                self.warmup_bars = len(bars)
-                if ctx.denied:
-                    log.info("live: %d orders of the warm-up were not sent", ctx.denied)
-        held, self._held = self._held, []
-        self._warm = True
-        for b in held:
-            if b.ts_open_ns >= end and not (self._stop is not None and self._stop.is_set()):
-                self._publish(b)
-
-    # ------------------------------------------------------------------ symbol
-
-    async def _resolve_symbol(self) -> str:
-        wanted = self.options.symbol or self.strategy.config.symbol
-        if wanted not in known_roots():
-            await self.broker.contract(wanted)
-            return wanted
-        candidates = [
-            c for c in await self.broker.rest.search_contracts(wanted, live=False) if c.active_contract and c.name
-        ]
-        for c in candidates:
-            try:
-                if spec_for_symbol(c.name).root == wanted:
-                    self.broker.contracts.add(c)
-                    return c.name
-            except Exception:  # a name propdesk's grammar does not parse
-                continue
-        raise ContractError(f"ProjectX lists no active contract of root {wanted!r}")
 
     # ------------------------------------------------------------------ control
 
@@ -795,6 +354,7 @@ class LiveSession(EventFanout):
         """End the session (``completed`` unless :meth:`interrupt`)."""
         if self._stop is not None:
             self._stop.set()
+            self.closed = True  # no live bar is published after the stop
 
     def interrupt(self) -> None:
         """What Ctrl-C does: stop and mark the session interrupted."""
@@ -831,55 +391,24 @@ class LiveSession(EventFanout):
             if self.journal is not None:
                 await self._recover()
                 journal_open = True
-            # the risk engine starts only after the first reconcile (its gate denies every order until then): the
-            # fills the broker reports at connect happened while the node was down, they are counted, not enforced
-            # as fills "opened while REDUCING", and the restored working orders are not canceled as opening orders
-            counted = None if self.risk is None else ConnectFills(self.risk, self.node.bus)
-            await self.broker.connect()
-            self._fills_from = len(self.desk.fills())
-            first = await self.reconcile()
-            if self.risk is not None and counted is not None:
-                self.bootstrap = await start_after_first_reconcile(
-                    self.risk,
-                    self.broker,
-                    counted,
-                    reconciled=first is not None and first.ok,
-                    now_ns=self.clock.timestamp_ns,
-                    journal=None if self.journal is None else self.journal.journal,
-                    before_start=self._snapshot_counted,
-                )
-            self.symbol = await self._resolve_symbol()
-            self.built.add_strategy(self.strategy, self.symbol, self.timeframe)
-            self._boundary = asyncio.Event()
-            self._agg = TimeBarAggregator(self.symbol, self.timeframe, self._on_agg_bar, skip_first_partial=True)
-            self.node.bus.subscribe(topics.trades(self.symbol), self._on_trade, priority=Priority.DISPLAY_TRADES)
-            self.node.start()
-            self.broker.subscribe(self.symbol, quotes=True, trades=True)
+            await self.connect()
+            self.symbol = await self.resolve_symbol(self.options.symbol or self.strategy.config.symbol)
+            self.add_strategy(self.strategy, self.symbol)
+            self.start()
             if self.options.duration_s is not None:
                 self.clock.set_time_alert(
                     "propdesk.sessions.live.duration",
                     self.clock.timestamp_ns() + int(self.options.duration_s * 1e9),
                     self._on_duration,
                 )
-            warm = loop.create_task(self._warm_up(), name="live-warmup")
-            try:
-                await self._stop.wait()
-            finally:
-                if not warm.done():
-                    warm.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await warm
+            await self._stop.wait()
         except KeyboardInterrupt:
             self.interrupt()
         finally:
             self.wall_s = time.perf_counter() - self._t0
             self._stop.set()
             remove_sigint(loop, installed)
-            self.clock.cancel_timers()
-            for task in list(self._tasks):
-                task.cancel()
-            self.built.stop()
-            await self.broker.aclose()
+            await self.close()
             if journal_open and self.journal is not None:
                 await self.journal.close(status="stopped" if self.interrupted else "completed")
             self.built.close_lockouts()
@@ -887,8 +416,9 @@ class LiveSession(EventFanout):
 
     async def _recover(self) -> None:
         """Open the journal (migrate, record the run, start the writer), restore the node from it and attach it
-        (before the risk engine starts and the broker connects: :meth:`BuiltNode.recover
-        <propdesk.node.builder.BuiltNode.recover>`)."""
+        (before the risk engine starts and the broker connects: :meth:`LiveAccount.recover
+        <propdesk.sessions.live_account.LiveAccount.recover>`)."""
+        assert self.journal is not None
         cfg = self.strategy.config
         await self.built.open_journal(
             strategy=self.strategy.name,
@@ -898,29 +428,7 @@ class LiveSession(EventFanout):
             params=cfg.model_dump(mode="json"),
             venue_session="",  # ProjectX trade ids are unique in the account: a fill reported again is one row
         )
-        self.recovery = await self.built.recover(now_ns=self.clock.timestamp_ns())
-        assert self.recovery is not None  # a journal on a live clock
-        rep = self.recovery.report
-        log.info(
-            "live: restored from the journal: %d open orders, %d fills, %d lockouts (newest fill %s)",
-            rep.orders_restored,
-            rep.fills_replayed,
-            len(rep.lockouts),
-            "none" if self.recovery.last_fill_ns is None else iso_utc(self.recovery.last_fill_ns),
-        )
-
-    def _snapshot_counted(self, bootstrap: BootstrapResult | None, counted: list[OrderFilled]) -> None:
-        """Journal the account state once the fills of the first reconcile are counted (and the MLL floor derived,
-        ``bootstrap``): the journal's own snapshots after those fills were taken before the engine started, so a
-        restart restores from this one. Its time is after every counted fill (broker times may run ahead of the
-        clock): fills journaled later count after it."""
-        if self.journal is None or self.risk is None:
-            return
-        ts = max([self.clock.timestamp_ns(), *(f.ts_event_ns + 1 for f in counted)])
-        ref = "reconciled" if bootstrap is None else HISTORY_SOURCE
-        self.journal.journal.record_account_snapshot(
-            int(self.account_id), self.risk.state.snapshot(), ts, kind="manual", ref=ref
-        )
+        await self.recover()
 
     def _on_duration(self, _event: TimeEvent) -> None:
         self.completed = True

@@ -257,6 +257,8 @@ class ReplayAccount(ReplayControl):
         owns_journal: :meth:`play` opens and closes the journal's run (a :class:`RunSession`); ``False``: the journal
             is shared by several accounts (``propdesk serve``), whose owner opens and closes it; the node is only
             wired to it.
+        kind: the session's kind (``SERVE`` for an account of ``propdesk serve``: its lockouts are then the
+            journal's, :func:`~propdesk.node.builder.lockout_store_for`).
 
     Attributes:
         node, broker (the ``SimBroker``), clock, bus, feed, bars, symbol (the contract traded), built (the
@@ -283,6 +285,7 @@ class ReplayAccount(ReplayControl):
         on_record: Callable[[ReplayRecord], None] | None = None,
         journal: NodeJournal | None = None,
         owns_journal: bool = True,
+        kind: SessionKind = SessionKind.REPLAY,
     ) -> None:
         self.options = options
         self.journal = journal
@@ -317,7 +320,7 @@ class ReplayAccount(ReplayControl):
                     balance=self.starting_balance,
                 )
             self.built = NodeBuilder(
-                kind=SessionKind.REPLAY,
+                kind=kind,
                 clock=self.clock,
                 broker=self.broker,
                 account_id=options.account_id,

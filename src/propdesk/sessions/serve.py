@@ -15,20 +15,30 @@
 starts (its risk engine and node) and reconciles with its broker (:meth:`BuiltNode.reconciler
 <propdesk.node.builder.BuiltNode.reconciler>`, the one policy) before its first bar; only after a clean reconcile
 are its instances put on its node, and never while it is locked out: they wait, and resume when the lockout ends
-(checked after every record the account plays; the status says why an instance waits).
+(checked after every record the account plays; the status says why an instance waits). An account's lockouts are
+the journal's (:func:`~propdesk.node.builder.lockout_store_for`), so a restarted service finds them active and its
+instances wait again.
 
-**Stopping.** SIGINT and SIGTERM (installed on the loop while the session runs) and :meth:`ServeSession.stop` stop
-every feed after the record being played; each node is then stopped (strategies' ``on_stop``) and its risk engine,
-the stream is closed and the journal's run is closed (``stopped``; ``completed`` when every replay reached the end
-of its data). Working orders and positions stay as they are, as in ``propdesk run``.
+**Stopping.** SIGINT and SIGTERM (installed on the loop while the session runs) and :meth:`ServeSession.stop` stop every
+feed after the record being played (and disconnect the ProjectX accounts); each node is then stopped (strategies'
+``on_stop``) and its risk engine, the stream is closed and the journal's run is closed (``stopped``; ``completed`` when
+every replay reached the end of its data). Working orders and positions stay as they are, as in ``propdesk run``.
 
-``projectx`` accounts are refused for now (:class:`~propdesk.core.errors.ConfigError`): the live session's wiring
-(``propdesk.sessions.live``) is not yet shared with this runtime.
+**ProjectX accounts.** Per ``projectx`` account a :class:`~propdesk.sessions.live_account.LiveAccount` (its
+``LiveClock`` and ProjectX broker, credentials from the environment only; the account and its contract resolved at
+ProjectX first: :func:`resolve_live_accounts`). It is restored from the journal, connects and reconciles (the builder's
+one policy; every clean reconcile, a reconnect's too, lets its waiting instances resume), subscribes the contracts of
+its instances and builds their bars, and warms each instance with history bars before it trades (through the journal's
+bar cache when there is a journal: :class:`~propdesk.sessions.live_account.CachedHistory`). Its records carry the empty
+venue session (ProjectX trade ids are unique in the account) while the simulated accounts' carry the run id
+(:meth:`Journal.set_account_venue <propdesk.storage.journal.Journal.set_account_venue>`). A service with a ProjectX
+account runs until it is stopped; its lockout checks run every :data:`LIVE_CHECK_S` seconds.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import time
@@ -44,24 +54,32 @@ from propdesk.core.errors import ConfigError, DataError
 from propdesk.core.timefmt import iso_utc
 from propdesk.model.commands import StrategyState
 from propdesk.model.price import Money
+from propdesk.node.builder import SessionKind
+from propdesk.node.desk import Desk
 from propdesk.node.service import DeskService, InstanceSpec, InstanceView
+from propdesk.sessions.live_account import LiveAccount, LiveOptions
 from propdesk.sessions.replay import ReplayAccount, RunOptions
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
+    from propdesk.brokers.projectx import ProjectXSettings
     from propdesk.model.data import BarSeries
     from propdesk.node.journaling import NodeJournal
     from propdesk.node.stream import EventStream
+    from propdesk.risk.presets import RiskConfig
     from propdesk.risk.reconcile import ReconcileReport
 
 __all__ = [
     "DEFAULT_ACCOUNT",
     "DEFAULT_INSTANCE",
     "EXIT_SIGINT",
+    "LIVE_CHECK_S",
     "AccountStatus",
+    "LiveTarget",
     "ServeSession",
     "ServeSummary",
+    "resolve_live_accounts",
     "serve_plan",
 ]
 
@@ -75,6 +93,60 @@ DEFAULT_INSTANCE: Final = ServeStrategy(name="sma-es", strategy="sma_cross", acc
 EXIT_SIGINT: Final = 130
 """Exit code of ``propdesk serve`` stopped by SIGINT (128 + 2); SIGTERM (a service manager's stop) and the end of
 every replay exit 0."""
+
+
+LIVE_CHECK_S: Final = 1.0
+"""How often (wall seconds) a ProjectX account's waiting instances are checked against its lockouts."""
+DEFAULT_LIVE_SYMBOL: Final = "ES"
+"""The contract root a ProjectX account trades when its ``symbol`` is unset (its active contract at ProjectX)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LiveTarget:
+    """A ``projectx`` account of the service as ProjectX knows it: its id, name, balance (USD) and the contract its
+    instances trade by default (``ESZ6``)."""
+
+    account_id: int
+    account_name: str
+    balance: Money
+    symbol: str
+
+
+async def resolve_live_accounts(settings: ServeSettings, projectx: ProjectXSettings) -> dict[str, LiveTarget]:
+    """Each ``projectx`` account of ``settings`` at ProjectX (by its ``account``: an id or a name, else the user's
+    only active account) with its contract (``symbol``: a contract, or a root resolved to its active contract;
+    default :data:`DEFAULT_LIVE_SYMBOL`), by account name.
+
+    Raises:
+        ConfigError: no such account, or several and none chosen; ContractError: ProjectX lists no active contract
+            of the root; ProjectXError: login refused or the API unreachable.
+    """
+    from propdesk.brokers.projectx import ProjectXRest  # noqa: PLC0415 - ProjectX only when an account uses it
+    from propdesk.core.errors import ContractError  # noqa: PLC0415
+    from propdesk.model.contracts import known_roots  # noqa: PLC0415
+    from propdesk.sessions.live import resolve_account  # noqa: PLC0415
+    from propdesk.sessions.live_account import active_contract  # noqa: PLC0415
+
+    out: dict[str, LiveTarget] = {}
+    for account in serve_plan(settings)[0]:
+        if account.broker != "projectx":
+            continue
+        where = f"serve account {account.name!r}"
+        try:
+            aid, name, balance = await resolve_account(projectx, account.account)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+        symbol = account.symbol or DEFAULT_LIVE_SYMBOL
+        if symbol in known_roots():
+            rest = ProjectXRest(projectx)
+            try:
+                symbol = str((await active_contract(rest, symbol)).name)
+            except ContractError as exc:
+                raise ContractError(f"{where}: {exc}") from None
+            finally:
+                await rest.aclose()
+        out[account.name] = LiveTarget(account_id=aid, account_name=name, balance=balance, symbol=symbol)
+    return out
 
 
 def serve_plan(settings: ServeSettings) -> tuple[list[ServeAccount], list[ServeStrategy]]:
@@ -93,18 +165,24 @@ def _data_path(settings: ServeSettings, account: ServeAccount) -> Path:
     return path if path.is_absolute() else settings.data_dir.expanduser() / path
 
 
+def _risk_of(account: ServeAccount) -> RiskConfig | None:
+    """The account's risk configuration (``None``: no risk engine). Raises ConfigError (risk preset or file)."""
+    from propdesk.risk.presets import load_risk_config  # noqa: PLC0415 - heavy imports only when serving
+
+    if not account.risk and account.risk_config is None:
+        return None
+    try:
+        return load_risk_config(account.risk or None, account.risk_config)
+    except ConfigError as exc:
+        raise ConfigError(f"serve account {account.name!r}: {exc}") from None
+
+
 def _options(settings: ServeSettings, account: ServeAccount, speed: float | None) -> RunOptions:
     """The replay options of a sim account. Raises ConfigError (risk preset or file, balance)."""
     from propdesk.backtest.cli_support import parse_usd  # noqa: PLC0415 - heavy imports only when serving
-    from propdesk.risk.presets import load_risk_config  # noqa: PLC0415
 
     where = f"serve account {account.name!r}"
-    risk = None
-    if account.risk or account.risk_config is not None:
-        try:
-            risk = load_risk_config(account.risk or None, account.risk_config)
-        except ConfigError as exc:
-            raise ConfigError(f"{where}: {exc}") from None
+    risk = _risk_of(account)
     if account.balance_usd is not None:
         balance = parse_usd(account.balance_usd, f"{where} balance_usd")
     else:
@@ -230,13 +308,19 @@ class ServeSession:
             ``settings.speed`` (0 = as fast as possible).
         bars: per account name, the bars to play instead of its file (tests).
         sleep / monotonic: the feeds' sleep and wall clock.
+        live: per projectx account name, the account at ProjectX (:func:`resolve_live_accounts`).
+        projectx: the ProjectX adapter's settings (default: :func:`~propdesk.sessions.live.projectx_settings`,
+            credentials from the environment).
 
     Attributes:
-        service: the :class:`DeskService`. replays: per account id, its :class:`ReplayAccount`. stream: the event
-        stream (after :meth:`run` opened the journal; ``None`` without a journal). names: account id -> name.
+        service: the :class:`DeskService`. replays: per account id, its :class:`ReplayAccount`. lives: per account id,
+        its :class:`LiveAccount`. stream: the event stream (after :meth:`run` opened the journal; ``None`` without a
+        journal). names: account id -> name. symbols: account id -> its contract. order: account ids in
+        configuration order.
 
     Raises:
-        ConfigError: a projectx account, a bad risk preset or balance, an unknown contract or strategy.
+        ConfigError: a projectx account not resolved (or without credentials), two accounts with one id, a bad risk
+            preset or balance, an unknown contract or strategy.
         DataError: an account's file cannot be loaded.
     """
 
@@ -249,6 +333,8 @@ class ServeSession:
         bars: Mapping[str, BarSeries] | None = None,
         sleep: SleepFn = asyncio.sleep,
         monotonic: Callable[[], float] = time.monotonic,
+        live: Mapping[str, LiveTarget] | None = None,
+        projectx: ProjectXSettings | None = None,
     ) -> None:
         self.settings = settings
         self.journal = journal
@@ -259,39 +345,28 @@ class ServeSession:
         self.brokers: dict[int, str] = {}
         self.reconciled: dict[int, bool] = {}
         self._ids_by_name: dict[str, int] = {}
+        self.lives: dict[int, LiveAccount] = {}
+        self.symbols: dict[int, str] = {}
+        self.order: list[int] = []
         try:
             for account in accounts:
-                if account.broker != "sim":
-                    raise ConfigError(
-                        f"serve account {account.name!r}: broker {account.broker!r} is not run by propdesk serve yet "
-                        "(sim accounts only; trade a ProjectX account with propdesk run --broker projectx)"
-                    )
-                try:
-                    replay = ReplayAccount(
-                        _options(settings, account, pace),
-                        bars=None if bars is None else bars.get(account.name),
-                        sleep=sleep,
-                        monotonic=monotonic,
-                        on_record=self._on_record_of(account.account_id),
-                        journal=journal,
-                        owns_journal=False,
-                    )
-                except DataError as exc:
-                    where = "its data" if account.data is not None else "[serve] data_dir"
-                    reason = f"serve account {account.name!r}: {exc.reason} (check {where})"
-                    raise DataError(reason, path=exc.path, row=exc.row, line=exc.line) from None
-                aid = account.account_id
-                self.replays[aid] = replay
+                if account.broker == "projectx":
+                    aid = self._live(account, live, projectx, journal)
+                else:
+                    aid = self._replay(settings, account, pace, bars, sleep, monotonic, journal)
                 self.names[aid] = account.name
                 self.brokers[aid] = account.broker
                 self.reconciled[aid] = False
                 self._ids_by_name[account.name] = aid
+                self.order.append(aid)
         except BaseException as exc:
             if journal is not None:
                 journal.close_after(exc)
             raise
         record_rows = None if journal is None else journal.journal.record_rows
-        self.service = DeskService([(r.desk, r.symbol) for r in self.replays.values()], record_rows=record_rows)
+        self.service = DeskService(
+            [(self._desk(aid), self.symbols[aid]) for aid in self.order], record_rows=record_rows
+        )
         self.initial = [
             InstanceSpec(
                 name=s.name,
@@ -312,9 +387,84 @@ class ServeSession:
             if s.account not in self._ids_by_name
         ]
         self.started = asyncio.Event()
+        self._stopping: asyncio.Event | None = None
         self._engine: AsyncEngine | None = None
         self._t0: float | None = None
         self.wall_s = 0.0
+
+    def _check_new(self, account: ServeAccount, aid: int) -> None:
+        if aid in self.names:
+            raise ConfigError(
+                f"serve account {account.name!r}: account id {aid} is already the service's account "
+                f"{self.names[aid]!r} (each account needs its own id)"
+            )
+
+    def _replay(  # noqa: PLR0917 - the session's construction arguments, passed on
+        self,
+        settings: ServeSettings,
+        account: ServeAccount,
+        pace: float | None,
+        bars: Mapping[str, BarSeries] | None,
+        sleep: SleepFn,
+        monotonic: Callable[[], float],
+        journal: NodeJournal | None,
+    ) -> int:
+        """Build the sim account ``account``; returns its id. Raises ConfigError, DataError."""
+        self._check_new(account, account.account_id)
+        try:
+            replay = ReplayAccount(
+                _options(settings, account, pace),
+                bars=None if bars is None else bars.get(account.name),
+                sleep=sleep,
+                monotonic=monotonic,
+                on_record=self._on_record_of(account.account_id),
+                journal=journal,
+                owns_journal=False,
+                kind=SessionKind.SERVE,
+            )
+        except DataError as exc:
+            where = "its data" if account.data is not None else "[serve] data_dir"
+            reason = f"serve account {account.name!r}: {exc.reason} (check {where})"
+            raise DataError(reason, path=exc.path, row=exc.row, line=exc.line) from None
+        self.replays[account.account_id] = replay
+        self.symbols[account.account_id] = replay.symbol
+        return account.account_id
+
+    def _live(
+        self,
+        account: ServeAccount,
+        live: Mapping[str, LiveTarget] | None,
+        projectx: ProjectXSettings | None,
+        journal: NodeJournal | None,
+    ) -> int:
+        """Build the projectx account ``account`` (resolved in ``live``); returns its id. Raises ConfigError."""
+        target = None if live is None else live.get(account.name)
+        if target is None:
+            raise ConfigError(
+                f"serve account {account.name!r}: the ProjectX account is not resolved yet "
+                "(propdesk.sessions.serve.resolve_live_accounts)"
+            )
+        self._check_new(account, target.account_id)
+        if projectx is None:
+            from propdesk.sessions.live import projectx_settings  # noqa: PLC0415 - credentials from the environment
+
+            projectx = projectx_settings()
+        acct = LiveAccount(
+            LiveOptions(strategy="", risk=_risk_of(account)),
+            projectx,
+            account_id=target.account_id,
+            account_name=target.account_name,
+            balance=target.balance,
+            journal=journal,
+            label=f"serve account {account.name}",
+        )
+        self.lives[target.account_id] = acct
+        self.symbols[target.account_id] = target.symbol
+        return target.account_id
+
+    def _desk(self, account_id: int) -> Desk:
+        replay = self.replays.get(account_id)
+        return replay.desk if replay is not None else self.lives[account_id].desk
 
     def account_id(self, name: str) -> int:
         """The id of the account named ``name``.
@@ -341,6 +491,39 @@ class ServeSession:
             self.signal = signal_name
         for replay in self.replays.values():
             replay.interrupt()
+        if self._stopping is not None:
+            self._stopping.set()
+
+    async def _run_live(self, account_id: int) -> None:
+        """Restore, connect and reconcile the ProjectX account, start it, let its instances resume after each clean
+        reconcile and when a lockout ends, until :meth:`stop`; then disconnect it."""
+        live = self.lives[account_id]
+        assert self._stopping is not None
+        stopping = self._stopping
+        try:
+            await live.recover()
+            await live.connect()
+            await live.resolve_symbol(self.symbols[account_id])
+            live.start()
+            live.on_reconciled = lambda: self._live_ready(account_id)
+            if live.reconciled:
+                self._live_ready(account_id)
+            else:
+                log.warning("serve account %s: not reconciled; its instances wait", self.names[account_id])
+            while not stopping.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stopping.wait(), LIVE_CHECK_S)
+                if self.reconciled[account_id]:
+                    self.service.resume_waiting(account_id)
+        except BaseException:
+            self.stop()  # a ProjectX account that cannot run stops the service (run() raises its error)
+            raise
+        finally:
+            await live.close()
+
+    def _live_ready(self, account_id: int) -> None:
+        self.reconciled[account_id] = True
+        self.service.account_ready(account_id)
 
     def _reconciler_of(self, account_id: int) -> Callable[[], Awaitable[None]]:
         async def reconcile() -> None:
@@ -379,12 +562,14 @@ class ServeSession:
         self._t0 = time.perf_counter()
         status = "failed"
         try:
+            self._stopping = asyncio.Event()
             await self._open()
             self.started.set()
-            tasks = [
+            tasks: list[asyncio.Task[object]] = [
                 loop.create_task(r.play(before_play=self._reconciler_of(aid)), name=f"serve-account-{aid}")
                 for aid, r in self.replays.items()
             ]
+            tasks += [loop.create_task(self._run_live(aid), name=f"serve-account-{aid}") for aid in self.lives]
             try:
                 results = await asyncio.gather(*tasks, return_exceptions=True)
             except asyncio.CancelledError:
@@ -394,7 +579,8 @@ class ServeSession:
             errors = [r for r in results if isinstance(r, BaseException)]
             if errors:
                 raise errors[0]
-            status = "stopped" if self.signal or any(r.interrupted for r in self.replays.values()) else "completed"
+            stopped = self.signal or self._stopping.is_set() or any(r.interrupted for r in self.replays.values())
+            status = "stopped" if stopped else "completed"
         finally:
             self.wall_s = time.perf_counter() - self._t0
             for sig in installed:
@@ -424,21 +610,28 @@ class ServeSession:
             self.warnings += self.service.restore((), self.initial)
             return
         from propdesk.node.stream import EventStream  # noqa: PLC0415 - the database only with a journal
+        from propdesk.sessions.live_account import CachedHistory  # noqa: PLC0415
+        from propdesk.storage.cache import BarCache  # noqa: PLC0415
         from propdesk.storage.db import create_engine_for  # noqa: PLC0415
         from propdesk.storage.instances import load_instances  # noqa: PLC0415
+        from propdesk.storage.repositories import Repository  # noqa: PLC0415
 
-        symbols = sorted({r.symbol for r in self.replays.values()})
+        symbols = sorted(set(self.symbols.values()))
+        for aid in self.lives:  # ProjectX trade ids are unique in the account: a fill reported again is one row
+            journal.journal.set_account_venue(aid, "")
         await journal.open(
-            kind="serve",
+            kind=SessionKind.SERVE.value,
             strategy="serve",
             symbol=",".join(symbols),
             params={"accounts": {str(aid): name for aid, name in self.names.items()}},
         )
         self._engine = engine = create_engine_for(journal.url)
+        for live in self.lives.values():  # warm-up bars through the journal's bar cache
+            live.history = CachedHistory(BarCache(Repository(engine)), live.broker)
         stored = await load_instances(engine)
         self.warnings += self.service.restore(stored, self.initial)
         self.stream = stream = EventStream(journal.journal, engine)
-        for aid in self.replays:
+        for aid in self.order:
             desk = self.service.desk(aid)
             desk.attach_stream(stream)
             await desk.start()  # its stored command results: a retried command keeps its first answer
@@ -448,6 +641,10 @@ class ServeSession:
             self.stream.close()
         for replay in self.replays.values():
             await replay.desk.close()
+            replay.built.close_lockouts()
+        for live in self.lives.values():
+            await live.desk.close()
+            live.built.close_lockouts()
         journal = self.journal
         try:
             if journal is not None:
@@ -460,29 +657,43 @@ class ServeSession:
     # ------------------------------------------------------------------ results
 
     def account_status(self) -> list[AccountStatus]:
-        """Every account now, in configuration order."""
+        """Every account now, in configuration order (a ProjectX account: its live bars as records, the last one's
+        close time as ``replay_ts_ns``; never finished)."""
         out = []
-        for aid, replay in self.replays.items():
+        for aid in self.order:
             summary = self.service.accounts(aid)[0]
-            progress = replay.progress()
-            node = replay.node
+            symbol = self.symbols[aid]
+            replay = self.replays.get(aid)
+            if replay is not None:
+                progress = replay.progress()
+                node, fills = replay.node, len(replay.fills)
+                records, total, ts, finished = (
+                    progress.records,
+                    progress.total,
+                    progress.last_ts_ns,
+                    replay.feed.finished,
+                )
+            else:
+                live = self.lives[aid]
+                node, fills = live.node, len(live.fills)
+                records, total, ts, finished = live.bars, None, live.last_ts_ns, False
             out.append(
                 AccountStatus(
                     name=self.names[aid],
                     account_id=aid,
                     broker=self.brokers[aid],
-                    symbol=replay.symbol,
-                    records=progress.records,
-                    total=progress.total,
-                    replay_ts_ns=progress.last_ts_ns,
+                    symbol=symbol,
+                    records=records,
+                    total=total,
+                    replay_ts_ns=ts,
                     balance=summary.balance_usd,
                     equity=summary.equity_usd,
                     day_net=summary.day_net_usd,
-                    fills=len(replay.fills),
-                    open_qty=node.positions.net_qty(node.account_id, replay.symbol),
+                    fills=fills,
+                    open_qty=node.positions.net_qty(node.account_id, symbol),
                     trading_state=summary.trading_state,
                     reconciled=self.reconciled[aid],
-                    finished=replay.feed.finished,
+                    finished=finished,
                 )
             )
         return out
@@ -493,7 +704,7 @@ class ServeSession:
         return ServeSummary(
             accounts=tuple(self.account_status()),
             instances=tuple(self.service.instances()),
-            completed=all(r.feed.finished for r in self.replays.values()),
+            completed=not self.lives and all(r.feed.finished for r in self.replays.values()),
             signal=self.signal,
             run_id=None if journal is None else journal.run_id,
             last_seq=None if journal is None else journal.journal.committed_seq,

@@ -584,7 +584,8 @@ class Journal:
 
     @property
     def scope(self) -> wire.Scope:
-        """``(run id, venue session)`` stamped on the rows of every record cut from now on (see :meth:`set_run`)."""
+        """``(run id, venue session, per-account venue sessions)`` stamped on the rows of every record cut from now on
+        (see :meth:`set_run` and :meth:`set_account_venue`)."""
         return self._scope
 
     def set_run(self, run_id: str | None, venue_session: str = "") -> None:
@@ -592,9 +593,17 @@ class Journal:
         venue session ``venue_session``: the scope the broker's trade ids are unique in besides the account - the run
         id for a simulated exchange, whose trade ids restart in every run; empty for a broker whose trade ids are
         unique in the account (ProjectX), so a fill reported again in a later run is still one row
-        (:mod:`propdesk.storage.models`). Set it before the first record of the run is captured.
+        (:mod:`propdesk.storage.models`). Set it before the first record of the run is captured. The venue sessions
+        of single accounts (:meth:`set_account_venue`) are kept.
         """
-        self._scope = (run_id, venue_session)
+        self._scope = (run_id, venue_session, self._scope[2])
+
+    def set_account_venue(self, account_id: int, venue_session: str) -> None:
+        """Journal the records of ``account_id`` cut from now on under ``venue_session`` instead of the run's (a
+        journal shared by accounts of different brokers: ``propdesk serve``'s ProjectX accounts take ``""`` beside
+        simulated ones under the run id). Set it before the account's first record is captured."""
+        others = tuple(p for p in self._scope[2] if p[0] != account_id)
+        self._scope = (self._scope[0], self._scope[1], (*others, (int(account_id), venue_session)))
 
     @property
     def running(self) -> bool:

@@ -21,8 +21,9 @@ An order's state (orders are mutable) is taken once per order and batch, when th
 captured, so the state matches the events committed with it.
 
 A batch carries its :data:`Scope` (the strategy run and the venue session of its records: one per journal, set when
-the run opens), so the rows of a fill, a position change or a risk record are stamped with them by the writer, off
-the core's thread.
+the run opens, with a venue session of its own for an account whose broker differs: ``propdesk serve`` runs simulated
+and ProjectX accounts on one journal), so the rows of a fill, a position change or a risk record are stamped with them
+by the writer, off the core's thread.
 
 A batch travels as bytes (:func:`dumps` / :func:`loads`): as MessagePack (:mod:`msgspec`) when it holds only plain
 values (the usual case: order events, fills, position changes and order states are all plain), else with pickle protocol
@@ -102,14 +103,16 @@ __all__ = [
 Item = tuple[Any, ...]
 """One captured record: ``(kind, account id, ...)`` (see the module docstring)."""
 
-Scope = tuple[str | None, str]
-"""``(run id, venue session)`` of a batch: the strategy run its records belong to (``None``: outside a run) and the
-scope the broker's trade ids are unique in (:mod:`propdesk.storage.models`); the writer stamps every row with them."""
+Scope = tuple[str | None, str, tuple[tuple[int, str], ...]]
+"""``(run id, venue session, per-account venue sessions)`` of a batch: the strategy run its records belong to
+(``None``: outside a run), the scope the broker's trade ids are unique in (:mod:`propdesk.storage.models`), and
+``(account id, venue session)`` pairs overriding that venue session for the records of those accounts; the writer
+stamps every row with them."""
 
 Batch = tuple[int, list[Item], list[tuple[Any, ...]], Scope]
 """``(last sequence number, items, order states, scope)``: what one cut of the journal sends to the writer."""
 
-NO_SCOPE: Final[Scope] = (None, "")
+NO_SCOPE: Final[Scope] = (None, "", ())
 """The scope of records outside a run, with a broker whose trade ids are unique in the account."""
 
 K_ORDER, K_FILL, K_POSITION, K_RISK, K_AUDIT, K_REPORT, K_SNAPSHOT, K_EOD, K_ROWS = range(9)
@@ -531,7 +534,7 @@ _PACKED: Final = b"K"
 _PICKLED: Final = b"P"
 _MSGPACK: Final = msgspec.msgpack.Encoder()
 _UNPACK: Final = msgspec.msgpack.Decoder(
-    tuple[int, list[tuple[Any, ...]], list[tuple[Any, ...]], tuple[str | None, str]]
+    tuple[int, list[tuple[Any, ...]], list[tuple[Any, ...]], tuple[str | None, str, tuple[tuple[int, str], ...]]]
 )
 """The batch's shape: items and order states come back as tuples (arrays nested in them, e.g. an order's linked ids,
 as lists)."""
@@ -619,7 +622,8 @@ def rows_of(
     Order events give an ``order_events`` row (plus a ``fills`` row for a fill, with the broker order id of the
     order's state in the same batch); each order state gives an ``orders`` row (an upsert that keeps the newest),
     unless ``order_rows`` is false (the states then only supply broker order ids). Every row of a node's record is
-    stamped with the batch's ``scope`` (:data:`Scope`); ready-made rows (``K_ROWS``) are written as they are.
+    stamped with the batch's ``scope`` (:data:`Scope`: the venue session of its account); ready-made rows (``K_ROWS``)
+    are written as they are.
 
     With ``last_seq`` (the batch's last sequence number: the items are numbered ``last_seq - len(items) + 1`` ...
     ``last_seq`` in order), every item also gives its ``events`` row (:class:`propdesk.storage.models.EventRow`):
@@ -629,7 +633,9 @@ def rows_of(
     Raises:
         ValueError: an item of an unknown kind.
     """
-    run_id, venue = scope
+    run_id, default_venue, per_account = scope
+    venues = dict(per_account)
+    venue = default_venue
     out: list[tuple[str, rw.Row]] = []
     add = out.append
     broker_ids: dict[tuple[int, str], int | None] = {}
@@ -644,6 +650,8 @@ def rows_of(
             add(("orders", row))
     for it in items:
         kind = it[0]
+        if venues:
+            venue = venues.get(int(it[1]), default_venue)
         if kind == K_FILL:
             event_row, fill_row = fill_rows(it, broker_ids.get((int(it[1]), str(it[2]))), run_id, venue)
             add(("order_events", event_row))

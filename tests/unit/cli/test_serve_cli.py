@@ -1,7 +1,7 @@
 """``propdesk serve``: the default run on a fresh machine (no config: one simulated 50K Combine replaying the ES file
 with one sma_cross instance), a graceful stop on SIGTERM in a subprocess (the journal's run closed as stopped,
 positions left as they are), the API served beside it (a key made with ``propdesk api-key create`` reads the
-accounts; no key, no flatten), and a projectx account refused in one clear line."""
+accounts; no key, no flatten), and a projectx account without credentials refused in one clear line."""
 
 from __future__ import annotations
 
@@ -120,12 +120,16 @@ def _api_url(lines: list[str]) -> str | None:
     return None
 
 
-def test_a_projectx_account_is_refused_in_one_line(tmp_path: Path) -> None:
+def test_a_projectx_account_without_credentials_is_refused_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("PROPDESK_PROJECTX_USERNAME", "PROPDESK_PROJECTX_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
     cfg = tmp_path / "propdesk.toml"
     cfg.write_text('[[serve.accounts]]\nname = "live"\nbroker = "projectx"\n', encoding="utf-8")
     result = runner.invoke(app, ["--config", str(cfg), "serve", "--no-journal", "--no-console"])
     assert result.exit_code == 2
-    assert "serve account 'live': broker 'projectx' is not run by propdesk serve yet" in result.output
+    assert "ProjectX credentials missing: set PROPDESK_PROJECTX_USERNAME" in result.output
 
 
 def test_missing_data_names_the_account_and_the_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -25,7 +25,7 @@ from propdesk.node.builder import DEFAULT_RECONCILE, BuiltNode, NodeBuilder, Rec
 from propdesk.risk.lockouts import Lockout, MemoryLockoutStore
 from propdesk.risk.presets import RiskConfig, load_risk_config
 from propdesk.sessions.live import LiveOptions, LiveSession
-from propdesk.sessions.replay import RunOptions, RunSession
+from propdesk.sessions.replay import ReplayAccount, RunOptions, RunSession
 from propdesk.sessions.risk_daemon.session import (
     ProjectXRiskOptions,
     ProjectXRiskSession,
@@ -129,6 +129,18 @@ def test_replay_session(risk_cfg: RiskConfig, tmp_path: Path) -> None:
     assert [r["kind"] for r in journal.opened] == ["replay"]
     assert built.node.orders.ids.run_token == journal.run_token  # the run's own client order ids
     assert asyncio.run(built.recover(now_ns=T0)) is None and built.recovery is None
+
+
+def test_serve_account_keeps_its_lockouts_in_the_journal(risk_cfg: RiskConfig, tmp_path: Path) -> None:
+    journal = StubJournal(f"sqlite+aiosqlite:///{tmp_path / 'journal.db'}")
+    options = RunOptions(replay=tmp_path / "bars.csv", strategy="", risk=risk_cfg)
+    account = ReplayAccount(options, bars=minute_bars(), journal=journal, owns_journal=False, kind=SessionKind.SERVE)  # type: ignore[arg-type]
+    built = account.built
+    try:
+        assert_wiring(built, SessionKind.SERVE, journal, SqlLockoutStore)  # a restarted service finds them
+        assert built.historical and asyncio.run(built.recover(now_ns=T0)) is None  # never restored from the journal
+    finally:
+        built.close_lockouts()
 
 
 def test_live_session(risk_cfg: RiskConfig, tmp_path: Path) -> None:

@@ -2,7 +2,8 @@
 denial with headroom, flatten, instances added, paused, changed live with a version conflict, stopped, removed;
 their parameter versions stored with who, from where and why), routing by account, a restart that resumes the
 stored instances only after the reconcile and not while the account is locked out, and the event stream end to end
-over two accounts (one gap-free sequence; N consumers, one killed and resumed from its last seq).
+over two accounts (one gap-free sequence; N consumers, one killed and resumed from its last seq); a lockout kept in
+the journal across a restart; a projectx account unresolved, or unable to connect (the service stops with its error).
 
 The accounts replay a window of the real ES file (ESZ5, 1-minute bars) at 60x under a :class:`~tests.kit.serve.Pacer`:
 the replays play only while the test waits for something, so commands land between two bars."""
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from propdesk.core.errors import ConfigError, PropdeskError
 from propdesk.model.commands import (
     INVALID,
     VERSION_CONFLICT,
@@ -38,7 +40,8 @@ from propdesk.model.price import Money, Price
 from propdesk.model.records import Lockout
 from propdesk.node.journaling import NodeJournal
 from propdesk.node.stream import LOSSLESS_TOPICS, StreamEvent, Subscription, SubscriptionClosedError
-from propdesk.sessions.serve import ServeSession, ServeSummary
+from propdesk.sessions.live import projectx_settings
+from propdesk.sessions.serve import LiveTarget, ServeSession, ServeSummary
 from propdesk.storage.db import create_engine_for
 from propdesk.storage.instances import load_instances, param_history
 from propdesk.storage.repositories import Repository
@@ -358,3 +361,96 @@ def test_with_no_account_configured_the_default_combine_runs_and_an_instance_of_
     assert session.names == {1: "combine"} and session.replays[1].risk is not None
     assert session.initial == []
     assert session.warnings == ["instance x: the service runs no account named 'elsewhere'; left out"]
+
+
+TINY_DAILY_LOSS = """
+preset = "topstep-50k-combine"
+
+[rules.personal_daily_loss]
+amount = 15
+trigger_buffer_usd = 0
+default_risk_ticks = 1
+"""
+
+
+@pytest.mark.asyncio
+async def test_a_lockout_is_stored_in_the_journal_and_keeps_instances_waiting_after_a_restart(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'journal.sqlite3'}"
+    risk_file = tmp_path / "risk.toml"
+    risk_file.write_text(TINY_DAILY_LOSS, encoding="utf-8")
+    settings = sim_settings(
+        [{"name": "combine", "risk_config": str(risk_file)}],
+        [{"name": "sma", "strategy": "sma_cross", "account": "combine", "state": "paused"}],
+    )
+
+    def serve(pacer: Pacer) -> ServeSession:
+        return ServeSession(
+            settings,
+            journal=NodeJournal(url),
+            bars={"combine": es_window(60)},
+            sleep=pacer.sleep,
+            monotonic=pacer.monotonic,
+        )
+
+    # first run: a long position loses more than the $15 personal daily loss (its fees and a tick against it do)
+    pacer = Pacer()
+    session = serve(pacer)
+    task = start(session)
+    await pacer.until(lambda: session.reconciled[1] and played(session) >= 3, what="reconciled")
+    assert session.service.instances()[0].waiting == ""
+    assert session.service.execute(SubmitOrder(idempotency_key="buy-1", symbol=SYM, side=Side.BUY, qty=1)).accepted
+    risk = session.replays[1].risk
+    assert risk is not None
+    await pacer.until(lambda: bool(risk.guard.lockouts), what="locked out")
+    (lockout,) = risk.guard.lockouts
+    await stop(session, task, pacer)
+    stored = session.replays[1].built.lockouts
+    assert stored is not None and stored.load_active(AccountId(1), lockout.set_at_ns) == [lockout]
+
+    # restart: the lockout is read back from the journal; the instance waits, naming the rule
+    pacer = Pacer()
+    session = serve(pacer)
+    task = start(session)
+    await pacer.until(lambda: session.reconciled[1], what="reconciled")
+    (view,) = session.service.instances()
+    assert view.waiting.startswith(f"waiting: the account is locked out ({lockout.rule_id} until")
+    assert session.service.desk(1).strategies() == []
+    await pacer.until(lambda: played(session) >= 10, what="bars while locked out")
+    assert session.service.desk(1).strategies() == [] and session.service.instances()[0].waiting
+    await stop(session, task, pacer)
+
+
+@pytest.mark.asyncio
+async def test_a_projectx_account_that_cannot_connect_stops_the_service_with_its_error() -> None:
+    closed = "http://127.0.0.1:9"  # nothing listens on the discard port
+    px = projectx_settings(
+        api_base=closed,
+        user_hub=f"{closed}/hubs/user",
+        market_hub=f"{closed}/hubs/market",
+        config_path=None,
+        environ={"PROPDESK_PROJECTX_USERNAME": "stub-user", "PROPDESK_PROJECTX_API_KEY": "stub-key"},
+    )
+    settings = sim_settings([{"name": "sim"}, {"name": "px", "broker": "projectx", "risk": ""}])
+    target = LiveTarget(account_id=11001, account_name="PRAC-1", balance=Money.of("50000"), symbol="ESZ5")
+    pacer = Pacer()
+    session = ServeSession(
+        settings,
+        bars={"sim": es_window(30)},
+        sleep=pacer.sleep,
+        monotonic=pacer.monotonic,
+        live={"px": target},
+        projectx=px,
+    )
+    assert session.order == [1, 11001] and session.symbols[11001] == "ESZ5"
+    task = start(session)
+    await pacer.until(task.done, what="the service stopped")
+    with pytest.raises(PropdeskError):
+        await task
+    assert session.replays[1].interrupted  # the sim account was stopped, not played to its end
+    assert not session.reconciled[11001]
+
+
+def test_a_projectx_account_must_be_resolved_first() -> None:
+    settings = sim_settings([{"name": "px", "broker": "projectx", "risk": ""}])
+    with pytest.raises(ConfigError, match="serve account 'px': the ProjectX account is not resolved yet"):
+        ServeSession(settings)

@@ -12,6 +12,7 @@ import pytest_asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from propdesk.core.bus import MessageBus
+from propdesk.model.identifiers import AccountId
 from propdesk.model.orders import OrderStatus
 from propdesk.model.records import AuditEntry
 from propdesk.risk.calendar import SessionRolled
@@ -251,7 +252,7 @@ async def test_venue_sessions_keep_simulated_runs_apart_and_dedupe_a_broker_acco
     async def journal_run(run_id: str, venue: str, trade_id: str) -> None:
         journal = Journal(engine, max_delay_s=0.005)
         journal.set_run(run_id, venue)
-        assert journal.scope == (run_id, venue)
+        assert journal.scope == (run_id, venue, ())
         await journal.start()
         journal.record(fill(trade_id))
         journal.record(position_event("opened", trade_id, 1))
@@ -266,3 +267,31 @@ async def test_venue_sessions_keep_simulated_runs_apart_and_dedupe_a_broker_acco
     assert sorted(got) == [("live-1", "", "9001"), ("sim-1", "sim-1", "1-1"), ("sim-2", "sim-2", "1-1")]
     counts = await _counts(engine)
     assert counts["fills"] == counts["position_snapshots"] == 3
+
+
+@pytest.mark.asyncio
+async def test_an_account_of_another_broker_keeps_its_own_venue_session_on_a_shared_journal(
+    engine: AsyncEngine,
+) -> None:
+    """One journal for a simulated account (venue session: the run id) and a ProjectX account (``""``), as
+    ``propdesk serve`` runs them: each fill is keyed by its own account's venue session, so a restarted service
+    journals the ProjectX account's fill reported again once, and the simulated account's restarted ids apart."""
+    live = int(ACCOUNT) + 1
+
+    async def journal_run(run_id: str) -> None:
+        journal = Journal(engine, max_delay_s=0.005)
+        journal.set_account_venue(live, "")
+        journal.set_run(run_id, run_id)
+        assert journal.scope == (run_id, run_id, ((live, ""),))
+        await journal.start()
+        journal.record(fill("1-1"))  # the simulated account: its ids restart in every run
+        journal.record(fill("9001", account=live, cid="pd-9"))  # ProjectX: reported again after the restart
+        await journal.stop()
+
+    await journal_run("serve-1")
+    await journal_run("serve-2")
+    repo = Repository(engine)
+    sim = [(j.run_id, j.venue_session, j.fill.trade_id) for j in await repo.journaled_fills(ACCOUNT)]
+    px = [(j.run_id, j.venue_session, j.fill.trade_id) for j in await repo.journaled_fills(AccountId(live))]
+    assert sorted(sim) == [("serve-1", "serve-1", "1-1"), ("serve-2", "serve-2", "1-1")]
+    assert px == [("serve-1", "", "9001")]

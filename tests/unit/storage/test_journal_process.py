@@ -70,11 +70,11 @@ def test_fast_rows_equal_the_reference_rows() -> None:
     pos = [position_event("opened", "T1", 1), position_event("closed", "T2", 0)]
     items = [wire.encode_fill(e) if type(e).__name__ == "OrderFilled" else wire.encode_order_event(e) for e in events]
     items += [wire.encode_position(p) for p in pos]
-    batch: wire.Batch = (len(items), items, [wire.order_state(o)], ("run-1", "venue-1"))
+    batch: wire.Batch = (len(items), items, [wire.order_state(o)], ("run-1", "venue-1", ()))
     data = wire.dumps(batch)
     assert data[:1] == b"K"  # plain values: MessagePack
     back = wire.loads(data)
-    assert back[:2] == batch[:2] and back[3] == ("run-1", "venue-1")
+    assert back[:2] == batch[:2] and back[3] == ("run-1", "venue-1", ())
     assert back[2] == [(*s[:14], list(s[14]), *s[15:]) for s in batch[2]]  # nested arrays come back as lists
     got = wire.rows_of(back[1], back[2], scope=back[3])
     run = {"run_id": "run-1"}

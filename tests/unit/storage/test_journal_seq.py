@@ -72,8 +72,8 @@ async def test_seq_is_gap_free_and_increasing_across_two_opens(db_url: str, writ
 
 def test_live_rows_equal_stored_rows() -> None:
     items = [wire.encode_order_event(submitted("pd-9")), wire.encode_fill(fill("T9", cid="pd-9"))]
-    live = wire.event_rows(items, 11, ("run-1", "v"))
-    stored = [row for table, row in wire.rows_of(items, [], scope=("run-1", "v"), last_seq=11) if table == "events"]
+    live = wire.event_rows(items, 11, ("run-1", "v", ()))
+    stored = [row for table, row in wire.rows_of(items, [], scope=("run-1", "v", ()), last_seq=11) if table == "events"]
     assert live == stored
     assert [(r["seq"], r["topic"], r["run_id"]) for r in live] == [
         (10, "events.order.submitted", "run-1"),
