@@ -13,12 +13,15 @@ How it works:
   (:meth:`record`) are encoded at once. Nothing awaits, does I/O or builds rows there.
 * A **cut** moves the buffer to the writer as one batch: the raw events are encoded there, in one tight loop
   (:mod:`propdesk.storage.wire`; noting which orders changed and which accounts are new), and the state of every
-  order that changed is taken. Cuts happen only between bus dispatches: on the event loop every ``max_delay_s``
-  while attached to a bus and records wait (``max_delay_s`` after a :meth:`record` otherwise; sooner when
-  ``batch_size`` records are recorded, or when someone waits for durability), or when a synchronous driver (a
-  backtest loop) calls :meth:`Journal.pump`. The back-pressure levels are checked at each cut (and at each
-  :meth:`record`). The writer converts the batch to rows and writes it in **one transaction** with insert-or-ignore
-  semantics, so replaying an event never creates a second row.
+  order that changed is taken. Cuts happen only between bus dispatches. On the event loop a capture schedules the
+  cut itself (once the journal runs on a loop its bus captures are the buffer's append plus that check): while the
+  writer is idle the cut runs at the end of the current loop turn (no fixed delay: a fill's transaction starts at
+  once); while the writer is busy with an earlier batch, at that batch's acknowledgement (everything captured
+  meanwhile is one transaction: a group commit under load) or ``max_delay_s`` after the capture, whichever comes
+  first; sooner when ``batch_size`` records wait, or when someone waits for durability. Nothing is scheduled while
+  nothing is captured. A synchronous driver (a backtest loop) calls :meth:`Journal.pump` instead. The back-pressure
+  levels are checked at each cut (and at each :meth:`record`). The writer converts the batch to rows and writes it
+  in **one transaction** with insert-or-ignore semantics, so replaying an event never creates a second row.
 * Two writers (``writer=``):
 
   - ``"process"`` (what the node uses): a writer **subprocess** (:mod:`propdesk.storage.writer`). The core's thread
@@ -197,7 +200,9 @@ class Journal:
         low_watermark: backlog under which the level returns to NORMAL (default: half of ``high_watermark``).
         batch_size: inline writer: most records per transaction; both: a cut is scheduled at once when this many
             records wait.
-        max_delay_s: how long after the first record of a batch the cut happens (seconds, event loop only).
+        max_delay_s: while the writer is busy with an earlier batch, the longest a captured record waits for its
+            cut (seconds, event loop only; the batch's acknowledgement cuts sooner, and an idle writer gets the cut at
+            the end of the loop turn).
         on_backpressure: called with the new :class:`BackpressureLevel` on every change of level.
         order_lookup: client order id -> the node's :class:`Order` (``node.orders.order``), so each batch also
             refreshes the ``orders`` rows of the orders it touches; ``None`` records events only.
@@ -304,6 +309,9 @@ class Journal:
         self._subs: list[Subscription] = []
         self._bus: MessageBus | None = None
         self._positions: PositionSource | None = None
+        self._attach_args: tuple[MessageBus, int, int, PositionSource | None] | None = None
+        self._raw_capture: Callable[[Any], object] = self._buf.append
+        self._attached_raw = False  # subscribed with the plain append (before the loop was known)
         # counters
         self._rows = 0
         self._batches = 0
@@ -368,7 +376,11 @@ class Journal:
             self._task = loop.create_task(self._run_inline(), name="propdesk-journal-writer")
         self._running = True
         self._armed = False
-        if self._buf or self._bus is not None or self._positions is not None:
+        if self._attach_args is not None and self._attached_raw:  # attached before the loop: captures that wake
+            bus, priority, snapshot_priority, positions = self._attach_args
+            self.detach()
+            self.attach(bus, priority=priority, snapshot_priority=snapshot_priority, positions=positions)
+        if self._buf:
             self._arm()
 
     def wait_ready(self, timeout_s: float = _START_TIMEOUT_S) -> bool:
@@ -481,23 +493,28 @@ class Journal:
         (:meth:`PositionManager.add_capture`: the same records, without building a position event per fill, ~3 us
         each) instead of from ``events.position.**``."""
         self._bus = bus
+        self._attach_args = (bus, priority, snapshot_priority, positions)
+        live = self._loop is not None and self._running
+        raw = self._capture_live if live else self._buf.append
+        self._raw_capture = raw
+        self._attached_raw = not live
         for pattern in TOPICS:
             if positions is not None and pattern == POSITION_PATTERN:
                 continue
             if pattern == ORDER_PATTERN:  # one subscription per order event topic: the buffer's own append
                 for cls, topic in wire.ORDER_EVENT_TOPICS.items():
-                    capture = self._capture_object if cls in wire.OBJECT_EVENTS else self._buf.append
+                    capture = self._capture_object if cls in wire.OBJECT_EVENTS else raw
                     self._subs.append(bus.subscribe(topic, capture, priority))
                 continue
-            handler = self._buf.append if pattern == POSITION_PATTERN else self.record
+            handler = raw if pattern == POSITION_PATTERN else self.record
             self._subs.append(bus.subscribe(pattern, handler, priority))
         if positions is not None:
-            positions.add_capture(self._buf.append)
+            positions.add_capture(raw)
             self._positions = positions
         if self.snapshot_sources:
             self._subs.append(bus.subscribe(topics.ORDER_FILLED, self._snapshot_after_fill, snapshot_priority))
             self._subs.append(bus.subscribe(topics.SESSION_ROLLED, self._snapshot_at_roll, snapshot_priority))
-        if not self._armed:
+        if self._buf and not self._armed:
             self._arm()
 
     def detach(self) -> None:
@@ -507,8 +524,9 @@ class Journal:
                 self._bus.unsubscribe(sub)
         self._subs.clear()
         self._bus = None
+        self._attach_args = None
         if self._positions is not None:
-            self._positions.remove_capture(self._buf.append)
+            self._positions.remove_capture(self._raw_capture)
             self._positions = None
 
     # ------------------------------------------------------------------ capture (sync, never blocks)
@@ -565,6 +583,15 @@ class Journal:
         pickled (:func:`propdesk.storage.wire.dumps`)."""
         self._buf.append(event)
         self._objects += 1
+        if not self._armed:
+            self._arm()
+
+    def _capture_live(self, message: object) -> None:
+        """The raw capture while the journal runs on an event loop: the buffer's append, and a cut scheduled if none
+        is (:meth:`_arm`). A synchronous driver's captures are the buffer's own ``append`` (it pumps by itself)."""
+        self._buf.append(message)
+        if not self._armed:
+            self._arm()
 
     @property
     def scope(self) -> wire.Scope:
@@ -665,11 +692,29 @@ class Journal:
 
     # ------------------------------------------------------------------ cuts
 
+    def _writer_busy(self) -> bool:
+        """Whether an earlier batch is still on its way to a commit (sent and not acknowledged, or queued for the
+        inline writer)."""
+        return bool(self._unacked) if self.writer == "process" else bool(self._inline)
+
     def _arm(self) -> None:
+        """Schedule the cut of what was captured: at the end of the current loop turn while the writer is idle (no
+        delay: the batch's transaction starts at once); while it is busy with an earlier batch, at its
+        acknowledgement (:meth:`_after_commit`: the records captured meanwhile are one transaction, a group commit)
+        or ``max_delay_s`` from now, whichever comes first."""
         if self._loop is None or not self._running:
             return
         self._armed = True
-        self._timer = self._loop.call_later(self.max_delay_s, self._on_timer)
+        if self._writer_busy():
+            self._timer = self._loop.call_later(self.max_delay_s, self._on_timer)
+        else:
+            self._soon = True
+            self._timer = self._loop.call_soon(self._on_timer)
+
+    def _after_commit(self) -> None:
+        """A batch was committed: a cut waiting for the writer (:meth:`_arm`) happens now if it has become idle."""
+        if self._buf and self._loop is not None and not self._writer_busy():
+            self._hurry()
 
     def _hurry(self) -> None:
         if self._loop is None or not self._running or self._soon:
@@ -693,8 +738,8 @@ class Journal:
         self._armed = False
         self._soon = False
         self._cut()
-        if self._bus is not None or self._positions is not None:
-            self._arm()  # raw captures arm nothing: while attached, a cut is due every max_delay_s
+        if self._buf and self._based:  # captured by a listener of the cut's batch (nothing else is left)
+            self._arm()
 
     def pump(self) -> None:
         """Cut what was captured and hand it to the writer, and take in the writer's acknowledgements. A synchronous
@@ -887,6 +932,7 @@ class Journal:
         self._publish()
         self._release()
         self._relax_level()
+        self._after_commit()
 
     def _writer_died(self, reason: str) -> None:
         proc, self._proc = self._proc, None
@@ -1205,6 +1251,7 @@ class Journal:
                     self._inline.popleft()
                     self._committed_seq = last_seq
                     self._publish()
+                    self._after_commit()
                 self._release()
                 self._relax_level()
                 await asyncio.sleep(0)  # let the core run between transactions
