@@ -281,6 +281,7 @@ class Journal:
         self._inflight = 0
         self._unpublished: deque[tuple[int, list[wire.Item], wire.Scope]] = deque()
         self._listeners: list[Callable[[int, list[wire.Item], wire.Scope], object]] = []
+        self._cut_listeners: list[Callable[[int, list[wire.Item], wire.Scope], object]] = []
         # writers
         self._inline: deque[wire.Batch] = deque()
         self._unacked: deque[tuple[int, int, bytes]] = deque()
@@ -795,6 +796,11 @@ class Journal:
             self._inline.append(batch)
             if self._wake is not None:
                 self._wake.set()
+        for listener in self._cut_listeners:  # while the writer writes the batch
+            try:
+                listener(last, items, self._scope)
+            except Exception:
+                log.exception("journal cut listener %r failed at seq %d", listener, last)
         if len(self._fill_seq) > 100_000:
             done = self._committed_seq
             self._fill_seq = {k: s for k, s in self._fill_seq.items() if s > done}
@@ -1085,6 +1091,21 @@ class Journal:
         """Stop calling ``listener``; False if it was not added."""
         try:
             self._listeners.remove(listener)
+        except ValueError:
+            return False
+        return True
+
+    def add_cut_listener(self, listener: Callable[[int, list[wire.Item], wire.Scope], object]) -> None:
+        """Call ``listener(last_seq, items, scope)`` for every batch as soon as it is cut and handed to the writer,
+        before it is durable (same arguments as :meth:`add_listener`): for work that a listener of the commit would
+        otherwise do after the commit (e.g. building the stream's events), done while the writer writes. Never to
+        publish the batch: it is not committed yet. Called on the core's thread."""
+        self._cut_listeners.append(listener)
+
+    def remove_cut_listener(self, listener: Callable[[int, list[wire.Item], wire.Scope], object]) -> bool:
+        """Stop calling ``listener`` at cuts; False if it was not added."""
+        try:
+            self._cut_listeners.remove(listener)
         except ValueError:
             return False
         return True

@@ -138,3 +138,25 @@ async def _counts(url: str) -> dict[str, int]:
         return await Repository(eng).counts()
     finally:
         await eng.dispose()
+
+
+@pytest.mark.asyncio
+async def test_cut_listeners_see_a_batch_before_its_commit_and_commit_listeners_after(engine: AsyncEngine) -> None:
+    journal = Journal(engine, max_delay_s=LONG_DELAY_S)
+    gated = GatedRepository(engine, gated=True)
+    journal.repository = gated
+    cut: list[tuple[int, list[wire.Item]]] = []
+    committed: list[tuple[int, list[wire.Item]]] = []
+    journal.add_cut_listener(lambda last, items, _scope: cut.append((last, items)))
+    journal.add_listener(lambda last, items, _scope: committed.append((last, items)))
+    await journal.start()
+    try:
+        journal.record(fill("T1"))
+        last = journal.sequence_point()
+        assert [s for s, _ in cut] == [last] and committed == [] and journal.committed_seq == 0
+        gated.gate.set()
+        await journal.flush()
+        assert committed == cut
+    finally:
+        await journal.stop()
+    assert journal.remove_cut_listener(cut.append) is False
