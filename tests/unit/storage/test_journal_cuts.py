@@ -1,11 +1,14 @@
 """When the journal cuts its batches on an event loop: at once while the writer is idle (no fixed delay), and, while
 the writer is busy with an earlier batch, at that batch's commit (the records captured meanwhile go as one
-transaction: a group commit); the order of the sequence is kept either way. On SQLite and PostgreSQL, both writers."""
+transaction: a group commit); the order of the sequence is kept either way. On SQLite and PostgreSQL, both writers;
+the writer process's retry of a refused transaction on a new connection."""
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
@@ -14,7 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from propdesk.core.bus import MessageBus
 from propdesk.storage import wire
 from propdesk.storage.db import create_engine_for
-from propdesk.storage.journal import Journal, WriterKind
+from propdesk.storage.journal import BackpressureLevel, Journal, WriterKind
+from propdesk.storage.migrate import upgrade_async
 from propdesk.storage.repositories import Repository
 
 from .factories import T0, fill, filled_lifecycle, order, position_event
@@ -160,3 +164,32 @@ async def test_cut_listeners_see_a_batch_before_its_commit_and_commit_listeners_
     finally:
         await journal.stop()
     assert journal.remove_cut_listener(cut.append) is False
+
+
+@pytest.mark.asyncio
+async def test_the_writer_process_retries_a_refused_transaction_on_a_new_connection(tmp_path: Path) -> None:
+    """The writer keeps one connection; a transaction the database refuses (here: SQLite locked by another writer
+    past the busy timeout) is reported (HALT), retried on a new connection and written once the lock is gone."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'locked.sqlite3'}"
+    await upgrade_async(url)
+    levels: list[BackpressureLevel] = []
+    journal = Journal(url, writer="process", retry_delay_s=0.01, max_retry_delay_s=0.05, on_backpressure=levels.append)
+    await journal.start()
+    locker = sqlite3.connect(tmp_path / "locked.sqlite3", isolation_level=None)
+    try:
+        journal.record(fill("T1"))
+        await journal.flush()  # the writer's connection is open and has written
+        locker.execute("BEGIN EXCLUSIVE")
+        journal.record(fill("T2", ts=T0 + 1))
+        for _ in range(3000):  # the writer's busy timeout (5 s) runs out, then it reports the failure
+            if journal.stats().failures:
+                break
+            await asyncio.sleep(0.01)
+        assert journal.stats().failures >= 1 and journal.level is BackpressureLevel.HALT
+        locker.execute("COMMIT")
+        await asyncio.wait_for(journal.flush(), 30.0)
+        assert journal.level is BackpressureLevel.NORMAL and levels[-1] is BackpressureLevel.NORMAL
+    finally:
+        locker.close()
+        await journal.stop()
+    assert (await _counts(url))["fills"] == 2
