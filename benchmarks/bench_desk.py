@@ -9,15 +9,16 @@ market data, one tick a simulated second), with a :class:`~propdesk.node.desk.De
    next day's 09:00 CT, under the Combine's 200-contract daily block). The window starts when the simulated
    exchange hands the ``OrderFilled`` to the node (``node.on_broker_event``) and ends when an asyncio task iterating
    an :class:`~propdesk.node.stream.EventStream` subscription (the default lossless topics) receives that fill. The
-   stream publishes an event only once the journal has committed it, so the window holds the journal's cut (after
-   ``max_delay_s``), the writer process's transaction and its acknowledgement. Baseline in the same run: a plain
-   bus subscriber of the same fill (``events.order.filled``, called inside the dispatch). Configurations: SQLite
-   in ``/dev/shm`` (no disk sync: the in-process path), SQLite in the temp directory (WAL, ``synchronous=FULL``: a
-   disk sync per commit), both with ``max_delay_s=0`` (a cut on the next loop turn); the same file with the journal's
-   default ``max_delay_s`` (0.05 s: batching for throughput, which the stream's latency then includes); PostgreSQL
-   on ``$PROPDESK_TEST_PG`` (a temp database, dropped afterwards) with ``max_delay_s=0``. All with the writer
-   process the node uses; for reference, ``/dev/shm`` with the inline writer (rows written from the event loop's
-   thread, no pipe to another process).
+   stream publishes an event only once the journal has committed it, so the window holds the journal's cut (at the
+   end of the loop turn: the writer is idle), the writer process's transaction and its acknowledgement. Baseline in
+   the same run: a plain bus subscriber of the same fill (``events.order.filled``, called inside the dispatch).
+   Configurations: SQLite in ``/dev/shm`` (no disk sync: the in-process path), SQLite in the temp directory (WAL,
+   ``synchronous=FULL``: a disk sync per commit), both with ``max_delay_s=0``; the same file with the journal's
+   default ``max_delay_s`` (0.05 s: the longest a record waits for its cut while the writer is busy with an earlier
+   batch; an idle writer gets the cut at once, so this should match ``max_delay_s=0``); PostgreSQL on
+   ``$PROPDESK_TEST_PG`` (a temp database, dropped afterwards) with ``max_delay_s=0``. All with the writer process
+   the node uses; for reference, ``/dev/shm`` with the inline writer (rows written from the event loop's thread, no
+   pipe to another process).
 2. **Commands per second**: ``--commands`` pairs of a limit buy 100 points under the market (it never fills) and its
    cancel, through ``Desk.execute`` (``SubmitOrder`` + ``CancelOrder``, each with its idempotency key: the content
    digest and the result kept) versus the same orders straight to the order manager (``om.limit`` + ``om.submit``,

@@ -7,7 +7,8 @@ then followed live, with no gap and no duplicate.
   stored when the journal opens (:attr:`Journal.head_seq`). The number is stored with the record (the ``events``
   table, :class:`propdesk.storage.models.EventRow`) in the transaction that writes it, and published to this stream
   once that transaction is committed: a subscriber sees only durable events, and the database and the live feed are
-  one source.
+  one source. A batch's events are built when the journal cuts it (:meth:`Journal.add_cut_listener`), while the
+  writer writes it, so its commit only hands them to the subscriptions.
 * **Subscribing.** :meth:`EventStream.subscribe` (``topics``: bus patterns, ``after_seq``) returns a
   :class:`Subscription`, an async iterator of :class:`StreamEvent`. It first replays the stored events with
   ``seq > after_seq`` (pages of ``replay_page`` rows, by the primary key), while the events published live meanwhile
@@ -286,6 +287,8 @@ class EventStream:
         self._repo = Repository(engine)
         self._subs: list[Subscription] = []
         self._bus_subs: list[tuple[MessageBus, BusSubscription]] = []
+        self._prepared: dict[int, list[StreamEvent]] = {}  # last seq of a cut batch -> its events, until committed
+        journal.add_cut_listener(self._on_cut)
         journal.add_listener(self._on_batch)
 
     @property
@@ -361,6 +364,8 @@ class EventStream:
     def close(self) -> None:
         """Stop the stream: every subscription is closed (its consumer may resume elsewhere from its last seq)."""
         self.journal.remove_listener(self._on_batch)
+        self.journal.remove_cut_listener(self._on_cut)
+        self._prepared.clear()
         for bus, bsub in self._bus_subs:
             bus.unsubscribe(bsub)
         self._bus_subs.clear()
@@ -371,10 +376,17 @@ class EventStream:
         if sub in self._subs:
             self._subs.remove(sub)
 
+    def _on_cut(self, last_seq: int, items: list[wire.Item], scope: wire.Scope) -> None:
+        """A batch was handed to the writer: build its events now, while it is written (published at its commit)."""
+        if self._subs:
+            self._prepared[last_seq] = [_event_of(row) for row in wire.event_rows(items, last_seq, scope)]
+
     def _on_batch(self, last_seq: int, items: list[wire.Item], scope: wire.Scope) -> None:
+        events = self._prepared.pop(last_seq, None)
         if not self._subs:
             return
-        events = [_event_of(row) for row in wire.event_rows(items, last_seq, scope)]
+        if events is None:
+            events = [_event_of(row) for row in wire.event_rows(items, last_seq, scope)]
         for sub in tuple(self._subs):
             for event in events:
                 sub._offer_live(event)

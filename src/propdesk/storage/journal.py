@@ -13,12 +13,15 @@ How it works:
   (:meth:`record`) are encoded at once. Nothing awaits, does I/O or builds rows there.
 * A **cut** moves the buffer to the writer as one batch: the raw events are encoded there, in one tight loop
   (:mod:`propdesk.storage.wire`; noting which orders changed and which accounts are new), and the state of every
-  order that changed is taken. Cuts happen only between bus dispatches: on the event loop every ``max_delay_s``
-  while attached to a bus and records wait (``max_delay_s`` after a :meth:`record` otherwise; sooner when
-  ``batch_size`` records are recorded, or when someone waits for durability), or when a synchronous driver (a
-  backtest loop) calls :meth:`Journal.pump`. The back-pressure levels are checked at each cut (and at each
-  :meth:`record`). The writer converts the batch to rows and writes it in **one transaction** with insert-or-ignore
-  semantics, so replaying an event never creates a second row.
+  order that changed is taken. Cuts happen only between bus dispatches. On the event loop a capture schedules the
+  cut itself (once the journal runs on a loop its bus captures are the buffer's append plus that check): while the
+  writer is idle the cut runs at the end of the current loop turn (no fixed delay: a fill's transaction starts at
+  once); while the writer is busy with an earlier batch, at that batch's acknowledgement (everything captured
+  meanwhile is one transaction: a group commit under load) or ``max_delay_s`` after the capture, whichever comes
+  first; sooner when ``batch_size`` records wait, or when someone waits for durability. Nothing is scheduled while
+  nothing is captured. A synchronous driver (a backtest loop) calls :meth:`Journal.pump` instead. The back-pressure
+  levels are checked at each cut (and at each :meth:`record`). The writer converts the batch to rows and writes it
+  in **one transaction** with insert-or-ignore semantics, so replaying an event never creates a second row.
 * Two writers (``writer=``):
 
   - ``"process"`` (what the node uses): a writer **subprocess** (:mod:`propdesk.storage.writer`). The core's thread
@@ -200,7 +203,9 @@ class Journal:
         low_watermark: backlog under which the level returns to NORMAL (default: half of ``high_watermark``).
         batch_size: inline writer: most records per transaction; both: a cut is scheduled at once when this many
             records wait.
-        max_delay_s: how long after the first record of a batch the cut happens (seconds, event loop only).
+        max_delay_s: while the writer is busy with an earlier batch, the longest a captured record waits for its
+            cut (seconds, event loop only; the batch's acknowledgement cuts sooner, and an idle writer gets the cut at
+            the end of the loop turn).
         on_backpressure: called with the new :class:`BackpressureLevel` on every change of level.
         order_lookup: client order id -> the node's :class:`Order` (``node.orders.order``), so each batch also
             refreshes the ``orders`` rows of the orders it touches; ``None`` records events only.
@@ -282,6 +287,7 @@ class Journal:
         self._inflight = 0
         self._unpublished: deque[tuple[int, list[wire.Item], wire.Scope]] = deque()
         self._listeners: list[Callable[[int, list[wire.Item], wire.Scope], object]] = []
+        self._cut_listeners: list[Callable[[int, list[wire.Item], wire.Scope], object]] = []
         # writers
         self._inline: deque[wire.Batch] = deque()
         self._unacked: deque[tuple[int, int, bytes]] = deque()
@@ -308,8 +314,9 @@ class Journal:
         self._running = False
         self._closed = False
         self._subs: list[tuple[MessageBus, Subscription]] = []
-        self._buses: list[MessageBus] = []
-        self._positions: list[PositionSource] = []
+        self._positions: list[tuple[PositionSource, Callable[[Any], object]]] = []  # with the capture each was given
+        self._attach_args: list[tuple[MessageBus, int, int, PositionSource | None, int | None]] = []
+        self._attached_raw = False  # a bus subscribed with the plain append (before the loop was known)
         # counters
         self._rows = 0
         self._batches = 0
@@ -374,7 +381,18 @@ class Journal:
             self._task = loop.create_task(self._run_inline(), name="propdesk-journal-writer")
         self._running = True
         self._armed = False
-        if self._buf or self._buses or self._positions:
+        if self._attach_args and self._attached_raw:  # attached before the loop: captures that wake
+            attached = list(self._attach_args)
+            self.detach()
+            for bus, priority, snapshot_priority, positions, account_id in attached:
+                self.attach(
+                    bus,
+                    priority=priority,
+                    snapshot_priority=snapshot_priority,
+                    positions=positions,
+                    account_id=account_id,
+                )
+        if self._buf:
             self._arm()
 
     def wait_ready(self, timeout_s: float = _START_TIMEOUT_S) -> bool:
@@ -491,21 +509,24 @@ class Journal:
         Several buses may be attached (``propdesk serve``: one node, one bus per account, one journal and one event
         sequence for all): pass each node's ``account_id``, so a session roll on its bus snapshots only that account
         (``None``: every account of :attr:`snapshot_sources`, the one-node case)."""
-        self._buses.append(bus)
+        self._attach_args.append((bus, priority, snapshot_priority, positions, account_id))
+        live = self._loop is not None and self._running
+        raw = self._capture_live if live else self._buf.append
+        self._attached_raw = self._attached_raw or not live
         subs: list[Subscription] = []
         for pattern in TOPICS:
             if positions is not None and pattern == POSITION_PATTERN:
                 continue
             if pattern == ORDER_PATTERN:  # one subscription per order event topic: the buffer's own append
                 for cls, topic in wire.ORDER_EVENT_TOPICS.items():
-                    capture = self._capture_object if cls in wire.OBJECT_EVENTS else self._buf.append
+                    capture = self._capture_object if cls in wire.OBJECT_EVENTS else raw
                     subs.append(bus.subscribe(topic, capture, priority))
                 continue
-            handler = self._buf.append if pattern == POSITION_PATTERN else self.record
+            handler = raw if pattern == POSITION_PATTERN else self.record
             subs.append(bus.subscribe(pattern, handler, priority))
         if positions is not None:
-            positions.add_capture(self._buf.append)
-            self._positions.append(positions)
+            positions.add_capture(raw)
+            self._positions.append((positions, raw))
         if self.snapshot_sources:
             subs.append(bus.subscribe(topics.ORDER_FILLED, self._snapshot_after_fill, snapshot_priority))
 
@@ -514,7 +535,7 @@ class Journal:
 
             subs.append(bus.subscribe(topics.SESSION_ROLLED, at_roll, snapshot_priority))
         self._subs.extend((bus, sub) for sub in subs)
-        if not self._armed:
+        if self._buf and not self._armed:
             self._arm()
 
     def detach(self) -> None:
@@ -522,9 +543,10 @@ class Journal:
         for bus, sub in self._subs:
             bus.unsubscribe(sub)
         self._subs.clear()
-        self._buses.clear()
-        for positions in self._positions:
-            positions.remove_capture(self._buf.append)
+        self._attach_args.clear()
+        self._attached_raw = False
+        for positions, capture in self._positions:
+            positions.remove_capture(capture)
         self._positions.clear()
 
     # ------------------------------------------------------------------ capture (sync, never blocks)
@@ -581,6 +603,15 @@ class Journal:
         pickled (:func:`propdesk.storage.wire.dumps`)."""
         self._buf.append(event)
         self._objects += 1
+        if not self._armed:
+            self._arm()
+
+    def _capture_live(self, message: object) -> None:
+        """The raw capture while the journal runs on an event loop: the buffer's append, and a cut scheduled if none
+        is (:meth:`_arm`). A synchronous driver's captures are the buffer's own ``append`` (it pumps by itself)."""
+        self._buf.append(message)
+        if not self._armed:
+            self._arm()
 
     @property
     def scope(self) -> wire.Scope:
@@ -691,11 +722,29 @@ class Journal:
 
     # ------------------------------------------------------------------ cuts
 
+    def _writer_busy(self) -> bool:
+        """Whether an earlier batch is still on its way to a commit (sent and not acknowledged, or queued for the
+        inline writer)."""
+        return bool(self._unacked) if self.writer == "process" else bool(self._inline)
+
     def _arm(self) -> None:
+        """Schedule the cut of what was captured: at the end of the current loop turn while the writer is idle (no
+        delay: the batch's transaction starts at once); while it is busy with an earlier batch, at its
+        acknowledgement (:meth:`_after_commit`: the records captured meanwhile are one transaction, a group commit)
+        or ``max_delay_s`` from now, whichever comes first."""
         if self._loop is None or not self._running:
             return
         self._armed = True
-        self._timer = self._loop.call_later(self.max_delay_s, self._on_timer)
+        if self._writer_busy():
+            self._timer = self._loop.call_later(self.max_delay_s, self._on_timer)
+        else:
+            self._soon = True
+            self._timer = self._loop.call_soon(self._on_timer)
+
+    def _after_commit(self) -> None:
+        """A batch was committed: a cut waiting for the writer (:meth:`_arm`) happens now if it has become idle."""
+        if self._buf and self._loop is not None and not self._writer_busy():
+            self._hurry()
 
     def _hurry(self) -> None:
         if self._loop is None or not self._running or self._soon:
@@ -719,8 +768,8 @@ class Journal:
         self._armed = False
         self._soon = False
         self._cut()
-        if self._buses or self._positions:
-            self._arm()  # raw captures arm nothing: while attached, a cut is due every max_delay_s
+        if self._buf and self._based:  # captured by a listener of the cut's batch (nothing else is left)
+            self._arm()
 
     def pump(self) -> None:
         """Cut what was captured and hand it to the writer, and take in the writer's acknowledgements. A synchronous
@@ -778,6 +827,11 @@ class Journal:
             self._inline.append(batch)
             if self._wake is not None:
                 self._wake.set()
+        for listener in self._cut_listeners:  # while the writer writes the batch
+            try:
+                listener(last, items, self._scope)
+            except Exception:
+                log.exception("journal cut listener %r failed at seq %d", listener, last)
         if len(self._fill_seq) > 100_000:
             done = self._committed_seq
             self._fill_seq = {k: s for k, s in self._fill_seq.items() if s > done}
@@ -915,6 +969,7 @@ class Journal:
         self._publish()
         self._release()
         self._relax_level()
+        self._after_commit()
 
     def _writer_died(self, reason: str) -> None:
         proc, self._proc = self._proc, None
@@ -1067,6 +1122,21 @@ class Journal:
         """Stop calling ``listener``; False if it was not added."""
         try:
             self._listeners.remove(listener)
+        except ValueError:
+            return False
+        return True
+
+    def add_cut_listener(self, listener: Callable[[int, list[wire.Item], wire.Scope], object]) -> None:
+        """Call ``listener(last_seq, items, scope)`` for every batch as soon as it is cut and handed to the writer,
+        before it is durable (same arguments as :meth:`add_listener`): for work that a listener of the commit would
+        otherwise do after the commit (e.g. building the stream's events), done while the writer writes. Never to
+        publish the batch: it is not committed yet. Called on the core's thread."""
+        self._cut_listeners.append(listener)
+
+    def remove_cut_listener(self, listener: Callable[[int, list[wire.Item], wire.Scope], object]) -> bool:
+        """Stop calling ``listener`` at cuts; False if it was not added."""
+        try:
+            self._cut_listeners.remove(listener)
         except ValueError:
             return False
         return True
@@ -1233,6 +1303,7 @@ class Journal:
                     self._inline.popleft()
                     self._committed_seq = last_seq
                     self._publish()
+                    self._after_commit()
                 self._release()
                 self._relax_level()
                 await asyncio.sleep(0)  # let the core run between transactions

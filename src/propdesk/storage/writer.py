@@ -331,6 +331,7 @@ def writer_main(  # noqa: PLR0917
         return
     _send(outbox, ("ready", os.getpid(), head))
     stopping = False
+    writing: SaConnection | None = None  # one connection for the writer's life: no pool check-out and reset a batch
     try:
         while not stopping:
             try:
@@ -359,15 +360,31 @@ def writer_main(  # noqa: PLR0917
             waits = retry.delays()
             while True:
                 try:
-                    with engine.begin() as conn:
-                        write_rows_sync(conn, dialect, rows)
+                    if writing is None:
+                        writing = engine.connect()
+                    with writing.begin():
+                        write_rows_sync(writing, dialect, rows)
                     break
                 except Exception as exc:
+                    _drop_connection(writing)
+                    writing = None
                     _send(outbox, ("fail", last_seq, describe_error(exc, url_obj)))
                     time.sleep(next(waits))
             _send(outbox, ("ack", last_seq, n_records, len(rows)))
     finally:
+        if writing is not None:
+            with contextlib.suppress(Exception):
+                writing.close()
         engine.dispose()
+
+
+def _drop_connection(conn: SaConnection | None) -> None:
+    """Close ``conn`` (after a failed transaction: a new one is opened for the retry, so a connection the server
+    dropped is not used again)."""
+    if conn is not None:
+        with contextlib.suppress(Exception):
+            conn.invalidate()
+            conn.close()
 
 
 # --------------------------------------------------------------------------------------------- the parent's end

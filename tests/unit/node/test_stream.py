@@ -179,3 +179,21 @@ async def test_a_replay_behind_a_small_queue_reads_the_live_overflow_back_from_t
     assert_in_order_once(events, 0, 30)
     assert sub.closed is None and sub._live_lost > 0
     stream.close()
+
+
+@pytest.mark.asyncio
+async def test_events_built_at_the_cut_equal_the_stored_ones_and_reach_a_subscriber_made_after_the_cut(
+    node: Node,
+) -> None:
+    """A batch's events are built when it is cut (if someone subscribes) and published at its commit: what a
+    subscriber gets live is what a replay reads from the database, also for a subscriber that arrived between the cut
+    and the commit (the batch's events are then built at the commit)."""
+    publish_orders(node.bus, 0, 2)
+    node.journal.sequence_point()  # cut now, with no subscriber: the batch is with the writer
+    late = node.stream.subscribe(LOSSLESS)
+    first = await take(late, 2 * PER_ORDER)
+    publish_orders(node.bus, 2, 2)  # cut with a subscriber
+    second = await take(late, 2 * PER_ORDER)
+    assert_in_order_once(first + second, 0, 4)
+    replayed = await take(node.stream.subscribe(LOSSLESS, after_seq=0), 4 * PER_ORDER)
+    assert replayed == first + second

@@ -251,9 +251,9 @@ async def test_durable_resolves_only_after_the_commit(db_url: str, engine: Async
 
 
 @pytest.mark.asyncio
-async def test_bus_captures_are_cut_on_the_timer_without_a_flush(db_url: str, engine: AsyncEngine) -> None:
-    """Events taken raw from the bus (the buffer's own append, nothing else runs) reach the database by the periodic
-    cut alone; a message of another type on an order topic is skipped at the cut without harming the batch."""
+async def test_bus_captures_are_cut_without_a_flush(db_url: str, engine: AsyncEngine) -> None:
+    """Events taken raw from the bus (the buffer's append and the check that schedules a cut) reach the database by
+    that cut alone; a message of another type on an order topic is skipped at the cut without harming the batch."""
     bus = MessageBus(timing=False)
     o = order("pd-1", qty=1)
     journal = Journal(db_url, writer="process", order_lookup=lambda cid: o if cid == "pd-1" else None, max_delay_s=0.01)
@@ -261,7 +261,7 @@ async def test_bus_captures_are_cut_on_the_timer_without_a_flush(db_url: str, en
     await journal.start()
     filled_lifecycle(bus, o)
     bus.publish("events.order.filled", object())  # not an order event
-    for _ in range(500):  # no flush, no record(): only the timer cuts
+    for _ in range(500):  # no flush, no record(): only the scheduled cut
         if journal.committed_seq >= 5:
             break
         await asyncio.sleep(0.01)
