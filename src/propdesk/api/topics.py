@@ -32,7 +32,7 @@ TOPIC_PATTERNS: Final[dict[str, tuple[str, ...]]] = {
     "account": (bus_topics.ACCOUNT_EVENTS,),
     "risk": (bus_topics.RISK_EVENTS,),
     "strategies": (bus_topics.STRATEGY_EVENTS,),
-    "desk": ("events.desk.**",),
+    "desk": (bus_topics.DESK_EVENTS,),
     "quotes": (bus_topics.ALL_QUOTES,),
 }
 """Each stream name and the bus patterns it subscribes."""

@@ -54,6 +54,7 @@ __all__ = [
     "BROKER_DISCONNECTED",
     "BROKER_PREFIX",
     "COMMAND_RESULTS",
+    "DESK_EVENTS",
     "HANDLER_ERROR",
     "ORDER_ACCEPTED",
     "ORDER_CANCELED",
@@ -278,6 +279,8 @@ COMMAND_RESULTS: Final = "events.desk.command_result"
 stream's default topics)."""
 STRATEGY_EVENTS: Final = "events.strategy.**"
 """Every strategy event: attributed position changes, life cycle, parameters, journaled rows."""
+DESK_EVENTS: Final = "events.desk.**"
+"""Every desk record on the stream (command results)."""
 
 
 def order_event(kind: str) -> str:
