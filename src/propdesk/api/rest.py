@@ -65,7 +65,6 @@ from propdesk.api.topics import DEFAULT_TOPICS, event_out, patterns_for
 from propdesk.api.verdicts import problem_for
 from propdesk.core.bus import topic_matches
 from propdesk.core.errors import PropdeskError
-from propdesk.execution.positions import spec_for_symbol
 from propdesk.model.commands import (
     AddStrategy,
     CancelAllOrders,
@@ -87,6 +86,7 @@ from propdesk.model.enums import Side
 from propdesk.model.identifiers import ClientOrderId
 from propdesk.model.orders import OrderType
 from propdesk.model.price import Price
+from propdesk.model.symbology import spec_for_symbol
 from propdesk.node.desk_views import flat_orders
 from propdesk.node.service import DeskService
 from propdesk.node.stream import EventStream, StreamEvent

@@ -56,9 +56,9 @@ from propdesk.api.schemas import (
     RuleOut,
 )
 from propdesk.api.topics import DEFAULT_TOPICS, event_out, patterns_for
-from propdesk.execution.positions import spec_for_symbol
 from propdesk.model.commands import CancelAllOrders, CancelOrder, ClosePosition, Command, FlattenAccount
 from propdesk.model.identifiers import ClientOrderId
+from propdesk.model.symbology import spec_for_symbol
 from propdesk.node.desk_views import flat_orders
 from propdesk.node.stream import EventStream, Subscription, SubscriptionClosedError
 

@@ -34,13 +34,12 @@ from propdesk.brokers.sim.config import SimConfig
 from propdesk.core.clock import SimClock
 from propdesk.core.errors import DataError
 from propdesk.data.indicators.vwap import session_ids
-from propdesk.execution.positions import spec_for_symbol
 from propdesk.execution.round_trips import RoundTrip, RoundTripBuilder
 from propdesk.model.contracts import ContractSpec
 from propdesk.model.data import Bar, BarSeries
 from propdesk.model.events import OrderFilled
 from propdesk.model.price import Money, Price
-from propdesk.model.symbology import resolve_contract
+from propdesk.model.symbology import resolve_contract, spec_for_symbol
 from propdesk.node import bar_topic
 from propdesk.node.builder import BuiltNode, NodeBuilder, SessionKind
 from propdesk.node.desk import Desk

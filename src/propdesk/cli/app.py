@@ -829,8 +829,8 @@ def db_export(
     """Export journaled fills and closed round trips (trades) to CSV: of every run, or of one with --run."""
     import asyncio
 
-    from propdesk.execution.positions import spec_for_symbol
     from propdesk.execution.round_trips import round_trips
+    from propdesk.model.symbology import spec_for_symbol
     from propdesk.node.journaling import journal_url
     from propdesk.storage.db import create_engine_for
     from propdesk.storage.export import ExportResult, export_csv

@@ -87,7 +87,6 @@ __all__ = [
     "MarkMode",
     "PositionCapture",
     "PositionManager",
-    "spec_for_symbol",
 ]
 
 FILL_TOPIC: Final = topics.ORDER_FILLED

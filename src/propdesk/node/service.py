@@ -39,7 +39,6 @@ from pydantic import ValidationError
 
 from propdesk.core.errors import PropdeskError
 from propdesk.core.timefmt import iso_utc
-from propdesk.execution.positions import spec_for_symbol
 from propdesk.model.commands import (
     ACCEPTED,
     IDEMPOTENCY_CONFLICT,
@@ -59,6 +58,7 @@ from propdesk.model.commands import (
     UpdateStrategyParams,
     Verdict,
 )
+from propdesk.model.symbology import spec_for_symbol
 from propdesk.storage.instances import instance_row, param_version_row
 from propdesk.strategies.registry import resolve_strategy
 

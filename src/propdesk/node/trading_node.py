@@ -39,7 +39,7 @@ from propdesk.core.errors import ConfigError
 from propdesk.data.aggregation.feeds import BarFeeds, check_coarser
 from propdesk.execution.order_manager import OrderManager, PreTradeGate
 from propdesk.execution.portfolio import Portfolio
-from propdesk.execution.positions import PositionManager, spec_for_symbol
+from propdesk.execution.positions import PositionManager
 from propdesk.model.contracts import ContractSpec
 from propdesk.model.data import Bar, DepthUpdate, QuoteTick, Timeframe, TradeTick
 from propdesk.model.enums import Side
@@ -48,6 +48,7 @@ from propdesk.model.identifiers import AccountId, ClientOrderId
 from propdesk.model.orders import Order, OrderType
 from propdesk.model.positions import STRATEGY_POSITION_TOPICS, PositionCause, StrategyPositionChange
 from propdesk.model.price import Money, Price
+from propdesk.model.symbology import spec_for_symbol
 from propdesk.strategies.base import Strategy
 
 log = logging.getLogger("propdesk.node.trading_node")

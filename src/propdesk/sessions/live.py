@@ -71,11 +71,11 @@ from propdesk.core.clock import TimeEvent
 from propdesk.core.errors import ConfigError
 from propdesk.core.timefmt import iso_utc
 from propdesk.core.topics import Priority
-from propdesk.execution.positions import spec_for_symbol
 from propdesk.execution.round_trips import RoundTrip, RoundTripBuilder
 from propdesk.model.data import Bar
 from propdesk.model.events import OrderFilled
 from propdesk.model.price import Money, Price
+from propdesk.model.symbology import spec_for_symbol
 from propdesk.node import DEFAULT_TIMEFRAME
 from propdesk.node.bootstrap import HISTORY_SOURCE
 from propdesk.risk.events import TradingStateChanged

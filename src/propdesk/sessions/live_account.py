@@ -49,7 +49,6 @@ from propdesk.core.timefmt import iso_utc
 from propdesk.core.topics import Priority
 from propdesk.data.aggregation import TimeBarAggregator, make_schedule
 from propdesk.data.aggregation.feeds import NO_END_NS
-from propdesk.execution.positions import spec_for_symbol
 from propdesk.model.contracts import known_roots
 from propdesk.model.data import Bar, BarSeries, Timeframe, TradeTick
 from propdesk.model.enums import Side
@@ -57,6 +56,7 @@ from propdesk.model.events import OrderDenied, OrderFilled
 from propdesk.model.identifiers import AccountId, ClientOrderId
 from propdesk.model.orders import Order, OrderType
 from propdesk.model.price import Money, Price
+from propdesk.model.symbology import spec_for_symbol
 from propdesk.node import DEFAULT_TIMEFRAME, NodeContext, TradingNode
 from propdesk.node.bootstrap import HISTORY_SOURCE, BootstrapResult, ConnectFills, start_after_first_reconcile
 from propdesk.node.builder import NodeBuilder, ReconcilePolicy, RiskSetup, SessionKind

@@ -45,14 +45,13 @@ from propdesk.core.clock import SimClock
 from propdesk.core.errors import DataError
 from propdesk.core.timefmt import iso_utc
 from propdesk.core.topics import Priority
-from propdesk.execution.positions import spec_for_symbol
 from propdesk.execution.round_trips import RoundTrip, RoundTripBuilder
 from propdesk.model.calendar import CalendarError, default_calendar
 from propdesk.model.data import BarSeries
 from propdesk.model.events import OrderFilled
 from propdesk.model.identifiers import AccountId
 from propdesk.model.price import Money, Price
-from propdesk.model.symbology import resolve_contract
+from propdesk.model.symbology import resolve_contract, spec_for_symbol
 from propdesk.node.builder import NodeBuilder, SessionKind
 from propdesk.node.desk import Desk
 from propdesk.risk.calendar import SessionRolled, SessionTimers

@@ -6,13 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from propdesk.core.bus import MessageBus
-from propdesk.execution.positions import PositionManager, spec_for_symbol
+from propdesk.execution.positions import PositionManager
 from propdesk.execution.round_trips import round_trips
 from propdesk.model.enums import Side
 from propdesk.model.events import OrderFilled
 from propdesk.model.identifiers import AccountId, ClientOrderId
 from propdesk.model.positions import STRATEGY_POSITION_TOPICS, PositionCause, StrategyPositionChange, attribute_fill
 from propdesk.model.price import Money, Price
+from propdesk.model.symbology import spec_for_symbol
 from propdesk.storage.export import write_fills_csv, write_trades_csv
 
 ACC = AccountId(1)

@@ -17,13 +17,14 @@ from hypothesis import strategies as st
 
 from propdesk.core.bus import HANDLER_ERROR_TOPIC, HandlerFailed, MessageBus
 from propdesk.core.errors import ContractError, InvalidPriceError
-from propdesk.execution.positions import PositionManager, spec_for_symbol
+from propdesk.execution.positions import PositionManager
 from propdesk.model.data import Bar, QuoteTick, Timeframe, TradeTick
 from propdesk.model.enums import AggressorSide, Side
 from propdesk.model.events import OrderFilled
 from propdesk.model.identifiers import AccountId, ClientOrderId
 from propdesk.model.positions import PositionChanged, PositionClosed, PositionEvent, PositionOpened
 from propdesk.model.price import Money, Price
+from propdesk.model.symbology import spec_for_symbol
 from propdesk.storage import wire
 
 ACC = AccountId(11)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from datetime import UTC, date, datetime
 
 import pytest
@@ -319,7 +320,8 @@ def test_resolve_contract_keeps_a_contract_and_turns_a_root_into_the_front_month
 
 
 def test_every_default_contract_lookup_is_the_one_function() -> None:
-    assert positions.spec_for_symbol is spec_for_symbol
+    default = inspect.signature(positions.PositionManager.__init__).parameters["contracts"].default
+    assert default is spec_for_symbol
     pm = positions.PositionManager(MessageBus(timing=False))
     assert pm.spec_of("NQH6") is spec_for_symbol("NQH6")
     assert tick_size_of_symbol("MNQ") == spec_for_symbol("MNQ").tick_size

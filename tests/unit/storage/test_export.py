@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from propdesk.execution.positions import spec_for_symbol
 from propdesk.execution.round_trips import RoundTrip, round_trips
 from propdesk.model.enums import Side
 from propdesk.model.events import OrderFilled
+from propdesk.model.symbology import spec_for_symbol
 from propdesk.storage import rows as rw
 from propdesk.storage.db import create_engine_for
 from propdesk.storage.export import FILL_COLUMNS, TRADE_COLUMNS, export_csv
