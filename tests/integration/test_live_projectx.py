@@ -224,16 +224,16 @@ async def test_live_session_trades_and_matches_gateway(gateway: str) -> None:
     acct, name, balance = await resolve_account(settings, str(POSITION_ACCT))
     assert (acct, name) == (POSITION_ACCT, "PRAC-1")
     strategy = Flip(FlipConfig(symbol="ES", every=2, last_bar=8, warmup=50))
-    # the strategy's last order goes out at bar 8; the 12 bars after it leave its fill time to arrive on a busy machine
-    options = LiveOptions(strategy="flip", max_bars=20, warmup_bars=50)
+    # the strategy's last order goes out at bar 8; the 22 bars after it leave its fill time to arrive on a busy machine
+    options = LiveOptions(strategy="flip", max_bars=30, warmup_bars=50)
     session = LiveSession(options, settings, account_id=acct, account_name=name, balance=balance, strategy=strategy)
     summary = await asyncio.wait_for(session.run(handle_sigint=False), 90)
 
     assert summary.completed and not summary.interrupted
-    assert summary.bars == 20 and strategy.seen == 50 + 20
+    assert summary.bars == 30 and strategy.seen == 50 + 30
     assert summary.symbol.startswith("ES") and summary.warmup_bars == 50
     assert summary.first_ts_ns is not None and summary.last_ts_ns is not None
-    assert summary.last_ts_ns - summary.first_ts_ns == 19 * 60 * 10**9  # consecutive minute bars, none skipped
+    assert summary.last_ts_ns - summary.first_ts_ns == 29 * 60 * 10**9  # consecutive minute bars, none skipped
     assert len(summary.fills) == 4  # bars 2, 4, 6, 8: buy, close, buy, close
     assert summary.open_qty == 0 and len(summary.trips) == 2
     await asyncio.sleep(0.3)
