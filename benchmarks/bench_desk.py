@@ -352,6 +352,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--no-pg", action="store_true", help="leave PostgreSQL out")
     args = ap.parse_args(argv)
     logging.disable(logging.WARNING)  # preset source warnings are not the figure
+    try:
+        _run(args)
+    finally:
+        logging.disable(logging.NOTSET)  # a caller in the same process (the smoke test) logs as before
+
+
+def _run(args: argparse.Namespace) -> None:
     console = Console(width=160)
     with tempfile.TemporaryDirectory(prefix="bench_desk_") as tmp_name:
         tmp = Path(tmp_name)
